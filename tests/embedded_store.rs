@@ -7,16 +7,47 @@
 //! commits nothing, and that a restart keeps everything.
 
 use aws_sdk_s3::Client;
+use aws_sdk_s3::operation::complete_multipart_upload::builders::CompleteMultipartUploadFluentBuilder;
+use aws_sdk_s3::operation::copy_object::builders::CopyObjectFluentBuilder;
+use aws_sdk_s3::operation::get_object::GetObjectOutput;
+use aws_sdk_s3::operation::get_object::builders::GetObjectFluentBuilder;
+use aws_sdk_s3::operation::head_object::builders::HeadObjectFluentBuilder;
+use aws_sdk_s3::operation::put_object::builders::PutObjectFluentBuilder;
+
 use aws_sdk_s3::config::http::HttpResponse;
-use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
+
+use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region, RequestChecksumCalculation};
+
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
+
 use aws_sdk_s3::primitives::ByteStream;
+
+use aws_sdk_s3::types::{
+    ChecksumAlgorithm, ChecksumMode, CompletedMultipartUpload, CompletedPart, Delete,
+    MetadataDirective, ObjectIdentifier, Tag, Tagging,
+};
+
 use md5::{Digest as _, Md5};
-use s3warden::embedded::{EmbeddedConfig, EmbeddedStore};
+
+use s3warden::embedded::{EmbeddedConfig, EmbeddedError, EmbeddedStore};
+
 use std::path::Path;
 
+#[path = "embedded_store/integrity.rs"]
+mod integrity;
+#[path = "embedded_store/lifecycle.rs"]
+mod lifecycle;
+#[path = "embedded_store/listing.rs"]
+mod listing;
+#[path = "embedded_store/multipart.rs"]
+mod multipart;
+#[path = "embedded_store/objects.rs"]
+mod objects;
+
 const AK: &str = "AKIDEMBEDDEDTEST";
+
 const SK: &str = "embedded-test-secret-key";
+
 const REGION: &str = "us-east-1";
 
 fn config(dir: &Path) -> EmbeddedConfig {
@@ -49,6 +80,95 @@ fn client(store: &EmbeddedStore) -> Client {
     client_with(store, AK, SK, REGION)
 }
 
+/// A store on a fresh temporary directory, a client for it, and one bucket.
+struct Env {
+    dir: tempfile::TempDir,
+    store: EmbeddedStore,
+    c: Client,
+}
+
+async fn env(bucket: &str) -> Env {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = start(dir.path()).await;
+    let c = client(&store);
+    c.create_bucket()
+        .bucket(bucket)
+        .send()
+        .await
+        .expect("create bucket");
+    Env { dir, store, c }
+}
+
+async fn body_of(out: GetObjectOutput) -> Vec<u8> {
+    out.body
+        .collect()
+        .await
+        .expect("body")
+        .into_bytes()
+        .to_vec()
+}
+
+fn get_req(c: &Client, bucket: &str, key: &str) -> GetObjectFluentBuilder {
+    c.get_object().bucket(bucket).key(key)
+}
+
+fn head_req(c: &Client, bucket: &str, key: &str) -> HeadObjectFluentBuilder {
+    c.head_object().bucket(bucket).key(key)
+}
+
+fn put_req(c: &Client, bucket: &str, key: &str, body: &[u8]) -> PutObjectFluentBuilder {
+    c.put_object()
+        .bucket(bucket)
+        .key(key)
+        .body(ByteStream::from(body.to_vec()))
+}
+
+fn copy_req(c: &Client, bucket: &str, key: &str, source: &str) -> CopyObjectFluentBuilder {
+    c.copy_object().bucket(bucket).key(key).copy_source(source)
+}
+
+fn complete_req(
+    c: &Client,
+    bucket: &str,
+    key: &str,
+    upload_id: &str,
+    parts: &[CompletedPart],
+) -> CompleteMultipartUploadFluentBuilder {
+    let upload = CompletedMultipartUpload::builder()
+        .set_parts(Some(parts.to_vec()))
+        .build();
+    c.complete_multipart_upload()
+        .bucket(bucket)
+        .key(key)
+        .upload_id(upload_id)
+        .multipart_upload(upload)
+}
+
+async fn tags_of(c: &Client, bucket: &str, key: &str) -> Vec<(String, String)> {
+    let out = c
+        .get_object_tagging()
+        .bucket(bucket)
+        .key(key)
+        .send()
+        .await
+        .expect("get tagging");
+    out.tag_set()
+        .iter()
+        .map(|t| (t.key().to_owned(), t.value().to_owned()))
+        .collect()
+}
+
+async fn create_upload(c: &Client, bucket: &str, key: &str) -> String {
+    let out = c
+        .create_multipart_upload()
+        .bucket(bucket)
+        .key(key)
+        .send()
+        .await
+        .expect("create upload");
+    out.upload_id().expect("upload id").to_owned()
+}
+
 /// The S3 error code and HTTP status of a failed SDK call.
 fn failure<T, E: ProvideErrorMetadata + std::fmt::Debug>(
     result: Result<T, SdkError<E, HttpResponse>>,
@@ -67,6 +187,16 @@ fn failure<T, E: ProvideErrorMetadata + std::fmt::Debug>(
                 .to_owned();
             (code, status)
         }
+    }
+}
+
+/// 200 for success, else the HTTP status of the S3 error.
+fn status<T, E: ProvideErrorMetadata + std::fmt::Debug>(
+    result: Result<T, SdkError<E, HttpResponse>>,
+) -> u16 {
+    match result {
+        Ok(_) => 200,
+        Err(e) => failure::<T, E>(Err(e)).1,
     }
 }
 
@@ -90,12 +220,7 @@ async fn get(c: &Client, bucket: &str, key: &str) -> Vec<u8> {
         .send()
         .await
         .unwrap_or_else(|e| panic!("get {key:?}: {e:?}"));
-    out.body
-        .collect()
-        .await
-        .expect("body")
-        .into_bytes()
-        .to_vec()
+    body_of(out).await
 }
 
 fn md5_hex(data: &[u8]) -> String {
@@ -106,209 +231,235 @@ fn quoted(s: &str) -> String {
     format!("\"{s}\"")
 }
 
-#[tokio::test]
-async fn bucket_lifecycle_and_errors() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let store = start(dir.path()).await;
-    let c = client(&store);
-
-    c.create_bucket()
-        .bucket("alpha")
-        .send()
-        .await
-        .expect("create");
-    c.create_bucket()
-        .bucket("beta.example-1")
-        .send()
-        .await
-        .expect("create");
-    assert_eq!(
-        failure(c.create_bucket().bucket("alpha").send().await),
-        ("BucketAlreadyOwnedByYou".to_owned(), 409)
-    );
-    assert_eq!(
-        failure(c.create_bucket().bucket("Bad_Name").send().await),
-        ("InvalidBucketName".to_owned(), 400)
-    );
-
-    let listed = c.list_buckets().send().await.expect("list");
-    let names: Vec<&str> = listed.buckets().iter().filter_map(|b| b.name()).collect();
-    assert_eq!(names, ["alpha", "beta.example-1"]);
-    assert!(listed.buckets().iter().all(|b| b.creation_date().is_some()));
-
-    c.head_bucket().bucket("alpha").send().await.expect("head");
-    assert_eq!(failure(c.head_bucket().bucket("nope").send().await).1, 404);
-    let loc = c
-        .get_bucket_location()
-        .bucket("alpha")
-        .send()
-        .await
-        .expect("location");
-    assert!(
-        loc.location_constraint()
-            .is_none_or(|l| l.as_str().is_empty()),
-        "us-east-1 is reported empty"
-    );
-    assert_eq!(
-        failure(c.get_bucket_location().bucket("nope").send().await),
-        ("NoSuchBucket".to_owned(), 404)
-    );
-    let versioning = c
-        .get_bucket_versioning()
-        .bucket("alpha")
-        .send()
-        .await
-        .expect("versioning");
-    assert!(versioning.status().is_none());
-
-    put(&c, "alpha", "k", b"v").await;
-    assert_eq!(
-        failure(c.delete_bucket().bucket("alpha").send().await),
-        ("BucketNotEmpty".to_owned(), 409)
-    );
-    assert_eq!(
-        failure(c.delete_bucket().bucket("nope").send().await),
-        ("NoSuchBucket".to_owned(), 404)
-    );
-    c.delete_object()
-        .bucket("alpha")
-        .key("k")
-        .send()
-        .await
-        .expect("delete object");
-    c.delete_bucket()
-        .bucket("alpha")
-        .send()
-        .await
-        .expect("delete bucket");
-    assert_eq!(failure(c.head_bucket().bucket("alpha").send().await).1, 404);
-    assert_eq!(
-        failure(
-            c.put_object()
-                .bucket("alpha")
-                .key("k")
-                .body(ByteStream::from_static(b"x"))
-                .send()
-                .await
-        )
-        .0,
-        "NoSuchBucket"
-    );
-    store.shutdown().await;
+/// Deterministic pseudo-random bytes, so parts differ and misplaced bytes show.
+fn pattern(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+    (0..len)
+        .map(|_| {
+            x = x
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            (x >> 33) as u8
+        })
+        .collect()
 }
 
-#[tokio::test]
-async fn put_get_head_with_headers_and_metadata() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let store = start(dir.path()).await;
-    let c = client(&store);
-    c.create_bucket()
-        .bucket("bkt")
-        .send()
-        .await
-        .expect("create");
+fn b64(data: &[u8]) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(data)
+}
 
-    let body = b"hello, embedded world".to_vec();
-    let out = c
-        .put_object()
-        .bucket("bkt")
-        .key("docs/hello.txt")
-        .body(ByteStream::from(body.clone()))
-        .content_type("text/plain; charset=utf-8")
-        .content_encoding("identity")
-        .cache_control("max-age=60")
-        .content_disposition("attachment; filename=\"hello.txt\"")
-        .content_language("en")
-        .expires(aws_sdk_s3::primitives::DateTime::from_secs(2_000_000_000))
-        .metadata("owner", "alice")
-        .metadata("Mixed-Case", "Value With Spaces")
-        .send()
-        .await
-        .expect("put");
-    assert_eq!(out.e_tag(), Some(quoted(&md5_hex(&body)).as_str()));
-
-    let got = c
-        .get_object()
-        .bucket("bkt")
-        .key("docs/hello.txt")
-        .send()
-        .await
-        .expect("get");
-    assert_eq!(got.content_type(), Some("text/plain; charset=utf-8"));
-    assert_eq!(got.content_encoding(), Some("identity"));
-    assert_eq!(got.cache_control(), Some("max-age=60"));
-    assert_eq!(
-        got.content_disposition(),
-        Some("attachment; filename=\"hello.txt\"")
-    );
-    assert_eq!(got.content_language(), Some("en"));
-    assert_eq!(got.expires_string(), Some("Wed, 18 May 2033 03:33:20 GMT"));
-    assert_eq!(got.content_length(), Some(body.len() as i64));
-    assert_eq!(got.e_tag(), out.e_tag());
-    let meta = got.metadata().cloned().unwrap_or_default();
-    assert_eq!(meta.get("owner").map(String::as_str), Some("alice"));
-    assert_eq!(
-        meta.get("mixed-case").map(String::as_str),
-        Some("Value With Spaces")
-    );
-    assert!(got.last_modified().is_some());
-    assert_eq!(
-        got.body
-            .collect()
+/// Every key of a bucket, paging through ListObjectsV2 with the given page size.
+async fn list_all_v2(
+    c: &Client,
+    bucket: &str,
+    prefix: &str,
+    delimiter: Option<&str>,
+    page: i32,
+) -> (Vec<String>, Vec<String>) {
+    let (mut keys, mut prefixes, mut token) = (Vec::new(), Vec::new(), None::<String>);
+    loop {
+        let out = c
+            .list_objects_v2()
+            .bucket(bucket)
+            .prefix(prefix)
+            .set_delimiter(delimiter.map(str::to_owned))
+            .max_keys(page)
+            .set_continuation_token(token.clone())
+            .send()
             .await
-            .expect("body")
-            .into_bytes()
-            .as_ref(),
-        body.as_slice()
-    );
+            .expect("list v2");
+        let count = out.contents().len() + out.common_prefixes().len();
+        assert!(count <= page as usize);
+        assert_eq!(out.key_count(), Some(count as i32));
+        keys.extend(
+            out.contents()
+                .iter()
+                .filter_map(|o| o.key().map(str::to_owned)),
+        );
+        prefixes.extend(
+            out.common_prefixes()
+                .iter()
+                .filter_map(|p| p.prefix().map(str::to_owned)),
+        );
+        if out.is_truncated() != Some(true) {
+            assert!(out.next_continuation_token().is_none());
+            return (keys, prefixes);
+        }
+        token = Some(
+            out.next_continuation_token()
+                .expect("token when truncated")
+                .to_owned(),
+        );
+    }
+}
 
-    let head = c
-        .head_object()
-        .bucket("bkt")
-        .key("docs/hello.txt")
+/// Keys that a filesystem path would merge, alter or refuse; S3 stores each verbatim.
+const ODD_KEYS: &[&str] = &[
+    "a/../b",
+    "b",
+    "a//b",
+    "a/b",
+    "a/./b",
+    "x/",
+    "x",
+    "./x",
+    "/leading-slash",
+    "trailing-dots..",
+    "sp ace+plus%pct",
+    "%2F%20encoded-looking",
+    "q?uery#frag&amp=1",
+    "tab\there",
+    "\u{e9}t\u{e9}/\u{65e5}\u{672c}\u{8a9e}/\u{1F600}",
+    "~tilde!*'()[]{}$,;=@:",
+    "back\\slash",
+];
+
+const MIB: usize = 1024 * 1024;
+
+async fn upload_part(
+    c: &Client,
+    bucket: &str,
+    key: &str,
+    upload_id: &str,
+    n: i32,
+    data: &[u8],
+) -> CompletedPart {
+    let out = c
+        .upload_part()
+        .bucket(bucket)
+        .key(key)
+        .upload_id(upload_id)
+        .part_number(n)
+        .body(ByteStream::from(data.to_vec()))
         .send()
         .await
-        .expect("head");
-    assert_eq!(head.content_length(), Some(body.len() as i64));
-    assert_eq!(head.content_type(), Some("text/plain; charset=utf-8"));
-    assert_eq!(head.e_tag(), out.e_tag());
+        .unwrap_or_else(|e| panic!("upload part {n}: {e:?}"));
+    assert_eq!(out.e_tag(), Some(quoted(&md5_hex(data)).as_str()));
+    CompletedPart::builder()
+        .part_number(n)
+        .set_e_tag(out.e_tag().map(str::to_owned))
+        .build()
+}
 
-    assert_eq!(
-        failure(c.get_object().bucket("bkt").key("missing").send().await),
-        ("NoSuchKey".to_owned(), 404)
-    );
-    assert_eq!(
-        failure(c.head_object().bucket("bkt").key("missing").send().await).1,
-        404
-    );
-    assert_eq!(
-        failure(c.get_object().bucket("nope").key("k").send().await),
-        ("NoSuchBucket".to_owned(), 404)
-    );
+fn multipart_etag(parts: &[&[u8]]) -> String {
+    let mut md5 = Md5::new();
+    for p in parts {
+        md5.update(Md5::digest(p));
+    }
+    format!("\"{}-{}\"", hex::encode(md5.finalize()), parts.len())
+}
 
-    // Overwrite replaces data and metadata; an empty object is fine.
-    put(&c, "bkt", "docs/hello.txt", b"").await;
-    let head = c
-        .head_object()
-        .bucket("bkt")
-        .key("docs/hello.txt")
-        .send()
+/// Signs a request for the store with aws-sigv4; returns the headers to send with it.
+fn sign_headers(
+    store: &EmbeddedStore,
+    method: &str,
+    path: &str,
+    headers: &[(&str, String)],
+    payload_hash: &str,
+) -> Vec<(String, String)> {
+    sign_request(store, method, path, headers, payload_hash).0
+}
+
+/// [`sign_headers`], and the seed signature that aws-chunked chunk signatures chain from.
+fn sign_request(
+    store: &EmbeddedStore,
+    method: &str,
+    path: &str,
+    headers: &[(&str, String)],
+    payload_hash: &str,
+) -> (Vec<(String, String)>, String) {
+    use aws_sigv4::http_request::{
+        PayloadChecksumKind, SignableBody, SignableRequest, SigningSettings, sign,
+    };
+    use aws_smithy_runtime_api::client::identity::Identity;
+    let identity: Identity =
+        aws_credential_types::Credentials::new(AK, SK, None, None, "test").into();
+    let mut settings = SigningSettings::default();
+    settings.payload_checksum_kind = PayloadChecksumKind::XAmzSha256;
+    let params = aws_sigv4::sign::v4::SigningParams::builder()
+        .identity(&identity)
+        .region(REGION)
+        .name("s3")
+        .time(std::time::SystemTime::now())
+        .settings(settings)
+        .build()
+        .expect("signing params")
+        .into();
+    let url = format!("{}{path}", store.endpoint());
+    let mut all: Vec<(String, String)> = vec![("host".to_owned(), store.local_addr().to_string())];
+    all.extend(headers.iter().map(|(k, v)| ((*k).to_owned(), v.clone())));
+    let signable = SignableRequest::new(
+        method,
+        &url,
+        all.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+        SignableBody::Precomputed(payload_hash.to_owned()),
+    )
+    .expect("signable");
+    let (instructions, signature) = sign(signable, &params).expect("sign").into_parts();
+    let (extra, _) = instructions.into_parts();
+    all.extend(
+        extra
+            .into_iter()
+            .map(|h| (h.name().to_owned(), h.value().to_owned())),
+    );
+    (all, signature)
+}
+
+/// Sends a raw HTTP/1.1 request and returns the status and text of the answer, if any came
+/// before the connection closed. With `abort`, the client closes its side after `body_sent`
+/// (shorter than the declared length), the way a client — or the proxy — aborts an upload.
+async fn raw_request(
+    store: &EmbeddedStore,
+    method: &str,
+    path: &str,
+    headers: &[(String, String)],
+    body_sent: &[u8],
+    abort: bool,
+) -> Option<(u16, String)> {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let mut stream = tokio::net::TcpStream::connect(store.local_addr())
         .await
-        .expect("head");
-    assert_eq!(head.content_length(), Some(0));
-    assert!(head.metadata().is_none_or(|m| m.is_empty()));
-    assert_eq!(get(&c, "bkt", "docs/hello.txt").await, b"");
+        .expect("connect");
+    let mut head = format!("{method} {path} HTTP/1.1\r\nconnection: close\r\n");
+    for (k, v) in headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    head.push_str("\r\n");
+    stream.write_all(head.as_bytes()).await.expect("write head");
+    stream.write_all(body_sent).await.expect("write body");
+    if abort {
+        stream.shutdown().await.expect("shutdown");
+    }
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(
+        std::time::Duration::from_secs(5),
+        stream.read_to_end(&mut answer),
+    )
+    .await;
+    let text = String::from_utf8_lossy(&answer).into_owned();
+    let status = text.split(' ').nth(1)?.parse().ok()?;
+    Some((status, text))
+}
 
-    // User metadata is limited to 2 KB.
-    let big = "x".repeat(2100);
-    let result = c
-        .put_object()
-        .bucket("bkt")
-        .key("big-meta")
-        .metadata("m", big)
-        .body(ByteStream::from_static(b"x"))
-        .send()
-        .await;
-    assert_eq!(failure(result), ("MetadataTooLarge".to_owned(), 400));
-    store.shutdown().await;
+fn sha256_hex(data: &[u8]) -> String {
+    hex::encode(sha2::Sha256::digest(data))
+}
+
+/// Waits for the store to finish with an aborted request: tmp/ empty again.
+async fn assert_no_leftovers(dir: &Path) {
+    for _ in 0..100 {
+        if std::fs::read_dir(dir.join("tmp"))
+            .expect("tmp")
+            .next()
+            .is_none()
+        {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    panic!(
+        "temporary files left behind in {}",
+        dir.join("tmp").display()
+    );
 }

@@ -120,8 +120,13 @@ pub(super) fn now_ms() -> i64 {
     i64::try_from(since.as_millis()).unwrap_or(i64::MAX)
 }
 
+/// The latest instant S3 dates can express (9999-12-31T23:59:59.999Z).
+const MAX_MS: i64 = 253_402_300_799_999;
+
+/// A timestamp from Unix milliseconds, clamped to what dates can express (a damaged sidecar
+/// must not be able to make a response panic).
 pub(super) fn timestamp_ms(ms: i64) -> Timestamp {
-    let ms = u64::try_from(ms).unwrap_or(0);
+    let ms = u64::try_from(ms.clamp(0, MAX_MS)).unwrap_or(0);
     Timestamp::from(UNIX_EPOCH + Duration::from_millis(ms))
 }
 
@@ -162,6 +167,10 @@ mod tests {
         assert_eq!(unix_secs(&ts), 1_700_000_000);
         assert_eq!(unix_secs(&timestamp_secs(42)), 42);
         assert!(now_ms() > 1_700_000_000_000);
+        // Out-of-range values clamp instead of panicking.
+        assert_eq!(unix_secs(&timestamp_ms(i64::MAX)), MAX_MS / 1000);
+        assert_eq!(unix_secs(&timestamp_ms(-5)), 0);
+        assert_eq!(unix_secs(&timestamp_secs(i64::MIN)), 0);
     }
 
     #[test]
