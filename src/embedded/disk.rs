@@ -400,12 +400,15 @@ impl Disk {
         for entry in fs::read_dir(&uploads).map_err(err(&uploads))? {
             let dir = entry.map_err(err(&uploads))?.path();
             match read_json::<UploadRecord>(&dir.join("upload.json")) {
-                Ok(rec) if index.has_bucket(&rec.bucket) && dir.ends_with(&rec.upload_id) => {
+                Ok(rec) if !dir.ends_with(&rec.upload_id) => {
+                    warn!(path = %dir.display(), "ignoring an upload whose id does not match its directory");
+                }
+                Ok(rec) if index.has_bucket(&rec.bucket) => {
                     let parts = load_parts(&dir).map_err(err(&dir))?;
                     index.insert_upload_with_parts(rec, parts);
                 }
                 Ok(_) => {
-                    // Its bucket was deleted while the directory was being removed.
+                    // Its bucket was deleted and the crash came before the upload was removed.
                     fs::remove_dir_all(&dir).map_err(err(&dir))?;
                 }
                 Err(e) => {

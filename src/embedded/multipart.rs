@@ -424,6 +424,13 @@ impl Store {
         let plan = {
             let mut index = self.index.write().await;
             index.bucket(&input.bucket)?;
+            index.upload(&input.bucket, &input.key, &input.upload_id)?;
+            // Checked here for a plain 412/404, and again when the object is committed.
+            let cond = WriteConditions {
+                if_match: input.if_match.as_ref(),
+                if_none_match: input.if_none_match.as_ref(),
+            };
+            cond.check(&index, &input.bucket, &input.key)?;
             let upload = index.upload_mut(&input.bucket, &input.key, &input.upload_id)?;
             let plan = Self::plan_completion(upload, &listed, input.mpu_object_size)?;
             if let (Some(c), Some((a, v))) = (&plan.composite, &claimed)

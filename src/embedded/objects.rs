@@ -12,6 +12,7 @@ use super::buckets::checksum_type_name;
 use super::checksum::{self, Algorithm, BodyHashes};
 use super::conditions::{Preconditions, copy_source_preconditions};
 use super::disk::TempFile;
+use super::index::Index;
 use super::records::{ObjectRecord, StoredChecksum, now_ms, timestamp_ms};
 use super::store::{IncomingBody, MAX_SINGLE_OBJECT, Store, checksum_headers, internal};
 
@@ -63,6 +64,35 @@ pub(super) fn precondition_failed() -> S3Error {
     )
 }
 
+impl WriteConditions<'_> {
+    /// Checks the conditions against the object a write to `key` would replace (S3: a failed
+    /// condition is 412, `If-Match` on a missing key 404, and `If-None-Match` takes only `*`).
+    pub fn check(&self, index: &Index, bucket: &str, key: &str) -> S3Result<()> {
+        let existing = match index.object(bucket, key) {
+            Ok(existing) => Some(existing),
+            Err(e) if e.code() == &S3ErrorCode::NoSuchKey => None,
+            Err(e) => return Err(e),
+        };
+        match (self.if_none_match, existing) {
+            (Some(ETagCondition::Any), Some(_)) => return Err(precondition_failed()),
+            (Some(ETagCondition::ETag(_)), _) => {
+                return Err(s3_error!(
+                    NotImplemented,
+                    "If-None-Match on a write only supports '*'"
+                ));
+            }
+            _ => {}
+        }
+        match (self.if_match, existing) {
+            (Some(_), None) => Err(super::index::no_such_key()),
+            (Some(ETagCondition::ETag(tag)), Some(e)) if tag.value() != e.etag => {
+                Err(precondition_failed())
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
 impl Store {
     /// Commits an object under the index lock, checking the write conditions against the
     /// object it replaces; removes the replaced data afterwards.
@@ -74,28 +104,7 @@ impl Store {
         cond: WriteConditions<'_>,
     ) -> S3Result<()> {
         let mut index = self.index.write().await;
-        let existing = match index.object(bucket, &rec.key) {
-            Ok(existing) => Some(existing),
-            Err(e) if e.code() == &S3ErrorCode::NoSuchKey => None,
-            Err(e) => return Err(e),
-        };
-        match (cond.if_none_match, existing) {
-            (Some(ETagCondition::Any), Some(_)) => return Err(precondition_failed()),
-            (Some(ETagCondition::ETag(_)), _) => {
-                return Err(s3_error!(
-                    NotImplemented,
-                    "If-None-Match on a write only supports '*'"
-                ));
-            }
-            _ => {}
-        }
-        match (cond.if_match, existing) {
-            (Some(_), None) => return Err(super::index::no_such_key()),
-            (Some(ETagCondition::ETag(tag)), Some(e)) if tag.value() != e.etag => {
-                return Err(precondition_failed());
-            }
-            _ => {}
-        }
+        cond.check(&index, bucket, &rec.key)?;
         let new_data = rec.data.clone();
         self.disk
             .commit_object(bucket, &rec, data)

@@ -74,6 +74,24 @@ fn sigv4_scope(headers: &http::HeaderMap, uri: &http::Uri) -> Option<(String, St
     Some((region.to_owned(), service.to_owned()))
 }
 
+/// SHA-256 of the empty payload.
+const EMPTY_SHA256: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+
+/// A signed hex payload hash on a request without a body that is not the empty hash.
+///
+/// s3s checks the hash only while a body is read, so a GET or DELETE signed with the hash of
+/// something else would pass; S3 refuses it.
+fn payload_hash_mismatch(headers: &http::HeaderMap) -> bool {
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let Some(hash) = header("x-amz-content-sha256") else {
+        return false;
+    };
+    let is_hex = hash.len() == 64 && hash.bytes().all(|b| b.is_ascii_hexdigit());
+    let empty = header("content-length").is_none_or(|n| n.trim() == "0")
+        && !headers.contains_key(http::header::TRANSFER_ENCODING);
+    is_hex && empty && !hash.eq_ignore_ascii_case(EMPTY_SHA256)
+}
+
 #[async_trait::async_trait]
 impl S3Access for SigV4Only {
     async fn check(&self, cx: &mut S3AccessContext<'_>) -> S3Result<()> {
@@ -90,6 +108,13 @@ impl S3Access for SigV4Only {
             return Err(s3_error!(
                 AuthorizationHeaderMalformed,
                 "The authorization header is malformed; incorrect service \"{service}\". This endpoint belongs to \"s3\"."
+            ));
+        }
+        if payload_hash_mismatch(cx.headers()) {
+            return Err(super::checksum::custom_error(
+                "XAmzContentSHA256Mismatch",
+                http::StatusCode::BAD_REQUEST,
+                "The provided 'x-amz-content-sha256' header does not match what was computed.",
             ));
         }
         if region != self.region {
@@ -270,6 +295,39 @@ mod tests {
             http::HeaderValue::from_static("AWS AKID:signature"),
         );
         assert_eq!(sigv4_scope(&v2, &"/b".parse().expect("uri")), None);
+    }
+
+    #[test]
+    fn payload_hash_of_bodiless_requests() {
+        let headers = |pairs: &[(&'static str, &'static str)]| {
+            let mut h = http::HeaderMap::new();
+            for (k, v) in pairs {
+                h.insert(*k, http::HeaderValue::from_static(v));
+            }
+            h
+        };
+        let other = "0000000000000000000000000000000000000000000000000000000000000000";
+        assert!(payload_hash_mismatch(&headers(&[(
+            "x-amz-content-sha256",
+            other
+        )])));
+        assert!(payload_hash_mismatch(&headers(&[
+            ("x-amz-content-sha256", other),
+            ("content-length", "0")
+        ])));
+        assert!(!payload_hash_mismatch(&headers(&[(
+            "x-amz-content-sha256",
+            EMPTY_SHA256
+        )])));
+        assert!(!payload_hash_mismatch(&headers(&[(
+            "x-amz-content-sha256",
+            "UNSIGNED-PAYLOAD"
+        )])));
+        // With a body, s3s verifies the hash while the body is read.
+        assert!(!payload_hash_mismatch(&headers(&[
+            ("x-amz-content-sha256", other),
+            ("content-length", "5")
+        ])));
     }
 
     #[tokio::test]

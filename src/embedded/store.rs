@@ -190,8 +190,8 @@ impl Store {
         })
     }
 
-    /// Copies `len` bytes of `src` from `start` into a new temporary file, feeding each chunk
-    /// to `on_chunk`.
+    /// Copies `len` bytes of `src` from `start` onto the end of `tmp`, feeding each chunk to
+    /// `on_chunk`; fails if the stored file is shorter than its record says.
     pub async fn copy_into(
         &self,
         tmp: &mut TempFile,

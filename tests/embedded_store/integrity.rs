@@ -182,6 +182,23 @@ async fn broken_uploads_commit_nothing() {
         .expect("answer");
     assert_eq!(status, 200, "{text}");
 
+    // A bodiless request signed with the hash of something else is refused as well.
+    let headers = sign_headers(
+        &store,
+        "GET",
+        "/broken/tampered",
+        &[],
+        &sha256_hex(b"other"),
+    );
+    let (status, text) = raw_request(&store, "GET", "/broken/tampered", &headers, b"", false)
+        .await
+        .expect("answer");
+    assert_eq!(status, 400, "{text}");
+    assert!(
+        text.contains("<Code>XAmzContentSHA256Mismatch</Code>"),
+        "{text}"
+    );
+
     // 3. The SDK's body stream fails midway.
     let failing = ByteStream::from_body_1_x(FailingBody {
         chunks: vec![bytes::Bytes::from(vec![7u8; 64 * 1024]); 3],

@@ -243,6 +243,20 @@ async fn multipart_rules_and_abort() {
     assert_eq!(done.e_tag(), Some(multipart_etag(&[b"last"]).as_str()));
     assert_eq!(get(&c, "mpu2", "small").await, b"last");
 
+    // A conditional completion that fails is a plain 412, and the upload stays usable.
+    let again = create_upload(&c, "mpu2", "small").await;
+    let part = upload_part(&c, "mpu2", "small", &again, 1, b"other").await;
+    let r = complete_req(&c, "mpu2", "small", &again, std::slice::from_ref(&part))
+        .if_none_match("*")
+        .send()
+        .await;
+    assert_eq!(failure(r), ("PreconditionFailed".to_owned(), 412));
+    complete_req(&c, "mpu2", "small", &again, &[part])
+        .send()
+        .await
+        .expect("unconditional completion");
+    assert_eq!(get(&c, "mpu2", "small").await, b"other");
+
     let r = c
         .upload_part()
         .bucket("mpu2")
