@@ -11,10 +11,17 @@
 //! commits it, atomically). A body that fails or ends short commits nothing. A restart rebuilds
 //! the index from the sidecars.
 //!
-//! Layout: `server` (HTTP, auth, access), `service` (the s3s `S3` trait), `buckets`, `objects`,
-//! `reads`, `multipart` (the operations), `store` (shared state and streaming), `disk` (files and their
-//! atomicity), `index` (in-memory index), `listing` (pagination), `checksum`, `conditions`,
-//! `attrs` and `records` (what is stored).
+//! Layout: `server` (HTTP, auth, access), `service` (the s3s `S3` trait), `buckets`,
+//! `objects`, `reads`, `multipart` (the operations), `store` (shared state and streaming),
+//! `disk` (files and their atomicity), `index` (in-memory index), `listing` (pagination),
+//! `checksum`, `conditions`, `attrs` and `records` (what is stored).
+//!
+//! Where it differs from S3, because s3s 0.14.1 answers before the store is asked: a `Range`
+//! it cannot parse (several ranges, garbage) and an `If-None-Match` list are `400
+//! InvalidArgument` (S3 ignores the one and accepts the other); HEAD with `Range` is `200`, not
+//! `206`; a wrong payload hash on an XML body (DeleteObjects, CompleteMultipartUpload, tagging)
+//! is `500 InternalError` rather than `XAmzContentSHA256Mismatch` (the operation does not run);
+//! error bodies carry no `Resource`/`Key`/`BucketName`; POST form uploads are not offered.
 
 mod attrs;
 mod buckets;
