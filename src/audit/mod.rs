@@ -1,1 +1,76 @@
-//! audit
+//! The audit trail: one JSON record per request, written when the response has
+//! finished (or failed), from exactly one place that always runs.
+//!
+//! A request reserves its slot in the writer's bounded queue before it is
+//! processed, so when the writer falls behind, new requests wait instead of
+//! records being dropped; the record itself is sent from `Drop`, which no
+//! early return or client disconnect can skip.
+
+mod record;
+mod writer;
+
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+pub use record::{AuditRecord, AuthInfo, DecisionInfo};
+pub use writer::{AuditLog, AuditWriterError};
+
+use tokio::sync::mpsc::OwnedPermit;
+
+/// The in-flight record of one request; sends itself when dropped.
+pub struct AuditGuard {
+    record: Option<AuditRecord>,
+    permit: Option<OwnedPermit<AuditRecord>>,
+    started: Instant,
+}
+
+impl AuditGuard {
+    pub fn new(record: AuditRecord, permit: OwnedPermit<AuditRecord>) -> Self {
+        AuditGuard {
+            record: Some(record),
+            permit: Some(permit),
+            started: Instant::now(),
+        }
+    }
+
+    /// Mutable access to the record while the request is processed.
+    pub fn record(&mut self) -> &mut AuditRecord {
+        // Only `Drop` takes the record out, so it is always here before that.
+        self.record.get_or_insert_with(AuditRecord::default)
+    }
+}
+
+impl Drop for AuditGuard {
+    fn drop(&mut self) {
+        if let (Some(mut record), Some(permit)) = (self.record.take(), self.permit.take()) {
+            record.duration_ms = self.started.elapsed().as_secs_f64() * 1000.0;
+            permit.send(record);
+        }
+    }
+}
+
+/// An audit guard shared between the pipeline and the response body, which
+/// finishes it when the last byte has been sent (or the client went away).
+#[derive(Clone)]
+pub struct SharedGuard(Arc<Mutex<Option<AuditGuard>>>);
+
+impl SharedGuard {
+    pub fn new(guard: AuditGuard) -> Self {
+        SharedGuard(Arc::new(Mutex::new(Some(guard))))
+    }
+
+    /// Runs `f` on the record if it has not been finished yet.
+    pub fn update(&self, f: impl FnOnce(&mut AuditRecord)) {
+        if let Ok(mut slot) = self.0.lock()
+            && let Some(g) = slot.as_mut()
+        {
+            f(g.record());
+        }
+    }
+
+    /// Sends the record now.
+    pub fn finish(&self) {
+        let guard = self.0.lock().ok().and_then(|mut s| s.take());
+        drop(guard);
+    }
+}

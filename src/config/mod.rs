@@ -1,1 +1,367 @@
-//! config
+//! The TOML configuration: types, defaults, and validation whose errors name
+//! the offending key.
+//!
+//! Key names are a user-facing contract (see DESIGN.md): add, never rename.
+//! Unknown keys are rejected so a typo never silently falls back to a default.
+
+mod validate;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+pub use validate::validate;
+
+/// Why a configuration could not be used. Every message names the key.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path:?}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("config file {path:?}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("config key `{key}`: {problem}")]
+    Invalid { key: String, problem: String },
+}
+
+impl ConfigError {
+    pub(crate) fn invalid(key: impl Into<String>, problem: impl Into<String>) -> Self {
+        ConfigError::Invalid {
+            key: key.into(),
+            problem: problem.into(),
+        }
+    }
+}
+
+/// The whole configuration file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Where clients connect.
+    pub listen: SocketAddr,
+    /// The region clients sign for.
+    #[serde(default = "default_region")]
+    pub region: String,
+    /// Domains under which `bucket.DOMAIN` is a virtual-hosted-style request.
+    #[serde(default)]
+    pub domains: Vec<String>,
+    /// The account id used in ARNs (`arn:aws:iam::ACCOUNT:user/NAME`).
+    #[serde(default = "default_account_id")]
+    pub account_id: String,
+    pub tls: Option<TlsConfig>,
+    pub root: RootConfig,
+    pub upstream: UpstreamConfig,
+    pub embedded: Option<EmbeddedSection>,
+    #[serde(default)]
+    pub store: StoreConfig,
+    #[serde(default)]
+    pub sessions: SessionsConfig,
+    #[serde(default)]
+    pub audit: AuditConfig,
+    #[serde(default)]
+    pub limits: LimitsConfig,
+    #[serde(default)]
+    pub users: Vec<UserDecl>,
+    #[serde(default)]
+    pub groups: Vec<GroupDecl>,
+    /// Directory of the config file; relative policy files resolve against it.
+    #[serde(skip)]
+    pub base_dir: PathBuf,
+}
+
+fn default_region() -> String {
+    "us-east-1".to_string()
+}
+
+fn default_account_id() -> String {
+    "000000000000".to_string()
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+/// The administrator principal: every action allowed.
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RootConfig {
+    pub access_key_id: String,
+    pub secret_access_key: String,
+}
+
+impl std::fmt::Debug for RootConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RootConfig")
+            .field("access_key_id", &self.access_key_id)
+            .field("secret_access_key", &"<redacted>")
+            .finish()
+    }
+}
+
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpstreamConfig {
+    /// `"embedded"`, or the base URL of an S3 endpoint.
+    pub endpoint: String,
+    #[serde(default = "default_region")]
+    pub region: String,
+    #[serde(default = "default_true")]
+    pub path_style: bool,
+    pub access_key_id: Option<String>,
+    pub secret_access_key: Option<String>,
+    pub assume_role_arn: Option<String>,
+    /// Extra CA certificates (PEM) trusted for an HTTPS upstream.
+    pub ca_file: Option<PathBuf>,
+    /// How long to wait for a TCP (and TLS) connection to upstream.
+    #[serde(default = "default_connect_timeout")]
+    pub connect_timeout_ms: u64,
+    /// How long to wait for upstream response headers once the request is sent.
+    #[serde(default = "default_response_timeout")]
+    pub response_timeout_secs: u64,
+}
+
+impl std::fmt::Debug for UpstreamConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UpstreamConfig")
+            .field("endpoint", &self.endpoint)
+            .field("region", &self.region)
+            .field("path_style", &self.path_style)
+            .field("access_key_id", &self.access_key_id)
+            .field(
+                "secret_access_key",
+                &self.secret_access_key.as_ref().map(|_| "<redacted>"),
+            )
+            .field("assume_role_arn", &self.assume_role_arn)
+            .finish()
+    }
+}
+
+fn default_true() -> bool {
+    true
+}
+
+fn default_connect_timeout() -> u64 {
+    3000
+}
+
+fn default_response_timeout() -> u64 {
+    300
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EmbeddedSection {
+    #[serde(default = "default_embedded_dir")]
+    pub data_dir: PathBuf,
+}
+
+fn default_embedded_dir() -> PathBuf {
+    PathBuf::from("./data/objects")
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreConfig {
+    #[serde(default = "default_store_path")]
+    pub path: PathBuf,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        StoreConfig {
+            path: default_store_path(),
+        }
+    }
+}
+
+fn default_store_path() -> PathBuf {
+    PathBuf::from("./data/identity")
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SessionsConfig {
+    #[serde(default = "default_key_file")]
+    pub key_file: PathBuf,
+}
+
+impl Default for SessionsConfig {
+    fn default() -> Self {
+        SessionsConfig {
+            key_file: default_key_file(),
+        }
+    }
+}
+
+fn default_key_file() -> PathBuf {
+    PathBuf::from("./data/session.key")
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditConfig {
+    /// File to append JSON lines to, or `"-"` for standard output.
+    #[serde(default = "default_audit_path")]
+    pub path: String,
+    /// Records that may wait for the writer before requests wait for it.
+    #[serde(default = "default_audit_queue")]
+    pub queue: usize,
+}
+
+impl Default for AuditConfig {
+    fn default() -> Self {
+        AuditConfig {
+            path: default_audit_path(),
+            queue: default_audit_queue(),
+        }
+    }
+}
+
+fn default_audit_path() -> String {
+    "./data/audit.jsonl".to_string()
+}
+
+fn default_audit_queue() -> usize {
+    4096
+}
+
+/// Bounds on what one client may make the proxy hold or wait for.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsConfig {
+    /// Largest control body read whole (multi-object delete XML and the like).
+    #[serde(default = "default_control_body")]
+    pub max_control_body_bytes: usize,
+    /// Time a client has to send the request headers.
+    #[serde(default = "default_header_timeout")]
+    pub header_read_timeout_secs: u64,
+    /// Time allowed between signing and arrival for header-signed requests.
+    #[serde(default = "default_skew")]
+    pub max_clock_skew_secs: u64,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        LimitsConfig {
+            max_control_body_bytes: default_control_body(),
+            header_read_timeout_secs: default_header_timeout(),
+            max_clock_skew_secs: default_skew(),
+        }
+    }
+}
+
+fn default_control_body() -> usize {
+    2 * 1024 * 1024
+}
+
+fn default_header_timeout() -> u64 {
+    30
+}
+
+fn default_skew() -> u64 {
+    900
+}
+
+/// An IAM user declared in the config file (and therefore owned by it).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserDecl {
+    pub name: String,
+    #[serde(default)]
+    pub groups: Vec<String>,
+    #[serde(default)]
+    pub access_keys: Vec<AccessKeyDecl>,
+    #[serde(default)]
+    pub policies: Vec<PolicyDecl>,
+}
+
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccessKeyDecl {
+    pub access_key_id: String,
+    pub secret_access_key: String,
+}
+
+impl std::fmt::Debug for AccessKeyDecl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AccessKeyDecl")
+            .field("access_key_id", &self.access_key_id)
+            .field("secret_access_key", &"<redacted>")
+            .finish()
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GroupDecl {
+    pub name: String,
+    #[serde(default)]
+    pub policies: Vec<PolicyDecl>,
+}
+
+/// An inline policy: its JSON either inline (`document`) or in a file next to
+/// the config (`file`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyDecl {
+    pub name: String,
+    pub document: Option<String>,
+    pub file: Option<PathBuf>,
+}
+
+impl Config {
+    /// Reads, parses and validates a config file.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let base_dir = path
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| PathBuf::from("."));
+        Config::from_toml(&text, path, &base_dir)
+    }
+
+    /// Parses and validates config text; `base_dir` anchors relative policy files.
+    pub fn from_toml(text: &str, path: &Path, base_dir: &Path) -> Result<Config, ConfigError> {
+        let mut config: Config = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: path.to_path_buf(),
+            message: e.to_string().trim_end().to_string(),
+        })?;
+        config.base_dir = base_dir.to_path_buf();
+        validate(&config)?;
+        Ok(config)
+    }
+
+    /// True when upstream is the in-process store.
+    pub fn is_embedded(&self) -> bool {
+        self.upstream.endpoint == "embedded"
+    }
+
+    /// The data directory of the embedded store.
+    pub fn embedded_data_dir(&self) -> PathBuf {
+        self.embedded
+            .as_ref()
+            .map(|e| e.data_dir.clone())
+            .unwrap_or_else(default_embedded_dir)
+    }
+
+    /// Reads the text of an inline policy declaration.
+    pub fn policy_text(&self, decl: &PolicyDecl) -> std::io::Result<String> {
+        match (&decl.document, &decl.file) {
+            (Some(doc), _) => Ok(doc.clone()),
+            (None, Some(file)) => std::fs::read_to_string(self.base_dir.join(file)),
+            (None, None) => Ok(String::new()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

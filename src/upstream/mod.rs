@@ -1,1 +1,388 @@
-//! upstream
+//! The upstream S3: a pooled HTTP(S) client, the proxy's upstream credentials,
+//! and re-signing. Every forwarded request is built here from the parts the
+//! pipeline authorized (bucket, key, query, headers) and signed with SigV4 for
+//! the proxy's own key; nothing of the client's authentication goes upstream.
+
+pub mod credentials;
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use bytes::Bytes;
+use http::{HeaderMap, HeaderValue, Method, Request, Response, Uri};
+use http_body_util::combinators::BoxBody;
+use hyper::body::Incoming;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
+use tokio::sync::Notify;
+
+use crate::auth::canonical::uri_encode_into;
+use crate::auth::payload::BoxError;
+use crate::config::UpstreamConfig;
+pub use credentials::UpstreamCredentials;
+
+pub type UpstreamBody = BoxBody<Bytes, BoxError>;
+type HttpsClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, UpstreamBody>;
+
+/// Why a request could not be relayed.
+#[derive(Debug, thiserror::Error)]
+pub enum UpstreamError {
+    #[error("cannot connect to upstream: {0}")]
+    Connect(String),
+    #[error("upstream sent no response within {0:?}")]
+    Timeout(Duration),
+    #[error("upstream request failed: {0}")]
+    Request(String),
+    #[error("cannot obtain upstream credentials: {0}")]
+    Credentials(String),
+    #[error("cannot sign the upstream request: {0}")]
+    Signing(String),
+    #[error("header {0:?} has a value that is not visible ASCII")]
+    HeaderValue(String),
+    #[error("upstream tls: {0}")]
+    Tls(String),
+    #[error("invalid upstream url: {0}")]
+    Url(String),
+}
+
+/// Where upstream is and how to address buckets there.
+#[derive(Debug, Clone)]
+pub struct Endpoint {
+    pub scheme: String,
+    /// `host[:port]`
+    pub authority: String,
+    pub path_style: bool,
+    pub region: String,
+}
+
+impl Endpoint {
+    pub fn parse(url: &str, region: &str, path_style: bool) -> Result<Endpoint, UpstreamError> {
+        let uri: Uri = url
+            .parse()
+            .map_err(|_| UpstreamError::Url(url.to_string()))?;
+        let scheme = uri
+            .scheme_str()
+            .ok_or_else(|| UpstreamError::Url(url.to_string()))?;
+        let authority = uri
+            .authority()
+            .ok_or_else(|| UpstreamError::Url(url.to_string()))?;
+        Ok(Endpoint {
+            scheme: scheme.to_string(),
+            authority: authority.to_string(),
+            path_style,
+            region: region.to_string(),
+        })
+    }
+}
+
+/// A request as authorized, ready to be re-signed and sent.
+pub struct Outgoing {
+    pub method: Method,
+    pub bucket: Option<String>,
+    pub key: Option<String>,
+    pub query: Vec<(String, String)>,
+    /// Only headers the pipeline decided to forward.
+    pub headers: HeaderMap,
+    /// `x-amz-content-sha256` for upstream: a hex digest or `UNSIGNED-PAYLOAD`.
+    pub payload_hash: String,
+    pub body: UpstreamBody,
+    /// Notified when the body has been fully read (or failed): the response
+    /// timeout starts then, so long uploads are never cut off.
+    pub body_done: Arc<Notify>,
+}
+
+pub struct Upstream {
+    client: HttpsClient,
+    endpoint: Endpoint,
+    credentials: UpstreamCredentials,
+    response_timeout: Duration,
+}
+
+/// Roots for upstream TLS: the system's, Mozilla's when the system has none,
+/// plus a private CA when configured (on-premises S3-compatible stores).
+fn tls_config(ca_file: Option<&std::path::Path>) -> Result<rustls::ClientConfig, UpstreamError> {
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls_native_certs::load_native_certs().certs {
+        let _ = roots.add(cert);
+    }
+    if roots.is_empty() {
+        roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    }
+    if let Some(path) = ca_file {
+        let pem = std::fs::read(path)
+            .map_err(|e| UpstreamError::Tls(format!("cannot read {path:?}: {e}")))?;
+        for cert in rustls_pemfile::certs(&mut pem.as_slice()) {
+            let cert = cert.map_err(|e| UpstreamError::Tls(format!("{path:?}: {e}")))?;
+            roots
+                .add(cert)
+                .map_err(|e| UpstreamError::Tls(format!("{path:?}: {e}")))?;
+        }
+    }
+    // One explicit provider: several are linked in, and rustls will not guess.
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    Ok(rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| UpstreamError::Tls(e.to_string()))?
+        .with_root_certificates(roots)
+        .with_no_client_auth())
+}
+
+fn https_connector(
+    connect_timeout: Duration,
+    tls: rustls::ClientConfig,
+) -> hyper_rustls::HttpsConnector<HttpConnector> {
+    let mut http = HttpConnector::new();
+    http.enforce_http(false);
+    http.set_connect_timeout(Some(connect_timeout));
+    http.set_nodelay(true);
+    hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(tls)
+        .https_or_http()
+        .enable_http1()
+        .enable_http2()
+        .wrap_connector(http)
+}
+
+impl Upstream {
+    pub fn new(
+        endpoint: Endpoint,
+        credentials: UpstreamCredentials,
+        cfg: &UpstreamConfig,
+    ) -> Result<Upstream, UpstreamError> {
+        let tls = tls_config(cfg.ca_file.as_deref())?;
+        let client = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(Duration::from_secs(60))
+            .pool_timer(TokioTimer::new())
+            .build(https_connector(
+                Duration::from_millis(cfg.connect_timeout_ms),
+                tls,
+            ));
+        Ok(Upstream {
+            client,
+            endpoint,
+            credentials,
+            response_timeout: Duration::from_secs(cfg.response_timeout_secs),
+        })
+    }
+
+    pub fn endpoint(&self) -> &Endpoint {
+        &self.endpoint
+    }
+
+    /// The URL for an authorized request, encoded exactly as it will be signed.
+    fn url(&self, out: &Outgoing) -> String {
+        let ep = &self.endpoint;
+        let mut url = String::with_capacity(128);
+        url.push_str(&ep.scheme);
+        url.push_str("://");
+        match (&out.bucket, ep.path_style) {
+            (Some(b), false) => {
+                url.push_str(b);
+                url.push('.');
+                url.push_str(&ep.authority);
+                url.push('/');
+            }
+            (Some(b), true) => {
+                url.push_str(&ep.authority);
+                url.push('/');
+                url.push_str(b);
+                if out.key.is_some() {
+                    url.push('/');
+                }
+            }
+            (None, _) => {
+                url.push_str(&ep.authority);
+                url.push('/');
+            }
+        }
+        if let Some(k) = &out.key {
+            uri_encode_into(&mut url, k, true);
+        }
+        for (i, (n, v)) in out.query.iter().enumerate() {
+            url.push(if i == 0 { '?' } else { '&' });
+            uri_encode_into(&mut url, n, false);
+            url.push('=');
+            uri_encode_into(&mut url, v, false);
+        }
+        url
+    }
+
+    /// Re-signs and sends a request; resolves when upstream's headers arrive.
+    pub async fn send(&self, out: Outgoing) -> Result<Response<Incoming>, UpstreamError> {
+        let url = self.url(&out);
+        let creds = self.credentials.get().await?;
+        let mut headers = out.headers;
+        let host = match (&out.bucket, self.endpoint.path_style) {
+            (Some(b), false) => format!("{b}.{}", self.endpoint.authority),
+            _ => self.endpoint.authority.clone(),
+        };
+        headers.insert(
+            http::header::HOST,
+            HeaderValue::from_str(&host).map_err(|_| UpstreamError::Url(host.clone()))?,
+        );
+        sign(
+            &out.method,
+            &url,
+            &mut headers,
+            &out.payload_hash,
+            &creds,
+            &self.endpoint.region,
+        )?;
+        let mut req = Request::builder()
+            .method(out.method)
+            .uri(&url)
+            .body(out.body)
+            .map_err(|e| UpstreamError::Url(e.to_string()))?;
+        *req.headers_mut() = headers;
+
+        let response = self.client.request(req);
+        tokio::pin!(response);
+        let timeout = self.response_timeout;
+        tokio::select! {
+            r = &mut response => r.map_err(classify_client_error),
+            _ = async {
+                out.body_done.notified().await;
+                tokio::time::sleep(timeout).await;
+            } => Err(UpstreamError::Timeout(timeout)),
+        }
+    }
+}
+
+fn classify_client_error(e: hyper_util::client::legacy::Error) -> UpstreamError {
+    if e.is_connect() {
+        UpstreamError::Connect(error_chain(&e))
+    } else {
+        UpstreamError::Request(error_chain(&e))
+    }
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut src = e.source();
+    while let Some(inner) = src {
+        s.push_str(": ");
+        s.push_str(&inner.to_string());
+        src = inner.source();
+    }
+    s
+}
+
+/// SigV4 settings with S3's rules: the path neither double-encoded nor
+/// normalised, and the payload hash sent as `x-amz-content-sha256`.
+pub fn s3_signing_settings() -> aws_sigv4::http_request::SigningSettings {
+    use aws_sigv4::http_request::{
+        PayloadChecksumKind, PercentEncodingMode, SigningSettings, UriPathNormalizationMode,
+    };
+    let mut settings = SigningSettings::default();
+    settings.percent_encoding_mode = PercentEncodingMode::Single;
+    settings.uri_path_normalization_mode = UriPathNormalizationMode::Disabled;
+    settings.payload_checksum_kind = PayloadChecksumKind::XAmzSha256;
+    settings
+}
+
+/// Signs `headers` in place for S3, with `payload_hash` as the payload.
+fn sign(
+    method: &Method,
+    url: &str,
+    headers: &mut HeaderMap,
+    payload_hash: &str,
+    creds: &aws_credential_types::Credentials,
+    region: &str,
+) -> Result<(), UpstreamError> {
+    use aws_sigv4::http_request::{SignableBody, SignableRequest, sign as sigv4_sign};
+    let settings = s3_signing_settings();
+    let identity = creds.clone().into();
+    let params = aws_sigv4::sign::v4::SigningParams::builder()
+        .identity(&identity)
+        .region(region)
+        .name("s3")
+        .time(SystemTime::now())
+        .settings(settings)
+        .build()
+        .map_err(|e| UpstreamError::Signing(e.to_string()))?
+        .into();
+    let mut pairs: Vec<(&str, &str)> = Vec::with_capacity(headers.len());
+    for (name, value) in headers.iter() {
+        let v = value
+            .to_str()
+            .map_err(|_| UpstreamError::HeaderValue(name.as_str().to_string()))?;
+        pairs.push((name.as_str(), v));
+    }
+    let signable = SignableRequest::new(
+        method.as_str(),
+        url,
+        pairs.into_iter(),
+        SignableBody::Precomputed(payload_hash.to_string()),
+    )
+    .map_err(|e| UpstreamError::Signing(e.to_string()))?;
+    let (instructions, _) = sigv4_sign(signable, &params)
+        .map_err(|e| UpstreamError::Signing(e.to_string()))?
+        .into_parts();
+    let (new_headers, _) = instructions.into_parts();
+    for h in new_headers {
+        let value =
+            HeaderValue::from_str(h.value()).map_err(|e| UpstreamError::Signing(e.to_string()))?;
+        let name = http::HeaderName::from_bytes(h.name().as_bytes())
+            .map_err(|e| UpstreamError::Signing(e.to_string()))?;
+        headers.insert(name, value);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn outgoing(bucket: Option<&str>, key: Option<&str>, query: &[(&str, &str)]) -> Outgoing {
+        Outgoing {
+            method: Method::GET,
+            bucket: bucket.map(str::to_string),
+            key: key.map(str::to_string),
+            query: query
+                .iter()
+                .map(|(a, b)| (a.to_string(), b.to_string()))
+                .collect(),
+            headers: HeaderMap::new(),
+            payload_hash: "UNSIGNED-PAYLOAD".into(),
+            body: http_body_util::Empty::new().map_err(|e| match e {}).boxed(),
+            body_done: Arc::new(Notify::new()),
+        }
+    }
+
+    fn upstream(path_style: bool) -> Upstream {
+        let cfg: crate::config::UpstreamConfig =
+            toml::from_str("endpoint = \"http://127.0.0.1:9100\"").unwrap();
+        Upstream::new(
+            Endpoint::parse("http://127.0.0.1:9100", "us-east-1", path_style).unwrap(),
+            UpstreamCredentials::fixed("AKIDUPSTREAM0001", "secretsecretsecret"),
+            &cfg,
+        )
+        .unwrap()
+    }
+
+    use http_body_util::BodyExt;
+
+    #[test]
+    fn urls_encode_keys_verbatim() {
+        let u = upstream(true);
+        assert_eq!(u.url(&outgoing(None, None, &[])), "http://127.0.0.1:9100/");
+        assert_eq!(
+            u.url(&outgoing(
+                Some("b1b"),
+                None,
+                &[("list-type", "2"), ("prefix", "a/b c")]
+            )),
+            "http://127.0.0.1:9100/b1b?list-type=2&prefix=a%2Fb%20c"
+        );
+        assert_eq!(
+            u.url(&outgoing(Some("b1b"), Some("a/../x//y+z%"), &[("acl", "")])),
+            "http://127.0.0.1:9100/b1b/a/../x//y%2Bz%25?acl="
+        );
+        let v = upstream(false);
+        assert_eq!(
+            v.url(&outgoing(Some("b1b"), Some("k"), &[])),
+            "http://b1b.127.0.0.1:9100/k"
+        );
+    }
+}

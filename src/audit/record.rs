@@ -1,0 +1,86 @@
+//! The audit record: who did what to which object, what was decided and why,
+//! and how it ended. It never holds a secret, signature, session token or
+//! presigned query string.
+
+use serde::Serialize;
+
+use crate::identity::Principal;
+
+/// How the request authenticated.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct AuthInfo {
+    /// `header`, `presigned`, `post-form` or `anonymous`.
+    pub kind: &'static str,
+    /// `AWS4-HMAC-SHA256`, `AWS` (SigV2), or absent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signature_version: Option<&'static str>,
+}
+
+/// The authorization decision and what decided it.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct DecisionInfo {
+    pub allowed: bool,
+    pub reason: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub policy: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub statement: Option<String>,
+}
+
+impl DecisionInfo {
+    pub fn from_decision(d: &crate::policy::Decision) -> Self {
+        use crate::policy::Reason;
+        let by = match &d.reason {
+            Reason::ExplicitDeny { by } | Reason::Allowed { by, .. } => Some(by),
+            Reason::NoIdentityAllow | Reason::NoSessionAllow => None,
+        };
+        DecisionInfo {
+            allowed: d.allowed,
+            reason: d.reason.to_string(),
+            policy: by.map(|b| b.policy.clone()),
+            statement: by.map(|b| b.statement.clone()),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct AuditRecord {
+    /// RFC 3339, milliseconds, UTC.
+    pub time: String,
+    pub request_id: String,
+    pub remote: String,
+    pub tls: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user_agent: Option<String>,
+    pub method: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bucket: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub version_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub operation: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub actions: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub principal: Option<Principal>,
+    pub auth: AuthInfo,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub decision: Option<DecisionInfo>,
+    pub status: u16,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error_code: Option<String>,
+    /// `client`, `upstream` or `internal` when the request failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error_source: Option<crate::s3::ErrorSource>,
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+    pub duration_ms: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub upstream_ms: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub upstream_request_id: Option<String>,
+}

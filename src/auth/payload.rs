@@ -1,0 +1,238 @@
+//! Signed payloads: what `x-amz-content-sha256` promises, and a body wrapper
+//! that checks the promise while the bytes stream through.
+//!
+//! The wrapper holds back the last data frame until the whole body has been
+//! hashed; on a mismatch it ends the stream with an error instead, so the
+//! upstream request is aborted before upstream ever has a complete body.
+
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, ready};
+
+use bytes::Bytes;
+use http_body::{Body, Frame, SizeHint};
+use sha2::{Digest, Sha256};
+
+use super::AuthError;
+
+/// What the client's `x-amz-content-sha256` says about the body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PayloadHash {
+    /// The SHA-256 of the whole body.
+    Sha256([u8; 32]),
+    /// `UNSIGNED-PAYLOAD`: the body is not covered by the signature.
+    Unsigned,
+}
+
+pub const UNSIGNED_PAYLOAD: &str = "UNSIGNED-PAYLOAD";
+
+impl PayloadHash {
+    /// Parses a header-signed request's `x-amz-content-sha256` value.
+    pub fn parse(value: &str) -> Result<PayloadHash, AuthError> {
+        if value == UNSIGNED_PAYLOAD {
+            return Ok(PayloadHash::Unsigned);
+        }
+        let mut digest = [0u8; 32];
+        if value.len() == 64
+            && value
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+            && hex::decode_to_slice(value, &mut digest).is_ok()
+        {
+            return Ok(PayloadHash::Sha256(digest));
+        }
+        Err(AuthError::InvalidContentSha256(value.to_string()))
+    }
+
+    /// The value to sign with (and send upstream).
+    pub fn as_header_value(&self) -> String {
+        match self {
+            PayloadHash::Sha256(d) => hex::encode(d),
+            PayloadHash::Unsigned => UNSIGNED_PAYLOAD.to_string(),
+        }
+    }
+}
+
+/// Why a request body was cut off in flight.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BodyError {
+    #[error("payload sha256 mismatch: client said {claimed}, body hashes to {computed}")]
+    Sha256Mismatch { claimed: String, computed: String },
+    #[error("body ended after {received} of {expected} bytes")]
+    Incomplete { received: u64, expected: u64 },
+    #[error("body is larger than the {limit} bytes allowed")]
+    TooLarge { limit: u64 },
+    #[error("reading the body failed: {0}")]
+    Transport(String),
+}
+
+/// Where a body wrapper leaves the reason it failed, for the pipeline to report.
+#[derive(Debug, Clone, Default)]
+pub struct BodyFailure(Arc<Mutex<Option<BodyError>>>);
+
+impl BodyFailure {
+    pub fn set(&self, e: BodyError) {
+        if let Ok(mut slot) = self.0.lock()
+            && slot.is_none()
+        {
+            *slot = Some(e);
+        }
+    }
+
+    pub fn get(&self) -> Option<BodyError> {
+        self.0.lock().ok().and_then(|s| s.clone())
+    }
+}
+
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Passes a body through while hashing it, holding back one data frame so the
+/// final bytes are released only after the hash has been checked.
+pub struct Sha256VerifyingBody<B> {
+    inner: B,
+    hasher: Sha256,
+    claimed: [u8; 32],
+    held: Option<Bytes>,
+    failure: BodyFailure,
+    finished: bool,
+}
+
+impl<B> Sha256VerifyingBody<B> {
+    pub fn new(inner: B, claimed: [u8; 32], failure: BodyFailure) -> Self {
+        Sha256VerifyingBody {
+            inner,
+            hasher: Sha256::new(),
+            claimed,
+            held: None,
+            failure,
+            finished: false,
+        }
+    }
+}
+
+impl<B> Body for Sha256VerifyingBody<B>
+where
+    B: Body<Data = Bytes> + Unpin,
+    B::Error: Into<BoxError>,
+{
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let this = &mut *self;
+        if this.finished {
+            return Poll::Ready(this.held.take().map(|b| Ok(Frame::data(b))));
+        }
+        loop {
+            match ready!(Pin::new(&mut this.inner).poll_frame(cx)) {
+                Some(Ok(frame)) => {
+                    let Ok(data) = frame.into_data() else {
+                        // Trailers on a plain signed body carry nothing we forward.
+                        continue;
+                    };
+                    if data.is_empty() {
+                        continue;
+                    }
+                    this.hasher.update(&data);
+                    if let Some(prev) = this.held.replace(data) {
+                        return Poll::Ready(Some(Ok(Frame::data(prev))));
+                    }
+                }
+                Some(Err(e)) => {
+                    let e: BoxError = e.into();
+                    this.failure.set(BodyError::Transport(e.to_string()));
+                    this.finished = true;
+                    this.held = None;
+                    return Poll::Ready(Some(Err(e)));
+                }
+                None => {
+                    this.finished = true;
+                    let computed: [u8; 32] = std::mem::take(&mut this.hasher).finalize().into();
+                    if computed != this.claimed {
+                        let err = BodyError::Sha256Mismatch {
+                            claimed: hex::encode(this.claimed),
+                            computed: hex::encode(computed),
+                        };
+                        this.failure.set(err.clone());
+                        this.held = None;
+                        return Poll::Ready(Some(Err(Box::new(err))));
+                    }
+                    return Poll::Ready(this.held.take().map(|b| Ok(Frame::data(b))));
+                }
+            }
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http_body_util::{BodyExt, StreamBody};
+
+    type TestBody =
+        StreamBody<futures_util::stream::Iter<std::vec::IntoIter<Result<Frame<Bytes>, BoxError>>>>;
+
+    fn stream(chunks: &[&'static [u8]]) -> TestBody {
+        let frames: Vec<Result<Frame<Bytes>, BoxError>> = chunks
+            .iter()
+            .map(|c| Ok(Frame::data(Bytes::from_static(c))))
+            .collect();
+        StreamBody::new(futures_util::stream::iter(frames))
+    }
+
+    fn digest(data: &[u8]) -> [u8; 32] {
+        Sha256::digest(data).into()
+    }
+
+    #[tokio::test]
+    async fn matching_body_passes_through_unchanged() {
+        let failure = BodyFailure::default();
+        let body = Sha256VerifyingBody::new(
+            stream(&[b"hello ", b"wor", b"ld"]),
+            digest(b"hello world"),
+            failure.clone(),
+        );
+        let out = body.collect().await.unwrap().to_bytes();
+        assert_eq!(&out[..], b"hello world");
+        assert!(failure.get().is_none());
+    }
+
+    #[tokio::test]
+    async fn mismatch_withholds_the_last_frame() {
+        let failure = BodyFailure::default();
+        let mut body = Sha256VerifyingBody::new(
+            stream(&[b"aaaa", b"bbbb"]),
+            digest(b"aaaacccc"),
+            failure.clone(),
+        );
+        let first = body.frame().await.unwrap().unwrap().into_data().unwrap();
+        assert_eq!(&first[..], b"aaaa");
+        assert!(body.frame().await.unwrap().is_err());
+        assert!(body.frame().await.is_none());
+        assert!(matches!(
+            failure.get(),
+            Some(BodyError::Sha256Mismatch { .. })
+        ));
+    }
+
+    #[test]
+    fn parses_content_sha256_values() {
+        assert_eq!(
+            PayloadHash::parse("UNSIGNED-PAYLOAD").unwrap(),
+            PayloadHash::Unsigned
+        );
+        assert!(matches!(
+            PayloadHash::parse(&"a".repeat(64)),
+            Ok(PayloadHash::Sha256(_))
+        ));
+        assert!(PayloadHash::parse(&"A".repeat(64)).is_err());
+        assert!(PayloadHash::parse("nope").is_err());
+    }
+}

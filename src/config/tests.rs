@@ -1,0 +1,90 @@
+use std::path::Path;
+
+use super::*;
+
+const MINIMAL: &str = r#"
+listen = "127.0.0.1:0"
+[root]
+access_key_id = "ROOTACCESSKEY0001"
+secret_access_key = "rootsecretrootsecret"
+[upstream]
+endpoint = "embedded"
+"#;
+
+fn parse(text: &str) -> Result<Config, ConfigError> {
+    Config::from_toml(text, Path::new("test.toml"), Path::new("."))
+}
+
+fn invalid_key(text: &str) -> String {
+    match parse(text) {
+        Err(ConfigError::Invalid { key, .. }) => key,
+        other => panic!("expected an invalid key, got {other:?}"),
+    }
+}
+
+#[test]
+fn minimal_config_gets_defaults() {
+    let c = parse(MINIMAL).unwrap();
+    assert_eq!(c.region, "us-east-1");
+    assert!(c.is_embedded());
+    assert!(c.upstream.path_style);
+    assert_eq!(c.audit.path, "./data/audit.jsonl");
+    assert_eq!(c.store.path, Path::new("./data/identity"));
+}
+
+#[test]
+fn unknown_key_is_named() {
+    let err = parse(&format!("{MINIMAL}\n[audit]\npth = \"x\"\n")).unwrap_err();
+    let msg = err.to_string();
+    assert!(msg.contains("pth"), "{msg}");
+}
+
+#[test]
+fn bad_upstream_endpoint_is_named() {
+    let text = MINIMAL.replace("\"embedded\"", "\"ftp://x\"");
+    assert_eq!(invalid_key(&text), "upstream.endpoint");
+}
+
+#[test]
+fn half_upstream_credentials_rejected() {
+    let text = format!(
+        "{}\naccess_key_id = \"AKIAUPSTREAM00001\"\n",
+        MINIMAL.replace("\"embedded\"", "\"http://127.0.0.1:9\"")
+    );
+    assert_eq!(invalid_key(&text), "upstream.secret_access_key");
+}
+
+#[test]
+fn user_in_undeclared_group_rejected() {
+    let text = format!("{MINIMAL}\n[[users]]\nname = \"bob\"\ngroups = [\"nope\"]\n");
+    assert_eq!(invalid_key(&text), "users.bob.groups");
+}
+
+#[test]
+fn duplicate_access_key_rejected() {
+    let text = format!(
+        "{MINIMAL}\n[[users]]\nname = \"bob\"\naccess_keys = [{{ access_key_id = \"ROOTACCESSKEY0001\", secret_access_key = \"bobsecretbobsecret\" }}]\n"
+    );
+    assert_eq!(invalid_key(&text), "users.bob.access_keys");
+}
+
+#[test]
+fn malformed_policy_names_the_policy() {
+    let text = format!(
+        "{MINIMAL}\n[[groups]]\nname = \"g\"\npolicies = [{{ name = \"p\", document = '{{\"Statement\": 5}}' }}]\n"
+    );
+    assert_eq!(invalid_key(&text), "groups.g.policies.p");
+}
+
+#[test]
+fn policy_needs_document_or_file() {
+    let text = format!("{MINIMAL}\n[[groups]]\nname = \"g\"\npolicies = [{{ name = \"p\" }}]\n");
+    assert_eq!(invalid_key(&text), "groups.g.policies.p");
+}
+
+#[test]
+fn secrets_are_redacted_in_debug() {
+    let c = parse(MINIMAL).unwrap();
+    let dbg = format!("{c:?}");
+    assert!(!dbg.contains("rootsecretrootsecret"), "{dbg}");
+}

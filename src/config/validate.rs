@@ -1,0 +1,248 @@
+//! Validation of a parsed config: every check names the key it rejects, and
+//! runs before anything listens.
+
+use std::collections::HashSet;
+
+use super::{Config, ConfigError, PolicyDecl};
+use crate::policy::{Policy, PolicyKind};
+
+/// IAM's name charset for users, groups and policies: `[\w+=,.@-]`.
+pub fn is_iam_name(name: &str, max: usize) -> bool {
+    !name.is_empty()
+        && name.len() <= max
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_+=,.@-".contains(c))
+}
+
+fn is_access_key_id(id: &str) -> bool {
+    (16..=128).contains(&id.len()) && id.chars().all(|c| c.is_ascii_alphanumeric())
+}
+
+fn check_key_pair(key: &str, id: &str, secret: &str) -> Result<(), ConfigError> {
+    if !is_access_key_id(id) {
+        return Err(ConfigError::invalid(
+            format!("{key}.access_key_id"),
+            format!("{id:?} is not an access key id (16 to 128 letters and digits)"),
+        ));
+    }
+    if secret.len() < 16 || secret.len() > 128 || secret.chars().any(|c| c.is_whitespace()) {
+        return Err(ConfigError::invalid(
+            format!("{key}.secret_access_key"),
+            "must be 16 to 128 characters without whitespace",
+        ));
+    }
+    Ok(())
+}
+
+/// Checks everything that can be checked without touching the network.
+pub fn validate(c: &Config) -> Result<(), ConfigError> {
+    if c.region.is_empty()
+        || !c
+            .region
+            .chars()
+            .all(|ch| ch.is_ascii_alphanumeric() || ch == '-')
+    {
+        return Err(ConfigError::invalid(
+            "region",
+            format!("{:?} is not a region name", c.region),
+        ));
+    }
+    if c.account_id.len() != 12 || !c.account_id.chars().all(|ch| ch.is_ascii_digit()) {
+        return Err(ConfigError::invalid(
+            "account_id",
+            format!("{:?} must be 12 digits", c.account_id),
+        ));
+    }
+    for (i, d) in c.domains.iter().enumerate() {
+        if d.is_empty() || d.contains(['/', ':', ' ']) {
+            return Err(ConfigError::invalid(
+                format!("domains[{i}]"),
+                format!("expected a domain name like \"s3.example.com\", found {d:?}"),
+            ));
+        }
+    }
+    if let Some(tls) = &c.tls {
+        for (key, path) in [("tls.cert", &tls.cert), ("tls.key", &tls.key)] {
+            if !path.exists() {
+                return Err(ConfigError::invalid(
+                    key,
+                    format!("file {path:?} does not exist"),
+                ));
+            }
+        }
+    }
+    check_key_pair("root", &c.root.access_key_id, &c.root.secret_access_key)?;
+    validate_upstream(c)?;
+    if c.audit.path.is_empty() {
+        return Err(ConfigError::invalid(
+            "audit.path",
+            "must be a file path or \"-\"",
+        ));
+    }
+    if c.audit.queue == 0 {
+        return Err(ConfigError::invalid("audit.queue", "must be at least 1"));
+    }
+    if c.limits.max_control_body_bytes < 1024 {
+        return Err(ConfigError::invalid(
+            "limits.max_control_body_bytes",
+            "must be at least 1024",
+        ));
+    }
+    validate_identities(c)
+}
+
+fn validate_upstream(c: &Config) -> Result<(), ConfigError> {
+    let u = &c.upstream;
+    if u.region.is_empty() {
+        return Err(ConfigError::invalid("upstream.region", "must not be empty"));
+    }
+    if u.access_key_id.is_some() != u.secret_access_key.is_some() {
+        return Err(ConfigError::invalid(
+            "upstream.secret_access_key",
+            "access_key_id and secret_access_key must be given together",
+        ));
+    }
+    if c.is_embedded() {
+        if u.assume_role_arn.is_some() {
+            return Err(ConfigError::invalid(
+                "upstream.assume_role_arn",
+                "cannot be used with endpoint = \"embedded\"",
+            ));
+        }
+        return Ok(());
+    }
+    if c.embedded.is_some() {
+        return Err(ConfigError::invalid(
+            "embedded",
+            "only used with upstream.endpoint = \"embedded\"",
+        ));
+    }
+    let uri: http::Uri = u.endpoint.parse().map_err(|_| {
+        ConfigError::invalid(
+            "upstream.endpoint",
+            format!("{:?} is neither \"embedded\" nor a URL", u.endpoint),
+        )
+    })?;
+    match uri.scheme_str() {
+        Some("http") | Some("https") => {}
+        _ => {
+            return Err(ConfigError::invalid(
+                "upstream.endpoint",
+                format!("{:?} must start with http:// or https://", u.endpoint),
+            ));
+        }
+    }
+    if uri.host().is_none() {
+        return Err(ConfigError::invalid("upstream.endpoint", "has no host"));
+    }
+    if !matches!(uri.path(), "" | "/") || uri.query().is_some() {
+        return Err(ConfigError::invalid(
+            "upstream.endpoint",
+            "must be a base URL without a path or query",
+        ));
+    }
+    if let Some(arn) = &u.assume_role_arn
+        && !arn.starts_with("arn:")
+    {
+        return Err(ConfigError::invalid(
+            "upstream.assume_role_arn",
+            format!("{arn:?} is not a role ARN"),
+        ));
+    }
+    Ok(())
+}
+
+fn validate_policies(c: &Config, key: &str, decls: &[PolicyDecl]) -> Result<(), ConfigError> {
+    let mut names = HashSet::new();
+    for d in decls {
+        let pkey = format!("{key}.policies.{}", d.name);
+        if !is_iam_name(&d.name, 128) {
+            return Err(ConfigError::invalid(
+                &pkey,
+                "policy name must be 1 to 128 of [A-Za-z0-9_+=,.@-]",
+            ));
+        }
+        if !names.insert(d.name.to_ascii_lowercase()) {
+            return Err(ConfigError::invalid(&pkey, "declared twice"));
+        }
+        if d.document.is_some() == d.file.is_some() {
+            return Err(ConfigError::invalid(
+                &pkey,
+                "give exactly one of `document` or `file`",
+            ));
+        }
+        let text = c.policy_text(d).map_err(|e| {
+            ConfigError::invalid(format!("{pkey}.file"), format!("cannot read: {e}"))
+        })?;
+        Policy::parse(&text, PolicyKind::Identity)
+            .map_err(|e| ConfigError::invalid(&pkey, format!("malformed policy document: {e}")))?;
+    }
+    Ok(())
+}
+
+fn validate_identities(c: &Config) -> Result<(), ConfigError> {
+    let mut group_names = HashSet::new();
+    for g in &c.groups {
+        let key = format!("groups.{}", g.name);
+        if !is_iam_name(&g.name, 128) {
+            return Err(ConfigError::invalid(
+                &key,
+                "group name must be 1 to 128 of [A-Za-z0-9_+=,.@-]",
+            ));
+        }
+        if !group_names.insert(g.name.to_ascii_lowercase()) {
+            return Err(ConfigError::invalid(
+                &key,
+                "declared twice (names are case-insensitive)",
+            ));
+        }
+        validate_policies(c, &key, &g.policies)?;
+    }
+    let mut user_names = HashSet::new();
+    let mut key_ids = HashSet::from([c.root.access_key_id.clone()]);
+    for u in &c.users {
+        let key = format!("users.{}", u.name);
+        if !is_iam_name(&u.name, 64) {
+            return Err(ConfigError::invalid(
+                &key,
+                "user name must be 1 to 64 of [A-Za-z0-9_+=,.@-]",
+            ));
+        }
+        if !user_names.insert(u.name.to_ascii_lowercase()) {
+            return Err(ConfigError::invalid(
+                &key,
+                "declared twice (names are case-insensitive)",
+            ));
+        }
+        for g in &u.groups {
+            if !group_names.contains(&g.to_ascii_lowercase()) {
+                return Err(ConfigError::invalid(
+                    format!("{key}.groups"),
+                    format!("group {g:?} is not declared in [[groups]]"),
+                ));
+            }
+        }
+        if u.access_keys.len() > 2 {
+            return Err(ConfigError::invalid(
+                format!("{key}.access_keys"),
+                "at most 2 access keys per user",
+            ));
+        }
+        for k in &u.access_keys {
+            check_key_pair(
+                &format!("{key}.access_keys"),
+                &k.access_key_id,
+                &k.secret_access_key,
+            )?;
+            if !key_ids.insert(k.access_key_id.clone()) {
+                return Err(ConfigError::invalid(
+                    format!("{key}.access_keys"),
+                    format!("access key id {:?} is used twice", k.access_key_id),
+                ));
+            }
+        }
+        validate_policies(c, &key, &u.policies)?;
+    }
+    Ok(())
+}

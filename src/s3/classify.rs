@@ -1,0 +1,603 @@
+//! Classification: method + target + query + headers → one [`Operation`],
+//! the IAM checks it needs (action on resource ARN) and its S3 condition keys.
+//!
+//! Unknown query parameters, unknown `x-amz-*` headers and combinations S3
+//! does not define are refused: what cannot be classified is never forwarded.
+
+use http::{HeaderMap, Method};
+
+use super::ClassifyError;
+use super::address::{Target, validate_bucket, validate_key};
+use super::headers::{HeaderRole, role};
+use super::operation::{BucketSub, ObjectSub, Operation, Verb};
+use crate::policy::Context;
+
+/// One authorization question: may the principal do `action` on `resource`?
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Check {
+    pub action: &'static str,
+    pub resource: String,
+}
+
+/// The source object of CopyObject / UploadPartCopy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CopySource {
+    pub bucket: String,
+    pub key: String,
+    pub version_id: Option<String>,
+}
+
+/// A classified request: what it is, what must be allowed, what to forward.
+#[derive(Debug, Clone)]
+pub struct Classified {
+    pub operation: Operation,
+    pub bucket: Option<String>,
+    pub key: Option<String>,
+    pub version_id: Option<String>,
+    pub copy_source: Option<CopySource>,
+    /// Every check must be allowed (DeleteObjects adds per-key checks later).
+    pub checks: Vec<Check>,
+    /// The query parameters forwarded upstream (auth and SDK-only ones removed).
+    pub forward_query: Vec<(String, String)>,
+}
+
+/// The parts of a request classification looks at.
+#[derive(Debug, Clone, Copy)]
+pub struct RequestView<'a> {
+    pub method: &'a Method,
+    pub target: &'a Target,
+    /// Decoded query pairs, in order.
+    pub query: &'a [(String, String)],
+    pub headers: &'a HeaderMap,
+}
+
+/// The resource string for actions that have no resource type
+/// (ListAllMyBuckets): `*` and `arn:aws:s3:::*` match it, a bucket ARN does not.
+pub const NO_RESOURCE: &str = "arn:aws:s3:::";
+
+pub fn bucket_arn(bucket: &str) -> String {
+    format!("arn:aws:s3:::{bucket}")
+}
+
+pub fn object_arn(bucket: &str, key: &str) -> String {
+    format!("arn:aws:s3:::{bucket}/{key}")
+}
+
+/// Query parameters that authenticate a presigned request or only tell the
+/// SDK's own routing what it called; consumed here, never forwarded.
+const CONSUMED_PARAMS: &[&str] = &[
+    "X-Amz-Algorithm",
+    "X-Amz-Credential",
+    "X-Amz-Date",
+    "X-Amz-Expires",
+    "X-Amz-SignedHeaders",
+    "X-Amz-Signature",
+    "X-Amz-Security-Token",
+    "AWSAccessKeyId",
+    "Expires",
+    "Signature",
+    "x-id",
+];
+
+/// Parameters that select an operation (a sub-resource or a multipart step).
+const SELECTOR_PARAMS: &[&str] = &[
+    "uploads",
+    "uploadId",
+    "delete",
+    "versions",
+    "restore",
+    "select",
+    "list-type",
+];
+
+/// Parameters that modify an operation without changing what it is.
+const MODIFIER_PARAMS: &[&str] = &[
+    "bucket-region",
+    "continuation-token",
+    "delimiter",
+    "encoding-type",
+    "fetch-owner",
+    "id",
+    "key-marker",
+    "marker",
+    "max-buckets",
+    "max-keys",
+    "max-parts",
+    "max-uploads",
+    "part-number-marker",
+    "partNumber",
+    "prefix",
+    "response-cache-control",
+    "response-content-disposition",
+    "response-content-encoding",
+    "response-content-language",
+    "response-content-type",
+    "response-expires",
+    "select-type",
+    "start-after",
+    "upload-id-marker",
+    "version-id-marker",
+    "versionId",
+];
+
+fn param<'a>(query: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    query
+        .iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, v)| v.as_str())
+}
+
+fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+fn sub_resource_param(name: &str) -> bool {
+    BucketSub::ALL.iter().any(|s| s.param() == name)
+        || ObjectSub::ALL.iter().any(|s| s.param() == name)
+}
+
+/// Refuses unknown parameters and headers, and parameters given twice.
+fn check_vocabulary(view: &RequestView<'_>) -> Result<(), ClassifyError> {
+    for (i, (name, _)) in view.query.iter().enumerate() {
+        let known = CONSUMED_PARAMS.contains(&name.as_str())
+            || SELECTOR_PARAMS.contains(&name.as_str())
+            || MODIFIER_PARAMS.contains(&name.as_str())
+            || sub_resource_param(name);
+        if !known {
+            return Err(ClassifyError::UnknownParameter(name.clone()));
+        }
+        if view.query[..i].iter().any(|(n, _)| n == name) {
+            return Err(ClassifyError::RepeatedParameter(name.clone()));
+        }
+    }
+    for name in view.headers.keys() {
+        if role(name.as_str()).is_none() {
+            return Err(ClassifyError::UnsupportedHeader(name.as_str().to_string()));
+        }
+        if role(name.as_str()) == Some(HeaderRole::Forward)
+            && view.headers.get_all(name).iter().count() > 1
+        {
+            return Err(ClassifyError::RepeatedHeader(name.as_str().to_string()));
+        }
+    }
+    Ok(())
+}
+
+fn verb_of(method: &Method) -> Option<Verb> {
+    match *method {
+        Method::GET => Some(Verb::Get),
+        Method::PUT => Some(Verb::Put),
+        Method::DELETE => Some(Verb::Delete),
+        _ => None,
+    }
+}
+
+/// The one sub-resource or selector in the query; two are ambiguous.
+fn selector(query: &[(String, String)]) -> Result<Option<&str>, ClassifyError> {
+    let mut found: Option<&str> = None;
+    for (name, _) in query {
+        let n = name.as_str();
+        if SELECTOR_PARAMS.contains(&n) || sub_resource_param(n) {
+            if let Some(prev) = found {
+                return Err(ClassifyError::Ambiguous(format!("both {prev:?} and {n:?}")));
+            }
+            found = Some(n);
+        }
+    }
+    Ok(found)
+}
+
+fn bucket_operation(view: &RequestView<'_>, sel: Option<&str>) -> Result<Operation, ClassifyError> {
+    let m = view.method;
+    let op = match (sel, m) {
+        (None, &Method::GET) => Operation::ListObjects,
+        (None, &Method::PUT) => Operation::CreateBucket,
+        (None, &Method::DELETE) => Operation::DeleteBucket,
+        (None, &Method::HEAD) => Operation::HeadBucket,
+        (Some("list-type"), &Method::GET) => match param(view.query, "list-type") {
+            Some("2") => Operation::ListObjectsV2,
+            other => {
+                return Err(ClassifyError::InvalidParameter(
+                    "list-type".into(),
+                    other.unwrap_or("").into(),
+                ));
+            }
+        },
+        (Some("versions"), &Method::GET) => Operation::ListObjectVersions,
+        (Some("uploads"), &Method::GET) => Operation::ListMultipartUploads,
+        (Some("delete"), &Method::POST) => Operation::DeleteObjects,
+        (Some(s), _) => {
+            let sub = BucketSub::ALL
+                .into_iter()
+                .find(|b| b.param() == s)
+                .ok_or_else(|| ClassifyError::NotABucketOperation(s.to_string()))?;
+            let verb = verb_of(m).ok_or(ClassifyError::MethodNotAllowed)?;
+            sub.operation(verb).ok_or(ClassifyError::MethodNotAllowed)?;
+            Operation::Bucket(sub, verb)
+        }
+        (None, _) => return Err(ClassifyError::MethodNotAllowed),
+    };
+    Ok(op)
+}
+
+fn object_operation(view: &RequestView<'_>, sel: Option<&str>) -> Result<Operation, ClassifyError> {
+    let m = view.method;
+    let copy = view.headers.contains_key("x-amz-copy-source");
+    let part = param(view.query, "partNumber").is_some();
+    let op = match (sel, m) {
+        (None, &Method::GET) => Operation::GetObject,
+        (None, &Method::HEAD) => Operation::HeadObject,
+        (None, &Method::PUT) if copy => Operation::CopyObject,
+        (None, &Method::PUT) => Operation::PutObject,
+        (None, &Method::DELETE) => Operation::DeleteObject,
+        (Some("uploads"), &Method::POST) => Operation::CreateMultipartUpload,
+        (Some("uploadId"), &Method::PUT) if part && copy => Operation::UploadPartCopy,
+        (Some("uploadId"), &Method::PUT) if part => Operation::UploadPart,
+        (Some("uploadId"), &Method::POST) => Operation::CompleteMultipartUpload,
+        (Some("uploadId"), &Method::DELETE) => Operation::AbortMultipartUpload,
+        (Some("uploadId"), &Method::GET) => Operation::ListParts,
+        (Some("restore"), &Method::POST) => Operation::RestoreObject,
+        (Some("select"), &Method::POST) if param(view.query, "select-type") == Some("2") => {
+            Operation::SelectObjectContent
+        }
+        (Some(s), _) => {
+            let sub = ObjectSub::ALL
+                .into_iter()
+                .find(|o| o.param() == s)
+                .ok_or_else(|| ClassifyError::NotAnObjectOperation(s.to_string()))?;
+            let verb = verb_of(m).ok_or(ClassifyError::MethodNotAllowed)?;
+            sub.operation(verb, false)
+                .ok_or(ClassifyError::MethodNotAllowed)?;
+            Operation::Object(sub, verb)
+        }
+        (None, _) => return Err(ClassifyError::MethodNotAllowed),
+    };
+    // A copy header on anything but a copy would be silently ignored by us
+    // and maybe not by upstream: refuse rather than guess.
+    if copy && !matches!(op, Operation::CopyObject | Operation::UploadPartCopy) {
+        return Err(ClassifyError::Ambiguous(
+            "x-amz-copy-source on a non-copy operation".into(),
+        ));
+    }
+    if part
+        && !matches!(
+            op,
+            Operation::UploadPart
+                | Operation::UploadPartCopy
+                | Operation::GetObject
+                | Operation::HeadObject
+        )
+    {
+        return Err(ClassifyError::Ambiguous(
+            "partNumber on an operation that takes none".into(),
+        ));
+    }
+    Ok(op)
+}
+
+/// Parses `x-amz-copy-source`: URL-encoded `bucket/key`, optional leading
+/// `/`, optional `?versionId=`. Access-point ARNs are refused.
+pub fn parse_copy_source(value: &str) -> Result<CopySource, ClassifyError> {
+    let bad = |why: &str| ClassifyError::BadCopySource(format!("{value:?}: {why}"));
+    let v = value.strip_prefix('/').unwrap_or(value);
+    if v.starts_with("arn:") {
+        return Err(bad("access point ARNs are not supported"));
+    }
+    let (path, version_id) = match v.split_once('?') {
+        None => (v, None),
+        Some((p, q)) => match q.strip_prefix("versionId=") {
+            Some(id) if !id.is_empty() && !id.contains('&') => (p, Some(id.to_string())),
+            _ => return Err(bad("only ?versionId= may follow the key")),
+        },
+    };
+    let decoded: Vec<u8> = percent_encoding::percent_decode_str(path).collect();
+    let decoded = String::from_utf8(decoded).map_err(|_| bad("not valid UTF-8"))?;
+    let (bucket, key) = decoded
+        .split_once('/')
+        .ok_or_else(|| bad("expected bucket/key"))?;
+    if key.is_empty() {
+        return Err(bad("empty key"));
+    }
+    validate_bucket(bucket)?;
+    validate_key(key)?;
+    Ok(CopySource {
+        bucket: bucket.to_string(),
+        key: key.to_string(),
+        version_id,
+    })
+}
+
+/// Classifies a request and fills the S3 condition keys into `ctx`.
+pub fn classify(view: &RequestView<'_>, ctx: &mut Context) -> Result<Classified, ClassifyError> {
+    check_vocabulary(view)?;
+    let sel = selector(view.query)?;
+    let target = view.target;
+    let operation = match (&target.bucket, &target.key) {
+        (None, _) => {
+            if view.method != Method::GET || sel.is_some() {
+                return Err(ClassifyError::MethodNotAllowed);
+            }
+            Operation::ListBuckets
+        }
+        (Some(_), None) => bucket_operation(view, sel)?,
+        (Some(_), Some(_)) => object_operation(view, sel)?,
+    };
+    if let Some(x_id) = param(view.query, "x-id")
+        && x_id != operation.name()
+        && !(operation == Operation::ListObjects && x_id == "ListObjects")
+    {
+        return Err(ClassifyError::Ambiguous(format!(
+            "x-id={x_id:?} names another operation than {}",
+            operation.name()
+        )));
+    }
+    let version_id = param(view.query, "versionId").map(str::to_string);
+    let mut c = Classified {
+        operation,
+        bucket: target.bucket.clone(),
+        key: target.key.clone(),
+        version_id,
+        copy_source: None,
+        checks: Vec::with_capacity(2),
+        forward_query: view
+            .query
+            .iter()
+            .filter(|(n, _)| !CONSUMED_PARAMS.contains(&n.as_str()))
+            .cloned()
+            .collect(),
+    };
+    add_checks(&mut c, view.headers, view.query, ctx)?;
+    Ok(c)
+}
+
+fn truthy(headers: &HeaderMap, name: &str) -> bool {
+    header(headers, name).is_some_and(|v| v.eq_ignore_ascii_case("true"))
+}
+
+fn has_grant(headers: &HeaderMap) -> bool {
+    headers
+        .keys()
+        .any(|k| k.as_str().starts_with("x-amz-grant-"))
+}
+
+/// Copies the listed headers into the context as `s3:<header>` keys.
+fn header_keys(ctx: &mut Context, headers: &HeaderMap, names: &[&str]) {
+    for name in names {
+        if let Some(v) = header(headers, name) {
+            ctx.set(&format!("s3:{name}"), v.trim());
+        }
+    }
+}
+
+const ACL_HEADERS: &[&str] = &[
+    "x-amz-acl",
+    "x-amz-grant-full-control",
+    "x-amz-grant-read",
+    "x-amz-grant-read-acp",
+    "x-amz-grant-write",
+    "x-amz-grant-write-acp",
+];
+
+const PUT_OBJECT_HEADERS: &[&str] = &[
+    "x-amz-server-side-encryption",
+    "x-amz-server-side-encryption-aws-kms-key-id",
+    "x-amz-server-side-encryption-customer-algorithm",
+    "x-amz-storage-class",
+    "x-amz-website-redirect-location",
+];
+
+fn object_lock_keys(ctx: &mut Context, headers: &HeaderMap) {
+    if let Some(v) = header(headers, "x-amz-object-lock-mode") {
+        ctx.set("s3:object-lock-mode", v);
+    }
+    if let Some(v) = header(headers, "x-amz-object-lock-legal-hold") {
+        ctx.set("s3:object-lock-legal-hold", v);
+    }
+    if let Some(v) = header(headers, "x-amz-object-lock-retain-until-date") {
+        ctx.set("s3:object-lock-retain-until-date", v);
+        if let Ok(until) = chrono::DateTime::parse_from_rfc3339(v) {
+            let days = (until.with_timezone(&chrono::Utc) - chrono::Utc::now())
+                .num_days()
+                .max(0);
+            ctx.set("s3:object-lock-remaining-retention-days", days.to_string());
+        }
+    }
+}
+
+/// `x-amz-tagging` is a URL-encoded query string of tags.
+fn request_tag_keys(ctx: &mut Context, headers: &HeaderMap) -> Result<(), ClassifyError> {
+    let Some(tagging) = header(headers, "x-amz-tagging") else {
+        return Ok(());
+    };
+    let tags = crate::auth::canonical::parse_query(tagging)
+        .ok_or_else(|| ClassifyError::InvalidParameter("x-amz-tagging".into(), tagging.into()))?;
+    let mut keys = Vec::with_capacity(tags.len());
+    for (k, v) in tags {
+        ctx.set(&format!("s3:RequestObjectTag/{k}"), v);
+        keys.push(k);
+    }
+    ctx.set_multi("s3:RequestObjectTagKeys", keys);
+    Ok(())
+}
+
+/// The extra checks PutObject-like operations need for ACL, tagging and
+/// object-lock headers, and their condition keys.
+fn put_object_extras(
+    c: &mut Classified,
+    headers: &HeaderMap,
+    ctx: &mut Context,
+    arn: &str,
+) -> Result<(), ClassifyError> {
+    header_keys(ctx, headers, ACL_HEADERS);
+    header_keys(ctx, headers, PUT_OBJECT_HEADERS);
+    object_lock_keys(ctx, headers);
+    request_tag_keys(ctx, headers)?;
+    let mut extra = |action| {
+        c.checks.push(Check {
+            action,
+            resource: arn.to_string(),
+        })
+    };
+    if headers.contains_key("x-amz-acl") || has_grant(headers) {
+        extra("s3:PutObjectAcl");
+    }
+    if headers.contains_key("x-amz-tagging") {
+        extra("s3:PutObjectTagging");
+    }
+    if headers.contains_key("x-amz-object-lock-mode")
+        || headers.contains_key("x-amz-object-lock-retain-until-date")
+    {
+        extra("s3:PutObjectRetention");
+    }
+    if headers.contains_key("x-amz-object-lock-legal-hold") {
+        extra("s3:PutObjectLegalHold");
+    }
+    for name in ["if-match", "if-none-match"] {
+        if let Some(v) = header(headers, name) {
+            ctx.set(&format!("s3:{name}"), v);
+        }
+    }
+    Ok(())
+}
+
+fn add_checks(
+    c: &mut Classified,
+    headers: &HeaderMap,
+    query: &[(String, String)],
+    ctx: &mut Context,
+) -> Result<(), ClassifyError> {
+    let bucket = c.bucket.clone().unwrap_or_default();
+    let key = c.key.clone().unwrap_or_default();
+    let barn = bucket_arn(&bucket);
+    let oarn = object_arn(&bucket, &key);
+    let versioned = c.version_id.is_some();
+    if let Some(v) = &c.version_id {
+        ctx.set("s3:versionid", v.as_str());
+    }
+    let push = |c: &mut Classified, action: &'static str, resource: &str| {
+        c.checks.push(Check {
+            action,
+            resource: resource.to_string(),
+        })
+    };
+    match c.operation {
+        Operation::ListBuckets => push(c, "s3:ListAllMyBuckets", NO_RESOURCE),
+        Operation::CreateBucket => {
+            push(c, "s3:CreateBucket", &barn);
+            header_keys(ctx, headers, ACL_HEADERS);
+            header_keys(ctx, headers, &["x-amz-object-ownership"]);
+            let acl = header(headers, "x-amz-acl").is_some_and(|a| a != "private");
+            if acl || has_grant(headers) {
+                push(c, "s3:PutBucketAcl", &barn);
+            }
+            if truthy(headers, "x-amz-bucket-object-lock-enabled") {
+                push(c, "s3:PutBucketObjectLockConfiguration", &barn);
+                push(c, "s3:PutBucketVersioning", &barn);
+            }
+            if headers.contains_key("x-amz-object-ownership") {
+                push(c, "s3:PutBucketOwnershipControls", &barn);
+            }
+        }
+        Operation::DeleteBucket => push(c, "s3:DeleteBucket", &barn),
+        Operation::HeadBucket => push(c, "s3:ListBucket", &barn),
+        Operation::ListObjects | Operation::ListObjectsV2 | Operation::ListObjectVersions => {
+            let action = if c.operation == Operation::ListObjectVersions {
+                "s3:ListBucketVersions"
+            } else {
+                "s3:ListBucket"
+            };
+            push(c, action, &barn);
+            // AWS's home-folder policies rely on an omitted prefix reading as "".
+            ctx.set("s3:prefix", param(query, "prefix").unwrap_or(""));
+            if let Some(d) = param(query, "delimiter") {
+                ctx.set("s3:delimiter", d);
+            }
+            ctx.set("s3:max-keys", param(query, "max-keys").unwrap_or("1000"));
+        }
+        Operation::ListMultipartUploads => push(c, "s3:ListBucketMultipartUploads", &barn),
+        // Per-key checks come from the body (see `delete_objects`).
+        Operation::DeleteObjects => {}
+        Operation::Bucket(sub, verb) => {
+            let (_, action) = sub.operation(verb).ok_or(ClassifyError::MethodNotAllowed)?;
+            push(c, action, &barn);
+            if sub == BucketSub::Acl && verb == Verb::Put {
+                header_keys(ctx, headers, ACL_HEADERS);
+            }
+        }
+        Operation::GetObject | Operation::HeadObject | Operation::SelectObjectContent => {
+            let action = if versioned && c.operation != Operation::SelectObjectContent {
+                "s3:GetObjectVersion"
+            } else {
+                "s3:GetObject"
+            };
+            push(c, action, &oarn);
+        }
+        Operation::PutObject | Operation::CreateMultipartUpload => {
+            push(c, "s3:PutObject", &oarn);
+            put_object_extras(c, headers, ctx, &oarn)?;
+        }
+        Operation::CopyObject | Operation::UploadPartCopy => {
+            let raw = header(headers, "x-amz-copy-source")
+                .ok_or_else(|| ClassifyError::BadCopySource("not valid UTF-8".into()))?;
+            let src = parse_copy_source(raw)?;
+            push(c, "s3:PutObject", &oarn);
+            if c.operation == Operation::CopyObject {
+                put_object_extras(c, headers, ctx, &oarn)?;
+                header_keys(ctx, headers, &["x-amz-metadata-directive"]);
+            }
+            ctx.set(
+                "s3:x-amz-copy-source",
+                format!("{}/{}", src.bucket, src.key),
+            );
+            let src_action = if src.version_id.is_some() {
+                "s3:GetObjectVersion"
+            } else {
+                "s3:GetObject"
+            };
+            push(c, src_action, &object_arn(&src.bucket, &src.key));
+            c.copy_source = Some(src);
+        }
+        Operation::DeleteObject => {
+            push(
+                c,
+                if versioned {
+                    "s3:DeleteObjectVersion"
+                } else {
+                    "s3:DeleteObject"
+                },
+                &oarn,
+            );
+            if truthy(headers, "x-amz-bypass-governance-retention") {
+                push(c, "s3:BypassGovernanceRetention", &oarn);
+            }
+        }
+        Operation::UploadPart | Operation::CompleteMultipartUpload => {
+            push(c, "s3:PutObject", &oarn)
+        }
+        Operation::AbortMultipartUpload => push(c, "s3:AbortMultipartUpload", &oarn),
+        Operation::ListParts => push(c, "s3:ListMultipartUploadParts", &oarn),
+        Operation::Object(sub, verb) => {
+            let (_, actions) = sub
+                .operation(verb, versioned)
+                .ok_or(ClassifyError::MethodNotAllowed)?;
+            for action in actions {
+                push(c, action, &oarn);
+            }
+            match (sub, verb) {
+                (ObjectSub::Acl, Verb::Put) => header_keys(ctx, headers, ACL_HEADERS),
+                (ObjectSub::Retention, Verb::Put)
+                    if truthy(headers, "x-amz-bypass-governance-retention") =>
+                {
+                    push(c, "s3:BypassGovernanceRetention", &oarn);
+                }
+                _ => {}
+            }
+        }
+        Operation::RestoreObject => push(c, "s3:RestoreObject", &oarn),
+        Operation::PostObject => push(c, "s3:PutObject", &oarn),
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;

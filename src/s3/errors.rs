@@ -1,0 +1,154 @@
+//! The one place where every module's error becomes the S3 error a client
+//! sees: code, status, message and detail elements as S3 sends them.
+
+use http::StatusCode;
+
+use super::ClassifyError;
+use super::delete_objects::DeleteObjectsError;
+use super::error::{ErrorSource, S3Error};
+use crate::auth::AuthError;
+use crate::auth::payload::BodyError;
+
+impl From<&AuthError> for S3Error {
+    fn from(e: &AuthError) -> S3Error {
+        match e {
+            AuthError::Missing => S3Error::access_denied(),
+            AuthError::UnsupportedMechanism(_) => S3Error::invalid_request(
+                "The authorization mechanism you have provided is not supported. Please use AWS4-HMAC-SHA256.",
+            ),
+            AuthError::Malformed(why) => S3Error::authorization_header_malformed(format!(
+                "The authorization header is malformed; {why}"
+            )),
+            AuthError::WrongRegion { got, expected } => S3Error::authorization_header_malformed(format!(
+                "The authorization header is malformed; the region '{got}' is wrong; expecting '{expected}'"
+            ))
+            .with("Region", expected.clone()),
+            AuthError::WrongService { got, expected } => S3Error::authorization_header_malformed(format!(
+                "The authorization header is malformed; incorrect service \"{got}\". This endpoint belongs to \"{expected}\"."
+            )),
+            AuthError::ScopeDateMismatch => S3Error::authorization_header_malformed(
+                "The authorization header is malformed; Invalid credential date. Date is not the same as X-Amz-Date.",
+            ),
+            AuthError::MissingDate => {
+                S3Error::access_denied().with_message("AWS authentication requires a valid Date or x-amz-date header")
+            }
+            AuthError::TimeTooSkewed {
+                request_time,
+                server_time,
+            } => S3Error::request_time_too_skewed()
+                .with("RequestTime", request_time.clone())
+                .with("ServerTime", server_time.clone())
+                .with("MaxAllowedSkewMilliseconds", "900000"),
+            AuthError::MissingContentSha256 => {
+                S3Error::invalid_request("Missing required header for this request: x-amz-content-sha256")
+            }
+            AuthError::InvalidContentSha256(v) => S3Error::invalid_argument(
+                "x-amz-content-sha256 must be UNSIGNED-PAYLOAD, STREAMING-UNSIGNED-PAYLOAD-TRAILER, STREAMING-AWS4-HMAC-SHA256-PAYLOAD, STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER or a valid sha256 value.",
+                "x-amz-content-sha256",
+                v,
+            ),
+            AuthError::UnsignedHeaders(names) => S3Error::access_denied()
+                .with_message("There were headers present in the request which were not signed")
+                .with("HeadersNotSigned", names.join(", ")),
+            AuthError::UnknownAccessKey(id) => S3Error::invalid_access_key_id().with("AWSAccessKeyId", id.clone()),
+            AuthError::SignatureMismatch { access_key_id } => {
+                S3Error::signature_does_not_match().with("AWSAccessKeyId", access_key_id.clone())
+            }
+        }
+    }
+}
+
+impl From<&ClassifyError> for S3Error {
+    fn from(e: &ClassifyError) -> S3Error {
+        match e {
+            ClassifyError::InvalidBucketName(name) => {
+                S3Error::invalid_bucket_name().with("BucketName", name.clone())
+            }
+            ClassifyError::KeyTooLong(len) => S3Error::key_too_long()
+                .with("Size", len.to_string())
+                .with("MaxSizeAllowed", "1024"),
+            ClassifyError::InvalidUri(_) => S3Error::invalid_uri(),
+            ClassifyError::UnknownParameter(name) => S3Error::not_implemented()
+                .with_message(format!(
+                    "The query parameter {name:?} is not supported by s3warden."
+                ))
+                .with("ArgumentName", name.clone()),
+            ClassifyError::RepeatedParameter(name) => S3Error::invalid_argument(
+                format!("The query parameter {name:?} is given more than once."),
+                name,
+                "",
+            ),
+            ClassifyError::InvalidParameter(name, value) => {
+                S3Error::invalid_argument(format!("Invalid value for {name}."), name, value)
+            }
+            ClassifyError::UnsupportedHeader(name) => S3Error::not_implemented()
+                .with_message(format!("The header {name:?} is not supported by s3warden."))
+                .with("Header", name.clone()),
+            ClassifyError::RepeatedHeader(name) => S3Error::invalid_argument(
+                format!("The header {name:?} is given more than once."),
+                name,
+                "",
+            ),
+            ClassifyError::Ambiguous(why) => {
+                S3Error::invalid_request(format!("Ambiguous request: {why}."))
+            }
+            ClassifyError::NotABucketOperation(_) | ClassifyError::NotAnObjectOperation(_) => {
+                S3Error::method_not_allowed()
+            }
+            ClassifyError::MethodNotAllowed => S3Error::method_not_allowed(),
+            ClassifyError::BadCopySource(why) => S3Error::invalid_argument(
+                format!("Invalid copy source: {why}"),
+                "x-amz-copy-source",
+                "",
+            ),
+        }
+    }
+}
+
+impl From<&DeleteObjectsError> for S3Error {
+    fn from(e: &DeleteObjectsError) -> S3Error {
+        match e {
+            DeleteObjectsError::Malformed(_)
+            | DeleteObjectsError::NoKeys
+            | DeleteObjectsError::TooManyKeys(_) => S3Error::malformed_xml(),
+            DeleteObjectsError::InvalidKey => {
+                S3Error::invalid_argument("Invalid key in delete request", "Key", "")
+            }
+        }
+    }
+}
+
+impl From<&BodyError> for S3Error {
+    fn from(e: &BodyError) -> S3Error {
+        match e {
+            BodyError::Sha256Mismatch { claimed, computed } => S3Error::content_sha256_mismatch()
+                .with("ClientComputedContentSHA256", claimed.clone())
+                .with("S3ComputedContentSHA256", computed.clone()),
+            BodyError::Incomplete { .. } => S3Error::incomplete_body(),
+            BodyError::TooLarge { limit } => {
+                S3Error::max_message_length_exceeded().with("MaxSizeAllowed", limit.to_string())
+            }
+            BodyError::Transport(_) => S3Error::incomplete_body(),
+        }
+    }
+}
+
+/// Upstream could not be reached or answered nonsense.
+pub fn upstream_unavailable(detail: &str) -> S3Error {
+    S3Error::new(
+        "ServiceUnavailable",
+        StatusCode::SERVICE_UNAVAILABLE,
+        format!("The storage service behind s3warden is unavailable: {detail}"),
+    )
+    .from_source(ErrorSource::Upstream)
+}
+
+/// Upstream answered, but not with something the proxy can relay.
+pub fn upstream_bad_gateway(detail: &str) -> S3Error {
+    S3Error::new(
+        "BadGateway",
+        StatusCode::BAD_GATEWAY,
+        format!("The storage service behind s3warden failed: {detail}"),
+    )
+    .from_source(ErrorSource::Upstream)
+}

@@ -1,0 +1,214 @@
+//! Body plumbing for the pipeline: counting the bytes each way, telling the
+//! upstream client when the request body is done, finishing the audit record
+//! when the response body is done, and reading small control bodies whole
+//! under a limit.
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::{Context, Poll};
+
+use bytes::{Bytes, BytesMut};
+use http_body::{Body, Frame, SizeHint};
+use http_body_util::BodyExt;
+use tokio::sync::Notify;
+
+use crate::audit::SharedGuard;
+use crate::auth::payload::{BodyError, BoxError};
+
+/// The client's request body on its way upstream: counts bytes and notifies
+/// `done` once it has ended, failed or been dropped.
+pub struct InboundBody<B> {
+    inner: B,
+    counter: Arc<AtomicU64>,
+    done: Arc<Notify>,
+    notified: bool,
+}
+
+impl<B> InboundBody<B> {
+    pub fn new(inner: B, counter: Arc<AtomicU64>, done: Arc<Notify>) -> Self {
+        InboundBody {
+            inner,
+            counter,
+            done,
+            notified: false,
+        }
+    }
+
+    fn notify(&mut self) {
+        if !self.notified {
+            self.notified = true;
+            self.done.notify_one();
+        }
+    }
+}
+
+impl<B> Drop for InboundBody<B> {
+    fn drop(&mut self) {
+        self.notify();
+    }
+}
+
+impl<B> Body for InboundBody<B>
+where
+    B: Body<Data = Bytes> + Unpin,
+    B::Error: Into<BoxError>,
+{
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let this = &mut *self;
+        match Pin::new(&mut this.inner).poll_frame(cx) {
+            Poll::Ready(Some(Ok(frame))) => {
+                if let Some(d) = frame.data_ref() {
+                    this.counter.fetch_add(d.len() as u64, Ordering::Relaxed);
+                }
+                Poll::Ready(Some(Ok(frame)))
+            }
+            Poll::Ready(Some(Err(e))) => {
+                this.notify();
+                Poll::Ready(Some(Err(e.into())))
+            }
+            Poll::Ready(None) => {
+                this.notify();
+                Poll::Ready(None)
+            }
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+/// The response body on its way to the client: counts bytes and finishes the
+/// audit record when the body ends, fails, or is dropped (client gone).
+pub struct OutboundBody<B> {
+    inner: B,
+    sent: u64,
+    audit: SharedGuard,
+}
+
+impl<B> OutboundBody<B> {
+    pub fn new(inner: B, audit: SharedGuard) -> Self {
+        OutboundBody {
+            inner,
+            sent: 0,
+            audit,
+        }
+    }
+}
+
+impl<B> Drop for OutboundBody<B> {
+    fn drop(&mut self) {
+        let sent = self.sent;
+        self.audit.update(|r| r.bytes_out = sent);
+        self.audit.finish();
+    }
+}
+
+impl<B> Body for OutboundBody<B>
+where
+    B: Body<Data = Bytes, Error = BoxError> + Unpin,
+{
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let this = &mut *self;
+        let polled = Pin::new(&mut this.inner).poll_frame(cx);
+        match &polled {
+            Poll::Ready(Some(Ok(frame))) => {
+                if let Some(d) = frame.data_ref() {
+                    this.sent += d.len() as u64;
+                }
+            }
+            Poll::Ready(Some(Err(e))) => {
+                let msg = e.to_string();
+                this.audit.update(|r| {
+                    r.error_code.get_or_insert_with(|| "ResponseStreamFailed".to_string());
+                    r.error_source.get_or_insert(crate::s3::ErrorSource::Upstream);
+                    tracing::warn!(request_id = %r.request_id, error = %msg, "response body failed mid-stream");
+                });
+            }
+            _ => {}
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+/// Reads a whole body of at most `limit` bytes.
+pub async fn read_limited<B>(mut body: B, limit: usize) -> Result<Bytes, BodyError>
+where
+    B: Body<Data = Bytes> + Unpin,
+    B::Error: std::fmt::Display,
+{
+    let mut buf = BytesMut::new();
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| BodyError::Transport(e.to_string()))?;
+        if let Ok(data) = frame.into_data() {
+            if buf.len() + data.len() > limit {
+                return Err(BodyError::TooLarge {
+                    limit: limit as u64,
+                });
+            }
+            buf.extend_from_slice(&data);
+        }
+    }
+    Ok(buf.freeze())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http_body_util::Full;
+
+    #[tokio::test]
+    async fn read_limited_enforces_the_limit() {
+        let ok = read_limited(Full::new(Bytes::from_static(b"12345")), 5)
+            .await
+            .unwrap();
+        assert_eq!(&ok[..], b"12345");
+        let err = read_limited(Full::new(Bytes::from_static(b"123456")), 5)
+            .await
+            .unwrap_err();
+        assert_eq!(err, BodyError::TooLarge { limit: 5 });
+    }
+
+    #[tokio::test]
+    async fn inbound_counts_and_notifies() {
+        let counter = Arc::new(AtomicU64::new(0));
+        let done = Arc::new(Notify::new());
+        let body = InboundBody::new(
+            Full::new(Bytes::from_static(b"abc")),
+            counter.clone(),
+            done.clone(),
+        );
+        let bytes = body.collect().await.unwrap().to_bytes();
+        assert_eq!(&bytes[..], b"abc");
+        assert_eq!(counter.load(Ordering::Relaxed), 3);
+        tokio::time::timeout(std::time::Duration::from_secs(1), done.notified())
+            .await
+            .unwrap();
+    }
+}

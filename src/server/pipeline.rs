@@ -1,0 +1,609 @@
+//! The request path, one fixed sequence over one per-request context:
+//! authenticate → classify → authorize → forward → respond, with the audit
+//! record finished by the response body whatever happens on the way.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+use bytes::Bytes;
+use chrono::{SecondsFormat, Utc};
+use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use tokio::sync::Notify;
+
+use super::State;
+use super::body::{InboundBody, OutboundBody, read_limited};
+use super::response;
+use crate::audit::{AuditGuard, AuditRecord, AuthInfo, DecisionInfo, SharedGuard};
+use crate::auth::canonical::parse_query;
+use crate::auth::payload::{BodyFailure, BoxError, PayloadHash, Sha256VerifyingBody};
+use crate::auth::sigv4::{AuthorizationV4, Expectations, verify_header};
+use crate::auth::{AuthError, RequestParts};
+use crate::identity::{Directory, Principal};
+use crate::policy::{Context, Decision};
+use crate::s3::address::resolve;
+use crate::s3::classify::{Classified, RequestView, bucket_arn, classify};
+use crate::s3::delete_objects::{DeleteRequest, denied_errors, merge_into_result, result_with};
+use crate::s3::errors::{upstream_bad_gateway, upstream_unavailable};
+use crate::s3::headers::{HeaderRole, role};
+use crate::s3::{ErrorSource, Operation, S3Error};
+use crate::upstream::{Outgoing, UpstreamBody, UpstreamError};
+
+pub type ResponseBody = http_body_util::combinators::BoxBody<Bytes, BoxError>;
+
+/// Facts about the connection a request arrived on.
+#[derive(Debug, Clone, Copy)]
+pub struct ConnInfo {
+    pub remote: SocketAddr,
+    pub tls: bool,
+}
+
+/// Upstream responses read whole to be rewritten (multi-delete results) are
+/// bounded by this; S3's DeleteResult for 1000 keys is far below it.
+const MAX_REWRITTEN_RESPONSE: usize = 8 * 1024 * 1024;
+
+/// What the pipeline learns about a request as it goes.
+struct RequestCtx {
+    request_id: String,
+    audit: SharedGuard,
+}
+
+/// Serves one request. Never fails: every error becomes an S3 error response.
+pub async fn handle(
+    state: Arc<State>,
+    conn: ConnInfo,
+    req: Request<Incoming>,
+) -> Response<ResponseBody> {
+    let request_id = response::new_request_id();
+    let permit = match state.audit.reserve().await {
+        Ok(p) => p,
+        Err(e) => {
+            // No audit record can be written: refuse rather than serve unaudited.
+            tracing::error!(error = %e, "audit log unavailable; refusing request");
+            return response::error(
+                &S3Error::service_unavailable(),
+                &request_id,
+                req.method() == Method::HEAD,
+            )
+            .map(|b| b.map_err(|e| match e {}).boxed());
+        }
+    };
+    let record = AuditRecord {
+        time: Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true),
+        request_id: request_id.clone(),
+        remote: conn.remote.to_string(),
+        tls: conn.tls,
+        user_agent: header_str(req.headers(), "user-agent").map(str::to_string),
+        method: req.method().to_string(),
+        host: host_of(&req).map(str::to_string),
+        auth: AuthInfo {
+            kind: "anonymous",
+            signature_version: None,
+        },
+        ..AuditRecord::default()
+    };
+    let audit = SharedGuard::new(AuditGuard::new(record, permit));
+    let ctx = RequestCtx {
+        request_id: request_id.clone(),
+        audit: audit.clone(),
+    };
+    let is_head = req.method() == Method::HEAD;
+    let response = match process(&state, &conn, req, &ctx).await {
+        Ok(r) => r,
+        Err(e) => {
+            if e.status.is_server_error() || e.source != ErrorSource::Client {
+                tracing::warn!(request_id = %request_id, code = e.code, message = %e.message, "request failed");
+            }
+            audit.update(|r| {
+                r.error_code = Some(e.code.to_string());
+                r.error_source = Some(e.source);
+            });
+            response::error(&e, &request_id, is_head).map(|b| b.map_err(|e| match e {}).boxed())
+        }
+    };
+    let status = response.status().as_u16();
+    audit.update(|r| r.status = status);
+    let (mut parts, body) = response.into_parts();
+    response::stamp(&mut parts.headers, &request_id);
+    Response::from_parts(parts, OutboundBody::new(body, audit).boxed())
+}
+
+fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+fn host_of<B>(req: &Request<B>) -> Option<&str> {
+    header_str(req.headers(), "host").or_else(|| req.uri().authority().map(|a| a.as_str()))
+}
+
+/// The authenticated caller and how they proved it.
+struct Authenticated {
+    principal: Principal,
+    payload: PayloadHash,
+    signing_time: chrono::DateTime<Utc>,
+}
+
+fn authenticate(
+    state: &State,
+    dir: &Directory,
+    parts: &RequestParts<'_>,
+    query: &[(String, String)],
+    ctx: &RequestCtx,
+) -> Result<Authenticated, AuthError> {
+    let Some(value) = parts.headers.get(http::header::AUTHORIZATION) else {
+        if query
+            .iter()
+            .any(|(n, _)| n == "X-Amz-Algorithm" || n == "AWSAccessKeyId")
+        {
+            return Err(AuthError::UnsupportedMechanism(
+                "query string authentication".into(),
+            ));
+        }
+        return Err(AuthError::Missing);
+    };
+    let value = value
+        .to_str()
+        .map_err(|_| AuthError::Malformed("authorization header is not ASCII".into()))?;
+    let auth = AuthorizationV4::parse(value)?;
+    ctx.audit.update(|r| {
+        r.auth = AuthInfo {
+            kind: "header",
+            signature_version: Some("AWS4-HMAC-SHA256"),
+        }
+    });
+    let key = dir
+        .access_key(&auth.scope.access_key_id)
+        .ok_or_else(|| AuthError::UnknownAccessKey(auth.scope.access_key_id.clone()))?;
+    let sha =
+        header_str(parts.headers, "x-amz-content-sha256").ok_or(AuthError::MissingContentSha256)?;
+    let payload = PayloadHash::parse(sha)?;
+    let expect = Expectations {
+        region: &state.config.region,
+        service: "s3",
+        now: Utc::now(),
+        max_skew_secs: state.config.limits.max_clock_skew_secs,
+    };
+    let verified = verify_header(
+        parts,
+        query,
+        &auth,
+        sha,
+        key.secret.expose(),
+        &expect,
+        &state.keys,
+    )?;
+    let principal = Principal::for_key(dir, &verified.access_key_id)
+        .ok_or_else(|| AuthError::UnknownAccessKey(verified.access_key_id.clone()))?;
+    Ok(Authenticated {
+        principal,
+        payload,
+        signing_time: verified.signing_time,
+    })
+}
+
+/// The request-wide condition keys (S3-SEMANTICS §1.6, §1.7).
+fn common_context(
+    state: &State,
+    conn: &ConnInfo,
+    headers: &HeaderMap,
+    auth: &Authenticated,
+    ctx: &mut Context,
+) {
+    let now = Utc::now();
+    ctx.set("aws:SourceIp", conn.remote.ip().to_string());
+    ctx.set(
+        "aws:SecureTransport",
+        if conn.tls { "true" } else { "false" },
+    );
+    ctx.set(
+        "aws:CurrentTime",
+        now.to_rfc3339_opts(SecondsFormat::Secs, true),
+    );
+    ctx.set("aws:EpochTime", now.timestamp().to_string());
+    ctx.set(
+        "aws:UserAgent",
+        header_str(headers, "user-agent").unwrap_or(""),
+    );
+    if let Some(r) = header_str(headers, "referer") {
+        ctx.set("aws:Referer", r);
+    }
+    ctx.set("aws:RequestedRegion", state.config.region.as_str());
+    ctx.set("s3:authType", "REST-HEADER");
+    ctx.set("s3:signatureversion", "AWS4-HMAC-SHA256");
+    ctx.set(
+        "s3:signatureAge",
+        (now - auth.signing_time)
+            .num_milliseconds()
+            .max(0)
+            .to_string(),
+    );
+    if let Some(v) = header_str(headers, "x-amz-content-sha256") {
+        ctx.set("s3:x-amz-content-sha256", v);
+    }
+    ctx.set("s3:ResourceAccount", state.config.account_id.as_str());
+    auth.principal.fill_context(ctx);
+}
+
+/// Authorizes every check; the first denial decides, else the first allow.
+fn authorize_all(
+    dir: &Directory,
+    principal: &Principal,
+    c: &Classified,
+    context: &Context,
+) -> Decision {
+    let mut first_allow = None;
+    for check in &c.checks {
+        let req = crate::policy::Request {
+            action: check.action,
+            resource: &check.resource,
+            context,
+        };
+        let d = dir.authorize(principal, &req);
+        if !d.allowed {
+            return d;
+        }
+        first_allow.get_or_insert(d);
+    }
+    first_allow.unwrap_or(Decision {
+        allowed: false,
+        reason: crate::policy::Reason::NoIdentityAllow,
+    })
+}
+
+async fn process(
+    state: &Arc<State>,
+    conn: &ConnInfo,
+    req: Request<Incoming>,
+    ctx: &RequestCtx,
+) -> Result<Response<ResponseBody>, S3Error> {
+    let (parts, body) = req.into_parts();
+    let raw_query = parts.uri.query().unwrap_or("");
+    let query = parse_query(raw_query).ok_or_else(S3Error::invalid_uri)?;
+    let host =
+        header_str(&parts.headers, "host").or_else(|| parts.uri.authority().map(|a| a.as_str()));
+    let target =
+        resolve(host, parts.uri.path(), &state.config.domains).map_err(|e| S3Error::from(&e))?;
+    ctx.audit.update(|r| {
+        r.bucket = target.bucket.clone();
+        r.key = target.key.clone();
+    });
+
+    let dir = state.identities.snapshot();
+    let rparts = RequestParts {
+        method: parts.method.as_str(),
+        path: parts.uri.path(),
+        query: raw_query,
+        headers: &parts.headers,
+        authority: parts.uri.authority().map(|a| a.as_str()),
+    };
+    let auth = authenticate(state, &dir, &rparts, &query, ctx).map_err(|e| S3Error::from(&e))?;
+    ctx.audit
+        .update(|r| r.principal = Some(auth.principal.clone()));
+
+    let mut context = Context::new();
+    let view = RequestView {
+        method: &parts.method,
+        target: &target,
+        query: &query,
+        headers: &parts.headers,
+    };
+    let classified = classify(&view, &mut context).map_err(|e| S3Error::from(&e))?;
+    common_context(state, conn, &parts.headers, &auth, &mut context);
+    ctx.audit.update(|r| {
+        r.operation = Some(classified.operation.name().to_string());
+        r.version_id = classified.version_id.clone();
+        r.actions = classified
+            .checks
+            .iter()
+            .map(|c| c.action.to_string())
+            .collect();
+    });
+
+    if classified.operation == Operation::DeleteObjects {
+        return delete_objects(state, &dir, &auth, classified, &context, parts, body, ctx).await;
+    }
+
+    let decision = authorize_all(&dir, &auth.principal, &classified, &context);
+    ctx.audit
+        .update(|r| r.decision = Some(DecisionInfo::from_decision(&decision)));
+    if !decision.allowed {
+        return Err(S3Error::access_denied());
+    }
+
+    let headers = forward_headers(state, &parts.headers, &classified)?;
+    let failure = BodyFailure::default();
+    let counter = Arc::new(AtomicU64::new(0));
+    let body_done = Arc::new(Notify::new());
+    let (body, payload_hash) = upstream_body(
+        body,
+        &auth.payload,
+        failure.clone(),
+        counter.clone(),
+        body_done.clone(),
+    );
+    let needs_length = matches!(
+        classified.operation,
+        Operation::PutObject | Operation::UploadPart
+    );
+    if needs_length && !headers.contains_key(http::header::CONTENT_LENGTH) {
+        return Err(S3Error::missing_content_length());
+    }
+    let operation = classified.operation;
+    let outgoing = Outgoing {
+        method: parts.method.clone(),
+        bucket: classified.bucket.clone(),
+        key: classified.key.clone(),
+        query: classified.forward_query.clone(),
+        headers,
+        payload_hash,
+        body,
+        body_done,
+    };
+    let upstream_started = Instant::now();
+    let result = state.upstream.send(outgoing).await;
+    let upstream_ms = upstream_started.elapsed().as_secs_f64() * 1000.0;
+    let bytes_in = counter.load(Ordering::Relaxed);
+    ctx.audit.update(|r| {
+        r.bytes_in = bytes_in;
+        r.upstream_ms = Some(upstream_ms);
+    });
+    let resp = match result {
+        Ok(resp) => resp,
+        Err(e) => return Err(body_failure_or(&failure, e, ctx)),
+    };
+    ctx.audit.update(|r| {
+        r.upstream_request_id = header_str(resp.headers(), "x-amz-request-id").map(str::to_string)
+    });
+
+    // A missing key reads as 404 only to callers who may list the bucket;
+    // others get 403, so the proxy's own powerful key leaks nothing.
+    if resp.status() == StatusCode::NOT_FOUND
+        && matches!(operation, Operation::GetObject | Operation::HeadObject)
+        && let Some(bucket) = &classified.bucket
+    {
+        let list = crate::policy::Request {
+            action: "s3:ListBucket",
+            resource: &bucket_arn(bucket),
+            context: &context,
+        };
+        if !dir.authorize(&auth.principal, &list).allowed {
+            return Err(S3Error::access_denied());
+        }
+    }
+    Ok(relay(resp))
+}
+
+/// After a failed upstream exchange: if the client's body was at fault
+/// (hash mismatch, disconnect), that is the error; otherwise upstream's.
+fn body_failure_or(failure: &BodyFailure, e: UpstreamError, ctx: &RequestCtx) -> S3Error {
+    if let Some(b) = failure.get() {
+        return S3Error::from(&b);
+    }
+    tracing::warn!(request_id = %ctx.request_id, error = %e, "upstream request failed");
+    match e {
+        UpstreamError::Connect(d) => upstream_unavailable(&d),
+        UpstreamError::Timeout(_) => upstream_unavailable("timed out"),
+        UpstreamError::Credentials(_)
+        | UpstreamError::Signing(_)
+        | UpstreamError::Url(_)
+        | UpstreamError::Tls(_) => S3Error::internal_error().from_source(ErrorSource::Internal),
+        UpstreamError::HeaderValue(name) => S3Error::invalid_argument(
+            "Header values must be visible ASCII (use RFC 2047 encoding for other characters).",
+            &name,
+            "",
+        ),
+        UpstreamError::Request(d) => upstream_bad_gateway(&d),
+    }
+}
+
+/// The request body as it goes upstream, and the payload hash to sign it with.
+fn upstream_body(
+    body: Incoming,
+    payload: &PayloadHash,
+    failure: BodyFailure,
+    counter: Arc<AtomicU64>,
+    done: Arc<Notify>,
+) -> (UpstreamBody, String) {
+    let inbound = InboundBody::new(body, counter, done);
+    match payload {
+        PayloadHash::Sha256(digest) => (
+            Sha256VerifyingBody::new(inbound, *digest, failure).boxed(),
+            hex::encode(digest),
+        ),
+        PayloadHash::Unsigned => (
+            inbound
+                .map_err(move |e| {
+                    failure.set(crate::auth::payload::BodyError::Transport(e.to_string()));
+                    e
+                })
+                .boxed(),
+            crate::auth::payload::UNSIGNED_PAYLOAD.to_string(),
+        ),
+    }
+}
+
+/// The headers that go upstream: those that are part of the S3 request, with
+/// `x-amz-copy-source` rebuilt from what was authorized.
+fn forward_headers(
+    state: &State,
+    headers: &HeaderMap,
+    c: &Classified,
+) -> Result<HeaderMap, S3Error> {
+    let mut out = HeaderMap::with_capacity(headers.len());
+    for (name, value) in headers {
+        match role(name.as_str()) {
+            Some(HeaderRole::Forward) if name != "x-amz-copy-source" => {
+                out.append(name.clone(), value.clone());
+            }
+            Some(HeaderRole::ExpectedOwner)
+                // The client knows only the proxy's account; check it here,
+                // since upstream's owner is a different account.
+                if value.to_str().ok() != Some(state.config.account_id.as_str()) => {
+                    return Err(S3Error::access_denied());
+                }
+            _ => {}
+        }
+    }
+    if let Some(len) = headers.get(http::header::CONTENT_LENGTH) {
+        out.insert(http::header::CONTENT_LENGTH, len.clone());
+    }
+    if let Some(src) = &c.copy_source {
+        let mut v = String::with_capacity(src.bucket.len() + src.key.len() + 8);
+        v.push('/');
+        v.push_str(&src.bucket);
+        v.push('/');
+        crate::auth::canonical::uri_encode_into(&mut v, &src.key, true);
+        if let Some(id) = &src.version_id {
+            v.push_str("?versionId=");
+            crate::auth::canonical::uri_encode_into(&mut v, id, false);
+        }
+        let hv = HeaderValue::from_str(&v).map_err(|_| S3Error::internal_error())?;
+        out.insert("x-amz-copy-source", hv);
+    }
+    Ok(out)
+}
+
+/// Streams upstream's response back, dropping hop-by-hop headers and
+/// upstream's request ids (the client gets the proxy's; the audit keeps both).
+fn relay(resp: Response<Incoming>) -> Response<ResponseBody> {
+    let (mut parts, body) = resp.into_parts();
+    for h in [
+        "connection",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-connection",
+        "transfer-encoding",
+        "upgrade",
+        "trailer",
+        "x-amz-request-id",
+        "x-amz-id-2",
+        "server",
+    ] {
+        parts.headers.remove(h);
+    }
+    Response::from_parts(parts, body.map_err(|e| -> BoxError { Box::new(e) }).boxed())
+}
+
+/// Multi-object delete: every key is authorized; denied keys are withheld
+/// from upstream and reported per key in the result.
+#[allow(clippy::too_many_arguments)]
+async fn delete_objects(
+    state: &Arc<State>,
+    dir: &Directory,
+    auth: &Authenticated,
+    classified: Classified,
+    context: &Context,
+    parts: http::request::Parts,
+    body: Incoming,
+    ctx: &RequestCtx,
+) -> Result<Response<ResponseBody>, S3Error> {
+    let raw = read_limited(body, state.config.limits.max_control_body_bytes)
+        .await
+        .map_err(|e| S3Error::from(&e))?;
+    ctx.audit.update(|r| r.bytes_in = raw.len() as u64);
+    super::integrity::check_control_body(&parts.headers, &auth.payload, &raw)?;
+    let request = DeleteRequest::parse(&raw).map_err(|e| S3Error::from(&e))?;
+    let bucket = classified.bucket.clone().unwrap_or_default();
+    let (mut allowed, mut denied) = (Vec::new(), Vec::new());
+    let mut first_decision: Option<Decision> = None;
+    for object in &request.objects {
+        let action = if object.version_id.is_some() {
+            "s3:DeleteObjectVersion"
+        } else {
+            "s3:DeleteObject"
+        };
+        let resource = crate::s3::classify::object_arn(&bucket, &object.key);
+        let d = dir.authorize(
+            &auth.principal,
+            &crate::policy::Request {
+                action,
+                resource: &resource,
+                context,
+            },
+        );
+        if d.allowed {
+            allowed.push(object);
+        } else {
+            denied.push(object);
+        }
+        if first_decision
+            .as_ref()
+            .is_none_or(|f| f.allowed && !d.allowed)
+        {
+            first_decision = Some(d);
+        }
+    }
+    ctx.audit.update(|r| {
+        r.actions = vec!["s3:DeleteObject".to_string()];
+        r.decision = first_decision.as_ref().map(DecisionInfo::from_decision);
+    });
+    let errors = denied_errors(&denied);
+    if allowed.is_empty() {
+        return Ok(xml_ok(result_with(&errors)));
+    }
+    let forwarded = Bytes::from(request.to_xml(&allowed));
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("application/xml"),
+    );
+    headers.insert(
+        http::header::CONTENT_LENGTH,
+        HeaderValue::from(forwarded.len()),
+    );
+    let md5 = {
+        use md5::Digest;
+        base64::Engine::encode(
+            &base64::engine::general_purpose::STANDARD,
+            md5::Md5::digest(&forwarded),
+        )
+    };
+    headers.insert(
+        "content-md5",
+        HeaderValue::from_str(&md5).map_err(|_| S3Error::internal_error())?,
+    );
+    let sha = crate::auth::signing::sha256_hex(&forwarded);
+    let body_done = Arc::new(Notify::new());
+    body_done.notify_one();
+    let outgoing = Outgoing {
+        method: Method::POST,
+        bucket: classified.bucket.clone(),
+        key: None,
+        query: classified.forward_query.clone(),
+        headers,
+        payload_hash: sha,
+        body: Full::new(forwarded).map_err(|e| match e {}).boxed(),
+        body_done,
+    };
+    let resp = state
+        .upstream
+        .send(outgoing)
+        .await
+        .map_err(|e| body_failure_or(&BodyFailure::default(), e, ctx))?;
+    ctx.audit.update(|r| {
+        r.upstream_request_id = header_str(resp.headers(), "x-amz-request-id").map(str::to_string)
+    });
+    if denied.is_empty() || !resp.status().is_success() {
+        return Ok(relay(resp));
+    }
+    let upstream_body = read_limited(resp.into_body(), MAX_REWRITTEN_RESPONSE)
+        .await
+        .map_err(|_| upstream_bad_gateway("delete result too large or cut off"))?;
+    let text = String::from_utf8(upstream_body.to_vec())
+        .map_err(|_| upstream_bad_gateway("delete result is not UTF-8"))?;
+    let merged = merge_into_result(&text, &errors)
+        .ok_or_else(|| upstream_bad_gateway("delete result is not a DeleteResult"))?;
+    Ok(xml_ok(merged))
+}
+
+fn xml_ok(body: String) -> Response<ResponseBody> {
+    let mut resp = Response::new(Full::new(Bytes::from(body)).map_err(|e| match e {}).boxed());
+    resp.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("application/xml"),
+    );
+    resp
+}

@@ -1,0 +1,124 @@
+//! The `s3warden` binary: config errors name the key and exit non-zero before
+//! anything listens; `serve` prints where it listens and shuts down cleanly.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+
+const BIN: &str = env!("CARGO_BIN_EXE_s3warden");
+
+fn serve(config: &str) -> std::process::Output {
+    let dir = tempfile::TempDir::new().unwrap();
+    let path = dir.path().join("s3warden.toml");
+    std::fs::write(&path, config).unwrap();
+    Command::new(BIN)
+        .args(["serve", "--config"])
+        .arg(&path)
+        .output()
+        .unwrap()
+}
+
+const VALID: &str = r#"
+listen = "127.0.0.1:0"
+[root]
+access_key_id = "ROOTKEYFORTESTS00001"
+secret_access_key = "root-secret-for-tests-000000000000000000"
+[upstream]
+endpoint = "http://127.0.0.1:9"
+access_key_id = "UPSTREAMKEYFORTESTS1"
+secret_access_key = "upstream-secret-for-tests-00000000000000"
+"#;
+
+#[test]
+fn config_errors_name_the_key_and_exit_non_zero() {
+    let cases = [
+        (
+            VALID.replace("http://127.0.0.1:9", "nonsense"),
+            "upstream.endpoint",
+        ),
+        (
+            VALID.replace("listen = \"127.0.0.1:0\"", "listen = \"not an address\""),
+            "listen",
+        ),
+        (format!("{VALID}\nfrobnicate = 1\n"), "frobnicate"),
+        (
+            VALID.replace("ROOTKEYFORTESTS00001", "short"),
+            "root.access_key_id",
+        ),
+        (
+            format!("{VALID}\n[[users]]\nname = \"bad name!\"\n"),
+            "users.bad name!",
+        ),
+        (
+            format!(
+                "{VALID}\n[[groups]]\nname = \"g\"\npolicies = [{{ name = \"p\", document = '{{\"Statement\": [{{\"Effect\": \"Maybe\", \"Action\": \"s3:*\", \"Resource\": \"*\"}}]}}' }}]\n"
+            ),
+            "groups.g.policies.p",
+        ),
+        (
+            format!(
+                "{VALID}\n[[groups]]\nname = \"g\"\npolicies = [{{ name = \"p\", file = \"missing.json\" }}]\n"
+            ),
+            "groups.g.policies.p.file",
+        ),
+    ];
+    for (config, key) in cases {
+        let out = serve(&config);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{key}: {stderr}");
+        assert!(
+            stderr.contains(key),
+            "error does not name {key:?}: {stderr}"
+        );
+        assert!(
+            out.stdout.is_empty(),
+            "printed before failing: {:?}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+    }
+}
+
+#[test]
+fn missing_config_file_is_reported() {
+    let out = Command::new(BIN)
+        .args(["serve", "--config", "/nonexistent/s3warden.toml"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/s3warden.toml"));
+}
+
+#[test]
+fn serve_prints_the_endpoint_and_stops_on_sigterm() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let path = dir.path().join("s3warden.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "{VALID}\n[audit]\npath = \"{}\"\n",
+            dir.path().join("audit.jsonl").display()
+        ),
+    )
+    .unwrap();
+    let mut child = Command::new(BIN)
+        .args(["serve", "--config"])
+        .arg(&path)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert!(
+        line.starts_with("s3warden listening on http://127.0.0.1:"),
+        "{line}"
+    );
+    let status = Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    assert!(child.wait().unwrap().success());
+}

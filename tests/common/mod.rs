@@ -1,0 +1,323 @@
+//! Shared harness for the integration tests: configs, a running server on a
+//! loopback port, real S3 clients pointed at it, and the audit log it wrote.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
+use s3warden::config::Config;
+use s3warden::server::Server;
+use tempfile::TempDir;
+
+pub const ROOT_KEY: &str = "ROOTKEYFORTESTS00001";
+pub const ROOT_SECRET: &str = "root-secret-for-tests-000000000000000000";
+pub const ALICE_KEY: &str = "ALICEKEYFORTESTS0001";
+pub const ALICE_SECRET: &str = "alice-secret-for-tests-00000000000000000";
+pub const BOB_KEY: &str = "BOBKEYFORTESTS000001";
+pub const BOB_SECRET: &str = "bob-secret-for-tests-0000000000000000000";
+pub const UPSTREAM_KEY: &str = "UPSTREAMKEYFORTESTS1";
+pub const UPSTREAM_SECRET: &str = "upstream-secret-for-tests-00000000000000";
+
+/// The per-user prefix policy of the README: each user owns `shared/<name>/`.
+pub const PREFIX_POLICY: &str = r#"{
+  "Version": "2012-10-17",
+  "Statement": [
+    {"Sid": "ListOwnPrefix", "Effect": "Allow", "Action": "s3:ListBucket", "Resource": "arn:aws:s3:::shared",
+     "Condition": {"StringLike": {"s3:prefix": ["${aws:username}/", "${aws:username}/*"]}}},
+    {"Sid": "OwnObjects", "Effect": "Allow",
+     "Action": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"],
+     "Resource": "arn:aws:s3:::shared/${aws:username}/*"}
+  ]
+}"#;
+
+/// A config with root, alice and bob (both in group `prefix-users` with
+/// [`PREFIX_POLICY`]) and the given upstream section.
+pub fn config_text(dir: &Path, upstream: &str, extra: &str) -> String {
+    format!(
+        r#"
+listen = "127.0.0.1:0"
+region = "us-east-1"
+
+[root]
+access_key_id = "{ROOT_KEY}"
+secret_access_key = "{ROOT_SECRET}"
+
+{upstream}
+
+[audit]
+path = "{audit}"
+
+[[users]]
+name = "alice"
+groups = ["prefix-users"]
+access_keys = [{{ access_key_id = "{ALICE_KEY}", secret_access_key = "{ALICE_SECRET}" }}]
+
+[[users]]
+name = "bob"
+groups = ["prefix-users"]
+access_keys = [{{ access_key_id = "{BOB_KEY}", secret_access_key = "{BOB_SECRET}" }}]
+
+[[groups]]
+name = "prefix-users"
+policies = [{{ name = "own-prefix", document = '''{policy}''' }}]
+
+{extra}
+"#,
+        audit = dir.join("audit.jsonl").display(),
+        policy = PREFIX_POLICY,
+    )
+}
+
+pub fn embedded_upstream(dir: &Path) -> String {
+    format!(
+        "[upstream]\nendpoint = \"embedded\"\n\n[embedded]\ndata_dir = \"{}\"\n",
+        dir.join("objects").display()
+    )
+}
+
+pub fn url_upstream(url: &str) -> String {
+    format!(
+        "[upstream]\nendpoint = \"{url}\"\naccess_key_id = \"{UPSTREAM_KEY}\"\nsecret_access_key = \"{UPSTREAM_SECRET}\"\nconnect_timeout_ms = 500\nresponse_timeout_secs = 5\n"
+    )
+}
+
+pub struct Harness {
+    pub server: Server,
+    pub dir: TempDir,
+}
+
+impl Harness {
+    /// Starts s3warden over the embedded store.
+    pub async fn embedded() -> Harness {
+        Harness::embedded_with("").await
+    }
+
+    pub async fn embedded_with(extra: &str) -> Harness {
+        let dir = TempDir::new().unwrap();
+        let text = config_text(dir.path(), &embedded_upstream(dir.path()), extra);
+        Harness::start(dir, &text).await
+    }
+
+    /// Starts s3warden in front of an upstream URL (e.g. a wiremock server).
+    pub async fn upstream(url: &str) -> Harness {
+        let dir = TempDir::new().unwrap();
+        let text = config_text(dir.path(), &url_upstream(url), "");
+        Harness::start(dir, &text).await
+    }
+
+    pub async fn start(dir: TempDir, text: &str) -> Harness {
+        let config = Config::from_toml(text, Path::new("test.toml"), dir.path()).unwrap();
+        let server = Server::start(config).await.unwrap();
+        Harness { server, dir }
+    }
+
+    pub fn endpoint(&self) -> String {
+        self.server.endpoint()
+    }
+
+    pub fn client(&self, key: &str, secret: &str) -> aws_sdk_s3::Client {
+        s3_client(&self.endpoint(), key, secret)
+    }
+
+    pub fn root(&self) -> aws_sdk_s3::Client {
+        self.client(ROOT_KEY, ROOT_SECRET)
+    }
+
+    pub fn alice(&self) -> aws_sdk_s3::Client {
+        self.client(ALICE_KEY, ALICE_SECRET)
+    }
+
+    pub fn bob(&self) -> aws_sdk_s3::Client {
+        self.client(BOB_KEY, BOB_SECRET)
+    }
+
+    pub fn audit_path(&self) -> PathBuf {
+        self.dir.path().join("audit.jsonl")
+    }
+
+    /// Audit records written so far (waits briefly for the writer to flush
+    /// at least `at_least` records).
+    pub async fn audit(&self, at_least: usize) -> Vec<serde_json::Value> {
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        loop {
+            let text = std::fs::read_to_string(self.audit_path()).unwrap_or_default();
+            let records: Vec<serde_json::Value> = text
+                .lines()
+                .map(|l| serde_json::from_str(l).expect("audit line is JSON"))
+                .collect();
+            if records.len() >= at_least || std::time::Instant::now() > deadline {
+                return records;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// The audit record with the given request id.
+    pub async fn audit_for(&self, request_id: &str) -> serde_json::Value {
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        loop {
+            let records = self.audit(0).await;
+            if let Some(r) = records.into_iter().find(|r| r["request_id"] == request_id) {
+                return r;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no audit record for {request_id}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+pub fn s3_client(endpoint: &str, key: &str, secret: &str) -> aws_sdk_s3::Client {
+    let conf = aws_sdk_s3::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .endpoint_url(endpoint)
+        .credentials_provider(Credentials::new(key, secret, None, None, "tests"))
+        .force_path_style(true)
+        .retry_config(aws_sdk_s3::config::retry::RetryConfig::disabled())
+        .build();
+    aws_sdk_s3::Client::from_conf(conf)
+}
+
+/// The S3 error code of an SDK error, or "" when there is none.
+pub fn error_code<E, R>(err: &aws_sdk_s3::error::SdkError<E, R>) -> String
+where
+    E: aws_sdk_s3::error::ProvideErrorMetadata + std::fmt::Debug,
+    R: std::fmt::Debug,
+{
+    match err {
+        aws_sdk_s3::error::SdkError::ServiceError(s) => s.err().code().unwrap_or("").to_string(),
+        _ => format!("{err:?}"),
+    }
+}
+
+/// A request signed like an SDK would, for tests that need to bend the rules.
+pub struct Signed {
+    pub method: String,
+    pub url: String,
+    pub headers: Vec<(String, String)>,
+}
+
+/// Signs a request with aws-sigv4 (hex payload hash of `signed_body`).
+pub fn sign_request(
+    method: &str,
+    url: &str,
+    headers: &[(&str, &str)],
+    signed_body: &[u8],
+    key: &str,
+    secret: &str,
+    time: SystemTime,
+) -> Signed {
+    use aws_sigv4::http_request::{SignableBody, SignableRequest, sign};
+    let identity = aws_credential_types::Credentials::new(key, secret, None, None, "tests").into();
+    let settings = s3warden::upstream::s3_signing_settings();
+    let params = aws_sigv4::sign::v4::SigningParams::builder()
+        .identity(&identity)
+        .region("us-east-1")
+        .name("s3")
+        .time(time)
+        .settings(settings)
+        .build()
+        .unwrap()
+        .into();
+    let uri: http::Uri = url.parse().unwrap();
+    let host = uri.authority().unwrap().to_string();
+    let mut all: Vec<(String, String)> = vec![("host".into(), host)];
+    all.extend(headers.iter().map(|(a, b)| (a.to_string(), b.to_string())));
+    let signable = SignableRequest::new(
+        method,
+        url,
+        all.iter().map(|(a, b)| (a.as_str(), b.as_str())),
+        SignableBody::Bytes(signed_body),
+    )
+    .unwrap();
+    let (instructions, _) = sign(signable, &params).unwrap().into_parts();
+    let (new_headers, _) = instructions.into_parts();
+    for h in new_headers {
+        all.push((h.name().to_string(), h.value().to_string()));
+    }
+    Signed {
+        method: method.into(),
+        url: url.into(),
+        headers: all,
+    }
+}
+
+/// Sends a signed request with `body` (which may differ from what was signed)
+/// over a raw HTTP/1.1 connection: no URL normalisation, no added headers.
+pub async fn send(signed: &Signed, body: Vec<u8>) -> (u16, http::HeaderMap, String) {
+    use http_body_util::{BodyExt, Full};
+    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .build_http::<Full<bytes::Bytes>>();
+    let mut req = http::Request::builder()
+        .method(signed.method.as_str())
+        .uri(signed.url.as_str());
+    for (n, v) in &signed.headers {
+        if n != "host" {
+            req = req.header(n, v);
+        }
+    }
+    let req = req.body(Full::new(bytes::Bytes::from(body))).unwrap();
+    let resp = client.request(req).await.unwrap();
+    let status = resp.status().as_u16();
+    let headers = resp.headers().clone();
+    let bytes = resp
+        .into_body()
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default();
+    (
+        status,
+        headers,
+        String::from_utf8_lossy(&bytes).into_owned(),
+    )
+}
+
+/// The `<Code>` of an S3 XML error body.
+pub fn xml_code(body: &str) -> String {
+    body.split("<Code>")
+        .nth(1)
+        .and_then(|s| s.split("</Code>").next())
+        .unwrap_or("")
+        .to_string()
+}
+
+/// Runs a Python client script from `tests/clients/`, failing with its output.
+pub fn run_python(script: &str, args: &[&str]) -> String {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/clients")
+        .join(script);
+    let out = std::process::Command::new("python3")
+        .arg(&path)
+        .args(args)
+        .env("AWS_CONFIG_FILE", "/nonexistent")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .output()
+        .expect("python3 runs (install tests/clients/requirements.txt; .ci/run does)");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{script} failed:\n{stdout}\n{stderr}");
+    stdout
+}
+
+/// Runs the aws CLI against an endpoint with the given key.
+pub fn run_aws(endpoint: &str, key: &str, secret: &str, args: &[&str]) -> std::process::Output {
+    std::process::Command::new("aws")
+        .arg("--endpoint-url")
+        .arg(endpoint)
+        .args(args)
+        .env("AWS_ACCESS_KEY_ID", key)
+        .env("AWS_SECRET_ACCESS_KEY", secret)
+        .env("AWS_DEFAULT_REGION", "us-east-1")
+        .env("AWS_CONFIG_FILE", "/nonexistent")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("AWS_MAX_ATTEMPTS", "1")
+        .output()
+        .expect("aws CLI runs (install tests/clients/requirements.txt; .ci/run does)")
+}
