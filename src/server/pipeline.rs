@@ -15,13 +15,13 @@ use hyper::body::Incoming;
 use tokio::sync::Notify;
 
 use super::State;
+use super::authenticate::{Authenticated, authenticate, common_context};
 use super::body::{InboundBody, OutboundBody, read_limited};
 use super::response;
 use crate::audit::{AuditGuard, AuditRecord, AuthInfo, DecisionInfo, SharedGuard};
+use crate::auth::RequestParts;
 use crate::auth::canonical::parse_query;
 use crate::auth::payload::{BodyFailure, BoxError, PayloadHash, Sha256VerifyingBody};
-use crate::auth::sigv4::{AuthorizationV4, Expectations, verify_header};
-use crate::auth::{AuthError, RequestParts};
 use crate::identity::{Directory, Principal};
 use crate::policy::{Context, Decision};
 use crate::s3::address::resolve;
@@ -119,114 +119,6 @@ fn host_of<B>(req: &Request<B>) -> Option<&str> {
     header_str(req.headers(), "host").or_else(|| req.uri().authority().map(|a| a.as_str()))
 }
 
-/// The authenticated caller and how they proved it.
-struct Authenticated {
-    principal: Principal,
-    payload: PayloadHash,
-    signing_time: chrono::DateTime<Utc>,
-}
-
-fn authenticate(
-    state: &State,
-    dir: &Directory,
-    parts: &RequestParts<'_>,
-    query: &[(String, String)],
-    ctx: &RequestCtx,
-) -> Result<Authenticated, AuthError> {
-    let Some(value) = parts.headers.get(http::header::AUTHORIZATION) else {
-        if query
-            .iter()
-            .any(|(n, _)| n == "X-Amz-Algorithm" || n == "AWSAccessKeyId")
-        {
-            return Err(AuthError::UnsupportedMechanism(
-                "query string authentication".into(),
-            ));
-        }
-        return Err(AuthError::Missing);
-    };
-    let value = value
-        .to_str()
-        .map_err(|_| AuthError::Malformed("authorization header is not ASCII".into()))?;
-    let auth = AuthorizationV4::parse(value)?;
-    ctx.audit.update(|r| {
-        r.auth = AuthInfo {
-            kind: "header",
-            signature_version: Some("AWS4-HMAC-SHA256"),
-        }
-    });
-    let key = dir
-        .access_key(&auth.scope.access_key_id)
-        .ok_or_else(|| AuthError::UnknownAccessKey(auth.scope.access_key_id.clone()))?;
-    let sha =
-        header_str(parts.headers, "x-amz-content-sha256").ok_or(AuthError::MissingContentSha256)?;
-    let payload = PayloadHash::parse(sha)?;
-    let expect = Expectations {
-        region: &state.config.region,
-        service: "s3",
-        now: Utc::now(),
-        max_skew_secs: state.config.limits.max_clock_skew_secs,
-    };
-    let verified = verify_header(
-        parts,
-        query,
-        &auth,
-        sha,
-        key.secret.expose(),
-        &expect,
-        &state.keys,
-    )?;
-    let principal = Principal::for_key(dir, &verified.access_key_id)
-        .ok_or_else(|| AuthError::UnknownAccessKey(verified.access_key_id.clone()))?;
-    Ok(Authenticated {
-        principal,
-        payload,
-        signing_time: verified.signing_time,
-    })
-}
-
-/// The request-wide condition keys (S3-SEMANTICS §1.6, §1.7).
-fn common_context(
-    state: &State,
-    conn: &ConnInfo,
-    headers: &HeaderMap,
-    auth: &Authenticated,
-    ctx: &mut Context,
-) {
-    let now = Utc::now();
-    ctx.set("aws:SourceIp", conn.remote.ip().to_string());
-    ctx.set(
-        "aws:SecureTransport",
-        if conn.tls { "true" } else { "false" },
-    );
-    ctx.set(
-        "aws:CurrentTime",
-        now.to_rfc3339_opts(SecondsFormat::Secs, true),
-    );
-    ctx.set("aws:EpochTime", now.timestamp().to_string());
-    ctx.set(
-        "aws:UserAgent",
-        header_str(headers, "user-agent").unwrap_or(""),
-    );
-    if let Some(r) = header_str(headers, "referer") {
-        ctx.set("aws:Referer", r);
-    }
-    ctx.set("aws:RequestedRegion", state.config.region.as_str());
-    ctx.set("s3:authType", "REST-HEADER");
-    ctx.set("s3:signatureversion", "AWS4-HMAC-SHA256");
-    ctx.set(
-        "s3:signatureAge",
-        (now - auth.signing_time)
-            .num_milliseconds()
-            .max(0)
-            .to_string(),
-    );
-    if let Some(v) = header_str(headers, "x-amz-content-sha256") {
-        ctx.set("s3:x-amz-content-sha256", v);
-    }
-    ctx.set("s3:ResourceAccount", state.config.account_id.as_str());
-    auth.principal.fill_context(ctx);
-}
-
 /// Authorizes every check; the first denial decides, else the first allow.
 fn authorize_all(
     dir: &Directory,
@@ -279,7 +171,8 @@ async fn process(
         headers: &parts.headers,
         authority: parts.uri.authority().map(|a| a.as_str()),
     };
-    let auth = authenticate(state, &dir, &rparts, &query, ctx).map_err(|e| S3Error::from(&e))?;
+    let auth =
+        authenticate(state, &dir, &rparts, &query, &ctx.audit).map_err(|e| S3Error::from(&e))?;
     ctx.audit
         .update(|r| r.principal = Some(auth.principal.clone()));
 
