@@ -317,3 +317,29 @@ async fn denied_request_records_the_deciding_reason() {
     assert_eq!(mock.received_requests().await.unwrap().len(), 1);
     h.server.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_session_token_for_a_long_term_key_is_refused() {
+    let (mock, h) = setup().await;
+    let s = sign_request(
+        "GET",
+        &url(&h),
+        &[("x-amz-security-token", "not-a-token")],
+        b"",
+        ALICE_KEY,
+        ALICE_SECRET,
+        SystemTime::now(),
+    );
+    check(
+        &h,
+        &Case {
+            name: "token",
+            expect_status: 400,
+            expect_code: "InvalidToken",
+        },
+        &s,
+    )
+    .await;
+    assert!(mock.received_requests().await.unwrap().is_empty());
+    h.server.shutdown().await;
+}

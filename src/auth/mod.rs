@@ -60,6 +60,10 @@ pub enum AuthError {
     UnsignedHeaders(Vec<String>),
     #[error("access key id {0:?} is unknown or inactive")]
     UnknownAccessKey(String),
+    #[error("the session token is malformed or otherwise invalid")]
+    InvalidToken,
+    #[error("the session token has expired")]
+    ExpiredToken,
     #[error("signature does not match for access key id {access_key_id:?}")]
     SignatureMismatch { access_key_id: String },
 }

@@ -51,6 +51,16 @@ impl From<&AuthError> for S3Error {
                 .with_message("There were headers present in the request which were not signed")
                 .with("HeadersNotSigned", names.join(", ")),
             AuthError::UnknownAccessKey(id) => S3Error::invalid_access_key_id().with("AWSAccessKeyId", id.clone()),
+            AuthError::InvalidToken => S3Error::new(
+                "InvalidToken",
+                StatusCode::BAD_REQUEST,
+                "The provided token is malformed or otherwise invalid.",
+            ),
+            AuthError::ExpiredToken => S3Error::new(
+                "ExpiredToken",
+                StatusCode::BAD_REQUEST,
+                "The provided token has expired.",
+            ),
             AuthError::SignatureMismatch { access_key_id } => {
                 S3Error::signature_does_not_match().with("AWSAccessKeyId", access_key_id.clone())
             }

@@ -29,14 +29,32 @@ fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers.get(name).and_then(|v| v.to_str().ok())
 }
 
-/// The secret to verify with and the principal an access key stands for.
-pub fn resolve_key(dir: &Directory, access_key_id: &str) -> Result<(Secret, Principal), AuthError> {
+/// What an access key (and session token, for temporary credentials) resolves to.
+pub struct ResolvedKey {
+    pub secret: Secret,
+    pub principal: Principal,
+}
+
+/// Resolves the access key a request was signed with. Long-term keys come
+/// from the directory; a session token is refused until temporary
+/// credentials exist, never ignored.
+pub fn resolve_key(
+    dir: &Directory,
+    access_key_id: &str,
+    session_token: Option<&str>,
+) -> Result<ResolvedKey, AuthError> {
+    if session_token.is_some() {
+        return Err(AuthError::InvalidToken);
+    }
     let key = dir
         .access_key(access_key_id)
         .ok_or_else(|| AuthError::UnknownAccessKey(access_key_id.to_string()))?;
     let principal = Principal::for_key(dir, access_key_id)
         .ok_or_else(|| AuthError::UnknownAccessKey(access_key_id.to_string()))?;
-    Ok((key.secret.clone(), principal))
+    Ok(ResolvedKey {
+        secret: key.secret.clone(),
+        principal,
+    })
 }
 
 /// Authenticates an S3 request.
@@ -68,7 +86,8 @@ pub fn authenticate(
             signature_version: Some("AWS4-HMAC-SHA256"),
         }
     });
-    let (secret, principal) = resolve_key(dir, &auth.scope.access_key_id)?;
+    let token = header_str(parts.headers, "x-amz-security-token");
+    let resolved = resolve_key(dir, &auth.scope.access_key_id, token)?;
     let sha =
         header_str(parts.headers, "x-amz-content-sha256").ok_or(AuthError::MissingContentSha256)?;
     let payload = PayloadHash::parse(sha)?;
@@ -83,12 +102,12 @@ pub fn authenticate(
         query,
         &auth,
         sha,
-        secret.expose(),
+        resolved.secret.expose(),
         &expect,
         &state.keys,
     )?;
     Ok(Authenticated {
-        principal,
+        principal: resolved.principal,
         payload,
         signing_time: verified.signing_time,
         auth_type: "REST-HEADER",
