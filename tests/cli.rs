@@ -122,3 +122,79 @@ fn serve_prints_the_endpoint_and_stops_on_sigterm() {
     assert!(status.success());
     assert!(child.wait().unwrap().success());
 }
+
+#[tokio::test]
+async fn upstream_credentials_come_from_the_standard_chain_when_not_configured() {
+    use wiremock::matchers::any;
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+    let mock = MockServer::start().await;
+    Mock::given(any())
+        .respond_with(ResponseTemplate::new(200))
+        .mount(&mock)
+        .await;
+    let dir = tempfile::TempDir::new().unwrap();
+    let path = dir.path().join("s3warden.toml");
+    let config = format!(
+        "listen = \"127.0.0.1:0\"\n[root]\naccess_key_id = \"ROOTKEYFORTESTS00001\"\nsecret_access_key = \"root-secret-for-tests-000000000000000000\"\n[upstream]\nendpoint = \"{}\"\n[audit]\npath = \"{}\"\n",
+        mock.uri(),
+        dir.path().join("audit.jsonl").display()
+    );
+    std::fs::write(&path, config).unwrap();
+    let mut child = Command::new(BIN)
+        .args(["serve", "--config"])
+        .arg(&path)
+        .env("AWS_ACCESS_KEY_ID", "CHAINKEYFROMENV00001")
+        .env(
+            "AWS_SECRET_ACCESS_KEY",
+            "chain-secret-from-env-0000000000000000",
+        )
+        .env("AWS_CONFIG_FILE", "/nonexistent")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let endpoint = line
+        .trim()
+        .strip_prefix("s3warden listening on ")
+        .and_then(|s| s.split(' ').next())
+        .unwrap()
+        .to_string();
+    let conf = aws_sdk_s3::Config::builder()
+        .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
+        .region(aws_sdk_s3::config::Region::new("us-east-1"))
+        .endpoint_url(&endpoint)
+        .credentials_provider(aws_sdk_s3::config::Credentials::new(
+            "ROOTKEYFORTESTS00001",
+            "root-secret-for-tests-000000000000000000",
+            None,
+            None,
+            "tests",
+        ))
+        .force_path_style(true)
+        .build();
+    aws_sdk_s3::Client::from_conf(conf)
+        .head_bucket()
+        .bucket("shared")
+        .send()
+        .await
+        .unwrap();
+    let reqs = mock.received_requests().await.unwrap();
+    let auth = reqs[0]
+        .headers
+        .get("authorization")
+        .unwrap()
+        .to_str()
+        .unwrap();
+    assert!(auth.contains("Credential=CHAINKEYFROMENV00001/"), "{auth}");
+    let _ = Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status();
+    let _ = child.wait();
+}
