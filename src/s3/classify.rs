@@ -237,9 +237,15 @@ fn object_operation(view: &RequestView<'_>, sel: Option<&str>) -> Result<Operati
         (Some("uploadId"), &Method::DELETE) => Operation::AbortMultipartUpload,
         (Some("uploadId"), &Method::GET) => Operation::ListParts,
         (Some("restore"), &Method::POST) => Operation::RestoreObject,
-        (Some("select"), &Method::POST) if param(view.query, "select-type") == Some("2") => {
-            Operation::SelectObjectContent
-        }
+        (Some("select"), &Method::POST) => match param(view.query, "select-type") {
+            Some("2") => Operation::SelectObjectContent,
+            other => {
+                return Err(ClassifyError::InvalidParameter(
+                    "select-type".into(),
+                    other.unwrap_or("").into(),
+                ));
+            }
+        },
         (Some(s), _) => {
             let sub = ObjectSub::ALL
                 .into_iter()
