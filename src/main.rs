@@ -1,9 +1,12 @@
 //! The `s3warden` command line: parses arguments and calls into the library.
 
-use std::path::PathBuf;
+use std::io::Write;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
+use s3warden::audit::query::{Filter, parse_decision, parse_status, parse_time};
+use s3warden::audit::review::{self, Format};
 use s3warden::config::Config;
 use s3warden::server::Server;
 
@@ -26,6 +29,73 @@ enum Command {
         #[arg(long, short)]
         config: PathBuf,
     },
+    /// Read, filter, summarise and verify audit logs.
+    Audit(Box<AuditArgs>),
+}
+
+#[derive(Args)]
+#[command(args_conflicts_with_subcommands = true)]
+struct AuditArgs {
+    #[command(subcommand)]
+    action: Option<AuditAction>,
+    #[command(flatten)]
+    query: QueryArgs,
+}
+
+#[derive(Subcommand)]
+enum AuditAction {
+    /// Verify the hash chain; exit 0 when intact, 1 when tampered, 2 on error.
+    Verify {
+        /// Log files or directories (a live log also brings its rotated files).
+        paths: Vec<PathBuf>,
+        /// Take the log path from this config file.
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
+}
+
+#[derive(Args)]
+struct QueryArgs {
+    /// Log files or directories (a live log also brings its rotated files).
+    paths: Vec<PathBuf>,
+    /// Take the log path from this config file.
+    #[arg(long, short)]
+    config: Option<PathBuf>,
+    /// Records at or after this time (RFC 3339, or a duration back: 15m, 2h, 7d).
+    #[arg(long)]
+    since: Option<String>,
+    /// Records at or before this time (same forms as --since).
+    #[arg(long)]
+    until: Option<String>,
+    /// User name, ARN or access key id (substring).
+    #[arg(long)]
+    principal: Option<String>,
+    #[arg(long)]
+    bucket: Option<String>,
+    /// Key prefix.
+    #[arg(long)]
+    prefix: Option<String>,
+    /// Operation name (GetObject, PutObject, …).
+    #[arg(long)]
+    operation: Option<String>,
+    /// allow or deny.
+    #[arg(long)]
+    decision: Option<String>,
+    /// A status code (403) or class (4xx).
+    #[arg(long)]
+    status: Option<String>,
+    /// JSON lines instead of a table.
+    #[arg(long)]
+    json: bool,
+    /// Requests and bytes per principal and decision, top denied principals and keys.
+    #[arg(long, conflicts_with = "follow")]
+    summary: bool,
+    /// How many entries the summary's top lists hold.
+    #[arg(long, default_value_t = 10)]
+    top: usize,
+    /// Keep printing matching records as they are written.
+    #[arg(long, short)]
+    follow: bool,
 }
 
 fn main() -> ExitCode {
@@ -39,16 +109,136 @@ fn main() -> ExitCode {
         .init();
     match cli.command {
         Command::Serve { config } => serve(&config),
+        Command::Audit(args) => audit(*args),
     }
 }
 
-fn serve(path: &std::path::Path) -> ExitCode {
+fn fail(message: impl std::fmt::Display) -> ExitCode {
+    eprintln!("s3warden: {message}");
+    ExitCode::from(2)
+}
+
+/// The logs to read: the paths given, else the config's audit path.
+fn log_paths(paths: Vec<PathBuf>, config: Option<&Path>) -> Result<Vec<PathBuf>, String> {
+    if !paths.is_empty() {
+        return Ok(paths);
+    }
+    let Some(config) = config else {
+        return Err("give audit log paths or --config FILE".into());
+    };
+    let c = Config::load(config).map_err(|e| e.to_string())?;
+    if c.audit.path == "-" {
+        return Err("the config writes the audit log to standard output".into());
+    }
+    Ok(vec![PathBuf::from(c.audit.path)])
+}
+
+fn audit(args: AuditArgs) -> ExitCode {
+    if let Some(AuditAction::Verify { paths, config }) = args.action {
+        let paths = match log_paths(paths, config.as_deref()) {
+            Ok(p) => p,
+            Err(e) => return fail(e),
+        };
+        return match review::verify_paths(&paths) {
+            Ok(report) => {
+                for f in &report.findings {
+                    println!("{f}");
+                }
+                println!(
+                    "{} records in {} files: {}",
+                    report.records,
+                    report.files,
+                    if report.is_clean() {
+                        "chain intact"
+                    } else {
+                        "TAMPERED"
+                    }
+                );
+                if report.is_clean() {
+                    ExitCode::SUCCESS
+                } else {
+                    ExitCode::from(1)
+                }
+            }
+            Err(e) => fail(e),
+        };
+    }
+    let q = args.query;
+    let now = chrono::Utc::now();
+    let filter = match build_filter(&q, now) {
+        Ok(f) => f,
+        Err(e) => return fail(e),
+    };
+    let paths = match log_paths(q.paths, q.config.as_deref()) {
+        Ok(p) => p,
+        Err(e) => return fail(e),
+    };
+    let format = if q.json { Format::Json } else { Format::Table };
+    let mut out = std::io::stdout().lock();
+    let result = if q.summary {
+        review::summarize(&paths, &filter, q.top).and_then(|s| {
+            if q.json {
+                serde_json::to_writer_pretty(&mut out, &s).map_err(std::io::Error::other)?;
+                println!();
+                Ok(())
+            } else {
+                s.write_text(&mut out).map_err(Into::into)
+            }
+        })
+    } else if q.follow {
+        match paths.as_slice() {
+            [one] => review::follow(one, &filter, format, &mut out),
+            _ => return fail("--follow takes exactly one live log"),
+        }
+    } else {
+        review::list(&paths, &filter, format, &mut out).map(|_| ())
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(review::ReviewError::Write(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => {
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(e),
+    }
+}
+
+fn build_filter(q: &QueryArgs, now: chrono::DateTime<chrono::Utc>) -> Result<Filter, String> {
+    Ok(Filter {
+        since: q
+            .since
+            .as_deref()
+            .map(|s| parse_time(s, now))
+            .transpose()
+            .map_err(|e| e.to_string())?,
+        until: q
+            .until
+            .as_deref()
+            .map(|s| parse_time(s, now))
+            .transpose()
+            .map_err(|e| e.to_string())?,
+        principal: q.principal.clone(),
+        bucket: q.bucket.clone(),
+        key_prefix: q.prefix.clone(),
+        operation: q.operation.clone(),
+        allowed: q
+            .decision
+            .as_deref()
+            .map(parse_decision)
+            .transpose()
+            .map_err(|e| e.to_string())?,
+        status: q
+            .status
+            .as_deref()
+            .map(parse_status)
+            .transpose()
+            .map_err(|e| e.to_string())?,
+    })
+}
+
+fn serve(path: &Path) -> ExitCode {
     let config = match Config::load(path) {
         Ok(c) => c,
-        Err(e) => {
-            eprintln!("s3warden: {e}");
-            return ExitCode::from(2);
-        }
+        Err(e) => return fail(e),
     };
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(r) => r,
@@ -68,19 +258,24 @@ fn serve(path: &std::path::Path) -> ExitCode {
                 return ExitCode::from(1);
             }
         };
-        println!(
-            "s3warden listening on {} (region {region})",
-            server.endpoint()
-        );
+        // Writes may fail once stdout is closed (a supervisor that only reads
+        // the first line); the server must keep running regardless.
+        let mut banner = format!("s3warden listening on {} (region {region})\n", server.endpoint());
+        if let Some(m) = server.metrics_addr() {
+            banner.push_str(&format!("metrics on http://{m}/metrics\n"));
+        }
         if embedded {
             // Development mode: the credentials are in the config file anyway;
             // printing them lets a newcomer copy them straight into aws-cli.
-            println!("upstream: embedded store (development)");
-            println!("  export AWS_ACCESS_KEY_ID={}", root.access_key_id);
-            println!("  export AWS_SECRET_ACCESS_KEY={}", root.secret_access_key);
-            println!("  export AWS_DEFAULT_REGION={region}");
-            println!("  aws --endpoint-url {} s3 ls", server.endpoint());
+            banner.push_str(&format!(
+                "upstream: embedded store (development)\n  export AWS_ACCESS_KEY_ID={}\n  export AWS_SECRET_ACCESS_KEY={}\n  export AWS_DEFAULT_REGION={region}\n  aws --endpoint-url {} s3 ls\n",
+                root.access_key_id,
+                root.secret_access_key,
+                server.endpoint()
+            ));
         }
+        let mut stdout = std::io::stdout();
+        let _ = stdout.write_all(banner.as_bytes()).and_then(|_| stdout.flush());
         wait_for_signal().await;
         tracing::info!("shutting down");
         server.shutdown().await;

@@ -6,7 +6,12 @@
 //! records being dropped; the record itself is sent from `Drop`, which no
 //! early return or client disconnect can skip.
 
+pub mod chain;
+pub mod files;
+pub mod query;
 mod record;
+pub mod review;
+pub mod verify;
 mod writer;
 
 use std::sync::{Arc, Mutex};
@@ -40,10 +45,22 @@ impl AuditGuard {
     }
 }
 
+impl AuditGuard {
+    /// Completes the record, lets `observe` see it, and sends it.
+    fn finish(mut self, observe: impl FnOnce(&AuditRecord)) {
+        if let Some(record) = self.record.as_mut() {
+            record.duration_ms = self.started.elapsed().as_secs_f64() * 1000.0;
+            observe(record);
+        }
+    }
+}
+
 impl Drop for AuditGuard {
     fn drop(&mut self) {
         if let (Some(mut record), Some(permit)) = (self.record.take(), self.permit.take()) {
-            record.duration_ms = self.started.elapsed().as_secs_f64() * 1000.0;
+            if record.duration_ms == 0.0 {
+                record.duration_ms = self.started.elapsed().as_secs_f64() * 1000.0;
+            }
             permit.send(record);
         }
     }
@@ -68,9 +85,12 @@ impl SharedGuard {
         }
     }
 
-    /// Sends the record now.
-    pub fn finish(&self) {
+    /// Completes and sends the record now, showing it to `observe` first
+    /// (metrics count exactly what the audit log records).
+    pub fn finish(&self, observe: impl FnOnce(&AuditRecord)) {
         let guard = self.0.lock().ok().and_then(|mut s| s.take());
-        drop(guard);
+        if let Some(g) = guard {
+            g.finish(observe);
+        }
     }
 }

@@ -52,6 +52,9 @@ pub struct Config {
     #[serde(default = "default_account_id")]
     pub account_id: String,
     pub tls: Option<TlsConfig>,
+    /// Where Prometheus metrics and health endpoints are served (separate
+    /// from `listen`); absent: not served.
+    pub metrics_listen: Option<SocketAddr>,
     pub root: RootConfig,
     pub upstream: UpstreamConfig,
     pub embedded: Option<EmbeddedSection>,
@@ -212,6 +215,42 @@ pub struct AuditConfig {
     /// Records that may wait for the writer before requests wait for it.
     #[serde(default = "default_audit_queue")]
     pub queue: usize,
+    /// When records reach the disk: after every write, at most every
+    /// `fsync_interval_ms`, or when the operating system decides.
+    #[serde(default)]
+    pub fsync: FsyncPolicy,
+    #[serde(default = "default_fsync_interval")]
+    pub fsync_interval_ms: u64,
+    /// Rotate the live file once it holds this many bytes (0: never).
+    #[serde(default = "default_rotate_bytes")]
+    pub rotate_bytes: u64,
+    /// Rotate the live file once it is this old (0: never).
+    #[serde(default = "default_rotate_secs")]
+    pub rotate_secs: u64,
+    /// Gzip rotated files.
+    #[serde(default = "default_true")]
+    pub compress: bool,
+    /// What a request does when the queue is full: wait for room, or be
+    /// refused with 503 SlowDown.
+    #[serde(default)]
+    pub when_full: WhenFull,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FsyncPolicy {
+    Always,
+    #[default]
+    Interval,
+    Never,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WhenFull {
+    #[default]
+    Wait,
+    Refuse,
 }
 
 impl Default for AuditConfig {
@@ -219,8 +258,26 @@ impl Default for AuditConfig {
         AuditConfig {
             path: default_audit_path(),
             queue: default_audit_queue(),
+            fsync: FsyncPolicy::default(),
+            fsync_interval_ms: default_fsync_interval(),
+            rotate_bytes: default_rotate_bytes(),
+            rotate_secs: default_rotate_secs(),
+            compress: true,
+            when_full: WhenFull::default(),
         }
     }
+}
+
+fn default_fsync_interval() -> u64 {
+    1000
+}
+
+fn default_rotate_bytes() -> u64 {
+    100 * 1024 * 1024
+}
+
+fn default_rotate_secs() -> u64 {
+    86_400
 }
 
 fn default_audit_path() -> String {

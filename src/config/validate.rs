@@ -80,6 +80,21 @@ pub fn validate(c: &Config) -> Result<(), ConfigError> {
             "must be a file path or \"-\"",
         ));
     }
+    if c.audit.fsync == super::FsyncPolicy::Interval && c.audit.fsync_interval_ms == 0 {
+        return Err(ConfigError::invalid(
+            "audit.fsync_interval_ms",
+            "must be at least 1 with fsync = \"interval\"",
+        ));
+    }
+    if let Some(m) = c.metrics_listen
+        && m == c.listen
+        && m.port() != 0
+    {
+        return Err(ConfigError::invalid(
+            "metrics_listen",
+            "must differ from `listen`",
+        ));
+    }
     if c.audit.queue == 0 {
         return Err(ConfigError::invalid("audit.queue", "must be at least 1"));
     }

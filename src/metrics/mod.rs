@@ -1,1 +1,197 @@
-//! metrics
+//! Prometheus metrics and health endpoints for operators: requests by
+//! operation, decision and status; bytes in and out; total and upstream
+//! latency histograms; open connections; upstream errors; the audit queue.
+//! Served on their own address (`metrics_listen`) with `/metrics`,
+//! `/healthz` (alive) and `/readyz` (identities loaded, upstream answers).
+
+pub mod endpoint;
+
+use std::sync::atomic::AtomicI64;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+pub use endpoint::{MetricsServer, serve};
+
+use crate::audit::AuditRecord;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RequestLabels {
+    operation: String,
+    decision: &'static str,
+    status: u16,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OperationLabels {
+    operation: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct KindLabels {
+    kind: &'static str,
+}
+
+fn latency_histogram() -> Histogram {
+    // 0.5 ms to ~65 s.
+    Histogram::new(exponential_buckets(0.0005, 2.0, 18))
+}
+
+/// Every metric s3warden exports.
+pub struct Metrics {
+    registry: Registry,
+    requests: Family<RequestLabels, Counter>,
+    bytes_in: Family<OperationLabels, Counter>,
+    bytes_out: Family<OperationLabels, Counter>,
+    duration: Family<OperationLabels, Histogram, fn() -> Histogram>,
+    upstream_duration: Family<OperationLabels, Histogram, fn() -> Histogram>,
+    connections: Gauge<i64, AtomicI64>,
+    upstream_errors: Family<KindLabels, Counter>,
+    audit_queue: Gauge<i64, AtomicI64>,
+    audit_refused: Counter,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Metrics {
+        let mut registry = Registry::with_prefix("s3warden");
+        let requests = Family::<RequestLabels, Counter>::default();
+        let bytes_in = Family::<OperationLabels, Counter>::default();
+        let bytes_out = Family::<OperationLabels, Counter>::default();
+        let duration =
+            Family::<OperationLabels, Histogram, fn() -> Histogram>::new_with_constructor(
+                latency_histogram as fn() -> Histogram,
+            );
+        let upstream_duration =
+            Family::<OperationLabels, Histogram, fn() -> Histogram>::new_with_constructor(
+                latency_histogram as fn() -> Histogram,
+            );
+        let connections = Gauge::<i64, AtomicI64>::default();
+        let upstream_errors = Family::<KindLabels, Counter>::default();
+        let audit_queue = Gauge::<i64, AtomicI64>::default();
+        let audit_refused = Counter::default();
+        registry.register(
+            "requests",
+            "Requests by operation, decision and status",
+            requests.clone(),
+        );
+        registry.register(
+            "request_bytes_received",
+            "Request body bytes received from clients",
+            bytes_in.clone(),
+        );
+        registry.register(
+            "response_bytes_sent",
+            "Response body bytes sent to clients",
+            bytes_out.clone(),
+        );
+        registry.register(
+            "request_duration_seconds",
+            "Time from request to the end of the response",
+            duration.clone(),
+        );
+        registry.register(
+            "upstream_duration_seconds",
+            "Time from sending a request upstream to its response headers",
+            upstream_duration.clone(),
+        );
+        registry.register(
+            "open_connections",
+            "Client connections currently open",
+            connections.clone(),
+        );
+        registry.register(
+            "upstream_errors",
+            "Requests that failed at the upstream",
+            upstream_errors.clone(),
+        );
+        registry.register(
+            "audit_queue_depth",
+            "Audit records waiting for the writer",
+            audit_queue.clone(),
+        );
+        registry.register(
+            "audit_refused_requests",
+            "Requests refused because the audit queue was full",
+            audit_refused.clone(),
+        );
+        Metrics {
+            registry,
+            requests,
+            bytes_in,
+            bytes_out,
+            duration,
+            upstream_duration,
+            connections,
+            upstream_errors,
+            audit_queue,
+            audit_refused,
+        }
+    }
+
+    /// Counts a finished request from its audit record: one source of truth.
+    pub fn observe(&self, r: &AuditRecord) {
+        let operation = r.operation.clone().unwrap_or_else(|| "none".to_string());
+        let decision = match r.decision.as_ref().map(|d| d.allowed) {
+            Some(true) => "allow",
+            Some(false) => "deny",
+            None => "none",
+        };
+        self.requests
+            .get_or_create(&RequestLabels {
+                operation: operation.clone(),
+                decision,
+                status: r.status,
+            })
+            .inc();
+        let op = OperationLabels { operation };
+        self.bytes_in.get_or_create(&op).inc_by(r.bytes_in);
+        self.bytes_out.get_or_create(&op).inc_by(r.bytes_out);
+        self.duration
+            .get_or_create(&op)
+            .observe(r.duration_ms / 1000.0);
+        if let Some(u) = r.upstream_ms {
+            self.upstream_duration
+                .get_or_create(&op)
+                .observe(u / 1000.0);
+        }
+    }
+
+    pub fn connection_opened(&self) {
+        self.connections.inc();
+    }
+
+    pub fn connection_closed(&self) {
+        self.connections.dec();
+    }
+
+    /// An upstream failure of the given kind (`connect`, `timeout`, …).
+    pub fn upstream_error(&self, kind: &'static str) {
+        self.upstream_errors
+            .get_or_create(&KindLabels { kind })
+            .inc();
+    }
+
+    pub fn audit_refused(&self) {
+        self.audit_refused.inc();
+    }
+
+    /// The text exposition, with the audit queue depth read now.
+    pub fn encode(&self, audit_queue_depth: usize) -> String {
+        self.audit_queue.set(audit_queue_depth as i64);
+        let mut out = String::new();
+        if prometheus_client::encoding::text::encode(&mut out, &self.registry).is_err() {
+            tracing::error!("metrics encoding failed");
+        }
+        out
+    }
+}

@@ -15,6 +15,7 @@ use tokio::sync::Notify;
 
 use crate::audit::SharedGuard;
 use crate::auth::payload::{BodyError, BoxError};
+use crate::metrics::Metrics;
 
 /// The client's request body on its way upstream: counts bytes and notifies
 /// `done` once it has ended, failed or been dropped.
@@ -96,14 +97,16 @@ pub struct OutboundBody<B> {
     inner: B,
     sent: u64,
     audit: SharedGuard,
+    metrics: Arc<Metrics>,
 }
 
 impl<B> OutboundBody<B> {
-    pub fn new(inner: B, audit: SharedGuard) -> Self {
+    pub fn new(inner: B, audit: SharedGuard, metrics: Arc<Metrics>) -> Self {
         OutboundBody {
             inner,
             sent: 0,
             audit,
+            metrics,
         }
     }
 }
@@ -112,7 +115,7 @@ impl<B> Drop for OutboundBody<B> {
     fn drop(&mut self) {
         let sent = self.sent;
         self.audit.update(|r| r.bytes_out = sent);
-        self.audit.finish();
+        self.audit.finish(|r| self.metrics.observe(r));
     }
 }
 

@@ -27,6 +27,7 @@ use crate::auth::SigningKeyCache;
 use crate::config::Config;
 use crate::embedded::{EmbeddedConfig, EmbeddedError, EmbeddedStore};
 use crate::identity::{Directory, Identities, IdentityError};
+use crate::metrics::{self, Metrics, MetricsServer};
 use crate::upstream::{Endpoint, Upstream, UpstreamCredentials, UpstreamError};
 pub use pipeline::ConnInfo;
 
@@ -57,6 +58,7 @@ pub struct State {
     pub keys: SigningKeyCache,
     pub upstream: Upstream,
     pub audit: AuditLog,
+    pub metrics: Arc<Metrics>,
 }
 
 /// A running s3warden.
@@ -66,7 +68,8 @@ pub struct Server {
     state: Arc<State>,
     shutdown: watch::Sender<bool>,
     accept_task: JoinHandle<()>,
-    audit_task: JoinHandle<()>,
+    audit_thread: std::thread::JoinHandle<()>,
+    metrics_server: Option<MetricsServer>,
     embedded: Option<EmbeddedStore>,
 }
 
@@ -111,7 +114,7 @@ impl Server {
             let creds = UpstreamCredentials::from_config(&config.upstream).await;
             (None, Upstream::new(endpoint, creds, &config.upstream)?)
         };
-        let (audit, audit_task) = AuditLog::open(&config.audit.path, config.audit.queue).await?;
+        let (audit, audit_thread) = AuditLog::open(&config.audit)?;
         let listener =
             TcpListener::bind(config.listen)
                 .await
@@ -129,9 +132,24 @@ impl Server {
             keys: SigningKeyCache::default(),
             upstream,
             audit,
+            metrics: Arc::new(Metrics::new()),
             config,
         });
         let (shutdown, shutdown_rx) = watch::channel(false);
+        let metrics_server = match state.config.metrics_listen {
+            Some(addr) => Some(
+                metrics::serve(
+                    addr,
+                    state.metrics.clone(),
+                    state.audit.clone(),
+                    readiness(&state),
+                    shutdown_rx.clone(),
+                )
+                .await
+                .map_err(|source| ServerError::Bind { addr, source })?,
+            ),
+            None => None,
+        };
         let accept_task = tokio::spawn(accept_loop(
             listener,
             state.clone(),
@@ -145,7 +163,8 @@ impl Server {
             state,
             shutdown,
             accept_task,
-            audit_task,
+            audit_thread,
+            metrics_server,
             embedded,
         })
     }
@@ -167,17 +186,56 @@ impl Server {
         &self.state
     }
 
+    /// Where the metrics endpoints listen, when `metrics_listen` is set.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_server.as_ref().map(|m| m.addr)
+    }
+
     /// Stops accepting, lets in-flight requests finish (up to 10 s), flushes
     /// the audit log, and stops the embedded store.
     pub async fn shutdown(self) {
         let _ = self.shutdown.send(true);
         let _ = self.accept_task.await;
+        if let Some(m) = self.metrics_server {
+            m.shutdown().await;
+        }
         drop(self.state);
-        let _ = self.audit_task.await;
+        // The writer ends once the last queue sender is gone, after a final sync.
+        let audit_thread = self.audit_thread;
+        let _ = tokio::task::spawn_blocking(move || audit_thread.join()).await;
         if let Some(store) = self.embedded {
             store.shutdown().await;
         }
     }
+}
+
+/// Counts a connection as open for as long as it lives.
+struct ConnectionGuard(Arc<Metrics>);
+
+impl Drop for ConnectionGuard {
+    fn drop(&mut self) {
+        self.0.connection_closed();
+    }
+}
+
+/// Ready when identities are loaded (they are, once started) and upstream
+/// answers a probe.
+fn readiness(state: &Arc<State>) -> metrics::endpoint::ReadyCheck {
+    let weak = Arc::downgrade(state);
+    Arc::new(move || {
+        let weak = weak.clone();
+        Box::pin(async move {
+            let state = weak.upgrade().ok_or_else(|| "shutting down".to_string())?;
+            if state.identities.snapshot().account_id.is_empty() {
+                return Err("identities not loaded".to_string());
+            }
+            state
+                .upstream
+                .probe(Duration::from_secs(3))
+                .await
+                .map_err(|e| format!("upstream: {e}"))
+        })
+    })
 }
 
 async fn accept_loop(
@@ -204,7 +262,10 @@ async fn accept_loop(
         let state = state.clone();
         let tls = tls.clone();
         let watcher = graceful.watcher();
+        let metrics = state.metrics.clone();
+        metrics.connection_opened();
         tokio::spawn(async move {
+            let _open = ConnectionGuard(metrics);
             let conn = ConnInfo {
                 remote,
                 tls: tls.is_some(),

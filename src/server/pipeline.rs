@@ -22,6 +22,7 @@ use crate::audit::{AuditGuard, AuditRecord, AuthInfo, DecisionInfo, SharedGuard}
 use crate::auth::RequestParts;
 use crate::auth::canonical::parse_query;
 use crate::auth::payload::{BodyFailure, BoxError, PayloadHash, Sha256VerifyingBody};
+use crate::config::WhenFull;
 use crate::identity::{Directory, Principal};
 use crate::policy::{Context, Decision};
 use crate::s3::address::resolve;
@@ -58,8 +59,24 @@ pub async fn handle(
     req: Request<Incoming>,
 ) -> Response<ResponseBody> {
     let request_id = response::new_request_id();
-    let permit = match state.audit.reserve().await {
-        Ok(p) => p,
+    let reserved = match state.config.audit.when_full {
+        WhenFull::Wait => state.audit.reserve().await.map(Some),
+        WhenFull::Refuse => state.audit.try_reserve(),
+    };
+    let permit = match reserved {
+        Ok(Some(p)) => p,
+        Ok(None) => {
+            // Refused before anything happened; counted, since no record fits.
+            state.metrics.audit_refused();
+            tracing::warn!(request_id = %request_id, "audit queue full; refusing request");
+            let e = S3Error::new(
+                "SlowDown",
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Please reduce your request rate.",
+            );
+            return response::error(&e, &request_id, req.method() == Method::HEAD)
+                .map(|b| b.map_err(|e| match e {}).boxed());
+        }
         Err(e) => {
             // No audit record can be written: refuse rather than serve unaudited.
             tracing::error!(error = %e, "audit log unavailable; refusing request");
@@ -108,7 +125,10 @@ pub async fn handle(
     audit.update(|r| r.status = status);
     let (mut parts, body) = response.into_parts();
     response::stamp(&mut parts.headers, &request_id);
-    Response::from_parts(parts, OutboundBody::new(body, audit).boxed())
+    Response::from_parts(
+        parts,
+        OutboundBody::new(body, audit, state.metrics.clone()).boxed(),
+    )
 }
 
 fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
@@ -245,7 +265,7 @@ async fn process(
     });
     let resp = match result {
         Ok(resp) => resp,
-        Err(e) => return Err(body_failure_or(&failure, e, ctx)),
+        Err(e) => return Err(body_failure_or(state, &failure, e, ctx)),
     };
     ctx.audit.update(|r| {
         r.upstream_request_id = header_str(resp.headers(), "x-amz-request-id").map(str::to_string)
@@ -271,11 +291,17 @@ async fn process(
 
 /// After a failed upstream exchange: if the client's body was at fault
 /// (hash mismatch, disconnect), that is the error; otherwise upstream's.
-fn body_failure_or(failure: &BodyFailure, e: UpstreamError, ctx: &RequestCtx) -> S3Error {
+fn body_failure_or(
+    state: &State,
+    failure: &BodyFailure,
+    e: UpstreamError,
+    ctx: &RequestCtx,
+) -> S3Error {
     if let Some(b) = failure.get() {
         return S3Error::from(&b);
     }
     tracing::warn!(request_id = %ctx.request_id, error = %e, "upstream request failed");
+    state.metrics.upstream_error(e.kind());
     match e {
         UpstreamError::Connect(d) => upstream_unavailable(&d),
         UpstreamError::Timeout(_) => upstream_unavailable("timed out"),
@@ -475,7 +501,7 @@ async fn delete_objects(
         .upstream
         .send(outgoing)
         .await
-        .map_err(|e| body_failure_or(&BodyFailure::default(), e, ctx))?;
+        .map_err(|e| body_failure_or(state, &BodyFailure::default(), e, ctx))?;
     ctx.audit.update(|r| {
         r.upstream_request_id = header_str(resp.headers(), "x-amz-request-id").map(str::to_string)
     });

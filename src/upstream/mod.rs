@@ -46,6 +46,22 @@ pub enum UpstreamError {
     Url(String),
 }
 
+impl UpstreamError {
+    /// A short label for metrics.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            UpstreamError::Connect(_) => "connect",
+            UpstreamError::Timeout(_) => "timeout",
+            UpstreamError::Request(_) => "request",
+            UpstreamError::Credentials(_) => "credentials",
+            UpstreamError::Signing(_) => "signing",
+            UpstreamError::HeaderValue(_) => "header",
+            UpstreamError::Tls(_) => "tls",
+            UpstreamError::Url(_) => "url",
+        }
+    }
+}
+
 /// Where upstream is and how to address buckets there.
 #[derive(Debug, Clone)]
 pub struct Endpoint {
@@ -206,6 +222,31 @@ impl Upstream {
             uri_encode_into(&mut url, v, false);
         }
         url
+    }
+
+    /// Whether upstream answers at all: a signed ListBuckets within `within`.
+    /// Any HTTP response counts, since least-privilege upstream keys may
+    /// well be refused ListBuckets.
+    pub async fn probe(&self, within: Duration) -> Result<(), UpstreamError> {
+        let done = Arc::new(Notify::new());
+        done.notify_one();
+        let out = Outgoing {
+            method: Method::GET,
+            bucket: None,
+            key: None,
+            query: Vec::new(),
+            headers: HeaderMap::new(),
+            payload_hash: crate::auth::payload::UNSIGNED_PAYLOAD.to_string(),
+            body: http_body_util::BodyExt::boxed(http_body_util::BodyExt::map_err(
+                http_body_util::Empty::new(),
+                |e| match e {},
+            )),
+            body_done: done,
+        };
+        match tokio::time::timeout(within, self.send(out)).await {
+            Ok(r) => r.map(|_| ()),
+            Err(_) => Err(UpstreamError::Timeout(within)),
+        }
     }
 
     /// Re-signs and sends a request; resolves when upstream's headers arrive.

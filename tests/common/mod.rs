@@ -32,12 +32,18 @@ pub const PREFIX_POLICY: &str = r#"{
 }"#;
 
 /// A config with root, alice and bob (both in group `prefix-users` with
-/// [`PREFIX_POLICY`]) and the given upstream section.
+/// [`PREFIX_POLICY`]) and the given upstream section; `extra` goes at the end.
 pub fn config_text(dir: &Path, upstream: &str, extra: &str) -> String {
+    config_text_full(dir, upstream, "", "", extra)
+}
+
+/// As [`config_text`], with top-level keys and `[audit]` keys of the caller's.
+pub fn config_text_full(dir: &Path, upstream: &str, top: &str, audit: &str, extra: &str) -> String {
     format!(
         r#"
 listen = "127.0.0.1:0"
 region = "us-east-1"
+{top}
 
 [root]
 access_key_id = "{ROOT_KEY}"
@@ -46,7 +52,8 @@ secret_access_key = "{ROOT_SECRET}"
 {upstream}
 
 [audit]
-path = "{audit}"
+path = "{audit_path}"
+{audit}
 
 [[users]]
 name = "alice"
@@ -64,7 +71,7 @@ policies = [{{ name = "own-prefix", document = '''{policy}''' }}]
 
 {extra}
 "#,
-        audit = dir.join("audit.jsonl").display(),
+        audit_path = dir.join("audit.jsonl").display(),
         policy = PREFIX_POLICY,
     )
 }
@@ -94,8 +101,19 @@ impl Harness {
     }
 
     pub async fn embedded_with(extra: &str) -> Harness {
+        Harness::embedded_configured("", "", extra).await
+    }
+
+    /// Over the embedded store, with top-level and `[audit]` keys added.
+    pub async fn embedded_configured(top: &str, audit: &str, extra: &str) -> Harness {
         let dir = TempDir::new().unwrap();
-        let text = config_text(dir.path(), &embedded_upstream(dir.path()), extra);
+        let text = config_text_full(
+            dir.path(),
+            &embedded_upstream(dir.path()),
+            top,
+            audit,
+            extra,
+        );
         Harness::start(dir, &text).await
     }
 
@@ -320,4 +338,41 @@ pub fn run_aws(endpoint: &str, key: &str, secret: &str, args: &[&str]) -> std::p
         .env("AWS_MAX_ATTEMPTS", "1")
         .output()
         .expect("aws CLI runs (install tests/clients/requirements.txt; .ci/run does)")
+}
+
+/// Starts the real binary on a config file; returns the child and the
+/// endpoint it printed.
+pub fn spawn_binary(config: &Path, env: &[(&str, &str)]) -> (std::process::Child, String) {
+    use std::io::BufRead;
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_s3warden"));
+    cmd.args(["serve", "--config"])
+        .arg(config)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let endpoint = line
+        .trim()
+        .strip_prefix("s3warden listening on ")
+        .and_then(|s| s.split(' ').next())
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+        .to_string();
+    (child, endpoint)
+}
+
+/// Sends SIGTERM and waits for a clean exit.
+pub fn stop_binary(mut child: std::process::Child) {
+    let status = std::process::Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    assert!(child.wait().unwrap().success());
 }
