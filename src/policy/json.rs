@@ -17,7 +17,7 @@ use serde::de::{self, Deserializer, IgnoredAny, IntoDeserializer, MapAccess, Seq
 
 /// The whole document.
 #[derive(Debug, Deserialize)]
-#[serde(rename = "Policy", deny_unknown_fields)]
+#[serde(deny_unknown_fields, expecting = "a policy object")]
 pub(crate) struct RawPolicy {
     #[serde(rename = "Version", default)]
     pub version: Option<String>,
@@ -32,7 +32,7 @@ pub(crate) type RawConditionBlock = UniqueMap<UniqueMap<OneOrMany<RawValue>>>;
 
 /// One statement. `Effect` is optional here only so that its absence gets our own message.
 #[derive(Debug, Deserialize)]
-#[serde(rename = "Statement", deny_unknown_fields)]
+#[serde(deny_unknown_fields, expecting = "a statement object")]
 pub(crate) struct RawStatement {
     #[serde(rename = "Sid", default)]
     pub sid: Option<String>,
