@@ -14,12 +14,12 @@
 
 use std::cmp::Ordering;
 
-use super::context::{Context, ContextValue};
+use super::context::{Context, ContextValue, lowercase_key};
 use super::error::{PolicyError, ValueKind};
 use super::json::{RawConditionBlock, RawValue};
-use super::matching::{ArnPattern, split_arn};
+use super::matching::{ArnPattern, split_arn, split_arn_parts};
 use super::values::{Cidr, Decimal, Timestamp, parse_base64, parse_bool, parse_ip};
-use super::variables::{Syntax, Template, split_arn_template};
+use super::variables::{Syntax, Template};
 
 /// Three-valued (Kleene) truth of a condition.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -284,7 +284,7 @@ pub(crate) fn compile_block(
             };
             let values = compile_values(operator.test, &texts, variables, &at)?;
             out.push(Condition {
-                key_lower: key.to_lowercase().into(),
+                key_lower: lowercase_key(&key).into(),
                 key: key.into(),
                 operator: operator.clone(),
                 values,
@@ -393,8 +393,7 @@ fn compile_arn(text: &str, variables: bool, at: &Site<'_>) -> Result<ArnValue, P
     if text == "*" {
         return Ok(ArnValue::Any);
     }
-    let parts =
-        split_arn_template(text, variables).ok_or_else(|| at.invalid(text, ValueKind::Arn))?;
+    let parts = split_arn_parts(text, variables).ok_or_else(|| at.invalid(text, ValueKind::Arn))?;
     let syntax = Syntax {
         variables,
         wildcards: true,
@@ -501,7 +500,7 @@ impl Condition {
             Values::Strings(StringMode::EqualsIgnoreCase, ts) => {
                 ts.iter().any(|t| t.eq_ignore_case(v, ctx))
             }
-            Values::Strings(_, ts) => ts.iter().any(|t| t.matches(v, ctx, false)),
+            Values::Strings(_, ts) => ts.iter().any(|t| t.matches(v, ctx)),
             Values::Numbers(cmp, ns) => {
                 let x = Decimal::parse(v)?;
                 ns.iter()

@@ -11,6 +11,7 @@
 //! for `Bool`, base64 for `BinaryEquals`.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 
 /// The value of one condition key in a request.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -34,34 +35,77 @@ impl ContextValue {
     }
 }
 
+/// FNV-1a: the map is small and hashed on every condition, so a keyed hash (SipHash) costs more
+/// than it protects; its keys are the proxy's own names plus a bounded number of tag keys.
+#[derive(Clone, Copy)]
+struct Fnv(u64);
+
+impl Default for Fnv {
+    fn default() -> Self {
+        Fnv(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+impl Hasher for Fnv {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+}
+
+type Map = HashMap<String, ContextValue, BuildHasherDefault<Fnv>>;
+
 /// The condition keys of one request. Key names are case-insensitive.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Context {
-    values: HashMap<String, ContextValue>,
+    values: Map,
+}
+
+impl Default for Context {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// The lowercase form under which keys are stored and looked up.
+pub(crate) fn lowercase_key(key: &str) -> String {
+    if key.is_ascii() {
+        key.to_ascii_lowercase()
+    } else {
+        key.to_lowercase()
+    }
 }
 
 impl Context {
     pub fn new() -> Self {
-        Self::default()
+        // Room for the ~20 keys the proxy sets on an S3 request, so it never rehashes.
+        Context {
+            values: Map::with_capacity_and_hasher(24, BuildHasherDefault::default()),
+        }
     }
 
     /// Sets a single-valued key, replacing any earlier value.
     pub fn set(&mut self, key: &str, value: impl Into<String>) {
         self.values
-            .insert(key.to_lowercase(), ContextValue::Single(value.into()));
+            .insert(lowercase_key(key), ContextValue::Single(value.into()));
     }
 
     /// Sets a multivalued key (`aws:TagKeys`, `s3:RequestObjectTagKeys`), replacing any earlier
     /// value. An empty list is a present-but-empty set.
     pub fn set_multi(&mut self, key: &str, values: Vec<String>) {
         self.values
-            .insert(key.to_lowercase(), ContextValue::Multi(values));
+            .insert(lowercase_key(key), ContextValue::Multi(values));
     }
 
     /// The value of a key, whatever the case it is asked in.
     pub fn get(&self, key: &str) -> Option<&ContextValue> {
         if key.chars().any(char::is_uppercase) {
-            self.values.get(&key.to_lowercase())
+            self.values.get(&lowercase_key(key))
         } else {
             self.values.get(key)
         }
@@ -69,7 +113,7 @@ impl Context {
 
     /// Removes a key; returns its value if it was present.
     pub fn remove(&mut self, key: &str) -> Option<ContextValue> {
-        self.values.remove(&key.to_lowercase())
+        self.values.remove(&lowercase_key(key))
     }
 
     /// Every key (lowercased) and its value, in no particular order.

@@ -15,9 +15,11 @@ use std::sync::Arc;
 use super::condition::{Condition, compile_block};
 use super::error::PolicyError;
 use super::json::{OneOrMany, RawPolicy, RawStatement};
-use super::matching::{ActionPattern, ActionSpec, ArnPattern, Glob, ResourcePattern, ResourceSpec};
+use super::matching::{
+    ActionPattern, ActionSpec, ArnPattern, Glob, ResourcePattern, ResourceSpec, split_arn_parts,
+};
 use super::principal::PrincipalSpec;
-use super::variables::{Syntax, Template, split_arn_template};
+use super::variables::{Syntax, Template};
 
 /// Which kind of policy a document is; decides which elements it may and must have.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -312,7 +314,7 @@ fn compile_resource(
         resource: resource.to_owned(),
         reason,
     };
-    let parts = split_arn_template(resource, variables).ok_or_else(|| {
+    let parts = split_arn_parts(resource, variables).ok_or_else(|| {
         invalid(
             "expected \"*\" or an arn of the form arn:partition:service:region:account:resource",
         )

@@ -14,7 +14,7 @@ use serde::Serialize;
 use super::condition::Truth;
 use super::context::Context;
 use super::document::{Effect, Policy, PolicyKind, Statement};
-use super::matching::Target;
+use super::matching::{Target, with_lowercase};
 
 /// What is being asked: an action on a resource, with the request's condition keys.
 #[derive(Clone, Copy, Debug)]
@@ -143,12 +143,34 @@ pub fn evaluate(
     session: Option<&[NamedPolicy<'_>]>,
     req: &Request<'_>,
 ) -> Decision {
-    let target = Target::new(req.resource);
-    let identity_allow = match scan(identity, req, &target) {
+    with_lowercase(req.action, |action| {
+        let subject = Subject {
+            action,
+            target: Target::new(req.resource),
+            context: req.context,
+        };
+        decide(identity, session, &subject)
+    })
+}
+
+/// The request as statements are matched against it: the action lowercased (as action
+/// patterns are) and the resource split once.
+struct Subject<'a> {
+    action: &'a str,
+    target: Target<'a>,
+    context: &'a Context,
+}
+
+fn decide(
+    identity: &[NamedPolicy<'_>],
+    session: Option<&[NamedPolicy<'_>]>,
+    subject: &Subject<'_>,
+) -> Decision {
+    let identity_allow = match scan(identity, subject) {
         Ok(allow) => allow,
         Err(deny) => return denied(Reason::ExplicitDeny { by: deny }),
     };
-    let session_allow = match session.map(|policies| scan(policies, req, &target)) {
+    let session_allow = match session.map(|policies| scan(policies, subject)) {
         Some(Err(deny)) => return denied(Reason::ExplicitDeny { by: deny }),
         Some(Ok(allow)) => Some(allow),
         None => None,
@@ -180,8 +202,7 @@ fn denied(reason: Reason) -> Decision {
 /// The first matching Allow (`Ok`), or the first matching Deny (`Err`), which ends the scan.
 fn scan(
     policies: &[NamedPolicy<'_>],
-    req: &Request<'_>,
-    target: &Target<'_>,
+    subject: &Subject<'_>,
 ) -> Result<Option<StatementRef>, StatementRef> {
     let mut allow = None;
     for named in policies {
@@ -190,7 +211,7 @@ fn scan(
             if statement.effect == Effect::Allow && allow.is_some() {
                 continue;
             }
-            if applies(statement, req, target, None) {
+            if applies(statement, subject, None) {
                 let by = StatementRef::new(named.name, statement);
                 match statement.effect {
                     Effect::Deny => return Err(by),
@@ -213,29 +234,34 @@ pub fn evaluate_resource_policy(
     if inner.kind != PolicyKind::Resource {
         return ResourceDecision::NotApplicable;
     }
-    let target = Target::new(req.resource);
-    let mut allow = None;
-    for statement in &inner.statements {
-        if statement.effect == Effect::Allow && allow.is_some() {
-            continue;
-        }
-        if applies(statement, req, &target, Some(principal)) {
-            let by = StatementRef::new(policy.name, statement);
-            match statement.effect {
-                Effect::Deny => return ResourceDecision::ExplicitDeny(by),
-                Effect::Allow => allow = Some(by),
+    with_lowercase(req.action, |action| {
+        let subject = Subject {
+            action,
+            target: Target::new(req.resource),
+            context: req.context,
+        };
+        let mut allow = None;
+        for statement in &inner.statements {
+            if statement.effect == Effect::Allow && allow.is_some() {
+                continue;
+            }
+            if applies(statement, &subject, Some(principal)) {
+                let by = StatementRef::new(policy.name, statement);
+                match statement.effect {
+                    Effect::Deny => return ResourceDecision::ExplicitDeny(by),
+                    Effect::Allow => allow = Some(by),
+                }
             }
         }
-    }
-    allow.map_or(ResourceDecision::NotApplicable, ResourceDecision::Allowed)
+        allow.map_or(ResourceDecision::NotApplicable, ResourceDecision::Allowed)
+    })
 }
 
 /// Whether a statement applies to the request. Conditions that cannot be decided
 /// ([`Truth::Unknown`]) make an Allow not apply and a Deny apply.
 fn applies(
     statement: &Statement,
-    req: &Request<'_>,
-    target: &Target<'_>,
+    subject: &Subject<'_>,
     principal: Option<&PrincipalInfo<'_>>,
 ) -> bool {
     let mut truth = Truth::True;
@@ -248,16 +274,16 @@ fn applies(
         (Some(_), None) => truth = Truth::Unknown,
         (None, _) => {}
     }
-    if !statement.actions.matches(req.action) {
+    if !statement.actions.matches(subject.action) {
         return false;
     }
     if let Some(resources) = &statement.resources
-        && !resources.matches(target, req.context)
+        && !resources.matches(&subject.target, subject.context)
     {
         return false;
     }
     for condition in &statement.conditions {
-        truth = truth.and(condition.evaluate(req.context));
+        truth = truth.and(condition.evaluate(subject.context));
         if truth == Truth::False {
             return false;
         }

@@ -178,7 +178,10 @@ impl StatementLints<'_> {
                 continue;
             };
             let glob = Glob::new(&name.to_ascii_lowercase());
-            if !S3_ACTIONS.iter().any(|a| glob.matches(a, true)) {
+            if !S3_ACTIONS
+                .iter()
+                .any(|a| glob.matches(&a.to_ascii_lowercase()))
+            {
                 unknown += 1;
                 self.push(
                     LintKind::UnknownAction,

@@ -1,7 +1,8 @@
 //! Wildcard matching of actions and ARNs.
 //!
 //! Follows the IAM User Guide (Action, Resource and ARN-operator pages): `*` matches any run of
-//! characters, `?` exactly one; actions compare case-insensitively, ARNs case-sensitively; an
+//! characters, `?` exactly one; actions compare case-insensitively (patterns are lowercased at
+//! load and the request's action once per evaluation), ARNs case-sensitively; an
 //! ARN is compared component by component — split at its first five colons, the sixth part
 //! keeping any further colons — so a wildcard never spills from one component into another
 //! (another service, region, account or bucket). Within the resource component `*` spans `/`.
@@ -18,6 +19,17 @@ pub(crate) enum Piece<'a> {
     Lit(&'a str),
     Star,
     One,
+}
+
+impl<'a> Piece<'a> {
+    /// The text the piece stands for (a wildcard, as its character).
+    pub fn text(&self) -> &'a str {
+        match self {
+            Piece::Lit(s) => s,
+            Piece::Star => "*",
+            Piece::One => "?",
+        }
+    }
 }
 
 /// A compiled pattern without variables, with fast paths for the common shapes.
@@ -108,13 +120,13 @@ impl Glob {
         }
     }
 
-    /// Whether `text` matches; `fold` compares ASCII letters case-insensitively.
-    pub fn matches(&self, text: &str, fold: bool) -> bool {
+    /// Whether `text` matches (case-sensitively).
+    pub fn matches(&self, text: &str) -> bool {
         match self {
             Glob::Any => true,
-            Glob::Exact(s) => eq_bytes(text.as_bytes(), s.as_bytes(), fold),
-            Glob::Prefix(s) => starts_with(text.as_bytes(), s.as_bytes(), fold),
-            Glob::General(pieces) => glob_match(pieces, text, fold),
+            Glob::Exact(s) => text == &**s,
+            Glob::Prefix(s) => text.starts_with(&**s),
+            Glob::General(pieces) => glob_match(pieces, text),
         }
     }
 
@@ -125,19 +137,6 @@ impl Glob {
             _ => None,
         }
     }
-}
-
-fn eq_bytes(a: &[u8], b: &[u8], fold: bool) -> bool {
-    if fold {
-        a.eq_ignore_ascii_case(b)
-    } else {
-        a == b
-    }
-}
-
-fn starts_with(text: &[u8], prefix: &[u8], fold: bool) -> bool {
-    text.get(..prefix.len())
-        .is_some_and(|head| eq_bytes(head, prefix, fold))
 }
 
 /// Length of the UTF-8 character that starts with `b` (so `?` consumes whole characters).
@@ -153,7 +152,7 @@ fn char_len(b: u8) -> usize {
 /// Glob matching with backtracking to the last `*` only, which is exact for `*`/`?` patterns
 /// and linear in the common cases.
 #[allow(private_bounds)]
-pub(crate) fn glob_match<P: AsPiece>(pattern: &[P], text: &str, fold: bool) -> bool {
+pub(crate) fn glob_match<P: AsPiece>(pattern: &[P], text: &str) -> bool {
     let t = text.as_bytes();
     let (mut p, mut i) = (0usize, 0usize);
     // After a `*`: the pattern index following it, and where in the text its match ends.
@@ -177,7 +176,7 @@ pub(crate) fn glob_match<P: AsPiece>(pattern: &[P], text: &str, fold: bool) -> b
                     }
                 }
                 Piece::Lit(lit) => {
-                    if starts_with(t.get(i..).unwrap_or_default(), lit.as_bytes(), fold) {
+                    if t.get(i..).unwrap_or_default().starts_with(lit.as_bytes()) {
                         i += lit.len();
                         p += 1;
                         continue;
@@ -202,16 +201,44 @@ pub(crate) fn glob_match<P: AsPiece>(pattern: &[P], text: &str, fold: bool) -> b
 
 /// Splits a request ARN at its first five colons. `None` for anything that is not an ARN.
 pub(crate) fn split_arn(text: &str) -> Option<[&str; 6]> {
-    let mut parts = text.splitn(6, ':');
-    let out = [
-        parts.next()?,
-        parts.next()?,
-        parts.next()?,
-        parts.next()?,
-        parts.next()?,
-        parts.next()?,
-    ];
-    Some(out)
+    split_arn_parts(text, false)
+}
+
+/// Splits an ARN (or ARN pattern) at its first five colons; the sixth part keeps any further
+/// colons. With `variables`, colons inside `${...}` do not count (so `${aws:username}` stays
+/// whole). `None` if there are fewer than five colons.
+pub(crate) fn split_arn_parts(text: &str, variables: bool) -> Option<[&str; 6]> {
+    let bytes = text.as_bytes();
+    let mut cuts = [0usize; 5];
+    let mut found = 0;
+    let mut i = 0;
+    while i < bytes.len() && found < 5 {
+        if variables && bytes[i] == b'$' && bytes.get(i + 1) == Some(&b'{') {
+            match text[i..].find('}') {
+                Some(end) => {
+                    i += end + 1;
+                    continue;
+                }
+                None => break,
+            }
+        }
+        if bytes[i] == b':' {
+            cuts[found] = i;
+            found += 1;
+        }
+        i += 1;
+    }
+    if found < 5 {
+        return None;
+    }
+    Some([
+        &text[..cuts[0]],
+        &text[cuts[0] + 1..cuts[1]],
+        &text[cuts[1] + 1..cuts[2]],
+        &text[cuts[2] + 1..cuts[3]],
+        &text[cuts[3] + 1..cuts[4]],
+        &text[cuts[4] + 1..],
+    ])
 }
 
 /// An ARN pattern: six component templates, matched component by component.
@@ -225,9 +252,7 @@ impl ArnPattern {
     /// Matches an already-split ARN. The resource component, the most selective, goes first.
     pub fn matches(&self, arn: &[&str; 6], ctx: &Context) -> bool {
         const ORDER: [usize; 6] = [5, 4, 2, 3, 1, 0];
-        ORDER
-            .iter()
-            .all(|&i| self.parts[i].matches(arn[i], ctx, false))
+        ORDER.iter().all(|&i| self.parts[i].matches(arn[i], ctx))
     }
 }
 
@@ -246,8 +271,26 @@ pub(crate) struct ActionSpec {
 }
 
 impl ActionSpec {
+    /// `action` must already be ASCII-lowercased, as the patterns are.
     pub fn matches(&self, action: &str) -> bool {
-        self.patterns.iter().any(|p| p.glob.matches(action, true)) != self.negated
+        self.patterns.iter().any(|p| p.glob.matches(action)) != self.negated
+    }
+}
+
+/// Calls `f` with `action` ASCII-lowercased, without allocating for ordinary action names.
+pub(crate) fn with_lowercase<R>(action: &str, f: impl FnOnce(&str) -> R) -> R {
+    let mut buf = [0u8; 128];
+    match buf.get_mut(..action.len()) {
+        Some(lower) => {
+            lower.copy_from_slice(action.as_bytes());
+            lower.make_ascii_lowercase();
+            // ASCII lowercasing keeps UTF-8 valid, so this never falls back.
+            match std::str::from_utf8(lower) {
+                Ok(lower) => f(lower),
+                Err(_) => f(&action.to_ascii_lowercase()),
+            }
+        }
+        None => f(&action.to_ascii_lowercase()),
     }
 }
 
@@ -306,7 +349,7 @@ mod tests {
     use super::*;
 
     fn m(pattern: &str, text: &str) -> bool {
-        Glob::new(pattern).matches(text, false)
+        Glob::new(pattern).matches(text)
     }
 
     #[test]
@@ -340,12 +383,23 @@ mod tests {
     }
 
     #[test]
-    fn folding_is_for_ascii_letters() {
-        let g = Glob::new("s3:get*");
-        assert!(g.matches("S3:GetObject", true));
-        assert!(!g.matches("S3:GetObject", false));
-        assert!(Glob::new("s3:getobject").matches("s3:GETOBJECT", true));
-        assert!(Glob::new("s3:*object").matches("s3:GETOBJECT", true));
+    fn actions_are_lowercased_once() {
+        assert_eq!(
+            with_lowercase("S3:GetObject", str::to_owned),
+            "s3:getobject"
+        );
+        let long = format!("s3:{}", "A".repeat(300));
+        assert_eq!(with_lowercase(&long, str::len), long.len());
+        assert_eq!(with_lowercase("s3:Ünïcode", str::to_owned), "s3:Ünïcode");
+        let spec = ActionSpec {
+            negated: false,
+            patterns: vec![ActionPattern {
+                source: "S3:Get*".into(),
+                glob: Glob::new("s3:get*"),
+            }],
+        };
+        assert!(with_lowercase("s3:GETOBJECT", |a| spec.matches(a)));
+        assert!(!with_lowercase("s3:PutObject", |a| spec.matches(a)));
     }
 
     #[test]
@@ -355,6 +409,24 @@ mod tests {
         assert_eq!(Glob::new("abc"), Glob::Exact("abc".into()));
         assert_eq!(Glob::new("abc*"), Glob::Prefix("abc".into()));
         assert!(matches!(Glob::new("a?c"), Glob::General(_)));
+    }
+
+    #[test]
+    fn arn_patterns_keep_variables_whole() {
+        assert_eq!(split_arn_parts("arn:aws:s3::", false), None);
+        assert_eq!(
+            split_arn_parts("arn:aws:iam::${aws:PrincipalAccount}:user/x", true),
+            Some(["arn", "aws", "iam", "", "${aws:PrincipalAccount}", "user/x"])
+        );
+        assert_eq!(
+            split_arn_parts("arn:aws:iam::${aws:PrincipalAccount}:user/x", false),
+            Some(["arn", "aws", "iam", "", "${aws", "PrincipalAccount}:user/x"])
+        );
+        assert_eq!(
+            split_arn_parts("arn:aws:s3:::${unterminated", true),
+            Some(["arn", "aws", "s3", "", "", "${unterminated"])
+        );
+        assert_eq!(split_arn_parts("arn:aws:s3:${x", true), None);
     }
 
     #[test]

@@ -8,8 +8,11 @@
 //! text it is part of matches nothing. Substituted text is always matched literally, never as
 //! wildcards (AWS does not say; this is the fail-closed reading).
 
-use super::context::Context;
+use super::context::{Context, lowercase_key};
 use super::matching::{Glob, Piece, glob_match};
+
+/// Templates with at most this many tokens are resolved without allocating.
+const INLINE_TOKENS: usize = 8;
 
 /// How a template's text is read.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -92,14 +95,13 @@ impl Template {
         }
     }
 
-    /// Wildcard (or, without wildcards, exact) match; `fold` compares ASCII case-insensitively.
-    /// An unresolvable variable makes the template match nothing.
-    pub fn matches(&self, text: &str, ctx: &Context, fold: bool) -> bool {
+    /// Wildcard (or, without wildcards, exact) match, case-sensitive. An unresolvable variable
+    /// makes the template match nothing.
+    pub fn matches(&self, text: &str, ctx: &Context) -> bool {
         match &self.kind {
-            TemplateKind::Static(glob) => glob.matches(text, fold),
+            TemplateKind::Static(glob) => glob.matches(text),
             TemplateKind::Dynamic(tokens) => {
-                let mut pieces = Vec::with_capacity(tokens.len());
-                resolve(tokens, ctx, &mut pieces) && glob_match(&pieces, text, fold)
+                with_resolved(tokens, ctx, |pieces| glob_match(pieces, text)).unwrap_or(false)
             }
         }
     }
@@ -112,20 +114,14 @@ impl Template {
             TemplateKind::Static(glob) => glob
                 .literal()
                 .is_some_and(|lit| lit.chars().flat_map(char::to_lowercase).eq(folded)),
-            TemplateKind::Dynamic(tokens) => {
-                let mut pieces = Vec::with_capacity(tokens.len());
-                resolve(tokens, ctx, &mut pieces)
-                    && pieces
-                        .iter()
-                        .flat_map(|p| match p {
-                            Piece::Lit(s) => s.chars(),
-                            // Unreachable for IgnoreCase templates (parsed without wildcards).
-                            Piece::Star => "*".chars(),
-                            Piece::One => "?".chars(),
-                        })
-                        .flat_map(char::to_lowercase)
-                        .eq(folded)
-            }
+            TemplateKind::Dynamic(tokens) => with_resolved(tokens, ctx, |pieces| {
+                pieces
+                    .iter()
+                    .flat_map(|p| p.text().chars())
+                    .flat_map(char::to_lowercase)
+                    .eq(folded)
+            })
+            .unwrap_or(false),
         }
     }
 
@@ -134,40 +130,38 @@ impl Template {
     pub fn resolved_text(&self, ctx: &Context) -> Option<String> {
         match &self.kind {
             TemplateKind::Static(_) => Some(self.source.to_string()),
-            TemplateKind::Dynamic(tokens) => {
-                let mut pieces = Vec::with_capacity(tokens.len());
-                if !resolve(tokens, ctx, &mut pieces) {
-                    return None;
-                }
-                Some(
-                    pieces
-                        .iter()
-                        .map(|p| match p {
-                            Piece::Lit(s) => *s,
-                            Piece::Star => "*",
-                            Piece::One => "?",
-                        })
-                        .collect(),
-                )
-            }
+            TemplateKind::Dynamic(tokens) => with_resolved(tokens, ctx, |pieces| {
+                pieces.iter().map(Piece::text).collect()
+            }),
         }
     }
 }
 
-/// Substitutes variables; false if one has no value and no default.
-fn resolve<'a>(tokens: &'a [Token], ctx: &'a Context, out: &mut Vec<Piece<'a>>) -> bool {
-    for token in tokens {
-        out.push(match token {
+/// Substitutes variables and hands the result to `f`; `None` if a variable has no value and no
+/// default. Short templates are resolved on the stack.
+fn with_resolved<'a, R>(
+    tokens: &'a [Token],
+    ctx: &'a Context,
+    f: impl FnOnce(&[Piece<'_>]) -> R,
+) -> Option<R> {
+    let resolve = |token: &'a Token| -> Option<Piece<'a>> {
+        Some(match token {
             Token::Lit(s) => Piece::Lit(s),
             Token::Star => Piece::Star,
             Token::One => Piece::One,
-            Token::Var(var) => match ctx.variable(&var.key).or(var.default.as_deref()) {
-                Some(value) => Piece::Lit(value),
-                None => return false,
-            },
-        });
+            Token::Var(var) => Piece::Lit(ctx.variable(&var.key).or(var.default.as_deref())?),
+        })
+    };
+    if tokens.len() <= INLINE_TOKENS {
+        let mut buf = [Piece::Star; INLINE_TOKENS];
+        for (slot, token) in buf.iter_mut().zip(tokens) {
+            *slot = resolve(token)?;
+        }
+        Some(f(buf.get(..tokens.len()).unwrap_or_default()))
+    } else {
+        let pieces = tokens.iter().map(resolve).collect::<Option<Vec<_>>>()?;
+        Some(f(&pieces))
     }
-    true
 }
 
 /// Splits text into literal runs, wildcards and variables.
@@ -242,46 +236,9 @@ fn parse_variable(body: &str) -> Result<Variable, &'static str> {
         return Err("invalid character in variable name");
     }
     Ok(Variable {
-        key: key.to_lowercase().into(),
+        key: lowercase_key(key).into(),
         default,
     })
-}
-
-/// Splits an ARN (pattern) at its first five colons, skipping colons inside `${...}` when
-/// variables are enabled (so `${aws:username}` stays whole). `None` if there are fewer than
-/// five colons.
-pub(crate) fn split_arn_template(text: &str, variables: bool) -> Option<[&str; 6]> {
-    let bytes = text.as_bytes();
-    let mut cuts = [0usize; 5];
-    let mut found = 0;
-    let mut i = 0;
-    while i < bytes.len() && found < 5 {
-        if variables && bytes[i] == b'$' && bytes.get(i + 1) == Some(&b'{') {
-            match text[i..].find('}') {
-                Some(end) => {
-                    i += end + 1;
-                    continue;
-                }
-                None => break,
-            }
-        }
-        if bytes[i] == b':' {
-            cuts[found] = i;
-            found += 1;
-        }
-        i += 1;
-    }
-    if found < 5 {
-        return None;
-    }
-    Some([
-        &text[..cuts[0]],
-        &text[cuts[0] + 1..cuts[1]],
-        &text[cuts[1] + 1..cuts[2]],
-        &text[cuts[2] + 1..cuts[3]],
-        &text[cuts[3] + 1..cuts[4]],
-        &text[cuts[4] + 1..],
-    ])
 }
 
 #[cfg(test)]
@@ -367,25 +324,25 @@ mod tests {
     #[test]
     fn substitution_is_literal_never_a_wildcard() {
         let tpl = Template::parse("home/${aws:username}/x", VARS).unwrap();
-        assert!(tpl.matches("home/a*/x", &ctx(&[("aws:username", "a*")]), false));
-        assert!(!tpl.matches("home/abc/x", &ctx(&[("aws:username", "a*")]), false));
+        assert!(tpl.matches("home/a*/x", &ctx(&[("aws:username", "a*")])));
+        assert!(!tpl.matches("home/abc/x", &ctx(&[("aws:username", "a*")])));
     }
 
     #[test]
     fn unresolved_variable_matches_nothing_unless_defaulted() {
         let tpl = Template::parse("${aws:username}*", VARS).unwrap();
-        assert!(!tpl.matches("", &Context::new(), false));
-        assert!(!tpl.matches("anything", &Context::new(), false));
+        assert!(!tpl.matches("", &Context::new()));
+        assert!(!tpl.matches("anything", &Context::new()));
         let tpl = Template::parse("b-${aws:PrincipalTag/team, 'all'}", VARS).unwrap();
-        assert!(tpl.matches("b-all", &Context::new(), false));
-        assert!(tpl.matches("b-red", &ctx(&[("aws:principaltag/team", "red")]), false));
+        assert!(tpl.matches("b-all", &Context::new()));
+        assert!(tpl.matches("b-red", &ctx(&[("aws:principaltag/team", "red")])));
     }
 
     #[test]
     fn exact_templates_treat_stars_literally() {
         let tpl = Template::parse("a*", EXACT).unwrap();
-        assert!(tpl.matches("a*", &Context::new(), false));
-        assert!(!tpl.matches("ab", &Context::new(), false));
+        assert!(tpl.matches("a*", &Context::new()));
+        assert!(!tpl.matches("ab", &Context::new()));
     }
 
     #[test]
@@ -401,26 +358,5 @@ mod tests {
         let tpl = Template::parse("${a}-${b, 'x'}", EXACT).unwrap();
         assert_eq!(tpl.resolved_text(&ctx(&[("a", "1")])), Some("1-x".into()));
         assert_eq!(tpl.resolved_text(&Context::new()), None);
-    }
-
-    #[test]
-    fn splits_arns_at_the_first_five_colons() {
-        assert_eq!(
-            split_arn_template("arn:aws:s3:::b/k:with:colons", false),
-            Some(["arn", "aws", "s3", "", "", "b/k:with:colons"])
-        );
-        assert_eq!(split_arn_template("arn:aws:s3::", false), None);
-        assert_eq!(
-            split_arn_template("arn:aws:iam::${aws:PrincipalAccount}:user/x", true),
-            Some(["arn", "aws", "iam", "", "${aws:PrincipalAccount}", "user/x"])
-        );
-        assert_eq!(
-            split_arn_template("arn:aws:iam::${aws:PrincipalAccount}:user/x", false),
-            Some(["arn", "aws", "iam", "", "${aws", "PrincipalAccount}:user/x"])
-        );
-        assert_eq!(
-            split_arn_template("arn:aws:s3:::${unterminated", true),
-            Some(["arn", "aws", "s3", "", "", "${unterminated"])
-        );
     }
 }
