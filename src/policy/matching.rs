@@ -51,7 +51,8 @@ pub(crate) enum OwnedPiece {
     One,
 }
 
-trait AsPiece {
+/// What `glob_match` walks: compiled pieces or pieces borrowed from substituted values.
+pub(crate) trait AsPiece {
     fn piece(&self) -> Piece<'_>;
 }
 
@@ -151,7 +152,6 @@ fn char_len(b: u8) -> usize {
 
 /// Glob matching with backtracking to the last `*` only, which is exact for `*`/`?` patterns
 /// and linear in the common cases.
-#[allow(private_bounds)]
 pub(crate) fn glob_match<P: AsPiece>(pattern: &[P], text: &str) -> bool {
     let t = text.as_bytes();
     let (mut p, mut i) = (0usize, 0usize);
