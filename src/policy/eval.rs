@@ -199,20 +199,35 @@ fn denied(reason: Reason) -> Decision {
     }
 }
 
-/// The first matching Allow (`Ok`), or the first matching Deny (`Err`), which ends the scan.
+/// Scans identity or session policies (no principal to match).
 fn scan(
     policies: &[NamedPolicy<'_>],
     subject: &Subject<'_>,
 ) -> Result<Option<StatementRef>, StatementRef> {
+    scan_statements(
+        policies
+            .iter()
+            .map(|named| (named.name, named.policy.inner().statements.as_slice())),
+        subject,
+        None,
+    )
+}
+
+/// The first matching Allow (`Ok`), or the first matching Deny (`Err`), which ends the scan.
+fn scan_statements<'p>(
+    policies: impl IntoIterator<Item = (&'p str, &'p [Statement])>,
+    subject: &Subject<'_>,
+    principal: Option<&PrincipalInfo<'_>>,
+) -> Result<Option<StatementRef>, StatementRef> {
     let mut allow = None;
-    for named in policies {
-        for statement in &named.policy.inner().statements {
+    for (name, statements) in policies {
+        for statement in statements {
             // Once something allows, only Deny statements can change the outcome.
             if statement.effect == Effect::Allow && allow.is_some() {
                 continue;
             }
-            if applies(statement, subject, None) {
-                let by = StatementRef::new(named.name, statement);
+            if applies(statement, subject, principal) {
+                let by = StatementRef::new(name, statement);
                 match statement.effect {
                     Effect::Deny => return Err(by),
                     Effect::Allow => allow = Some(by),
@@ -240,20 +255,12 @@ pub fn evaluate_resource_policy(
             target: Target::new(req.resource),
             context: req.context,
         };
-        let mut allow = None;
-        for statement in &inner.statements {
-            if statement.effect == Effect::Allow && allow.is_some() {
-                continue;
-            }
-            if applies(statement, &subject, Some(principal)) {
-                let by = StatementRef::new(policy.name, statement);
-                match statement.effect {
-                    Effect::Deny => return ResourceDecision::ExplicitDeny(by),
-                    Effect::Allow => allow = Some(by),
-                }
-            }
+        let statements = [(policy.name, inner.statements.as_slice())];
+        match scan_statements(statements, &subject, Some(principal)) {
+            Err(deny) => ResourceDecision::ExplicitDeny(deny),
+            Ok(Some(allow)) => ResourceDecision::Allowed(allow),
+            Ok(None) => ResourceDecision::NotApplicable,
         }
-        allow.map_or(ResourceDecision::NotApplicable, ResourceDecision::Allowed)
     })
 }
 

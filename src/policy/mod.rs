@@ -11,7 +11,7 @@
 //! fail-closed one and a test in `tests/policy/` pins it.
 //!
 //! Layout:
-//! - [`json`]: serde models of the raw document (one-or-many wrappers, duplicate-key checks);
+//! - `json`: serde models of the raw document (one-or-many wrappers, duplicate-key checks);
 //! - `document`: validation and compilation into [`Policy`];
 //! - `matching`: wildcard matching of actions and ARNs;
 //! - `variables`: `${...}` policy variables;
