@@ -117,7 +117,7 @@ fn load_policies(
             let policy = Policy::parse(&document, PolicyKind::Identity).map_err(|source| {
                 IdentityError::Policy {
                     name: label.clone(),
-                    source,
+                    source: Box::new(source),
                 }
             })?;
             Ok(InlinePolicy {

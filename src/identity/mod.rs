@@ -23,7 +23,7 @@ pub enum IdentityError {
     #[error("policy {name:?}: {source}")]
     Policy {
         name: String,
-        source: policy::PolicyError,
+        source: Box<policy::PolicyError>,
     },
     #[error("reading policy {name:?}: {source}")]
     Read {

@@ -1,388 +1,48 @@
-//! The IAM policy language: parse and validate, wildcard matching, conditions,
-//! evaluation with an explanation. Pure: no I/O.
+//! The IAM JSON policy language: parse and validate once, match, evaluate with an explanation.
 //!
-//! Follows AWS's identity-based evaluation: explicit Deny wins, then an Allow is
-//! required (and, for sessions, an Allow in the session policy as well).
+//! Owns everything between a policy document and a decision, and nothing else: no I/O, no
+//! async, no knowledge of users, stores or sockets. Callers hand in plain values — parsed
+//! [`Policy`] documents, an action, a resource ARN and a [`Context`] of condition keys — and get
+//! back a [`Decision`] that names the statement that decided it.
+//!
+//! Follows AWS's documented behaviour (IAM User Guide: grammar, Version, Statement, Sid,
+//! Action/NotAction, Resource/NotResource, Condition operators, multivalued keys, policy
+//! variables, evaluation logic). Where AWS's behaviour is undocumented, the choice is the
+//! fail-closed one and a test in `tests/policy/` pins it.
+//!
+//! Layout:
+//! - `json`: serde models of the raw document (one-or-many wrappers, duplicate-key checks);
+//! - `document`: validation and compilation into [`Policy`];
+//! - `matching`: wildcard matching of actions and ARNs;
+//! - `variables`: `${...}` policy variables;
+//! - `values`: typed condition values (numbers, dates, CIDRs);
+//! - `condition`: condition operators and their evaluation;
+//! - `context`: the request's condition keys;
+//! - `principal`: Principal/NotPrincipal of resource (trust) policies;
+//! - `eval`: the decision procedure and its explanation;
+//! - `keys` and `lint`: the catalogue of known condition keys and actions, and the lint.
 
-use std::collections::HashMap;
-use std::fmt;
+mod condition;
+mod context;
+mod document;
+mod error;
+mod eval;
+mod json;
+mod keys;
+mod lint;
+mod matching;
+mod principal;
+mod values;
+mod variables;
 
-use serde_json::Value;
+#[cfg(test)]
+mod proptests;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PolicyKind {
-    Identity,
-    Session,
-    Resource,
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum PolicyError {
-    #[error("invalid json: {0}")]
-    Json(String),
-    #[error("{0}")]
-    Invalid(String),
-}
-
-fn invalid(msg: impl Into<String>) -> PolicyError {
-    PolicyError::Invalid(msg.into())
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Effect {
-    Allow,
-    Deny,
-}
-
-#[derive(Debug, Clone)]
-struct Statement {
-    id: String,
-    effect: Effect,
-    not_action: bool,
-    actions: Vec<String>,
-    not_resource: bool,
-    resources: Vec<String>,
-    conditions: Vec<(String, String, Vec<String>)>,
-}
-
-#[derive(Debug, Clone)]
-pub struct Policy {
-    statements: Vec<Statement>,
-}
-
-fn strings(v: &Value, what: &str) -> Result<Vec<String>, PolicyError> {
-    match v {
-        Value::String(s) => Ok(vec![s.clone()]),
-        Value::Array(a) => a
-            .iter()
-            .map(|x| {
-                x.as_str()
-                    .map(str::to_string)
-                    .ok_or_else(|| invalid(format!("{what} must be strings")))
-            })
-            .collect(),
-        _ => Err(invalid(format!(
-            "{what} must be a string or an array of strings"
-        ))),
-    }
-}
-
-impl Policy {
-    pub fn parse(doc: &str, kind: PolicyKind) -> Result<Policy, PolicyError> {
-        let v: Value = serde_json::from_str(doc).map_err(|e| PolicyError::Json(e.to_string()))?;
-        let obj = v
-            .as_object()
-            .ok_or_else(|| invalid("policy must be a json object"))?;
-        let stmts = match obj.get("Statement") {
-            Some(Value::Array(a)) => a.clone(),
-            Some(o @ Value::Object(_)) => vec![o.clone()],
-            _ => return Err(invalid("missing or invalid \"Statement\"")),
-        };
-        let mut statements = Vec::new();
-        for (i, s) in stmts.iter().enumerate() {
-            let s = s
-                .as_object()
-                .ok_or_else(|| invalid("statement must be an object"))?;
-            if kind != PolicyKind::Resource
-                && (s.contains_key("Principal") || s.contains_key("NotPrincipal"))
-            {
-                return Err(invalid(
-                    "\"Principal\" is not allowed in an identity policy",
-                ));
-            }
-            let effect = match s.get("Effect").and_then(Value::as_str) {
-                Some("Allow") => Effect::Allow,
-                Some("Deny") => Effect::Deny,
-                _ => return Err(invalid("\"Effect\" must be \"Allow\" or \"Deny\"")),
-            };
-            let (not_action, actions) = match (s.get("Action"), s.get("NotAction")) {
-                (Some(a), None) => (false, strings(a, "Action")?),
-                (None, Some(a)) => (true, strings(a, "NotAction")?),
-                _ => {
-                    return Err(invalid(
-                        "exactly one of \"Action\" or \"NotAction\" is required",
-                    ));
-                }
-            };
-            let (not_resource, resources) = match (s.get("Resource"), s.get("NotResource")) {
-                (Some(a), None) => (false, strings(a, "Resource")?),
-                (None, Some(a)) => (true, strings(a, "NotResource")?),
-                _ => {
-                    return Err(invalid(
-                        "exactly one of \"Resource\" or \"NotResource\" is required",
-                    ));
-                }
-            };
-            let mut conditions = Vec::new();
-            if let Some(c) = s.get("Condition") {
-                let c = c
-                    .as_object()
-                    .ok_or_else(|| invalid("\"Condition\" must be an object"))?;
-                for (op, keys) in c {
-                    if !matches!(
-                        op.as_str(),
-                        "StringEquals" | "StringLike" | "StringNotEquals" | "StringNotLike"
-                    ) {
-                        return Err(invalid(format!("unsupported condition operator {op:?}")));
-                    }
-                    let keys = keys
-                        .as_object()
-                        .ok_or_else(|| invalid("condition block must be an object"))?;
-                    for (k, vals) in keys {
-                        conditions.push((
-                            op.clone(),
-                            k.to_ascii_lowercase(),
-                            strings(vals, "condition values")?,
-                        ));
-                    }
-                }
-            }
-            let id = s
-                .get("Sid")
-                .and_then(Value::as_str)
-                .map(str::to_string)
-                .unwrap_or_else(|| format!("#{i}"));
-            statements.push(Statement {
-                id,
-                effect,
-                not_action,
-                actions,
-                not_resource,
-                resources,
-                conditions,
-            });
-        }
-        Ok(Policy { statements })
-    }
-}
-
-/// Glob match with `*` (any run) and `?` (one character).
-fn glob(pattern: &str, value: &str, ignore_case: bool) -> bool {
-    let p: Vec<char> = pattern.chars().collect();
-    let v: Vec<char> = value.chars().collect();
-    let eq = |a: char, b: char| {
-        if ignore_case {
-            a.eq_ignore_ascii_case(&b)
-        } else {
-            a == b
-        }
-    };
-    let (mut pi, mut vi, mut star, mut mark) = (0, 0, None, 0);
-    while vi < v.len() {
-        if pi < p.len() && (p[pi] == '?' || eq(p[pi], v[vi])) {
-            pi += 1;
-            vi += 1;
-        } else if pi < p.len() && p[pi] == '*' {
-            star = Some(pi);
-            mark = vi;
-            pi += 1;
-        } else if let Some(s) = star {
-            pi = s + 1;
-            mark += 1;
-            vi = mark;
-        } else {
-            return false;
-        }
-    }
-    while pi < p.len() && p[pi] == '*' {
-        pi += 1;
-    }
-    pi == p.len()
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ContextValue {
-    Single(String),
-    Multi(Vec<String>),
-}
-
-#[derive(Debug, Clone, Default)]
-pub struct Context {
-    values: HashMap<String, ContextValue>,
-}
-
-impl Context {
-    pub fn new() -> Self {
-        Self::default()
-    }
-    pub fn set(&mut self, key: &str, value: impl Into<String>) {
-        self.values
-            .insert(key.to_ascii_lowercase(), ContextValue::Single(value.into()));
-    }
-    pub fn set_multi(&mut self, key: &str, values: Vec<String>) {
-        self.values
-            .insert(key.to_ascii_lowercase(), ContextValue::Multi(values));
-    }
-    pub fn get(&self, key: &str) -> Option<&ContextValue> {
-        self.values.get(&key.to_ascii_lowercase())
-    }
-}
-
-pub struct Request<'a> {
-    pub action: &'a str,
-    pub resource: &'a str,
-    pub context: &'a Context,
-}
-
-pub struct NamedPolicy<'a> {
-    pub name: &'a str,
-    pub policy: &'a Policy,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct StatementRef {
-    pub policy: String,
-    pub statement: String,
-}
-
-impl fmt::Display for StatementRef {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} statement {}", self.policy, self.statement)
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub enum Reason {
-    ExplicitDeny {
-        by: StatementRef,
-    },
-    Allowed {
-        by: StatementRef,
-        session: Option<StatementRef>,
-    },
-    NoIdentityAllow,
-    NoSessionAllow,
-}
-
-impl fmt::Display for Reason {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Reason::ExplicitDeny { by } => write!(f, "explicit deny by {by}"),
-            Reason::Allowed { by, session: None } => write!(f, "allowed by {by}"),
-            Reason::Allowed {
-                by,
-                session: Some(s),
-            } => write!(f, "allowed by {by} and session {s}"),
-            Reason::NoIdentityAllow => write!(f, "no statement allows"),
-            Reason::NoSessionAllow => write!(f, "no session policy statement allows"),
-        }
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct Decision {
-    pub allowed: bool,
-    pub reason: Reason,
-}
-
-fn substitute(s: &str, ctx: &Context) -> Option<String> {
-    if !s.contains("${") {
-        return Some(s.to_string());
-    }
-    let mut out = String::new();
-    let mut rest = s;
-    while let Some(i) = rest.find("${") {
-        out.push_str(&rest[..i]);
-        let end = rest[i..].find('}')? + i;
-        match ctx.get(&rest[i + 2..end]) {
-            Some(ContextValue::Single(v)) => out.push_str(v),
-            _ => return None,
-        }
-        rest = &rest[end + 1..];
-    }
-    out.push_str(rest);
-    Some(out)
-}
-
-fn condition_holds(op: &str, key: &str, vals: &[String], ctx: &Context) -> bool {
-    let vals: Vec<String> = vals.iter().filter_map(|v| substitute(v, ctx)).collect();
-    let vals = &vals[..];
-    let value = match ctx.get(key) {
-        Some(ContextValue::Single(v)) => Some(v.as_str()),
-        Some(ContextValue::Multi(v)) => v.first().map(String::as_str),
-        None => None,
-    };
-    match (op, value) {
-        ("StringEquals", Some(v)) => vals.iter().any(|p| p == v),
-        ("StringLike", Some(v)) => vals.iter().any(|p| glob(p, v, false)),
-        ("StringNotEquals", Some(v)) => !vals.iter().any(|p| p == v),
-        ("StringNotLike", Some(v)) => !vals.iter().any(|p| glob(p, v, false)),
-        ("StringNotEquals" | "StringNotLike", None) => true,
-        _ => false,
-    }
-}
-
-fn resource_matches(pattern: &str, resource: &str) -> bool {
-    if pattern == "*" {
-        return true;
-    }
-    let p: Vec<&str> = pattern.splitn(6, ':').collect();
-    let r: Vec<&str> = resource.splitn(6, ':').collect();
-    p.len() == 6 && r.len() == 6 && p.iter().zip(&r).all(|(p, r)| glob(p, r, false))
-}
-
-fn statement_matches(s: &Statement, req: &Request<'_>) -> bool {
-    let action = s.actions.iter().any(|a| glob(a, req.action, true)) != s.not_action;
-    let resource =
-        s.resources.iter().any(|r| {
-            substitute(r, req.context).is_some_and(|r| resource_matches(&r, req.resource))
-        }) != s.not_resource;
-    action
-        && resource
-        && s.conditions
-            .iter()
-            .all(|(op, k, v)| condition_holds(op, k, v, req.context))
-}
-
-fn find(policies: &[NamedPolicy<'_>], req: &Request<'_>, effect: Effect) -> Option<StatementRef> {
-    policies.iter().find_map(|p| {
-        p.policy
-            .statements
-            .iter()
-            .find(|s| s.effect == effect && statement_matches(s, req))
-            .map(|s| StatementRef {
-                policy: p.name.to_string(),
-                statement: s.id.clone(),
-            })
-    })
-}
-
-pub fn evaluate(
-    identity: &[NamedPolicy<'_>],
-    session: Option<&[NamedPolicy<'_>]>,
-    req: &Request<'_>,
-) -> Decision {
-    let deny = find(identity, req, Effect::Deny)
-        .or_else(|| session.and_then(|s| find(s, req, Effect::Deny)));
-    if let Some(by) = deny {
-        return Decision {
-            allowed: false,
-            reason: Reason::ExplicitDeny { by },
-        };
-    }
-    let Some(by) = find(identity, req, Effect::Allow) else {
-        return Decision {
-            allowed: false,
-            reason: Reason::NoIdentityAllow,
-        };
-    };
-    let session_by = match session {
-        None => None,
-        Some(s) => match find(s, req, Effect::Allow) {
-            Some(r) => Some(r),
-            None => {
-                return Decision {
-                    allowed: false,
-                    reason: Reason::NoSessionAllow,
-                };
-            }
-        },
-    };
-    Decision {
-        allowed: true,
-        reason: Reason::Allowed {
-            by,
-            session: session_by,
-        },
-    }
-}
+pub use context::{Context, ContextValue};
+pub use document::{Policy, PolicyKind};
+pub use error::{PolicyError, ValueKind};
+pub use eval::{
+    Decision, NamedPolicy, PrincipalInfo, Reason, Request, ResourceDecision, StatementRef,
+    evaluate, evaluate_resource_policy,
+};
+pub use lint::{Lint, LintKind};

@@ -1,0 +1,203 @@
+//! The request's condition context: the condition keys and their values for one request.
+//!
+//! Follows AWS: condition key names are case-insensitive (`aws:SourceIp` = `AWS:sourceip`, and
+//! the tag-key part of `aws:PrincipalTag/<key>` too), so keys are stored lowercased. A key is
+//! single-valued or multivalued (`aws:TagKeys`, `s3:RequestObjectTagKeys`); a key that is
+//! present with an empty value is "null" for the `Null` operator and the set operators, and
+//! such a key, like a multivalued one, cannot be used as a policy variable.
+//!
+//! Values are plain strings, typed only by the operator that reads them: an IP address for
+//! `IpAddress`, ISO 8601 or epoch seconds for `Date*`, a decimal for `Numeric*`, `true`/`false`
+//! for `Bool`, base64 for `BinaryEquals`.
+
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+
+/// The value of one condition key in a request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ContextValue {
+    Single(String),
+    Multi(Vec<String>),
+}
+
+impl ContextValue {
+    /// The values as a slice: one for a single-valued key.
+    pub fn values(&self) -> &[String] {
+        match self {
+            ContextValue::Single(v) => std::slice::from_ref(v),
+            ContextValue::Multi(v) => v,
+        }
+    }
+
+    /// AWS's "null": an empty string, or a set with no non-empty value.
+    pub fn is_null(&self) -> bool {
+        self.values().iter().all(|v| v.is_empty())
+    }
+}
+
+/// FNV-1a: the map is small and hashed on every condition, so a keyed hash (SipHash) costs more
+/// than it protects; its keys are the proxy's own names plus a bounded number of tag keys.
+#[derive(Clone, Copy)]
+struct Fnv(u64);
+
+impl Default for Fnv {
+    fn default() -> Self {
+        Fnv(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+impl Hasher for Fnv {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+}
+
+type Map = HashMap<String, ContextValue, BuildHasherDefault<Fnv>>;
+
+/// The condition keys of one request. Key names are case-insensitive.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Context {
+    values: Map,
+}
+
+impl Default for Context {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// The lowercase form under which keys are stored and looked up.
+pub(crate) fn lowercase_key(key: &str) -> String {
+    if key.is_ascii() {
+        key.to_ascii_lowercase()
+    } else {
+        key.to_lowercase()
+    }
+}
+
+impl Context {
+    pub fn new() -> Self {
+        // Room for the ~20 keys the proxy sets on an S3 request, so it never rehashes.
+        Context {
+            values: Map::with_capacity_and_hasher(24, BuildHasherDefault::default()),
+        }
+    }
+
+    /// Sets a single-valued key, replacing any earlier value.
+    pub fn set(&mut self, key: &str, value: impl Into<String>) {
+        self.values
+            .insert(lowercase_key(key), ContextValue::Single(value.into()));
+    }
+
+    /// Sets a multivalued key (`aws:TagKeys`, `s3:RequestObjectTagKeys`), replacing any earlier
+    /// value. An empty list is a present-but-empty set.
+    pub fn set_multi(&mut self, key: &str, values: Vec<String>) {
+        self.values
+            .insert(lowercase_key(key), ContextValue::Multi(values));
+    }
+
+    /// The value of a key, whatever the case it is asked in.
+    pub fn get(&self, key: &str) -> Option<&ContextValue> {
+        if key.chars().any(char::is_uppercase) {
+            self.values.get(&lowercase_key(key))
+        } else {
+            self.values.get(key)
+        }
+    }
+
+    /// Removes a key; returns its value if it was present.
+    pub fn remove(&mut self, key: &str) -> Option<ContextValue> {
+        self.values.remove(&lowercase_key(key))
+    }
+
+    /// Every key (lowercased) and its value, in no particular order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &ContextValue)> {
+        self.values.iter().map(|(k, v)| (k.as_str(), v))
+    }
+
+    pub fn len(&self) -> usize {
+        self.values.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.values.is_empty()
+    }
+
+    /// Lookup by a key already lowercased at policy load (the evaluation hot path).
+    pub(crate) fn get_lower(&self, lower: &str) -> Option<&ContextValue> {
+        self.values.get(lower)
+    }
+
+    /// The text a policy variable `${key}` stands for: only a non-empty single value counts,
+    /// since AWS resolves variables from single-valued keys only and treats empty as no value.
+    pub(crate) fn variable(&self, lower: &str) -> Option<&str> {
+        match self.values.get(lower) {
+            Some(ContextValue::Single(v)) if !v.is_empty() => Some(v),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_are_case_insensitive() {
+        let mut ctx = Context::new();
+        ctx.set("aws:SourceIp", "192.0.2.1");
+        assert_eq!(
+            ctx.get("AWS:sourceip"),
+            Some(&ContextValue::Single("192.0.2.1".into()))
+        );
+        assert_eq!(
+            ctx.get_lower("aws:sourceip").map(ContextValue::values),
+            Some(&["192.0.2.1".to_string()][..])
+        );
+        ctx.set("AWS:SOURCEIP", "192.0.2.2");
+        assert_eq!(ctx.len(), 1);
+        assert_eq!(
+            ctx.get("aws:sourceip").map(|v| v.values()[0].as_str()),
+            Some("192.0.2.2")
+        );
+    }
+
+    #[test]
+    fn tag_key_suffix_is_case_insensitive_too() {
+        let mut ctx = Context::new();
+        ctx.set("aws:PrincipalTag/Team", "blue");
+        assert!(ctx.get("aws:principaltag/team").is_some());
+    }
+
+    #[test]
+    fn null_means_empty() {
+        assert!(ContextValue::Single(String::new()).is_null());
+        assert!(ContextValue::Multi(vec![]).is_null());
+        assert!(ContextValue::Multi(vec![String::new()]).is_null());
+        assert!(!ContextValue::Multi(vec!["a".into()]).is_null());
+        assert!(!ContextValue::Single("x".into()).is_null());
+    }
+
+    #[test]
+    fn variables_resolve_only_from_non_empty_single_values() {
+        let mut ctx = Context::new();
+        ctx.set("aws:username", "alice");
+        ctx.set("aws:userid", "");
+        ctx.set_multi("aws:tagkeys", vec!["a".into()]);
+        assert_eq!(ctx.variable("aws:username"), Some("alice"));
+        assert_eq!(ctx.variable("aws:userid"), None);
+        assert_eq!(ctx.variable("aws:tagkeys"), None);
+        assert_eq!(ctx.variable("aws:missing"), None);
+        assert_eq!(
+            ctx.remove("AWS:UserName"),
+            Some(ContextValue::Single("alice".into()))
+        );
+        assert_eq!(ctx.variable("aws:username"), None);
+    }
+}
