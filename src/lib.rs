@@ -27,4 +27,5 @@ pub mod metrics;
 pub mod policy;
 pub mod s3;
 pub mod server;
+pub mod simulator;
 pub mod upstream;

@@ -31,6 +31,49 @@ enum Command {
     },
     /// Read, filter, summarise and verify audit logs.
     Audit(Box<AuditArgs>),
+    /// Policy tools.
+    Policy {
+        #[command(subcommand)]
+        action: PolicyAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum PolicyAction {
+    /// Would this request be allowed, and why? Exit 0 allow, 1 deny, 2 error.
+    Check(Box<CheckArgs>),
+}
+
+#[derive(Args)]
+struct CheckArgs {
+    /// The TOML configuration file declaring the identities.
+    #[arg(long, short)]
+    config: PathBuf,
+    /// The user whose permissions are evaluated.
+    #[arg(long)]
+    user: String,
+    /// Evaluate as a session of the user limited by this session policy (JSON file).
+    #[arg(long)]
+    session_policy: Option<PathBuf>,
+    /// The IAM action, e.g. s3:GetObject.
+    #[arg(long, requires = "resource", conflicts_with = "request")]
+    action: Option<String>,
+    /// The resource ARN, e.g. arn:aws:s3:::bucket/key.
+    #[arg(long, requires = "action")]
+    resource: Option<String>,
+    /// A raw S3 request line to classify first, e.g. "GET /bucket/key?acl".
+    #[arg(long)]
+    request: Option<String>,
+    /// A request header for --request, as "name: value" (repeatable).
+    #[arg(long = "header", requires = "request")]
+    headers: Vec<String>,
+    /// A condition key, KEY=VALUE (repeatable; a key given twice is multivalued).
+    #[arg(long = "context")]
+    context: Vec<String>,
+    /// Report unknown condition keys and statements that can never match
+    /// (alone: exit 0 when clean, 1 when there are findings).
+    #[arg(long)]
+    lint: bool,
 }
 
 #[derive(Args)]
@@ -110,6 +153,9 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Serve { config } => serve(&config),
         Command::Audit(args) => audit(*args),
+        Command::Policy {
+            action: PolicyAction::Check(args),
+        } => policy_check(*args),
     }
 }
 
@@ -197,6 +243,76 @@ fn audit(args: AuditArgs) -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(review::ReviewError::Write(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => {
             ExitCode::SUCCESS
+        }
+        Err(e) => fail(e),
+    }
+}
+
+fn policy_check(args: CheckArgs) -> ExitCode {
+    use s3warden::simulator::{self, Question};
+    let config = match Config::load(&args.config) {
+        Ok(c) => c,
+        Err(e) => return fail(e),
+    };
+    let dir = match s3warden::identity::Directory::from_config(&config) {
+        Ok(d) => d,
+        Err(e) => return fail(e),
+    };
+    let session = match args
+        .session_policy
+        .as_deref()
+        .map(std::fs::read_to_string)
+        .transpose()
+    {
+        Ok(s) => s,
+        Err(e) => return fail(format!("cannot read the session policy: {e}")),
+    };
+    let mut out = std::io::stdout().lock();
+    let mut findings = 0;
+    if args.lint {
+        match simulator::lint(&dir, &args.user, session.as_deref()) {
+            Ok(lints) => {
+                findings = lints.len();
+                for (policy, l) in lints {
+                    let _ = writeln!(out, "lint {policy}: {l}");
+                }
+            }
+            Err(e) => return fail(e),
+        }
+    }
+    let question = match (args.request, args.action, args.resource) {
+        (Some(line), _, _) => {
+            let mut headers = Vec::new();
+            for h in &args.headers {
+                match h.split_once(':') {
+                    Some((n, v)) => headers.push((n.trim().to_string(), v.trim().to_string())),
+                    None => return fail(format!("header {h:?} must be \"name: value\"")),
+                }
+            }
+            Question::Request { line, headers }
+        }
+        (None, Some(action), Some(resource)) => Question::Action { action, resource },
+        _ if args.lint => {
+            return if findings == 0 {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            };
+        }
+        _ => return fail("give --action and --resource, or --request"),
+    };
+    let context = match simulator::parse_context(&args.context) {
+        Ok(c) => c,
+        Err(e) => return fail(e),
+    };
+    match simulator::simulate(&dir, &args.user, session.as_deref(), &question, &context) {
+        Ok(sim) => {
+            let _ = write!(out, "{sim}");
+            if sim.decision.allowed {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            }
         }
         Err(e) => fail(e),
     }
