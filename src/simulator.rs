@@ -201,7 +201,9 @@ pub fn simulate(
 ) -> Result<Simulation, SimulateError> {
     let u = user(dir, name)?;
     let session = session_policy
-        .map(|doc| Policy::parse(doc, PolicyKind::Session))
+        .map(|doc| {
+            Policy::parse(doc, PolicyKind::Session).and_then(|p| p.check_enforceable().map(|()| p))
+        })
         .transpose()
         .map_err(|e| SimulateError::SessionPolicy(Box::new(e)))?;
     let mut ctx = base_context(dir, u, context);

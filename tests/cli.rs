@@ -60,6 +60,13 @@ fn config_errors_name_the_key_and_exit_non_zero() {
             ),
             "groups.g.policies.p.file",
         ),
+        // A Deny on stored object tags: s3warden never sees them, so it would never deny.
+        (
+            format!(
+                "{VALID}\n[[groups]]\nname = \"g\"\npolicies = [{{ name = \"tags\", document = '{{\"Statement\": [{{\"Effect\": \"Deny\", \"Action\": \"s3:GetObject\", \"Resource\": \"*\", \"Condition\": {{\"StringEquals\": {{\"s3:ExistingObjectTag/class\": \"secret\"}}}}}}]}}' }}]\n"
+            ),
+            "groups.g.policies.tags",
+        ),
     ];
     for (config, key) in cases {
         let out = serve(&config);

@@ -13,6 +13,18 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use wiremock::matchers::any;
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
+const CAROL_KEY: &str = "CAROLKEYFORTESTS0001";
+const CAROL_SECRET: &str = "carol-secret-for-tests-00000000000000000";
+/// carol may read only over TLS 1.3.
+const CAROL: &str = r#"
+[[users]]
+name = "carol"
+access_keys = [{ access_key_id = "CAROLKEYFORTESTS0001", secret_access_key = "carol-secret-for-tests-00000000000000000" }]
+policies = [{ name = "tls", document = '''{"Statement": [{"Sid": "OnlyTls13", "Effect": "Allow", "Action": "s3:GetObject",
+  "Resource": "arn:aws:s3:::shared/*",
+  "Condition": {"NumericGreaterThanEquals": {"s3:TlsVersion": "1.3"}, "Bool": {"aws:SecureTransport": "true"}}}]}''' }]
+"#;
+
 struct Tls {
     cert_pem: String,
     dir: tempfile::TempDir,
@@ -76,7 +88,7 @@ async fn tls_serves_http1_and_http2() {
     let tls = self_signed();
     let dir = tempfile::TempDir::new().unwrap();
     let extra = format!(
-        "[tls]\ncert = \"{}\"\nkey = \"{}\"\n",
+        "[tls]\ncert = \"{}\"\nkey = \"{}\"\n\n{CAROL}",
         tls.dir.path().join("cert.pem").display(),
         tls.dir.path().join("key.pem").display()
     );
@@ -87,16 +99,12 @@ async fn tls_serves_http1_and_http2() {
         "https://localhost:{}/shared/alice/x",
         h.server.local_addr().port()
     );
-    for http2 in [false, true] {
-        let signed = sign_request(
-            "GET",
-            &url,
-            &[],
-            b"",
-            ALICE_KEY,
-            ALICE_SECRET,
-            SystemTime::now(),
-        );
+    for (http2, key, secret) in [
+        (false, ALICE_KEY, ALICE_SECRET),
+        (true, ALICE_KEY, ALICE_SECRET),
+        (false, CAROL_KEY, CAROL_SECRET),
+    ] {
+        let signed = sign_request("GET", &url, &[], b"", key, secret, SystemTime::now());
         let mut req = http::Request::builder().method("GET").uri(&url);
         for (n, v) in &signed.headers {
             // HTTP/2 carries the host as :authority; the signature covers it either way.
@@ -115,8 +123,9 @@ async fn tls_serves_http1_and_http2() {
         assert_eq!(&body[..], b"body");
         assert_eq!(version == http::Version::HTTP_2, http2);
     }
-    let records = h.audit(2).await;
+    let records = h.audit(3).await;
     assert!(records.iter().all(|r| r["tls"] == true));
+    assert_eq!(records[2]["decision"]["statement"], "OnlyTls13");
     h.server.shutdown().await;
 }
 

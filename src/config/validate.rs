@@ -191,6 +191,7 @@ fn validate_policies(c: &Config, key: &str, decls: &[PolicyDecl]) -> Result<(), 
             ConfigError::invalid(format!("{pkey}.file"), format!("cannot read: {e}"))
         })?;
         Policy::parse(&text, PolicyKind::Identity)
+            .and_then(|p| p.check_enforceable())
             .map_err(|e| ConfigError::invalid(&pkey, format!("malformed policy document: {e}")))?;
     }
     Ok(())

@@ -114,12 +114,12 @@ fn load_policies(
                     name: label.clone(),
                     source,
                 })?;
-            let policy = Policy::parse(&document, PolicyKind::Identity).map_err(|source| {
-                IdentityError::Policy {
+            let policy = Policy::parse(&document, PolicyKind::Identity)
+                .and_then(|p| p.check_enforceable().map(|()| p))
+                .map_err(|source| IdentityError::Policy {
                     name: label.clone(),
                     source: Box::new(source),
-                }
-            })?;
+                })?;
             Ok(InlinePolicy {
                 name: d.name.clone(),
                 label,

@@ -89,6 +89,10 @@ pub enum PolicyError {
         principal: String,
         reason: &'static str,
     },
+    #[error(
+        "statement {statement}: s3warden cannot evaluate condition key \"{key}\" (it is never present in its requests), and here its absence would widen access"
+    )]
+    Unenforceable { statement: String, key: String },
     #[error("statement {statement}: unknown condition operator \"{operator}\"")]
     UnknownOperator { statement: String, operator: String },
     #[error("statement {statement}: {operator} on key \"{key}\" has no values")]

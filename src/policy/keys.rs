@@ -130,12 +130,14 @@ const KEYS: &[KeyInfo] = &[
     key("s3:VersionId", Str),
     key("s3:RequestObjectTag/", Str),
     multi("s3:RequestObjectTagKeys"),
-    key("s3:ExistingObjectTag/", Str),
+    // Stored object tags would need an upstream lookup per request.
+    unfilled(key("s3:ExistingObjectTag/", Str)),
     key("s3:object-lock-mode", Str),
     key("s3:object-lock-retain-until-date", Date),
     key("s3:object-lock-remaining-retention-days", Numeric),
     key("s3:object-lock-legal-hold", Str),
-    key("s3:locationconstraint", Str),
+    // Read from the CreateBucket body, which s3warden streams unread.
+    unfilled(key("s3:locationconstraint", Str)),
     key("s3:ResourceAccount", Str),
     key("s3:if-match", Str),
     key("s3:if-none-match", Str),

@@ -25,6 +25,7 @@
 mod condition;
 mod context;
 mod document;
+mod enforceable;
 mod error;
 mod eval;
 mod json;

@@ -353,6 +353,9 @@ pub fn classify(view: &RequestView<'_>, ctx: &mut Context) -> Result<Classified,
             .collect(),
     };
     add_checks(&mut c, view.headers, view.query, ctx)?;
+    if c.operation.creates_object() {
+        ctx.set("s3:ObjectCreationOperation", "true");
+    }
     Ok(c)
 }
 

@@ -142,6 +142,9 @@ pub fn common_context(
         ctx.set("aws:Referer", r);
     }
     ctx.set("aws:RequestedRegion", state.config.region.as_str());
+    if let Some(v) = conn.tls_version {
+        ctx.set("s3:TlsVersion", v);
+    }
     ctx.set("s3:authType", auth.auth_type);
     ctx.set("s3:signatureversion", auth.signature_version);
     ctx.set(

@@ -209,6 +209,15 @@ impl Server {
     }
 }
 
+/// `s3:TlsVersion` as S3 writes it (`1.2`, `1.3`).
+fn tls_version(v: Option<rustls::ProtocolVersion>) -> Option<&'static str> {
+    match v? {
+        rustls::ProtocolVersion::TLSv1_2 => Some("1.2"),
+        rustls::ProtocolVersion::TLSv1_3 => Some("1.3"),
+        _ => None,
+    }
+}
+
 /// Counts a connection as open for as long as it lives.
 struct ConnectionGuard(Arc<Metrics>);
 
@@ -266,14 +275,6 @@ async fn accept_loop(
         metrics.connection_opened();
         tokio::spawn(async move {
             let _open = ConnectionGuard(metrics);
-            let conn = ConnInfo {
-                remote,
-                tls: tls.is_some(),
-            };
-            let service = service_fn(move |req| {
-                let state = state.clone();
-                async move { Ok::<_, Infallible>(pipeline::handle(state, conn, req).await) }
-            });
             let mut builder = auto::Builder::new(TokioExecutor::new());
             builder
                 .http1()
@@ -281,14 +282,25 @@ async fn accept_loop(
                 .header_read_timeout(header_timeout)
                 .keep_alive(true);
             builder.http2().timer(TokioTimer::new());
+            let service = move |conn: ConnInfo| {
+                service_fn(move |req| {
+                    let state = state.clone();
+                    async move { Ok::<_, Infallible>(pipeline::handle(state, conn, req).await) }
+                })
+            };
             let result = match tls {
                 Some(acceptor) => {
                     match tokio::time::timeout(header_timeout, acceptor.accept(stream)).await {
                         Ok(Ok(s)) => {
+                            let conn = ConnInfo {
+                                remote,
+                                tls: true,
+                                tls_version: tls_version(s.get_ref().1.protocol_version()),
+                            };
                             watcher
                                 .watch(
                                     builder
-                                        .serve_connection(TokioIo::new(s), service)
+                                        .serve_connection(TokioIo::new(s), service(conn))
                                         .into_owned(),
                                 )
                                 .await
@@ -301,10 +313,15 @@ async fn accept_loop(
                     }
                 }
                 None => {
+                    let conn = ConnInfo {
+                        remote,
+                        tls: false,
+                        tls_version: None,
+                    };
                     watcher
                         .watch(
                             builder
-                                .serve_connection(TokioIo::new(stream), service)
+                                .serve_connection(TokioIo::new(stream), service(conn))
                                 .into_owned(),
                         )
                         .await

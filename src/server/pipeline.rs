@@ -40,6 +40,8 @@ pub type ResponseBody = http_body_util::combinators::BoxBody<Bytes, BoxError>;
 pub struct ConnInfo {
     pub remote: SocketAddr,
     pub tls: bool,
+    /// The negotiated TLS version (`1.2`, `1.3`), for `s3:TlsVersion`.
+    pub tls_version: Option<&'static str>,
 }
 
 /// Upstream responses read whole to be rewritten (multi-delete results) are
