@@ -9,6 +9,7 @@
 pub mod canonical;
 pub mod checksum;
 pub mod payload;
+pub mod post_policy;
 pub mod signing;
 pub mod sigv4;
 pub mod time;

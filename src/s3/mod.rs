@@ -9,6 +9,7 @@ pub mod error;
 pub mod errors;
 pub mod headers;
 pub mod operation;
+pub mod post_form;
 
 pub use address::Target;
 pub use classify::{Check, Classified, CopySource, classify};
