@@ -68,6 +68,7 @@ fn serve(path: &std::path::Path) -> ExitCode {
                 return ExitCode::from(1);
             }
         };
+        let signals = shutdown_signal();
         println!(
             "s3warden listening on {} (region {region})",
             server.endpoint()
@@ -81,31 +82,33 @@ fn serve(path: &std::path::Path) -> ExitCode {
             println!("  export AWS_DEFAULT_REGION={region}");
             println!("  aws --endpoint-url {} s3 ls", server.endpoint());
         }
-        wait_for_signal().await;
+        signals.await;
         tracing::info!("shutting down");
         server.shutdown().await;
         ExitCode::SUCCESS
     })
 }
 
-async fn wait_for_signal() {
+/// Registers for SIGTERM (and Ctrl-C) at once, so that a signal sent as soon
+/// as the endpoint is printed is not lost to the default action; the
+/// returned future completes when one arrives.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
-    {
+    let term = {
         use tokio::signal::unix::{SignalKind, signal};
-        let mut term = match signal(SignalKind::terminate()) {
-            Ok(s) => s,
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
+        signal(SignalKind::terminate()).ok()
+    };
+    async move {
+        #[cfg(unix)]
+        {
+            if let Some(mut term) = term {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
                 return;
             }
-        };
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = term.recv() => {}
         }
-    }
-    #[cfg(not(unix))]
-    {
         let _ = tokio::signal::ctrl_c().await;
     }
 }

@@ -37,6 +37,8 @@ enum Effect {
 #[derive(Debug, Clone)]
 struct Statement {
     id: String,
+    /// `Principal` of a resource (trust) policy: `*`, account ids or ARNs.
+    principals: Option<Vec<String>>,
     effect: Effect,
     not_action: bool,
     actions: Vec<String>,
@@ -90,6 +92,24 @@ impl Policy {
                     "\"Principal\" is not allowed in an identity policy",
                 ));
             }
+            let principals = match s.get("Principal") {
+                None => None,
+                Some(Value::String(star)) if star == "*" => Some(vec!["*".to_string()]),
+                Some(Value::Object(m)) => {
+                    let mut out = Vec::new();
+                    for (kind, v) in m {
+                        let values = strings(v, "Principal")?;
+                        if kind == "AWS" {
+                            out.extend(values);
+                        }
+                    }
+                    Some(out)
+                }
+                Some(_) => return Err(invalid("\"Principal\" must be \"*\" or an object")),
+            };
+            if kind == PolicyKind::Resource && principals.is_none() {
+                return Err(invalid("a trust policy statement needs \"Principal\""));
+            }
             let effect = match s.get("Effect").and_then(Value::as_str) {
                 Some("Allow") => Effect::Allow,
                 Some("Deny") => Effect::Deny,
@@ -107,6 +127,8 @@ impl Policy {
             let (not_resource, resources) = match (s.get("Resource"), s.get("NotResource")) {
                 (Some(a), None) => (false, strings(a, "Resource")?),
                 (None, Some(a)) => (true, strings(a, "NotResource")?),
+                // A trust policy applies to its role: no Resource needed.
+                (None, None) if kind == PolicyKind::Resource => (false, vec!["*".to_string()]),
                 _ => {
                     return Err(invalid(
                         "exactly one of \"Resource\" or \"NotResource\" is required",
@@ -144,6 +166,7 @@ impl Policy {
                 .unwrap_or_else(|| format!("#{i}"));
             statements.push(Statement {
                 id,
+                principals,
                 effect,
                 not_action,
                 actions,
@@ -385,4 +408,58 @@ pub fn evaluate(
             session: session_by,
         },
     }
+}
+
+/// The principal a resource (trust) policy is evaluated for.
+#[derive(Clone, Copy, Debug)]
+pub struct PrincipalInfo<'a> {
+    pub arn: &'a str,
+    pub account: &'a str,
+}
+
+/// The outcome of [`evaluate_resource_policy`].
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub enum ResourceDecision {
+    ExplicitDeny(StatementRef),
+    Allowed(StatementRef),
+    NotApplicable,
+}
+
+fn principal_matches(listed: &[String], who: &PrincipalInfo<'_>) -> bool {
+    listed.iter().any(|p| {
+        p == "*"
+            || p == who.arn
+            || (!who.account.is_empty()
+                && (p == who.account || *p == format!("arn:aws:iam::{}:root", who.account)))
+    })
+}
+
+/// Whether a resource policy (a role trust policy) allows or denies `req`
+/// for `principal`: its `Principal` must name the principal (its ARN, its
+/// account, or `*`). A policy that is not of kind Resource never applies.
+pub fn evaluate_resource_policy(
+    policy: &NamedPolicy<'_>,
+    principal: &PrincipalInfo<'_>,
+    req: &Request<'_>,
+) -> ResourceDecision {
+    let mut allow = None;
+    for s in &policy.policy.statements {
+        let Some(listed) = &s.principals else {
+            return ResourceDecision::NotApplicable;
+        };
+        if !principal_matches(listed, principal) || !statement_matches(s, req) {
+            continue;
+        }
+        let by = StatementRef {
+            policy: policy.name.to_string(),
+            statement: s.id.clone(),
+        };
+        match s.effect {
+            Effect::Deny => return ResourceDecision::ExplicitDeny(by),
+            Effect::Allow => {
+                allow.get_or_insert(by);
+            }
+        }
+    }
+    allow.map_or(ResourceDecision::NotApplicable, ResourceDecision::Allowed)
 }
