@@ -26,6 +26,33 @@ enum Command {
         #[arg(long, short)]
         config: PathBuf,
     },
+    /// Temporary credentials: revoke sessions, rotate the session key.
+    Sessions {
+        #[command(subcommand)]
+        command: SessionsCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum SessionsCommand {
+    /// Revoke every session of a user or role issued before now, through the
+    /// running s3warden (signed with the config's root key).
+    Revoke {
+        #[arg(long, short)]
+        config: PathBuf,
+        /// The IAM user whose sessions end (GetFederationToken, GetSessionToken).
+        #[arg(long, conflicts_with = "role", required_unless_present = "role")]
+        user: Option<String>,
+        /// The role whose sessions end (AssumeRole).
+        #[arg(long)]
+        role: Option<String>,
+    },
+    /// Append a fresh key to the session key file: it seals new tokens after
+    /// the next restart, while older keys still open the tokens they sealed.
+    RotateKey {
+        #[arg(long, short)]
+        config: PathBuf,
+    },
 }
 
 fn main() -> ExitCode {
@@ -39,6 +66,65 @@ fn main() -> ExitCode {
         .init();
     match cli.command {
         Command::Serve { config } => serve(&config),
+        Command::Sessions { command } => sessions(command),
+    }
+}
+
+fn load(path: &std::path::Path) -> Result<Config, ExitCode> {
+    Config::load(path).map_err(|e| {
+        eprintln!("s3warden: {e}");
+        ExitCode::from(2)
+    })
+}
+
+fn sessions(command: SessionsCommand) -> ExitCode {
+    match command {
+        SessionsCommand::Revoke { config, user, role } => {
+            let config = match load(&config) {
+                Ok(c) => c,
+                Err(code) => return code,
+            };
+            let runtime = match tokio::runtime::Runtime::new() {
+                Ok(r) => r,
+                Err(e) => {
+                    eprintln!("s3warden: cannot start the runtime: {e}");
+                    return ExitCode::from(1);
+                }
+            };
+            match runtime.block_on(s3warden::api::client::revoke_sessions(
+                &config,
+                user.as_deref(),
+                role.as_deref(),
+            )) {
+                Ok(line) => {
+                    println!("{line}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("s3warden: {e}");
+                    ExitCode::from(1)
+                }
+            }
+        }
+        SessionsCommand::RotateKey { config } => {
+            let config = match load(&config) {
+                Ok(c) => c,
+                Err(code) => return code,
+            };
+            match s3warden::identity::sessions::rotate_key_file(&config.sessions.key_file) {
+                Ok(id) => {
+                    println!(
+                        "key {id} appended to {}; it seals new session tokens once s3warden restarts",
+                        config.sessions.key_file.display()
+                    );
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("s3warden: {e}");
+                    ExitCode::from(1)
+                }
+            }
+        }
     }
 }
 

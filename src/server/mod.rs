@@ -1,6 +1,7 @@
 //! The listener: TCP or TLS, HTTP/1.1 and HTTP/2, header-read timeouts,
 //! routing every request into the pipeline, and graceful shutdown.
 
+mod api;
 mod authenticate;
 mod body;
 mod integrity;

@@ -179,11 +179,27 @@ impl Harness {
 }
 
 pub fn s3_client(endpoint: &str, key: &str, secret: &str) -> aws_sdk_s3::Client {
+    s3_session_client(endpoint, key, secret, None)
+}
+
+/// An S3 client with temporary credentials (a session token) when given one.
+pub fn s3_session_client(
+    endpoint: &str,
+    key: &str,
+    secret: &str,
+    token: Option<&str>,
+) -> aws_sdk_s3::Client {
     let conf = aws_sdk_s3::Config::builder()
         .behavior_version(BehaviorVersion::latest())
         .region(Region::new("us-east-1"))
         .endpoint_url(endpoint)
-        .credentials_provider(Credentials::new(key, secret, None, None, "tests"))
+        .credentials_provider(Credentials::new(
+            key,
+            secret,
+            token.map(str::to_string),
+            None,
+            "tests",
+        ))
         .force_path_style(true)
         .retry_config(aws_sdk_s3::config::retry::RetryConfig::disabled())
         .build();
