@@ -392,3 +392,44 @@ async fn a_store_entity_that_the_config_now_declares_stops_the_start() {
     };
     assert!(err.contains("\"erin\"") && err.contains("config"), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_changes_are_all_applied_and_all_durable() {
+    let h = Harness::embedded().await;
+    let e = h.endpoint();
+    let calls: Vec<_> = (0..24)
+        .map(|i| {
+            let e = e.clone();
+            tokio::spawn(async move {
+                let name = format!("parallel-{i:02}");
+                api_call(&e, "iam", &[("Action", "CreateUser"), ("UserName", &name)]).await
+            })
+        })
+        .collect();
+    // S3 keeps being served while the store is written.
+    h.root()
+        .create_bucket()
+        .bucket("busy")
+        .send()
+        .await
+        .unwrap();
+    for c in calls {
+        let (s, b) = c.await.unwrap();
+        assert_eq!(s, 200, "{b}");
+    }
+    let count = |body: &str| body.matches("<UserName>parallel-").count();
+    let listed = ok(&e, "iam", &[("Action", "ListUsers"), ("MaxItems", "1000")]).await;
+    assert_eq!(count(&listed), 24);
+    let Harness { server, dir } = h;
+    server.shutdown().await;
+    let text = config_text(dir.path(), &embedded_upstream(dir.path()), "");
+    let h = Harness::start(dir, &text).await;
+    let listed = ok(
+        &h.endpoint(),
+        "iam",
+        &[("Action", "ListUsers"), ("MaxItems", "1000")],
+    )
+    .await;
+    assert_eq!(count(&listed), 24);
+    h.server.shutdown().await;
+}
