@@ -67,6 +67,27 @@ async fn boto3_assume_role_with_trust_policy() {
     ])
     .await;
     assert_eq!(out.trim(), "ok");
+    // Refusals are audited as refusals, whichever policy refused.
+    let mut refused = Vec::new();
+    for _ in 0..250 {
+        refused = h
+            .audit(0)
+            .await
+            .into_iter()
+            .filter(|r| r["operation"] == "sts:AssumeRole" && r["status"] == 403)
+            .collect();
+        if refused.len() >= 4 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(refused.len() >= 4, "{refused:?}");
+    for r in &refused {
+        assert_eq!(r["error_code"], "AccessDenied", "{r}");
+        if !r["decision"].is_null() {
+            assert_eq!(r["decision"]["allowed"], false, "{r}");
+        }
+    }
     h.server.shutdown().await;
 }
 

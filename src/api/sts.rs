@@ -325,6 +325,29 @@ fn assume_role(p: &Params, call: &mut Call<'_>) -> Result<Option<String>, ApiErr
         _ => false,
     };
     if !allowed {
+        // The audit must show the refusal, also when only the trust policy refused.
+        let trust_deny = match (&direct, &via_account) {
+            (ResourceDecision::ExplicitDeny(by), _) | (_, ResourceDecision::ExplicitDeny(by)) => {
+                Some(by.clone())
+            }
+            _ => None,
+        };
+        let reason = match trust_deny {
+            Some(by) => crate::policy::Reason::ExplicitDeny {
+                by: crate::policy::StatementRef {
+                    policy: format!("role/{}/trust", role.name),
+                    statement: by.statement,
+                },
+            },
+            None => match call.audit.decision.take() {
+                Some(d) if !d.allowed => d.reason,
+                _ => crate::policy::Reason::NoIdentityAllow,
+            },
+        };
+        call.audit.decision = Some(crate::policy::Decision {
+            allowed: false,
+            reason,
+        });
         return Err(denied());
     }
     if let (ResourceDecision::Allowed(by), Err(_)) = (&direct, &identity) {
