@@ -7,6 +7,10 @@
 //! authorize (`policy`) → forward (`upstream`) → audit (`audit`).
 //! The two hearts, `auth` and `policy`, do no I/O: they take plain values and
 //! return verdicts, so they are tested, fuzzed and benchmarked in isolation.
+//! Requests to the IAM and STS query APIs (`POST /` with `Action=…`) are routed
+//! before S3 handling to `api`, whose changes go through `identity`'s store:
+//! persisted durably, then published as a new directory snapshot that the
+//! request path reads without waiting.
 //!
 //! # Security
 //!
@@ -16,6 +20,10 @@
 //! - Signed payloads are verified in flight and the last bytes are held back
 //!   until they verify, so a tampered body is never committed upstream.
 //! - Secrets are redacted from `Debug` output and compared in constant time.
+//! - Temporary credentials are sealed (ChaCha20-Poly1305) into their session
+//!   token; the session key file and the identity store, which holds access
+//!   key secrets, are readable by their owner only. A session is evaluated
+//!   against its parent's current policies on every request.
 
 pub mod api;
 pub mod audit;

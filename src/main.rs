@@ -36,6 +36,33 @@ enum Command {
         #[command(subcommand)]
         action: PolicyAction,
     },
+    /// Temporary credentials: revoke sessions, rotate the session key.
+    Sessions {
+        #[command(subcommand)]
+        command: SessionsCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum SessionsCommand {
+    /// Revoke every session of a user or role issued before now, through the
+    /// running s3warden (signed with the config's root key).
+    Revoke {
+        #[arg(long, short)]
+        config: PathBuf,
+        /// The IAM user whose sessions end (GetFederationToken, GetSessionToken).
+        #[arg(long, conflicts_with = "role", required_unless_present = "role")]
+        user: Option<String>,
+        /// The role whose sessions end (AssumeRole).
+        #[arg(long)]
+        role: Option<String>,
+    },
+    /// Append a fresh key to the session key file: it seals new tokens after
+    /// the next restart, while older keys still open the tokens they sealed.
+    RotateKey {
+        #[arg(long, short)]
+        config: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -156,6 +183,7 @@ fn main() -> ExitCode {
         Command::Policy {
             action: PolicyAction::Check(args),
         } => policy_check(*args),
+        Command::Sessions { command } => sessions(command),
     }
 }
 
@@ -248,13 +276,61 @@ fn audit(args: AuditArgs) -> ExitCode {
     }
 }
 
+fn sessions(command: SessionsCommand) -> ExitCode {
+    match command {
+        SessionsCommand::Revoke { config, user, role } => {
+            let config = match Config::load(&config) {
+                Ok(c) => c,
+                Err(e) => return fail(e),
+            };
+            let runtime = match tokio::runtime::Runtime::new() {
+                Ok(r) => r,
+                Err(e) => return fail(format!("cannot start the runtime: {e}")),
+            };
+            match runtime.block_on(s3warden::api::client::revoke_sessions(
+                &config,
+                user.as_deref(),
+                role.as_deref(),
+            )) {
+                Ok(line) => {
+                    println!("{line}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("s3warden: {e}");
+                    ExitCode::from(1)
+                }
+            }
+        }
+        SessionsCommand::RotateKey { config } => {
+            let config = match Config::load(&config) {
+                Ok(c) => c,
+                Err(e) => return fail(e),
+            };
+            match s3warden::identity::sessions::rotate_key_file(&config.sessions.key_file) {
+                Ok(id) => {
+                    println!(
+                        "key {id} appended to {}; it seals new session tokens once s3warden restarts",
+                        config.sessions.key_file.display()
+                    );
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("s3warden: {e}");
+                    ExitCode::from(1)
+                }
+            }
+        }
+    }
+}
+
 fn policy_check(args: CheckArgs) -> ExitCode {
     use s3warden::simulator::{self, Question};
     let config = match Config::load(&args.config) {
         Ok(c) => c,
         Err(e) => return fail(e),
     };
-    let dir = match s3warden::identity::Directory::from_config(&config) {
+    let dir = match s3warden::identity::Directory::load(&config) {
         Ok(d) => d,
         Err(e) => return fail(e),
     };

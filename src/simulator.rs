@@ -210,14 +210,7 @@ pub fn simulate(
     let (operation, checks) = checks_of(question, &mut ctx)?;
     // The caller's keys win over what classification derived.
     apply_given(&mut ctx, context);
-    let identity: Vec<NamedPolicy<'_>> = dir
-        .policies_of(u)
-        .into_iter()
-        .map(|p| NamedPolicy {
-            name: &p.label,
-            policy: &p.policy,
-        })
-        .collect();
+    let identity: Vec<NamedPolicy<'_>> = dir.user_policies(u);
     let session_named = session.as_ref().map(|p| {
         [NamedPolicy {
             name: "session",
@@ -263,9 +256,14 @@ pub fn lint(
 ) -> Result<Vec<(String, Lint)>, SimulateError> {
     let u = user(dir, name)?;
     let mut out: Vec<(String, Lint)> = dir
-        .policies_of(u)
+        .user_policies(u)
         .into_iter()
-        .flat_map(|p| p.policy.lint().into_iter().map(|l| (p.label.clone(), l)))
+        .flat_map(|p| {
+            p.policy
+                .lint()
+                .into_iter()
+                .map(move |l| (p.name.to_string(), l))
+        })
         .collect();
     if let Some(doc) = session_policy {
         let p = Policy::parse(doc, PolicyKind::Session)

@@ -101,8 +101,10 @@ fn serve_prints_the_endpoint_and_stops_on_sigterm() {
     std::fs::write(
         &path,
         format!(
-            "{VALID}\n[audit]\npath = \"{}\"\n",
-            dir.path().join("audit.jsonl").display()
+            "{VALID}\n[audit]\npath = \"{}\"\n[store]\npath = \"{}\"\n[sessions]\nkey_file = \"{}\"\n",
+            dir.path().join("audit.jsonl").display(),
+            dir.path().join("identity").display(),
+            dir.path().join("session.key").display(),
         ),
     )
     .unwrap();

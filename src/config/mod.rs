@@ -190,16 +190,25 @@ fn default_store_path() -> PathBuf {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SessionsConfig {
+    /// Seals session tokens; created (owner-only) if missing.
     #[serde(default = "default_key_file")]
     pub key_file: PathBuf,
+    /// How many opened sessions are kept in memory.
+    #[serde(default = "default_session_cache")]
+    pub cache_capacity: usize,
 }
 
 impl Default for SessionsConfig {
     fn default() -> Self {
         SessionsConfig {
             key_file: default_key_file(),
+            cache_capacity: default_session_cache(),
         }
     }
+}
+
+fn default_session_cache() -> usize {
+    100_000
 }
 
 fn default_key_file() -> PathBuf {

@@ -88,3 +88,22 @@ fn secrets_are_redacted_in_debug() {
     let dbg = format!("{c:?}");
     assert!(!dbg.contains("rootsecretrootsecret"), "{dbg}");
 }
+
+#[test]
+fn session_and_store_keys_are_validated() {
+    assert_eq!(
+        invalid_key(&format!("{MINIMAL}\n[sessions]\ncache_capacity = 0\n")),
+        "sessions.cache_capacity"
+    );
+    assert_eq!(
+        invalid_key(&format!("{MINIMAL}\n[sessions]\nkey_file = \"\"\n")),
+        "sessions.key_file"
+    );
+    assert_eq!(
+        invalid_key(&format!("{MINIMAL}\n[store]\npath = \"\"\n")),
+        "store.path"
+    );
+    let c = parse(MINIMAL).unwrap();
+    assert_eq!(c.sessions.key_file, Path::new("./data/session.key"));
+    assert_eq!(c.sessions.cache_capacity, 100_000);
+}

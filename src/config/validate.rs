@@ -104,6 +104,24 @@ pub fn validate(c: &Config) -> Result<(), ConfigError> {
             "must be at least 1024",
         ));
     }
+    if c.store.path.as_os_str().is_empty() {
+        return Err(ConfigError::invalid(
+            "store.path",
+            "must be a directory path",
+        ));
+    }
+    if c.sessions.key_file.as_os_str().is_empty() {
+        return Err(ConfigError::invalid(
+            "sessions.key_file",
+            "must be a file path",
+        ));
+    }
+    if c.sessions.cache_capacity == 0 {
+        return Err(ConfigError::invalid(
+            "sessions.cache_capacity",
+            "must be at least 1",
+        ));
+    }
     validate_identities(c)
 }
 

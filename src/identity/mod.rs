@@ -1,23 +1,37 @@
-//! Who is asking: users, groups, access keys and their policies, held as an
-//! immutable in-memory [`Directory`] snapshot that the request path reads
-//! without locks and that is swapped atomically when identities change.
+//! Who is asking: users, groups, access keys, managed policies, roles and
+//! their policies, held as an immutable in-memory [`Directory`] snapshot that
+//! the request path reads without locks and that is swapped atomically when
+//! identities change; the embedded store that persists API-made changes; and
+//! sealed session tokens for temporary credentials.
 //!
-//! Follows IAM: a user's permissions are its inline policies plus those of
-//! every group it belongs to; the configured root principal may do anything.
+//! Follows IAM: a user's permissions are its inline and attached policies plus
+//! those of every group it belongs to; a session's are its parent's *current*
+//! policies intersected with its session policy; the configured root principal
+//! may do anything.
 
+mod admin;
 mod directory;
+pub mod model;
 mod principal;
+pub mod sessions;
+mod store;
 
-use std::sync::Arc;
+use std::path::PathBuf;
+use std::sync::{Arc, LazyLock};
 
 use arc_swap::ArcSwap;
 
-pub use directory::{AccessKey, Directory, Group, InlinePolicy, KeyOwner, Secret, User};
-pub use principal::{Principal, PrincipalKind};
+pub use admin::IdentityStore;
+pub use directory::{
+    AccessKey, Directory, Group, InlinePolicy, KeyOwner, ManagedPolicy, Role, Secret, User,
+    derived_id, iam_arn,
+};
+pub use principal::{Principal, PrincipalKind, SessionInfo, SessionRefusal};
+pub use sessions::{OpenedSession, SessionClaims, SessionKeys, SessionKind, TokenError};
 
-use crate::policy::{self, Decision, NamedPolicy, Reason, StatementRef};
+use crate::policy::{self, Decision, NamedPolicy, Policy, PolicyKind, Reason, StatementRef};
 
-/// Why identities could not be loaded.
+/// Why identities could not be loaded or stored.
 #[derive(Debug, thiserror::Error)]
 pub enum IdentityError {
     #[error("policy {name:?}: {source}")]
@@ -30,6 +44,26 @@ pub enum IdentityError {
         name: String,
         source: std::io::Error,
     },
+    #[error("identity store {path:?}: {source}")]
+    Store {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("identity store {path:?} is in use by another s3warden (its lock is held)")]
+    StoreLocked { path: PathBuf },
+    #[error("identity store {path:?} cannot be read: {message}")]
+    StoreCorrupt { path: PathBuf, message: String },
+    #[error(
+        "{0} is declared in the config file and also exists in the identity store; \
+         remove it from one of them (entities declared in the config are owned by it)"
+    )]
+    Conflict(String),
+    #[error("session key file {path:?} (config key `sessions.key_file`): {message}")]
+    KeyFile { path: PathBuf, message: String },
+    #[error("cannot seal a session token: {0}")]
+    Seal(String),
+    #[error("{0}")]
+    Internal(String),
 }
 
 /// The live directory: readers take a snapshot, writers swap in a new one.
@@ -69,43 +103,142 @@ pub fn root_decision() -> Decision {
     }
 }
 
+fn denied(reason: Reason) -> Decision {
+    Decision {
+        allowed: false,
+        reason,
+    }
+}
+
+/// Root's identity policy when root is the parent of a session: everything,
+/// so that the session policy alone narrows it.
+static ROOT_POLICY: LazyLock<Option<Policy>> = LazyLock::new(|| {
+    Policy::parse(
+        r#"{"Version":"2012-10-17","Statement":[{"Sid":"Root","Effect":"Allow","Action":"*","Resource":"*"}]}"#,
+        PolicyKind::Identity,
+    )
+    .ok()
+});
+
 impl Directory {
     /// Evaluates one request for a principal against its current policies.
     pub fn authorize(&self, principal: &Principal, req: &policy::Request<'_>) -> Decision {
-        match principal.kind {
-            PrincipalKind::Root => root_decision(),
-            PrincipalKind::Anonymous => Decision {
-                allowed: false,
-                reason: Reason::NoIdentityAllow,
-            },
-            PrincipalKind::User => {
+        let session = principal.session.as_ref();
+        match (principal.kind, session) {
+            (PrincipalKind::Anonymous, _) => denied(Reason::NoIdentityAllow),
+            // Root, and root's own GetSessionToken session.
+            (PrincipalKind::Root, _) => root_decision(),
+            (PrincipalKind::User, _) => {
                 let Some(user) = principal.user_name.as_deref().and_then(|n| self.user(n)) else {
-                    return Decision {
-                        allowed: false,
-                        reason: Reason::NoIdentityAllow,
-                    };
+                    return denied(Reason::NoIdentityAllow);
                 };
-                let policies = self.policies_of(user);
-                let named: Vec<NamedPolicy<'_>> = policies
-                    .iter()
-                    .map(|p| NamedPolicy {
-                        name: &p.label,
-                        policy: &p.policy,
-                    })
-                    .collect();
+                let named = self.user_policies(user);
                 policy::evaluate(&named, None, req)
+            }
+            (PrincipalKind::FederatedUser, Some(s)) => {
+                let c = &s.opened.claims;
+                let identity: Vec<NamedPolicy<'_>> = if c.parent_is_root {
+                    match ROOT_POLICY.as_ref() {
+                        Some(p) => vec![NamedPolicy {
+                            name: "root",
+                            policy: p,
+                        }],
+                        None => Vec::new(),
+                    }
+                } else {
+                    match self.user(&c.parent_name) {
+                        Some(user) => self.user_policies(user),
+                        None => return denied(Reason::NoIdentityAllow),
+                    }
+                };
+                // A federated session without a session policy has no permissions.
+                let session = self.session_policies(&s.opened);
+                policy::evaluate(&identity, Some(&session), req)
+            }
+            (PrincipalKind::AssumedRole, Some(s)) => {
+                let c = &s.opened.claims;
+                let Some(role) = self.role(&c.parent_name) else {
+                    return denied(Reason::NoIdentityAllow);
+                };
+                let identity = self.role_policies(role);
+                if c.has_session_policy() {
+                    let session = self.session_policies(&s.opened);
+                    policy::evaluate(&identity, Some(&session), req)
+                } else {
+                    policy::evaluate(&identity, None, req)
+                }
+            }
+            (PrincipalKind::FederatedUser | PrincipalKind::AssumedRole, None) => {
+                denied(Reason::NoIdentityAllow)
             }
         }
     }
 
-    /// A user's inline policies followed by those of each of its groups.
-    pub fn policies_of<'a>(&'a self, user: &'a User) -> Vec<&'a InlinePolicy> {
-        let mut out: Vec<&InlinePolicy> = user.policies.iter().collect();
+    /// A user's inline and attached policies, then those of each of its groups.
+    pub fn user_policies<'a>(&'a self, user: &'a User) -> Vec<NamedPolicy<'a>> {
+        let mut out: Vec<NamedPolicy<'a>> = Vec::new();
+        self.push_policies(&mut out, &user.policies, &user.attached);
         for g in &user.groups {
             if let Some(group) = self.group(g) {
-                out.extend(group.policies.iter());
+                self.push_policies(&mut out, &group.policies, &group.attached);
             }
         }
         out
     }
+
+    /// A role's inline and attached policies.
+    pub fn role_policies<'a>(&'a self, role: &'a Role) -> Vec<NamedPolicy<'a>> {
+        let mut out = Vec::new();
+        self.push_policies(&mut out, &role.policies, &role.attached);
+        out
+    }
+
+    fn push_policies<'a>(
+        &'a self,
+        out: &mut Vec<NamedPolicy<'a>>,
+        inline: &'a [InlinePolicy],
+        attached: &'a [String],
+    ) {
+        out.extend(inline.iter().map(|p| NamedPolicy {
+            name: &p.label,
+            policy: &p.policy,
+        }));
+        out.extend(
+            attached
+                .iter()
+                .filter_map(|arn| self.managed_policy(arn))
+                .map(|p| NamedPolicy {
+                    name: &p.arn,
+                    policy: &p.policy,
+                }),
+        );
+    }
+
+    /// A session's policies: the sealed inline one and the *current* documents
+    /// of the managed policies passed as `PolicyArns` (one deleted since
+    /// simply no longer allows anything).
+    pub fn session_policies<'a>(&'a self, opened: &'a OpenedSession) -> Vec<NamedPolicy<'a>> {
+        let mut out = Vec::new();
+        if let Some(p) = &opened.policy {
+            out.push(NamedPolicy {
+                name: "session",
+                policy: p,
+            });
+        }
+        out.extend(
+            opened
+                .claims
+                .policy_arns
+                .iter()
+                .filter_map(|arn| self.managed_policy(arn))
+                .map(|p| NamedPolicy {
+                    name: &p.arn,
+                    policy: &p.policy,
+                }),
+        );
+        out
+    }
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,10 +1,19 @@
 //! The authenticated principal of a request, and the principal-derived
 //! condition keys AWS fills for it (`aws:username`, `aws:userid`,
-//! `aws:PrincipalType`, `aws:PrincipalArn`, `aws:PrincipalAccount`).
+//! `aws:PrincipalType`, `aws:PrincipalArn`, `aws:PrincipalAccount`, and for
+//! temporary credentials `aws:TokenIssueTime` and `aws:MultiFactorAuthPresent`).
+//!
+//! Values follow the principal table of S3-SEMANTICS §2.5: a federated user's
+//! `aws:userid` is `ACCOUNT:NAME` and it has no `aws:username`; a role
+//! session's is `ROLEID:SESSION` and its `aws:PrincipalArn` is the role's ARN.
 
+use std::sync::Arc;
+
+use chrono::SecondsFormat;
 use serde::Serialize;
 
 use super::directory::{Directory, KeyOwner};
+use super::sessions::{OpenedSession, SessionKind};
 use crate::policy::Context;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -12,6 +21,10 @@ pub enum PrincipalKind {
     /// The configured administrator (AWS's account root user).
     Root,
     User,
+    /// A GetFederationToken session.
+    FederatedUser,
+    /// An AssumeRole session.
+    AssumedRole,
     Anonymous,
 }
 
@@ -21,9 +34,25 @@ impl PrincipalKind {
         match self {
             PrincipalKind::Root => "Account",
             PrincipalKind::User => "User",
+            PrincipalKind::FederatedUser => "FederatedUser",
+            PrincipalKind::AssumedRole => "AssumedRole",
             PrincipalKind::Anonymous => "Anonymous",
         }
     }
+}
+
+/// The temporary-credential side of a principal.
+#[derive(Debug, Clone, Serialize)]
+pub struct SessionInfo {
+    /// `GetFederationToken`, `AssumeRole` or `GetSessionToken`.
+    pub issued_by: &'static str,
+    pub issued_at: String,
+    pub expires_at: String,
+    /// The user, role or root whose permissions the session narrows.
+    pub parent_arn: String,
+    /// The opened token (never serialized: it holds the session secret).
+    #[serde(skip)]
+    pub opened: Arc<OpenedSession>,
 }
 
 /// Who made a request.
@@ -38,6 +67,29 @@ pub struct Principal {
     pub user_id: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub access_key_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub session: Option<SessionInfo>,
+}
+
+/// Why an opened session cannot be used any more, although its token is sound.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionRefusal {
+    /// The parent user or role is gone, or is a re-created namesake.
+    ParentGone,
+    /// The long-term key that created the session is inactive or deleted.
+    ParentKeyInactive,
+    /// The parent's sessions issued before a later time were revoked.
+    Revoked,
+}
+
+impl std::fmt::Display for SessionRefusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            SessionRefusal::ParentGone => "the session's parent no longer exists",
+            SessionRefusal::ParentKeyInactive => "the key that created the session is inactive",
+            SessionRefusal::Revoked => "the session was revoked",
+        })
+    }
 }
 
 impl Principal {
@@ -49,6 +101,7 @@ impl Principal {
             user_name: None,
             user_id: "anonymous".to_string(),
             access_key_id: None,
+            session: None,
         }
     }
 
@@ -64,6 +117,7 @@ impl Principal {
                 account,
                 user_name: None,
                 access_key_id: Some(access_key_id.to_string()),
+                session: None,
             },
             KeyOwner::User(name) => {
                 let user = dir.user(name)?;
@@ -74,9 +128,132 @@ impl Principal {
                     user_name: Some(user.name.clone()),
                     user_id: user.user_id.clone(),
                     access_key_id: Some(access_key_id.to_string()),
+                    session: None,
                 }
             }
         })
+    }
+
+    /// The principal of an opened session, checked against the directory as
+    /// it is now: the parent must still exist (same unique id), the key that
+    /// created a user session must still be active, and the parent's sessions
+    /// must not have been revoked since this one was issued.
+    pub fn for_session(
+        dir: &Directory,
+        opened: Arc<OpenedSession>,
+    ) -> Result<Principal, SessionRefusal> {
+        let c = &opened.claims;
+        let account = dir.account_id.clone();
+        if dir
+            .revoked_before(&c.parent_id)
+            .is_some_and(|t| c.issued_ms < t)
+        {
+            return Err(SessionRefusal::Revoked);
+        }
+        let root_arn = format!("arn:aws:iam::{account}:root");
+        // The parent: (arn, user name) for users and root.
+        let parent = |dir: &Directory| -> Result<(String, Option<String>, String), SessionRefusal> {
+            if c.parent_is_root {
+                if c.parent_id != account {
+                    return Err(SessionRefusal::ParentGone);
+                }
+                return Ok((root_arn.clone(), None, account.clone()));
+            }
+            let user = dir
+                .user(&c.parent_name)
+                .filter(|u| u.user_id == c.parent_id)
+                .ok_or(SessionRefusal::ParentGone)?;
+            Ok((
+                user.arn.clone(),
+                Some(user.name.clone()),
+                user.user_id.clone(),
+            ))
+        };
+        let check_key = |dir: &Directory, user: Option<&str>| -> Result<(), SessionRefusal> {
+            let Some(id) = &c.parent_key else {
+                return Ok(());
+            };
+            let key = dir
+                .access_key(id)
+                .ok_or(SessionRefusal::ParentKeyInactive)?;
+            let owned = match (&key.owner, user) {
+                (KeyOwner::Root, None) => true,
+                (KeyOwner::User(n), Some(u)) => n.eq_ignore_ascii_case(u),
+                _ => false,
+            };
+            if owned {
+                Ok(())
+            } else {
+                Err(SessionRefusal::ParentKeyInactive)
+            }
+        };
+        let info = |issued_by: &'static str, parent_arn: String| SessionInfo {
+            issued_by,
+            issued_at: c.issued_at().to_rfc3339_opts(SecondsFormat::Secs, true),
+            expires_at: c.expires_at().to_rfc3339_opts(SecondsFormat::Secs, true),
+            parent_arn,
+            opened: opened.clone(),
+        };
+        let principal = match c.kind {
+            SessionKind::Federated => {
+                let (parent_arn, user, _) = parent(dir)?;
+                check_key(dir, user.as_deref())?;
+                Principal {
+                    kind: PrincipalKind::FederatedUser,
+                    arn: format!("arn:aws:sts::{account}:federated-user/{}", c.name),
+                    user_id: format!("{account}:{}", c.name),
+                    account,
+                    user_name: None,
+                    access_key_id: Some(c.access_key_id.clone()),
+                    session: Some(info("GetFederationToken", parent_arn)),
+                }
+            }
+            SessionKind::User => {
+                let (parent_arn, user, user_id) = parent(dir)?;
+                check_key(dir, user.as_deref())?;
+                Principal {
+                    kind: if user.is_some() {
+                        PrincipalKind::User
+                    } else {
+                        PrincipalKind::Root
+                    },
+                    arn: parent_arn.clone(),
+                    account,
+                    user_name: user,
+                    user_id,
+                    access_key_id: Some(c.access_key_id.clone()),
+                    session: Some(info("GetSessionToken", parent_arn)),
+                }
+            }
+            SessionKind::Role => {
+                let role = dir
+                    .role(&c.parent_name)
+                    .filter(|r| r.role_id == c.parent_id)
+                    .ok_or(SessionRefusal::ParentGone)?;
+                Principal {
+                    kind: PrincipalKind::AssumedRole,
+                    arn: format!(
+                        "arn:aws:sts::{account}:assumed-role/{}/{}",
+                        role.name, c.name
+                    ),
+                    user_id: format!("{}:{}", role.role_id, c.name),
+                    account,
+                    user_name: None,
+                    access_key_id: Some(c.access_key_id.clone()),
+                    session: Some(info("AssumeRole", role.arn.clone())),
+                }
+            }
+        };
+        Ok(principal)
+    }
+
+    /// The ARN that `aws:PrincipalArn` and trust policies see: the role's ARN
+    /// for a role session, the principal's own otherwise.
+    pub fn principal_arn(&self) -> &str {
+        match (&self.session, self.kind) {
+            (Some(s), PrincipalKind::AssumedRole) => &s.parent_arn,
+            _ => &self.arn,
+        }
     }
 
     /// Adds the principal's global condition keys to a request context.
@@ -84,11 +261,15 @@ impl Principal {
         ctx.set("aws:PrincipalType", self.kind.aws_type());
         ctx.set("aws:userid", self.user_id.as_str());
         if self.kind != PrincipalKind::Anonymous {
-            ctx.set("aws:PrincipalArn", self.arn.as_str());
+            ctx.set("aws:PrincipalArn", self.principal_arn());
             ctx.set("aws:PrincipalAccount", self.account.as_str());
         }
         if let Some(name) = &self.user_name {
             ctx.set("aws:username", name.as_str());
+        }
+        if let Some(s) = &self.session {
+            ctx.set("aws:TokenIssueTime", s.issued_at.as_str());
+            ctx.set("aws:MultiFactorAuthPresent", "false");
         }
     }
 }

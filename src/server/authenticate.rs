@@ -11,7 +11,7 @@ use crate::audit::{AuthInfo, SharedGuard};
 use crate::auth::payload::PayloadHash;
 use crate::auth::sigv4::{AuthorizationV4, Expectations, verify_header};
 use crate::auth::{AuthError, RequestParts};
-use crate::identity::{Directory, Principal, Secret};
+use crate::identity::{Directory, Principal, Secret, TokenError};
 use crate::policy::Context;
 
 /// The authenticated caller and how they proved it.
@@ -33,18 +33,40 @@ fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 pub struct ResolvedKey {
     pub secret: Secret,
     pub principal: Principal,
+    /// When temporary credentials expire; `None` for long-term keys. Anything
+    /// signed with them (a presigned URL) must not outlive this.
+    #[allow(dead_code)] // read by presigned-URL verification
+    pub expires: Option<DateTime<Utc>>,
 }
 
 /// Resolves the access key a request was signed with. Long-term keys come
-/// from the directory; a session token is refused until temporary
-/// credentials exist, never ignored.
+/// from the directory; temporary ones from their sealed session token, which
+/// must open under a session key, belong to this access key id, be unexpired,
+/// and still have a live parent (see `Principal::for_session`).
 pub fn resolve_key(
     dir: &Directory,
     access_key_id: &str,
     session_token: Option<&str>,
 ) -> Result<ResolvedKey, AuthError> {
-    if session_token.is_some() {
-        return Err(AuthError::InvalidToken);
+    if let Some(token) = session_token {
+        let sessions = dir.sessions().ok_or(AuthError::InvalidToken)?;
+        let opened = sessions
+            .open(access_key_id, token, Utc::now())
+            .map_err(|e| match e {
+                TokenError::Invalid => AuthError::InvalidToken,
+                TokenError::Expired => AuthError::ExpiredToken,
+            })?;
+        let secret = opened.secret.clone();
+        let expires = Some(opened.claims.expires_at());
+        let principal = Principal::for_session(dir, opened).map_err(|why| {
+            tracing::debug!(%access_key_id, reason = %why, "session refused");
+            AuthError::InvalidToken
+        })?;
+        return Ok(ResolvedKey {
+            secret,
+            principal,
+            expires,
+        });
     }
     let key = dir
         .access_key(access_key_id)
@@ -54,6 +76,7 @@ pub fn resolve_key(
     Ok(ResolvedKey {
         secret: key.secret.clone(),
         principal,
+        expires: None,
     })
 }
 

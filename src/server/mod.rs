@@ -1,6 +1,7 @@
 //! The listener: TCP or TLS, HTTP/1.1 and HTTP/2, header-read timeouts,
 //! routing every request into the pipeline, and graceful shutdown.
 
+mod api;
 mod authenticate;
 mod body;
 mod integrity;
@@ -26,7 +27,7 @@ use crate::audit::{AuditLog, AuditWriterError};
 use crate::auth::SigningKeyCache;
 use crate::config::Config;
 use crate::embedded::{EmbeddedConfig, EmbeddedError, EmbeddedStore};
-use crate::identity::{Directory, Identities, IdentityError};
+use crate::identity::{Identities, IdentityError, IdentityStore, SessionKeys};
 use crate::metrics::{self, Metrics, MetricsServer};
 use crate::upstream::{Endpoint, Upstream, UpstreamCredentials, UpstreamError};
 pub use pipeline::ConnInfo;
@@ -55,6 +56,8 @@ pub enum ServerError {
 pub struct State {
     pub config: Config,
     pub identities: Arc<Identities>,
+    /// The write path for identity changes (IAM and STS API).
+    pub store: Arc<IdentityStore>,
     pub keys: SigningKeyCache,
     pub upstream: Upstream,
     pub audit: AuditLog,
@@ -88,7 +91,18 @@ impl Server {
             Some(t) => Some(tls::acceptor(&t.cert, &t.key).map_err(ServerError::Tls)?),
             None => None,
         };
-        let directory = Directory::from_config(&config)?;
+        let sessions = Arc::new(SessionKeys::load(
+            &config.sessions.key_file,
+            config.sessions.cache_capacity,
+        )?);
+        let (store, dropped) = IdentityStore::open(&config, sessions)?;
+        for what in dropped {
+            tracing::warn!(
+                dropped = %what,
+                "the identity store referred to an entity the config no longer declares"
+            );
+        }
+        let store = Arc::new(store);
         let (embedded, upstream) = if config.is_embedded() {
             // The embedded store gets a fresh key per run: it is reachable
             // only through the proxy, which re-signs for it.
@@ -128,7 +142,8 @@ impl Server {
         })?;
         let header_timeout = Duration::from_secs(config.limits.header_read_timeout_secs);
         let state = Arc::new(State {
-            identities: Arc::new(Identities::new(directory)),
+            identities: store.identities().clone(),
+            store,
             keys: SigningKeyCache::default(),
             upstream,
             audit,

@@ -180,6 +180,15 @@ async fn process(
         header_str(&parts.headers, "host").or_else(|| parts.uri.authority().map(|a| a.as_str()));
     let target =
         resolve(host, parts.uri.path(), &state.config.domains).map_err(|e| S3Error::from(&e))?;
+    if super::api::is_api_request(
+        &parts.method,
+        parts.uri.path(),
+        target.bucket.is_some(),
+        &query,
+        &parts.headers,
+    ) {
+        return Ok(super::api::handle(state, conn, parts, body, &ctx.audit, &ctx.request_id).await);
+    }
     ctx.audit.update(|r| {
         r.bucket = target.bucket.clone();
         r.key = target.key.clone();

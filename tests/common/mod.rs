@@ -55,6 +55,12 @@ secret_access_key = "{ROOT_SECRET}"
 path = "{audit_path}"
 {audit}
 
+[store]
+path = "{store}"
+
+[sessions]
+key_file = "{key_file}"
+
 [[users]]
 name = "alice"
 groups = ["prefix-users"]
@@ -72,6 +78,8 @@ policies = [{{ name = "own-prefix", document = '''{policy}''' }}]
 {extra}
 "#,
         audit_path = dir.join("audit.jsonl").display(),
+        store = dir.join("identity").display(),
+        key_file = dir.join("session.key").display(),
         policy = PREFIX_POLICY,
     )
 }
@@ -189,11 +197,27 @@ impl Harness {
 }
 
 pub fn s3_client(endpoint: &str, key: &str, secret: &str) -> aws_sdk_s3::Client {
+    s3_session_client(endpoint, key, secret, None)
+}
+
+/// An S3 client with temporary credentials (a session token) when given one.
+pub fn s3_session_client(
+    endpoint: &str,
+    key: &str,
+    secret: &str,
+    token: Option<&str>,
+) -> aws_sdk_s3::Client {
     let conf = aws_sdk_s3::Config::builder()
         .behavior_version(BehaviorVersion::latest())
         .region(Region::new("us-east-1"))
         .endpoint_url(endpoint)
-        .credentials_provider(Credentials::new(key, secret, None, None, "tests"))
+        .credentials_provider(Credentials::new(
+            key,
+            secret,
+            token.map(str::to_string),
+            None,
+            "tests",
+        ))
         .force_path_style(true)
         .retry_config(aws_sdk_s3::config::retry::RetryConfig::disabled())
         .build();
@@ -375,4 +399,119 @@ pub fn stop_binary(mut child: std::process::Child) {
         .unwrap();
     assert!(status.success());
     assert!(child.wait().unwrap().success());
+}
+
+/// A form-encoded Query API request (IAM or STS) signed like botocore signs
+/// it: SigV4 for `service` in us-east-1, payload hash of the body, optional
+/// session token. Returns the request ready for [`send`] and its body.
+pub fn sign_api(
+    endpoint: &str,
+    service: &str,
+    method: &str,
+    params: &[(&str, &str)],
+    key: &str,
+    secret: &str,
+    token: Option<&str>,
+) -> (Signed, Vec<u8>) {
+    use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
+    let body = form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(params)
+        .finish()
+        .into_bytes();
+    let identity = aws_credential_types::Credentials::new(
+        key,
+        secret,
+        token.map(str::to_string),
+        None,
+        "tests",
+    )
+    .into();
+    let params = aws_sigv4::sign::v4::SigningParams::builder()
+        .identity(&identity)
+        .region("us-east-1")
+        .name(service)
+        .time(SystemTime::now())
+        .settings(SigningSettings::default())
+        .build()
+        .unwrap()
+        .into();
+    let url = format!("{endpoint}/");
+    let uri: http::Uri = url.parse().unwrap();
+    let host = uri.authority().unwrap().to_string();
+    let mut all: Vec<(String, String)> = vec![
+        ("host".into(), host),
+        (
+            "content-type".into(),
+            "application/x-www-form-urlencoded; charset=utf-8".into(),
+        ),
+    ];
+    let signable = SignableRequest::new(
+        method,
+        &url,
+        all.iter().map(|(a, b)| (a.as_str(), b.as_str())),
+        SignableBody::Bytes(&body),
+    )
+    .unwrap();
+    let (instructions, _) = sign(signable, &params).unwrap().into_parts();
+    let (new_headers, _) = instructions.into_parts();
+    for h in new_headers {
+        all.push((h.name().to_string(), h.value().to_string()));
+    }
+    (
+        Signed {
+            method: method.into(),
+            url,
+            headers: all,
+        },
+        body,
+    )
+}
+
+/// Sends a Query API call as root (IAM unless the action is an STS one) and
+/// returns status and body.
+pub async fn api_call(endpoint: &str, service: &str, params: &[(&str, &str)]) -> (u16, String) {
+    api_call_as(endpoint, service, params, ROOT_KEY, ROOT_SECRET, None).await
+}
+
+pub async fn api_call_as(
+    endpoint: &str,
+    service: &str,
+    params: &[(&str, &str)],
+    key: &str,
+    secret: &str,
+    token: Option<&str>,
+) -> (u16, String) {
+    let version = if service == "iam" {
+        "2010-05-08"
+    } else {
+        "2011-06-15"
+    };
+    let mut all: Vec<(&str, &str)> = vec![("Version", version)];
+    all.extend_from_slice(params);
+    let (signed, body) = sign_api(endpoint, service, "POST", &all, key, secret, token);
+    let (status, _, text) = send(&signed, body).await;
+    (status, text)
+}
+
+/// The text of the first `<TAG>` element of an XML body.
+pub fn xml_text(body: &str, tag: &str) -> String {
+    body.split(&format!("<{tag}>"))
+        .nth(1)
+        .and_then(|s| s.split(&format!("</{tag}>")).next())
+        .unwrap_or("")
+        .to_string()
+}
+
+/// Starts s3warden with one of the example configs in `config/examples/`,
+/// its data paths moved into a fresh temporary directory.
+pub async fn example(name: &str) -> Harness {
+    let dir = TempDir::new().unwrap();
+    let base = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/examples");
+    let text = std::fs::read_to_string(base.join(format!("{name}.toml"))).unwrap();
+    let text = text
+        .replace("./data/", &format!("{}/", dir.path().display()))
+        .replace("127.0.0.1:9000", "127.0.0.1:0");
+    let config = Config::from_toml(&text, Path::new("example.toml"), &base).unwrap();
+    let server = Server::start(config).await.unwrap();
+    Harness { server, dir }
 }

@@ -1,0 +1,478 @@
+//! Inline policies of users, groups and roles; customer managed policies and
+//! their attachments. Documents are validated by the policy language before
+//! anything is stored, and returned URL-encoded as IAM returns them.
+
+use super::super::query::invalid;
+use super::super::validate;
+use super::super::xml::{Xml, encode_policy};
+use super::super::{ApiError, Call, Params};
+use super::{
+    Owner, find_group, find_role, find_user, listing, owner_arn, policy_xml, store_group,
+    store_role, store_user,
+};
+use crate::identity::model::{StoreState, StoredPolicy};
+use crate::identity::sessions::new_unique_id;
+use crate::identity::{Directory, InlinePolicy, iam_arn};
+use crate::policy::PolicyKind;
+
+const MANAGED_POLICY_SIZE: usize = 6144;
+const MAX_MANAGED_POLICIES: usize = 1500;
+const MAX_ATTACHED: usize = 10;
+
+fn owner_name(owner: Owner, p: &Params) -> Result<String, ApiError> {
+    let (param, field) = owner.param();
+    Ok(validate::name(p.required(param, field)?, field, 1, owner.max_name())?.to_string())
+}
+
+fn policy_name(p: &Params) -> Result<String, ApiError> {
+    Ok(validate::name(
+        p.required("PolicyName", "policyName")?,
+        "policyName",
+        1,
+        128,
+    )?
+    .to_string())
+}
+
+/// The inline policies an owner has now (config or store).
+fn inline_of<'a>(
+    dir: &'a Directory,
+    owner: Owner,
+    name: &str,
+) -> Result<(&'a str, &'a [InlinePolicy]), ApiError> {
+    Ok(match owner {
+        Owner::User => {
+            let u = find_user(dir, name)?;
+            (u.name.as_str(), u.policies.as_slice())
+        }
+        Owner::Group => {
+            let g = find_group(dir, name)?;
+            (g.name.as_str(), g.policies.as_slice())
+        }
+        Owner::Role => {
+            let r = find_role(dir, name)?;
+            (r.name.as_str(), r.policies.as_slice())
+        }
+    })
+}
+
+/// The stored inline-policy map of an owner the API may change.
+fn stored_inline<'a>(
+    dir: &Directory,
+    state: &'a mut StoreState,
+    owner: Owner,
+    name: &str,
+) -> Result<&'a mut std::collections::BTreeMap<String, String>, ApiError> {
+    Ok(match owner {
+        Owner::User => &mut store_user(dir, state, name)?.policies,
+        Owner::Group => &mut store_group(dir, state, name)?.policies,
+        Owner::Role => &mut store_role(state, name)?.policies,
+    })
+}
+
+fn stored_attached<'a>(
+    dir: &Directory,
+    state: &'a mut StoreState,
+    owner: Owner,
+    name: &str,
+) -> Result<&'a mut Vec<String>, ApiError> {
+    Ok(match owner {
+        Owner::User => &mut store_user(dir, state, name)?.attached,
+        Owner::Group => &mut store_group(dir, state, name)?.attached,
+        Owner::Role => &mut store_role(state, name)?.attached,
+    })
+}
+
+pub async fn put_inline(
+    owner: Owner,
+    p: &Params,
+    call: &mut Call<'_>,
+) -> Result<Option<String>, ApiError> {
+    let name = owner_name(owner, p)?;
+    let policy = policy_name(p)?;
+    let doc = p.required("PolicyDocument", "policyDocument")?.to_string();
+    validate::policy_document(&doc, "policyDocument", PolicyKind::Identity)?;
+    let dir = call.dir.clone();
+    call.authorize(
+        &format!("iam:Put{}Policy", owner.capitalized()),
+        &owner_arn(&dir, owner, &name),
+    )?;
+    call.store
+        .update(move |dir, state| {
+            let (display, _) = inline_of(dir, owner, &name)?;
+            let display = display.to_string();
+            let map = stored_inline(dir, state, owner, &name)?;
+            let others: usize = map
+                .iter()
+                .filter(|(n, _)| **n != policy)
+                .map(|(_, d)| validate::policy_size(d))
+                .sum();
+            let quota = owner.inline_quota();
+            if others + validate::policy_size(&doc) > quota {
+                return Err(ApiError::LimitExceeded(format!(
+                    "Maximum policy size of {quota} bytes exceeded for {} {display}",
+                    owner.noun()
+                )));
+            }
+            map.insert(policy, doc);
+            Ok(None)
+        })
+        .await
+}
+
+pub fn get_inline(
+    owner: Owner,
+    p: &Params,
+    call: &mut Call<'_>,
+) -> Result<Option<String>, ApiError> {
+    let name = owner_name(owner, p)?;
+    let policy = policy_name(p)?;
+    let dir = call.dir.clone();
+    call.authorize(
+        &format!("iam:Get{}Policy", owner.capitalized()),
+        &owner_arn(&dir, owner, &name),
+    )?;
+    let (display, policies) = inline_of(&dir, owner, &name)?;
+    let found = policies.iter().find(|x| x.name == policy).ok_or_else(|| {
+        ApiError::NoSuchEntity(format!(
+            "The {} policy with name {policy} cannot be found.",
+            owner.noun()
+        ))
+    })?;
+    let mut x = Xml::new();
+    x.text(owner.param().0, display)
+        .text("PolicyName", &found.name)
+        .text("PolicyDocument", &encode_policy(&found.document));
+    Ok(Some(x.finish()))
+}
+
+pub fn list_inline(
+    owner: Owner,
+    p: &Params,
+    call: &mut Call<'_>,
+) -> Result<Option<String>, ApiError> {
+    let name = owner_name(owner, p)?;
+    let dir = call.dir.clone();
+    call.authorize(
+        &format!("iam:List{}Policies", owner.capitalized()),
+        &owner_arn(&dir, owner, &name),
+    )?;
+    let (_, policies) = inline_of(&dir, owner, &name)?;
+    let names: Vec<&str> = policies.iter().map(|x| x.name.as_str()).collect();
+    listing(
+        p,
+        names,
+        |n| n.to_string(),
+        "PolicyNames",
+        |x, n| {
+            x.escaped(n);
+        },
+    )
+}
+
+pub async fn delete_inline(
+    owner: Owner,
+    p: &Params,
+    call: &mut Call<'_>,
+) -> Result<Option<String>, ApiError> {
+    let name = owner_name(owner, p)?;
+    let policy = policy_name(p)?;
+    let dir = call.dir.clone();
+    call.authorize(
+        &format!("iam:Delete{}Policy", owner.capitalized()),
+        &owner_arn(&dir, owner, &name),
+    )?;
+    call.store
+        .update(move |dir, state| {
+            inline_of(dir, owner, &name)?;
+            let map = stored_inline(dir, state, owner, &name)?;
+            if map.remove(&policy).is_none() {
+                return Err(ApiError::NoSuchEntity(format!(
+                    "The {} policy with name {policy} cannot be found.",
+                    owner.noun()
+                )));
+            }
+            Ok(None)
+        })
+        .await
+}
+
+fn policy_arn(p: &Params) -> Result<String, ApiError> {
+    Ok(validate::arn(p.required("PolicyArn", "policyArn")?, "policyArn")?.to_string())
+}
+
+fn no_such_policy(arn: &str) -> ApiError {
+    ApiError::NoSuchEntity(format!("Policy {arn} does not exist or is not attachable."))
+}
+
+pub async fn create_policy(p: &Params, call: &mut Call<'_>) -> Result<Option<String>, ApiError> {
+    let name = policy_name(p)?;
+    let path = validate::path(p.get("Path"), "path")?;
+    let description =
+        validate::description(p.get("Description"), "description")?.map(str::to_string);
+    validate::refuse_unsupported(p, &["Tags"])?;
+    let doc = p.required("PolicyDocument", "policyDocument")?.to_string();
+    validate::policy_document(&doc, "policyDocument", PolicyKind::Identity)?;
+    if validate::policy_size(&doc) > MANAGED_POLICY_SIZE {
+        return Err(ApiError::LimitExceeded(format!(
+            "Cannot exceed quota for PolicySize: {MANAGED_POLICY_SIZE}"
+        )));
+    }
+    let arn = iam_arn(call.account(), "policy", &path, &name);
+    call.authorize("iam:CreatePolicy", &arn)?;
+    let now = call.now;
+    call.store
+        .update(move |dir, state| {
+            if dir
+                .managed_policies()
+                .any(|m| m.name.eq_ignore_ascii_case(&name))
+            {
+                return Err(ApiError::EntityAlreadyExists(format!(
+                    "A policy called {name} already exists. Duplicate names are not allowed."
+                )));
+            }
+            if state.policies.len() >= MAX_MANAGED_POLICIES {
+                return Err(ApiError::LimitExceeded(format!(
+                    "Cannot exceed quota for PoliciesPerAccount: {MAX_MANAGED_POLICIES}"
+                )));
+            }
+            let stored = StoredPolicy {
+                name: name.clone(),
+                path: path.clone(),
+                policy_id: new_unique_id("ANPA"),
+                arn: arn.clone(),
+                description: description.clone(),
+                document: doc.clone(),
+                created: now,
+            };
+            let mut x = Xml::new();
+            x.open("Policy")
+                .text("PolicyName", &stored.name)
+                .text("PolicyId", &stored.policy_id)
+                .text("Arn", &stored.arn)
+                .text("Path", &stored.path)
+                .text("DefaultVersionId", "v1")
+                .text("AttachmentCount", "0")
+                .text("PermissionsBoundaryUsageCount", "0")
+                .bool("IsAttachable", true)
+                .opt("Description", stored.description.as_deref())
+                .date("CreateDate", now)
+                .date("UpdateDate", now)
+                .close("Policy");
+            state.policies.insert(arn, stored);
+            Ok(Some(x.finish()))
+        })
+        .await
+}
+
+pub fn get_policy(p: &Params, call: &mut Call<'_>) -> Result<Option<String>, ApiError> {
+    let arn = policy_arn(p)?;
+    let dir = call.dir.clone();
+    call.authorize("iam:GetPolicy", &arn)?;
+    let m = dir
+        .managed_policy(&arn)
+        .ok_or_else(|| no_such_policy(&arn))?;
+    let mut x = Xml::new();
+    x.open("Policy");
+    policy_xml(&mut x, m, dir.attachment_count(&arn));
+    x.close("Policy");
+    Ok(Some(x.finish()))
+}
+
+pub fn get_policy_version(p: &Params, call: &mut Call<'_>) -> Result<Option<String>, ApiError> {
+    let arn = policy_arn(p)?;
+    let version = p.required("VersionId", "versionId")?;
+    let well_formed = version.strip_prefix('v').is_some_and(|n| {
+        !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()) && !n.starts_with('0')
+    });
+    if !well_formed {
+        return Err(invalid(
+            Some(version),
+            "versionId",
+            "Member must satisfy regular expression pattern: v[1-9][0-9]*(\\.[A-Za-z0-9-]*)?",
+        ));
+    }
+    let dir = call.dir.clone();
+    call.authorize("iam:GetPolicyVersion", &arn)?;
+    let m = dir
+        .managed_policy(&arn)
+        .ok_or_else(|| no_such_policy(&arn))?;
+    if version != "v1" {
+        return Err(ApiError::NoSuchEntity(format!(
+            "Policy {arn} version {version} does not exist or is not attachable."
+        )));
+    }
+    let mut x = Xml::new();
+    x.open("PolicyVersion")
+        .text("Document", &encode_policy(&m.document))
+        .text("VersionId", "v1")
+        .bool("IsDefaultVersion", true)
+        .date("CreateDate", m.created)
+        .close("PolicyVersion");
+    Ok(Some(x.finish()))
+}
+
+pub fn list_policies(p: &Params, call: &mut Call<'_>) -> Result<Option<String>, ApiError> {
+    let scope = p.get("Scope").unwrap_or("All");
+    if !matches!(scope, "All" | "AWS" | "Local") {
+        return Err(invalid(
+            Some(scope),
+            "scope",
+            "Member must satisfy enum value set: [All, AWS, Local]",
+        ));
+    }
+    let only_attached = validate::boolean(p, "OnlyAttached", "onlyAttached")?;
+    let prefix = validate::path_prefix(p.get("PathPrefix"))?;
+    if let Some(u) = p.get("PolicyUsageFilter")
+        && !matches!(u, "PermissionsPolicy" | "PermissionsBoundary")
+    {
+        return Err(invalid(
+            Some(u),
+            "policyUsageFilter",
+            "Member must satisfy enum value set: [PermissionsPolicy, PermissionsBoundary]",
+        ));
+    }
+    let dir = call.dir.clone();
+    call.authorize(
+        "iam:ListPolicies",
+        &format!("arn:aws:iam::{}:policy/", dir.account_id),
+    )?;
+    // Only customer managed policies exist here: the AWS scope is empty.
+    let policies: Vec<_> = dir
+        .managed_policies()
+        .filter(|_| scope != "AWS")
+        .filter(|m| m.path.starts_with(&prefix))
+        .filter(|m| !only_attached || dir.attachment_count(&m.arn) > 0)
+        .collect();
+    listing(
+        p,
+        policies,
+        |m| m.name.to_ascii_lowercase(),
+        "Policies",
+        |x, m| {
+            policy_xml(x, m, dir.attachment_count(&m.arn));
+        },
+    )
+}
+
+pub async fn delete_policy(p: &Params, call: &mut Call<'_>) -> Result<Option<String>, ApiError> {
+    let arn = policy_arn(p)?;
+    call.authorize("iam:DeletePolicy", &arn)?;
+    call.store
+        .update(move |dir, state| {
+            dir.managed_policy(&arn)
+                .ok_or_else(|| no_such_policy(&arn))?;
+            if dir.attachment_count(&arn) > 0 {
+                return Err(ApiError::DeleteConflict(
+                    "Cannot delete a policy attached to entities.".into(),
+                ));
+            }
+            state.policies.remove(&arn);
+            Ok(None)
+        })
+        .await
+}
+
+/// `iam:AttachUserPolicy` and the like, with `iam:PolicyARN` in the context.
+fn authorize_attachment(
+    call: &mut Call<'_>,
+    verb: &str,
+    owner: Owner,
+    name: &str,
+    arn: &str,
+) -> Result<(), ApiError> {
+    let mut ctx = call.context.clone();
+    ctx.set("iam:PolicyARN", arn);
+    let resource = owner_arn(&call.dir, owner, name);
+    call.authorize_with(
+        &format!("iam:{verb}{}Policy", owner.capitalized()),
+        &resource,
+        ctx,
+    )
+}
+
+pub async fn attach(
+    owner: Owner,
+    p: &Params,
+    call: &mut Call<'_>,
+) -> Result<Option<String>, ApiError> {
+    let name = owner_name(owner, p)?;
+    let arn = policy_arn(p)?;
+    authorize_attachment(call, "Attach", owner, &name, &arn)?;
+    call.store
+        .update(move |dir, state| {
+            inline_of(dir, owner, &name)?;
+            dir.managed_policy(&arn)
+                .ok_or_else(|| no_such_policy(&arn))?;
+            let attached = stored_attached(dir, state, owner, &name)?;
+            if attached.contains(&arn) {
+                return Ok(None);
+            }
+            if attached.len() >= MAX_ATTACHED {
+                return Err(ApiError::LimitExceeded(format!(
+                    "Cannot exceed quota for PoliciesPer{}: {MAX_ATTACHED}",
+                    owner.capitalized()
+                )));
+            }
+            attached.push(arn);
+            Ok(None)
+        })
+        .await
+}
+
+pub async fn detach(
+    owner: Owner,
+    p: &Params,
+    call: &mut Call<'_>,
+) -> Result<Option<String>, ApiError> {
+    let name = owner_name(owner, p)?;
+    let arn = policy_arn(p)?;
+    authorize_attachment(call, "Detach", owner, &name, &arn)?;
+    call.store
+        .update(move |dir, state| {
+            inline_of(dir, owner, &name)?;
+            let attached = stored_attached(dir, state, owner, &name)?;
+            let before = attached.len();
+            attached.retain(|a| *a != arn);
+            if attached.len() == before {
+                return Err(ApiError::NoSuchEntity(format!(
+                    "Policy {arn} was not found."
+                )));
+            }
+            Ok(None)
+        })
+        .await
+}
+
+pub fn list_attached(
+    owner: Owner,
+    p: &Params,
+    call: &mut Call<'_>,
+) -> Result<Option<String>, ApiError> {
+    let name = owner_name(owner, p)?;
+    let prefix = validate::path_prefix(p.get("PathPrefix"))?;
+    let dir = call.dir.clone();
+    call.authorize(
+        &format!("iam:ListAttached{}Policies", owner.capitalized()),
+        &owner_arn(&dir, owner, &name),
+    )?;
+    let arns: &[String] = match owner {
+        Owner::User => &find_user(&dir, &name)?.attached,
+        Owner::Group => &find_group(&dir, &name)?.attached,
+        Owner::Role => &find_role(&dir, &name)?.attached,
+    };
+    let policies: Vec<_> = arns
+        .iter()
+        .filter_map(|a| dir.managed_policy(a))
+        .filter(|m| m.path.starts_with(&prefix))
+        .collect();
+    listing(
+        p,
+        policies,
+        |m| m.name.to_ascii_lowercase(),
+        "AttachedPolicies",
+        |x, m| {
+            x.text("PolicyName", &m.name).text("PolicyArn", &m.arn);
+        },
+    )
+}

@@ -1,0 +1,396 @@
+//! The STS query API (version 2011-06-15): GetFederationToken,
+//! GetSessionToken, AssumeRole and GetCallerIdentity, issuing sealed session
+//! tokens (see `identity::sessions`).
+//!
+//! Follows S3-SEMANTICS §3: federated-user names of 2–32 characters,
+//! durations of 900–129600 s (default 43200, at most 3600 for root), session
+//! policies of at most 2048 plaintext characters together with the managed
+//! policy ARNs, AssumeRole checked against the role's trust policy. Temporary
+//! credentials may call GetCallerIdentity; GetSessionToken and role sessions
+//! may also call AssumeRole; nothing else.
+
+use chrono::SecondsFormat;
+
+use super::query::invalid;
+use super::validate;
+use super::xml::Xml;
+use super::{ApiError, Call, Params};
+use crate::identity::sessions::{new_access_key_id, new_secret};
+use crate::identity::{PrincipalKind, SessionClaims, SessionKind};
+use crate::policy::{
+    NamedPolicy, PolicyKind, PrincipalInfo, Request, ResourceDecision, evaluate_resource_policy,
+};
+
+/// Plaintext budget of inline plus managed session policies.
+const SESSION_POLICY_CHARS: usize = 2048;
+const MAX_POLICY_ARNS: usize = 10;
+
+pub async fn run(
+    action: &str,
+    p: &Params,
+    call: &mut Call<'_>,
+) -> Result<Option<String>, ApiError> {
+    match action {
+        "GetCallerIdentity" => caller_identity(call),
+        "GetFederationToken" => federation_token(p, call),
+        "GetSessionToken" => session_token(p, call),
+        "AssumeRole" => assume_role(p, call),
+        other => Err(ApiError::InvalidAction(format!(
+            "The action {other} is not valid for this web service."
+        ))),
+    }
+}
+
+/// Needs no permission, and an explicit Deny does not affect it (as in AWS).
+fn caller_identity(call: &mut Call<'_>) -> Result<Option<String>, ApiError> {
+    call.audit.actions.push("sts:GetCallerIdentity".into());
+    let mut x = Xml::new();
+    x.text("Arn", &call.principal.arn)
+        .text("UserId", &call.principal.user_id)
+        .text("Account", &call.principal.account);
+    Ok(Some(x.finish()))
+}
+
+/// The session policy parameters, validated; returns the inline policy, the
+/// ARNs and the packed size in percent.
+fn session_policy(
+    p: &Params,
+    call: &Call<'_>,
+) -> Result<(Option<String>, Vec<String>, usize), ApiError> {
+    let inline = match p.get("Policy") {
+        Some(doc) => {
+            validate::policy_document(doc, "policy", PolicyKind::Session)?;
+            Some(doc.to_string())
+        }
+        None => None,
+    };
+    let arns = p.members("PolicyArns", Some("arn"))?;
+    if arns.len() > MAX_POLICY_ARNS {
+        return Err(invalid(
+            None,
+            "policyArns",
+            &format!("Member must have length less than or equal to {MAX_POLICY_ARNS}"),
+        ));
+    }
+    let prefix = format!("arn:aws:iam::{}:policy/", call.account());
+    for a in &arns {
+        validate::arn(a, "policyArns.member.arn")?;
+        if !a.starts_with(&prefix) {
+            return Err(invalid(
+                Some(a),
+                "policyArns.member.arn",
+                "Member must be a managed policy ARN of this account",
+            ));
+        }
+    }
+    let plaintext = inline.as_deref().map_or(0, |d| d.chars().count())
+        + arns.iter().map(String::len).sum::<usize>();
+    let percent = (plaintext * 100).div_ceil(SESSION_POLICY_CHARS);
+    if percent > 100 {
+        return Err(ApiError::PackedPolicyTooLarge(format!(
+            "Packed policy consumes {percent}% of allotted space, please use smaller policy for this operation."
+        )));
+    }
+    Ok((inline, arns, percent))
+}
+
+fn refuse_mfa_and_tags(p: &Params) -> Result<(), ApiError> {
+    if p.get("SerialNumber").is_some() || p.get("TokenCode").is_some() {
+        return Err(ApiError::AccessDenied(
+            "MultiFactorAuthentication is not supported by s3warden.".into(),
+        ));
+    }
+    for name in [
+        "Tags",
+        "TransitiveTagKeys",
+        "SourceIdentity",
+        "ProvidedContexts",
+    ] {
+        if p.get(name).is_some() || p.has_prefix(&format!("{name}.")) {
+            return Err(ApiError::Validation(format!(
+                "s3warden does not support the {name} parameter."
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn long_term_caller(call: &Call<'_>, action: &str) -> Result<(), ApiError> {
+    if call.is_session() {
+        return Err(ApiError::AccessDenied(format!(
+            "Cannot call {action} with session credentials"
+        )));
+    }
+    Ok(())
+}
+
+/// Seals a session and renders its `<Credentials>`.
+fn issue(call: &Call<'_>, claims: &SessionClaims) -> Result<String, ApiError> {
+    let sessions = call.dir.sessions().ok_or_else(|| {
+        ApiError::ServiceFailure("Temporary credentials are not configured.".into())
+    })?;
+    let token = sessions.seal(claims)?;
+    let mut x = Xml::new();
+    x.open("Credentials")
+        .text("AccessKeyId", &claims.access_key_id)
+        .text("SecretAccessKey", &claims.secret_access_key)
+        .text("SessionToken", &token)
+        .text(
+            "Expiration",
+            &claims
+                .expires_at()
+                .to_rfc3339_opts(SecondsFormat::Secs, true),
+        )
+        .close("Credentials");
+    Ok(x.finish())
+}
+
+/// The claims every session shares; the caller fills in the kind-specific parts.
+fn base_claims(call: &Call<'_>, kind: SessionKind, duration: i64) -> SessionClaims {
+    let principal = call.principal;
+    let root = principal.kind == PrincipalKind::Root;
+    SessionClaims {
+        kind,
+        access_key_id: new_access_key_id("ASIA"),
+        secret_access_key: new_secret(),
+        parent_is_root: root,
+        parent_name: principal.user_name.clone().unwrap_or_default(),
+        parent_id: principal.user_id.clone(),
+        parent_key: principal.access_key_id.clone(),
+        name: String::new(),
+        issued_ms: call.now.timestamp_millis(),
+        expires: call.now.timestamp() + duration,
+        policy: None,
+        policy_arns: Vec::new(),
+    }
+}
+
+fn federation_token(p: &Params, call: &mut Call<'_>) -> Result<Option<String>, ApiError> {
+    long_term_caller(call, "GetFederationToken")?;
+    let name = validate::name(p.required("Name", "name")?, "name", 2, 32)?.to_string();
+    let mut duration = validate::int(
+        p,
+        "DurationSeconds",
+        "durationSeconds",
+        900,
+        129_600,
+        43_200,
+    )?;
+    refuse_mfa_and_tags(p)?;
+    let (policy, arns, packed) = session_policy(p, call)?;
+    let account = call.account().to_string();
+    let arn = format!("arn:aws:sts::{account}:federated-user/{name}");
+    call.authorize("sts:GetFederationToken", &arn)?;
+    if call.is_root() {
+        // AWS silently shortens root's federation sessions to one hour.
+        duration = duration.min(3600);
+    }
+    let mut claims = base_claims(call, SessionKind::Federated, duration);
+    claims.name = name.clone();
+    claims.policy = policy;
+    claims.policy_arns = arns;
+    let mut out = issue(call, &claims)?;
+    let mut rest = Xml::new();
+    rest.open("FederatedUser")
+        .text("Arn", &arn)
+        .text("FederatedUserId", &format!("{account}:{name}"))
+        .close("FederatedUser")
+        .text("PackedPolicySize", &packed.to_string());
+    out.push_str(&rest.finish());
+    Ok(Some(out))
+}
+
+fn session_token(p: &Params, call: &mut Call<'_>) -> Result<Option<String>, ApiError> {
+    long_term_caller(call, "GetSessionToken")?;
+    let mut duration = validate::int(
+        p,
+        "DurationSeconds",
+        "durationSeconds",
+        900,
+        129_600,
+        43_200,
+    )?;
+    refuse_mfa_and_tags(p)?;
+    // No permission is needed: GetSessionToken authenticates, it grants nothing new.
+    call.audit.actions.push("sts:GetSessionToken".into());
+    if call.is_root() {
+        duration = duration.min(3600);
+    }
+    let claims = base_claims(call, SessionKind::User, duration);
+    Ok(Some(issue(call, &claims)?))
+}
+
+fn assume_role(p: &Params, call: &mut Call<'_>) -> Result<Option<String>, ApiError> {
+    let role_arn = validate::arn(p.required("RoleArn", "roleArn")?, "roleArn")?.to_string();
+    let session_name = validate::name(
+        p.required("RoleSessionName", "roleSessionName")?,
+        "roleSessionName",
+        2,
+        64,
+    )?
+    .to_string();
+    let duration = validate::int(p, "DurationSeconds", "durationSeconds", 900, 43_200, 3600)?;
+    if let Some(id) = p.get("ExternalId")
+        && !(2..=1224).contains(&id.chars().count())
+    {
+        return Err(invalid(
+            Some(id),
+            "externalId",
+            "Member must have length between 2 and 1224",
+        ));
+    }
+    refuse_mfa_and_tags(p)?;
+    let (policy, arns, packed) = session_policy(p, call)?;
+    let principal = call.principal;
+    match (principal.kind, principal.session.is_some()) {
+        (PrincipalKind::Root, _) => {
+            return Err(ApiError::AccessDenied(
+                "Roles may not be assumed by root accounts.".into(),
+            ));
+        }
+        (PrincipalKind::FederatedUser, _) => {
+            return Err(ApiError::AccessDenied(
+                "Federated users cannot call AssumeRole.".into(),
+            ));
+        }
+        (PrincipalKind::AssumedRole, _) if duration > 3600 => {
+            return Err(ApiError::Validation(
+                "The requested DurationSeconds exceeds the 1 hour session limit for roles assumed by role chaining.".into(),
+            ));
+        }
+        _ => {}
+    }
+    let dir = call.dir.clone();
+    let denied = || {
+        ApiError::AccessDenied(format!(
+            "User: {} is not authorized to perform: sts:AssumeRole on resource: {role_arn}",
+            principal.arn
+        ))
+    };
+    let mut ctx = call.context.clone();
+    ctx.set("sts:RoleSessionName", session_name.as_str());
+    if let Some(id) = p.get("ExternalId") {
+        ctx.set("sts:ExternalId", id);
+    }
+    // An unknown role is answered like a refused one: existence is not disclosed.
+    let role = role_arn
+        .rsplit('/')
+        .next()
+        .and_then(|name| dir.role(name))
+        .filter(|r| r.arn == role_arn);
+    let Some(role) = role else {
+        call.audit.actions.push("sts:AssumeRole".into());
+        return Err(denied());
+    };
+    let req = Request {
+        action: "sts:AssumeRole",
+        resource: &role_arn,
+        context: &ctx,
+    };
+    let trust = NamedPolicy {
+        name: "trust",
+        policy: &role.trust,
+    };
+    let account = dir.account_id.clone();
+    // Named directly (its own ARN), the caller needs nothing more; allowed
+    // only through its account, it also needs an identity-policy Allow.
+    let direct = evaluate_resource_policy(
+        &trust,
+        &PrincipalInfo {
+            arn: principal.principal_arn(),
+            account: "",
+        },
+        &req,
+    );
+    let via_account = evaluate_resource_policy(
+        &trust,
+        &PrincipalInfo {
+            arn: principal.principal_arn(),
+            account: &account,
+        },
+        &req,
+    );
+    let identity = call.authorize_with("sts:AssumeRole", &role_arn, ctx.clone());
+    let allowed = match (&direct, &via_account) {
+        (ResourceDecision::ExplicitDeny(_), _) | (_, ResourceDecision::ExplicitDeny(_)) => false,
+        (ResourceDecision::Allowed(_), _) => match &identity {
+            Ok(()) => true,
+            // An identity-policy Deny still wins; a mere absence of Allow does not.
+            Err(_) => !matches!(
+                call.audit.decision.as_ref().map(|d| &d.reason),
+                Some(crate::policy::Reason::ExplicitDeny { .. })
+            ),
+        },
+        (_, ResourceDecision::Allowed(_)) => identity.is_ok(),
+        _ => false,
+    };
+    if !allowed {
+        // The audit must show the refusal, also when only the trust policy refused.
+        let trust_deny = match (&direct, &via_account) {
+            (ResourceDecision::ExplicitDeny(by), _) | (_, ResourceDecision::ExplicitDeny(by)) => {
+                Some(by.clone())
+            }
+            _ => None,
+        };
+        let reason = match trust_deny {
+            Some(by) => crate::policy::Reason::ExplicitDeny {
+                by: crate::policy::StatementRef {
+                    policy: format!("role/{}/trust", role.name),
+                    statement: by.statement,
+                },
+            },
+            None => match call.audit.decision.take() {
+                Some(d) if !d.allowed => d.reason,
+                _ => crate::policy::Reason::NoIdentityAllow,
+            },
+        };
+        call.audit.decision = Some(crate::policy::Decision {
+            allowed: false,
+            reason,
+        });
+        return Err(denied());
+    }
+    if let (ResourceDecision::Allowed(by), Err(_)) = (&direct, &identity) {
+        // Record that the trust policy, not an identity policy, allowed it.
+        call.audit.decision = Some(crate::policy::Decision {
+            allowed: true,
+            reason: crate::policy::Reason::Allowed {
+                by: crate::policy::StatementRef {
+                    policy: format!("role/{}/trust", role.name),
+                    statement: by.statement.clone(),
+                },
+                session: None,
+            },
+        });
+    }
+    if duration > i64::from(role.max_session_duration) {
+        return Err(ApiError::Validation(
+            "The requested DurationSeconds exceeds the MaxSessionDuration set for this role."
+                .into(),
+        ));
+    }
+    let mut claims = base_claims(call, SessionKind::Role, duration);
+    claims.parent_is_root = false;
+    claims.parent_name = role.name.clone();
+    claims.parent_id = role.role_id.clone();
+    // A role session lives on its own: it is not tied to the caller's key.
+    claims.parent_key = None;
+    claims.name = session_name.clone();
+    claims.policy = policy;
+    claims.policy_arns = arns;
+    let mut out = issue(call, &claims)?;
+    let mut rest = Xml::new();
+    rest.open("AssumedRoleUser")
+        .text("AssumedRoleId", &format!("{}:{session_name}", role.role_id))
+        .text(
+            "Arn",
+            &format!(
+                "arn:aws:sts::{account}:assumed-role/{}/{session_name}",
+                role.name
+            ),
+        )
+        .close("AssumedRoleUser")
+        .text("PackedPolicySize", &packed.to_string());
+    out.push_str(&rest.finish());
+    Ok(Some(out))
+}

@@ -1,0 +1,291 @@
+use std::path::Path;
+
+use chrono::Utc;
+
+use super::model::{StoreState, StoredKey, StoredRole, StoredUser};
+use super::*;
+use crate::config::Config;
+use crate::policy::{Context, Request};
+
+const CONFIG: &str = r#"
+listen = "127.0.0.1:0"
+[root]
+access_key_id = "ROOTACCESSKEY0001"
+secret_access_key = "rootsecretrootsecret"
+[upstream]
+endpoint = "embedded"
+[[users]]
+name = "issuer"
+groups = ["uploaders"]
+access_keys = [{ access_key_id = "ISSUERKEY00000001", secret_access_key = "issuersecretissuer" }]
+[[groups]]
+name = "uploaders"
+policies = [{ name = "uploads", document = '''{"Statement": [
+  {"Effect": "Allow", "Action": ["s3:PutObject", "s3:GetObject"], "Resource": "arn:aws:s3:::uploads/*"},
+  {"Effect": "Allow", "Action": "sts:GetFederationToken", "Resource": "*"}]}''' }]
+"#;
+
+fn keys() -> Arc<SessionKeys> {
+    Arc::new(SessionKeys::from_keys(&[("k1", [9; 32])], 16))
+}
+
+fn directory(state: &StoreState) -> Directory {
+    let config = Config::from_toml(CONFIG, Path::new("t.toml"), Path::new(".")).unwrap();
+    Directory::from_config(&config)
+        .unwrap()
+        .with_sessions(keys())
+        .with_store(state)
+        .unwrap()
+}
+
+fn claims(dir: &Directory, kind: SessionKind, policy: Option<&str>) -> SessionClaims {
+    let issuer = dir.user("issuer").unwrap();
+    SessionClaims {
+        kind,
+        access_key_id: "ASIATESTTESTTEST0001".into(),
+        secret_access_key: "s".into(),
+        parent_is_root: false,
+        parent_name: "issuer".into(),
+        parent_id: issuer.user_id.clone(),
+        parent_key: Some("ISSUERKEY00000001".into()),
+        name: "alice".into(),
+        issued_ms: Utc::now().timestamp_millis(),
+        expires: Utc::now().timestamp() + 900,
+        policy: policy.map(str::to_string),
+        policy_arns: vec![],
+    }
+}
+
+fn principal(dir: &Directory, c: &SessionClaims) -> Result<Principal, SessionRefusal> {
+    let sessions = dir.sessions().unwrap();
+    let token = sessions.seal(c).unwrap();
+    let opened = sessions.open(&c.access_key_id, &token, Utc::now()).unwrap();
+    Principal::for_session(dir, opened)
+}
+
+fn allowed(dir: &Directory, p: &Principal, action: &str, resource: &str) -> bool {
+    let mut ctx = Context::new();
+    p.fill_context(&mut ctx);
+    dir.authorize(
+        p,
+        &Request {
+            action,
+            resource,
+            context: &ctx,
+        },
+    )
+    .allowed
+}
+
+const ALICE_ONLY: &str = r#"{"Statement": [
+  {"Effect": "Allow", "Action": ["s3:PutObject", "s3:GetObject", "s3:DeleteObject"], "Resource": "arn:aws:s3:::uploads/alice/*"}]}"#;
+
+#[test]
+fn a_federated_session_is_the_intersection_of_parent_and_session_policy() {
+    let dir = directory(&StoreState::empty());
+    let p = principal(
+        &dir,
+        &claims(&dir, SessionKind::Federated, Some(ALICE_ONLY)),
+    )
+    .unwrap();
+    assert_eq!(p.kind, PrincipalKind::FederatedUser);
+    assert_eq!(p.arn, "arn:aws:sts::000000000000:federated-user/alice");
+    assert_eq!(p.user_id, "000000000000:alice");
+    assert!(allowed(
+        &dir,
+        &p,
+        "s3:PutObject",
+        "arn:aws:s3:::uploads/alice/x"
+    ));
+    assert!(!allowed(
+        &dir,
+        &p,
+        "s3:PutObject",
+        "arn:aws:s3:::uploads/bob/x"
+    ));
+    // The session policy allows DeleteObject; the issuer does not: never granted.
+    assert!(!allowed(
+        &dir,
+        &p,
+        "s3:DeleteObject",
+        "arn:aws:s3:::uploads/alice/x"
+    ));
+}
+
+#[test]
+fn a_federated_session_without_a_session_policy_has_no_permissions() {
+    let dir = directory(&StoreState::empty());
+    let p = principal(&dir, &claims(&dir, SessionKind::Federated, None)).unwrap();
+    assert!(!allowed(
+        &dir,
+        &p,
+        "s3:GetObject",
+        "arn:aws:s3:::uploads/alice/x"
+    ));
+}
+
+#[test]
+fn a_session_token_user_session_has_the_users_permissions_and_context_keys() {
+    let dir = directory(&StoreState::empty());
+    let p = principal(&dir, &claims(&dir, SessionKind::User, None)).unwrap();
+    assert_eq!(p.kind, PrincipalKind::User);
+    assert!(allowed(
+        &dir,
+        &p,
+        "s3:GetObject",
+        "arn:aws:s3:::uploads/anyone/x"
+    ));
+    let mut ctx = Context::new();
+    p.fill_context(&mut ctx);
+    assert!(ctx.get("aws:TokenIssueTime").is_some());
+    assert!(ctx.get("aws:username").is_some());
+    assert!(ctx.get("aws:MultiFactorAuthPresent").is_some());
+}
+
+fn store_user(name: &str, key_active: bool) -> StoreState {
+    let mut state = StoreState::empty();
+    state.users.insert(
+        name.to_ascii_lowercase(),
+        StoredUser {
+            name: name.into(),
+            path: "/".into(),
+            user_id: "AIDASTOREUSER000001".into(),
+            created: Utc::now(),
+            groups: vec!["uploaders".into()],
+            policies: Default::default(),
+            attached: vec![],
+            access_keys: vec![StoredKey {
+                access_key_id: "AKIASTOREKEY0000001".into(),
+                secret_access_key: "storesecretstoresecret".into(),
+                active: key_active,
+                created: Utc::now(),
+            }],
+        },
+    );
+    state
+}
+
+#[test]
+fn parent_changes_take_effect_on_the_next_request() {
+    let state = store_user("carol", true);
+    let dir = directory(&state);
+    let mut c = claims(&dir, SessionKind::Federated, Some(ALICE_ONLY));
+    c.parent_name = "carol".into();
+    c.parent_id = "AIDASTOREUSER000001".into();
+    c.parent_key = Some("AKIASTOREKEY0000001".into());
+    let p = principal(&dir, &c).unwrap();
+    assert!(allowed(
+        &dir,
+        &p,
+        "s3:GetObject",
+        "arn:aws:s3:::uploads/alice/x"
+    ));
+
+    // Removed from the group: the same principal is denied by the new snapshot.
+    let mut removed = state.clone();
+    removed.users.get_mut("carol").unwrap().groups.clear();
+    let dir2 = directory(&removed);
+    let p2 = principal(&dir2, &c).unwrap();
+    assert!(!allowed(
+        &dir2,
+        &p2,
+        "s3:GetObject",
+        "arn:aws:s3:::uploads/alice/x"
+    ));
+
+    // Key deactivated: the session is refused.
+    let dir3 = directory(&store_user("carol", false));
+    assert_eq!(
+        principal(&dir3, &c).unwrap_err(),
+        SessionRefusal::ParentKeyInactive
+    );
+
+    // Sessions revoked after issue: refused; a later session is fine.
+    let mut revoked = state.clone();
+    revoked
+        .revoked_before
+        .insert("AIDASTOREUSER000001".into(), c.issued_ms + 1);
+    let dir4 = directory(&revoked);
+    assert_eq!(principal(&dir4, &c).unwrap_err(), SessionRefusal::Revoked);
+    let mut later = c.clone();
+    later.issued_ms += 2;
+    assert!(principal(&dir4, &later).is_ok());
+
+    // Deleted and re-created under the same name: a different user.
+    let mut recreated = state.clone();
+    recreated.users.get_mut("carol").unwrap().user_id = "AIDASTOREUSER000002".into();
+    let dir5 = directory(&recreated);
+    assert_eq!(
+        principal(&dir5, &c).unwrap_err(),
+        SessionRefusal::ParentGone
+    );
+}
+
+#[test]
+fn a_role_session_uses_the_roles_policies_and_its_arn_for_principal_arn() {
+    let mut state = StoreState::empty();
+    state.roles.insert(
+        "reader".into(),
+        StoredRole {
+            name: "reader".into(),
+            path: "/".into(),
+            role_id: "AROAREADER000000001".into(),
+            created: Utc::now(),
+            description: None,
+            max_session_duration: 3600,
+            trust_policy: r#"{"Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::000000000000:user/issuer"},"Action":"sts:AssumeRole"}]}"#.into(),
+            policies: [(
+                "read".to_string(),
+                r#"{"Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":"*"}]}"#
+                    .to_string(),
+            )]
+            .into(),
+            attached: vec![],
+        },
+    );
+    let dir = directory(&state);
+    let mut c = claims(&dir, SessionKind::Role, None);
+    c.parent_name = "reader".into();
+    c.parent_id = "AROAREADER000000001".into();
+    c.parent_key = None;
+    c.name = "job-1".into();
+    let p = principal(&dir, &c).unwrap();
+    assert_eq!(p.kind, PrincipalKind::AssumedRole);
+    assert_eq!(p.arn, "arn:aws:sts::000000000000:assumed-role/reader/job-1");
+    assert_eq!(p.user_id, "AROAREADER000000001:job-1");
+    assert_eq!(p.principal_arn(), "arn:aws:iam::000000000000:role/reader");
+    assert!(allowed(&dir, &p, "s3:GetObject", "arn:aws:s3:::any/x"));
+    assert!(!allowed(&dir, &p, "s3:PutObject", "arn:aws:s3:::any/x"));
+    // With a session policy, the intersection.
+    let mut narrowed = c.clone();
+    narrowed.policy = Some(ALICE_ONLY.into());
+    let p = principal(&dir, &narrowed).unwrap();
+    assert!(allowed(
+        &dir,
+        &p,
+        "s3:GetObject",
+        "arn:aws:s3:::uploads/alice/x"
+    ));
+    assert!(!allowed(&dir, &p, "s3:GetObject", "arn:aws:s3:::any/x"));
+}
+
+#[test]
+fn a_store_entity_named_like_a_config_entity_is_a_conflict() {
+    let config = Config::from_toml(CONFIG, Path::new("t.toml"), Path::new(".")).unwrap();
+    let base = Directory::from_config(&config).unwrap();
+    let mut state = store_user("Issuer", true);
+    assert!(matches!(
+        base.reconcile(&mut state),
+        Err(IdentityError::Conflict(_))
+    ));
+    let mut state = store_user("carol", true);
+    state
+        .users
+        .get_mut("carol")
+        .unwrap()
+        .groups
+        .push("gone".into());
+    let dropped = base.reconcile(&mut state).unwrap();
+    assert_eq!(dropped.len(), 1, "{dropped:?}");
+    assert_eq!(state.users["carol"].groups, vec!["uploaders".to_string()]);
+}
