@@ -55,6 +55,9 @@ pub struct Config {
     /// Where Prometheus metrics and health endpoints are served (separate
     /// from `listen`); absent: not served.
     pub metrics_listen: Option<SocketAddr>,
+    /// CORS for browsers (presigned POST forms and the like); absent: no
+    /// cross-origin request is allowed.
+    pub cors: Option<CorsConfig>,
     pub root: RootConfig,
     pub upstream: UpstreamConfig,
     pub embedded: Option<EmbeddedSection>,
@@ -81,6 +84,24 @@ fn default_region() -> String {
 
 fn default_account_id() -> String {
     "000000000000".to_string()
+}
+
+/// Which browser origins may call s3warden, as an S3 bucket CORS rule.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CorsConfig {
+    /// Origins like `https://app.example.com`; `*` matches any run of characters.
+    pub allowed_origins: Vec<String>,
+    /// `GET`, `PUT`, `POST`, `DELETE`, `HEAD`.
+    pub allowed_methods: Vec<String>,
+    /// Request headers a preflight may ask for; `*` wildcards allowed.
+    #[serde(default)]
+    pub allowed_headers: Vec<String>,
+    /// Response headers scripts may read (e.g. `ETag`).
+    #[serde(default)]
+    pub expose_headers: Vec<String>,
+    /// How long browsers may cache a preflight answer.
+    pub max_age_secs: Option<u64>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

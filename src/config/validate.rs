@@ -95,6 +95,42 @@ pub fn validate(c: &Config) -> Result<(), ConfigError> {
             "must differ from `listen`",
         ));
     }
+    if let Some(cors) = &c.cors {
+        if cors.allowed_origins.is_empty() {
+            return Err(ConfigError::invalid(
+                "cors.allowed_origins",
+                "must name at least one origin",
+            ));
+        }
+        if cors
+            .allowed_origins
+            .iter()
+            .any(|o| o.matches('*').count() > 1)
+        {
+            return Err(ConfigError::invalid(
+                "cors.allowed_origins",
+                "an origin may contain at most one '*'",
+            ));
+        }
+        for m in &cors.allowed_methods {
+            if !matches!(m.as_str(), "GET" | "PUT" | "POST" | "DELETE" | "HEAD") {
+                return Err(ConfigError::invalid(
+                    "cors.allowed_methods",
+                    format!("{m:?} is not one of GET, PUT, POST, DELETE, HEAD"),
+                ));
+            }
+        }
+        if cors
+            .allowed_headers
+            .iter()
+            .any(|h| h.matches('*').count() > 1)
+        {
+            return Err(ConfigError::invalid(
+                "cors.allowed_headers",
+                "a header may contain at most one '*'",
+            ));
+        }
+    }
     if c.audit.queue == 0 {
         return Err(ConfigError::invalid("audit.queue", "must be at least 1"));
     }

@@ -4,6 +4,7 @@
 mod api;
 mod authenticate;
 mod body;
+mod cors;
 mod integrity;
 pub mod pipeline;
 mod response;

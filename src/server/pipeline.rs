@@ -10,13 +10,14 @@ use std::time::Instant;
 use bytes::Bytes;
 use chrono::{SecondsFormat, Utc};
 use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
-use http_body_util::{BodyExt, Full};
+use http_body_util::{BodyExt, Empty, Full};
 use hyper::body::Incoming;
 use tokio::sync::Notify;
 
 use super::State;
 use super::authenticate::{Authenticated, authenticate, common_context};
 use super::body::{InboundBody, OutboundBody, read_limited};
+use super::cors;
 use super::response;
 use crate::audit::{AuditGuard, AuditRecord, AuthInfo, DecisionInfo, SharedGuard};
 use crate::auth::RequestParts;
@@ -110,7 +111,14 @@ pub async fn handle(
         audit: audit.clone(),
     };
     let is_head = req.method() == Method::HEAD;
-    let response = match process(&state, &conn, req, &ctx).await {
+    let origin = header_str(req.headers(), "origin").map(str::to_string);
+    let method = req.method().clone();
+    let result = if method == Method::OPTIONS {
+        preflight(&state, req.headers(), &ctx)
+    } else {
+        process(&state, &conn, req, &ctx).await
+    };
+    let response = match result {
         Ok(r) => r,
         Err(e) => {
             if e.status.is_server_error() || e.source != ErrorSource::Client {
@@ -127,10 +135,33 @@ pub async fn handle(
     audit.update(|r| r.status = status);
     let (mut parts, body) = response.into_parts();
     response::stamp(&mut parts.headers, &request_id);
+    if method != Method::OPTIONS {
+        cors::decorate(
+            state.config.cors.as_ref(),
+            origin.as_deref(),
+            &method,
+            &mut parts.headers,
+        );
+    }
     Response::from_parts(
         parts,
         OutboundBody::new(body, audit, state.metrics.clone()).boxed(),
     )
+}
+
+/// A CORS preflight: answered from the configuration, before and without
+/// authentication, as S3 answers it.
+fn preflight(
+    state: &State,
+    headers: &HeaderMap,
+    ctx: &RequestCtx,
+) -> Result<Response<ResponseBody>, S3Error> {
+    ctx.audit
+        .update(|r| r.operation = Some("PreflightCORS".to_string()));
+    let cors_headers = cors::preflight(state.config.cors.as_ref(), headers)?;
+    let mut resp = Response::new(Empty::new().map_err(|e| match e {}).boxed());
+    *resp.headers_mut() = cors_headers;
+    Ok(resp)
 }
 
 fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
