@@ -1,14 +1,15 @@
 //! SigV4 header authentication: parsing `Authorization: AWS4-HMAC-SHA256 …`,
 //! checking its credential scope, time and signed-header rules the way S3 does,
-//! and verifying the signature.
+//! and verifying the signature. The signature check itself is shared with
+//! presigned URLs ([`super::presign`]).
 
 use std::fmt;
 
 use chrono::{DateTime, Utc};
-use zeroize::Zeroizing;
+use sha2::{Digest, Sha256};
 
-use super::canonical::{canonical_query, canonical_request};
-use super::signing::{SigningKeyCache, hmac_sha256, signature_matches, string_to_sign};
+use super::canonical::{canonical_query, canonical_request, write_canonical_request};
+use super::signing::{SigningKey, SigningKeyCache, hex32, signature_matches, string_to_sign};
 use super::time::{check_skew, request_time};
 use super::{AuthError, RequestParts};
 
@@ -26,8 +27,15 @@ pub struct Scope {
 impl Scope {
     /// Parses the `Credential` value.
     pub fn parse(credential: &str) -> Result<Scope, AuthError> {
-        let parts: Vec<&str> = credential.split('/').collect();
-        let [akid, date, region, service, terminal] = parts[..] else {
+        let mut parts = credential.split('/');
+        let (Some(akid), Some(date), Some(region), Some(service), Some(terminal), None) = (
+            parts.next(),
+            parts.next(),
+            parts.next(),
+            parts.next(),
+            parts.next(),
+            parts.next(),
+        ) else {
             return Err(AuthError::Malformed(format!(
                 "credential {credential:?} must be AKID/DATE/REGION/SERVICE/aws4_request"
             )));
@@ -57,18 +65,15 @@ impl Scope {
 
     /// `DATE/REGION/SERVICE/aws4_request`, as in the string to sign.
     pub fn to_scope_string(&self) -> String {
-        format!(
-            "{}/{}/{}/aws4_request",
-            self.date, self.region, self.service
-        )
-    }
-
-    /// Cache key for the derived signing key.
-    fn cache_key(&self) -> String {
-        format!(
-            "{}/{}/{}/{}",
-            self.access_key_id, self.date, self.region, self.service
-        )
+        let mut s =
+            String::with_capacity(self.date.len() + self.region.len() + self.service.len() + 16);
+        s.push_str(&self.date);
+        s.push('/');
+        s.push_str(&self.region);
+        s.push('/');
+        s.push_str(&self.service);
+        s.push_str("/aws4_request");
+        s
     }
 
     /// S3's checks of a scope against what this endpoint serves.
@@ -92,14 +97,16 @@ impl Scope {
     }
 }
 
-/// A parsed `Authorization` header.
+/// A parsed `Authorization` header (or the equivalent presigned parameters).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuthorizationV4 {
     pub scope: Scope,
-    /// Lowercase header names as listed.
+    /// Header names as listed, lowercased.
     pub signed_headers: Vec<String>,
-    /// The list as sent, `;`-separated.
+    /// The list as sent (lowercased), `;`-separated: the canonical request's
+    /// signed-headers line.
     pub signed_headers_raw: String,
+    /// 64 lowercase hex characters.
     pub signature: String,
 }
 
@@ -110,9 +117,12 @@ impl AuthorizationV4 {
             let mechanism = value.split(' ').next().unwrap_or_default();
             return Err(AuthError::UnsupportedMechanism(mechanism.to_string()));
         };
-        let rest = rest
-            .strip_prefix(' ')
-            .ok_or_else(|| AuthError::Malformed("expected a space after the algorithm".into()))?;
+        // S3 wants exactly one space after the algorithm and calls anything
+        // else an invalid Authorization argument, not a malformed header.
+        let rest = match rest.strip_prefix(' ') {
+            Some(r) if !r.starts_with(' ') => r,
+            _ => return Err(AuthError::BadAuthorizationFormat(ALGORITHM.to_string())),
+        };
         let (mut credential, mut signed, mut signature) = (None, None, None);
         for part in rest.split(',') {
             let part = part.trim();
@@ -136,8 +146,17 @@ impl AuthorizationV4 {
         let signed = signed.ok_or_else(|| AuthError::Malformed("missing SignedHeaders".into()))?;
         let signature =
             signature.ok_or_else(|| AuthError::Malformed("missing Signature".into()))?;
+        AuthorizationV4::from_parts(credential, signed, signature)
+    }
+
+    /// Builds from the three values, whether they came from a header or a query.
+    pub fn from_parts(
+        credential: &str,
+        signed: &str,
+        signature: &str,
+    ) -> Result<AuthorizationV4, AuthError> {
         let scope = Scope::parse(credential)?;
-        let signed_headers = parse_signed_headers(signed)?;
+        let (signed_headers, signed_headers_raw) = parse_signed_headers(signed)?;
         if signature.len() != 64 || !signature.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Err(AuthError::Malformed(
                 "signature must be 64 hex characters".into(),
@@ -146,24 +165,29 @@ impl AuthorizationV4 {
         Ok(AuthorizationV4 {
             scope,
             signed_headers,
-            signed_headers_raw: signed.to_string(),
+            signed_headers_raw,
             signature: signature.to_ascii_lowercase(),
         })
     }
 }
 
-/// Splits a `SignedHeaders` list; names must be lowercase and non-empty.
-pub fn parse_signed_headers(list: &str) -> Result<Vec<String>, AuthError> {
-    let names: Vec<String> = list.split(';').map(str::to_string).collect();
-    if names
-        .iter()
-        .any(|n| n.is_empty() || n.bytes().any(|b| b.is_ascii_uppercase() || b == b' '))
-    {
+/// Splits a `SignedHeaders` list into names. Names are matched without
+/// regard to case (HTTP header names are case-insensitive and some signers
+/// list them as sent); the canonical request uses them lowercased.
+pub fn parse_signed_headers(list: &str) -> Result<(Vec<String>, String), AuthError> {
+    let raw = list.to_ascii_lowercase();
+    let names: Vec<String> = raw.split(';').map(str::to_string).collect();
+    if names.iter().any(|n| {
+        n.is_empty()
+            || !n
+                .bytes()
+                .all(|b| b.is_ascii_graphic() && b != b':' && b != b',')
+    }) {
         return Err(AuthError::Malformed(format!(
-            "SignedHeaders {list:?} is not a list of lowercase names"
+            "SignedHeaders {list:?} is not a list of header names"
         )));
     }
-    Ok(names)
+    Ok((names, raw))
 }
 
 /// Refuses a request whose `host` is unsigned or that carries an `x-amz-*`
@@ -202,7 +226,7 @@ pub struct VerifiedV4 {
     /// The request's signature: the seed of chunk-signature chains.
     pub signature: [u8; 32],
     /// The signing key, needed to verify chunk signatures.
-    pub signing_key: Zeroizing<[u8; 32]>,
+    pub signing_key: SigningKey,
 }
 
 impl fmt::Debug for VerifiedV4 {
@@ -215,7 +239,7 @@ impl fmt::Debug for VerifiedV4 {
     }
 }
 
-/// What this endpoint expects of a header-signed request.
+/// What this endpoint expects of a signed request.
 #[derive(Debug, Clone, Copy)]
 pub struct Expectations<'a> {
     pub region: &'a str,
@@ -241,30 +265,79 @@ pub fn verify_header(
         .check(expect.region, expect.service, &timestamp)?;
     check_skew(signing_time, expect.now, expect.max_skew_secs)?;
     check_signed_headers(req.headers, &auth.signed_headers)?;
-
-    let signed: Vec<&str> = auth.signed_headers.iter().map(String::as_str).collect();
-    let creq = canonical_request(
+    verify_signature(
         req,
         &canonical_query(query, None),
-        &signed,
+        auth,
+        signing_time,
+        timestamp,
+        payload_hash,
+        secret,
+        cache,
+    )
+}
+
+/// The signature check shared by header and query authentication: the
+/// canonical request is hashed as it is written, the string to sign is fed
+/// straight into the cached, already-keyed HMAC.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn verify_signature(
+    req: &RequestParts<'_>,
+    canonical_query: &str,
+    auth: &AuthorizationV4,
+    signing_time: DateTime<Utc>,
+    timestamp: String,
+    payload_hash: &str,
+    secret: &str,
+    cache: &SigningKeyCache,
+) -> Result<VerifiedV4, AuthError> {
+    let mut signed: [&str; 16] = [""; 16];
+    let signed_list: Vec<&str>;
+    let names: &[&str] = if auth.signed_headers.len() <= signed.len() {
+        for (slot, name) in signed.iter_mut().zip(&auth.signed_headers) {
+            *slot = name;
+        }
+        &signed[..auth.signed_headers.len()]
+    } else {
+        signed_list = auth.signed_headers.iter().map(String::as_str).collect();
+        &signed_list
+    };
+    let mut hasher = Sha256::new();
+    write_canonical_request(
+        &mut hasher,
+        req,
+        canonical_query,
+        names,
         &auth.signed_headers_raw,
         payload_hash,
     );
+    let creq_hash = hex32(&hasher.finalize().into());
     let scope = auth.scope.to_scope_string();
-    let sts = string_to_sign(&timestamp, &scope, &creq);
-    let key = cache.get(
-        &auth.scope.cache_key(),
+    let key = cache.key(
+        &auth.scope.access_key_id,
         secret,
         &auth.scope.date,
         &auth.scope.region,
         &auth.scope.service,
     );
-    let expected = hmac_sha256(&key, sts.as_bytes());
+    let expected = key.sign_lines(
+        ALGORITHM.as_bytes(),
+        timestamp.as_bytes(),
+        scope.as_bytes(),
+        &[&creq_hash[..]],
+    );
     if !signature_matches(&expected, &auth.signature) {
+        let creq = canonical_request(
+            req,
+            canonical_query,
+            names,
+            &auth.signed_headers_raw,
+            payload_hash,
+        );
         tracing::debug!(
             access_key_id = %auth.scope.access_key_id,
             canonical_request = %redact_canonical(&creq),
-            string_to_sign = %sts,
+            string_to_sign = %string_to_sign(&timestamp, &scope, &creq),
             "signature mismatch"
         );
         return Err(AuthError::SignatureMismatch {
@@ -277,17 +350,28 @@ pub fn verify_header(
         timestamp,
         scope,
         signature: expected,
-        signing_key: Zeroizing::new(key),
+        signing_key: key,
     })
 }
 
-/// The canonical request for a debug log, with any session token hidden.
-fn redact_canonical(creq: &[u8]) -> String {
+/// The canonical request for a debug log, with any session token hidden
+/// (as a header line or as the presigned `X-Amz-Security-Token` parameter).
+pub(crate) fn redact_canonical(creq: &[u8]) -> String {
     String::from_utf8_lossy(creq)
         .lines()
         .map(|l| {
             if l.starts_with("x-amz-security-token:") {
                 "x-amz-security-token:<redacted>".to_string()
+            } else if l.contains("X-Amz-Security-Token=") || l.contains("x-amz-security-token=") {
+                l.split('&')
+                    .map(|p| match p.split_once('=') {
+                        Some((n, _)) if n.eq_ignore_ascii_case("x-amz-security-token") => {
+                            format!("{n}=<redacted>")
+                        }
+                        _ => p.to_string(),
+                    })
+                    .collect::<Vec<_>>()
+                    .join("&")
             } else {
                 l.to_string()
             }

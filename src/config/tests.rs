@@ -88,3 +88,15 @@ fn secrets_are_redacted_in_debug() {
     let dbg = format!("{c:?}");
     assert!(!dbg.contains("rootsecretrootsecret"), "{dbg}");
 }
+
+#[test]
+fn sigv2_is_on_by_default_and_can_be_switched_off() {
+    assert!(parse(MINIMAL).unwrap().auth.sigv2);
+    let off = parse(&format!("{MINIMAL}\n[auth]\nsigv2 = false\n")).unwrap();
+    assert!(!off.auth.sigv2);
+    // A typo or a wrong type is named, never silently ignored.
+    let typo = parse(&format!("{MINIMAL}\n[auth]\nsigv_2 = false\n")).unwrap_err();
+    assert!(typo.to_string().contains("sigv_2"), "{typo}");
+    let wrong = parse(&format!("{MINIMAL}\n[auth]\nsigv2 = \"no\"\n")).unwrap_err();
+    assert!(wrong.to_string().contains("sigv2"), "{wrong}");
+}

@@ -6,6 +6,7 @@ mod body;
 mod integrity;
 pub mod pipeline;
 mod response;
+mod streaming;
 mod tls;
 
 use std::convert::Infallible;
