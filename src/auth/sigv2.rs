@@ -175,10 +175,7 @@ struct SignedInputs<'a> {
     amz: BTreeMap<String, String>,
 }
 
-fn header_values(
-    headers: &http::HeaderMap,
-    name: &str,
-) -> Result<Option<String>, AuthError> {
+fn header_values(headers: &http::HeaderMap, name: &str) -> Result<Option<String>, AuthError> {
     let mut out: Option<String> = None;
     for v in headers.get_all(name) {
         let s = v
