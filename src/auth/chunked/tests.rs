@@ -341,3 +341,80 @@ fn decode_all_collects() {
     assert_eq!(data.len(), 66560);
     assert_eq!(t.unwrap().algorithm, Algorithm::Crc32c);
 }
+
+mod hold_back {
+    use http_body_util::{BodyExt, StreamBody};
+
+    use super::*;
+    use crate::auth::chunked::body::{ChunkedBody, Framing};
+    use crate::auth::payload::{BodyError, BodyFailure, BoxError};
+
+    type Frames = StreamBody<
+        futures_util::stream::Iter<std::vec::IntoIter<Result<http_body::Frame<Bytes>, BoxError>>>,
+    >;
+
+    fn stream(body: &[u8], step: usize) -> Frames {
+        let frames: Vec<Result<http_body::Frame<Bytes>, BoxError>> = body
+            .chunks(step)
+            .map(|c| Ok(http_body::Frame::data(Bytes::copy_from_slice(c))))
+            .collect();
+        StreamBody::new(futures_util::stream::iter(frames))
+    }
+
+    /// Pulls frames until the end or an error: (bytes released, error?).
+    async fn drain(mut b: ChunkedBody<Frames>) -> (Vec<u8>, bool) {
+        let mut out = Vec::new();
+        while let Some(f) = b.frame().await {
+            match f {
+                Ok(f) => out.extend_from_slice(&f.into_data().unwrap()),
+                Err(_) => return (out, true),
+            }
+        }
+        (out, false)
+    }
+
+    #[tokio::test]
+    async fn a_bad_last_chunk_never_releases_the_end() {
+        let (a, b) = payload();
+        let mut body = signed_body(&[&a, &b], false, SEED);
+        let last = body.len() - 120; // inside the second chunk's data
+        body[last] ^= 1;
+        let failure = BodyFailure::default();
+        let cb = ChunkedBody::new(
+            stream(&body, 4096),
+            Decoder::new(signed_cfg(66560, false)),
+            Framing::Plain,
+            66560,
+            failure.clone(),
+        );
+        let (released, failed) = drain(cb).await;
+        assert!(failed);
+        assert!(released.len() < 66560, "the whole payload went out");
+        assert_eq!(
+            failure.get(),
+            Some(BodyError::Chunk(ChunkError::SignatureMismatch { chunk: 2 }))
+        );
+    }
+
+    #[tokio::test]
+    async fn a_good_body_is_reframed_with_its_trailer() {
+        let data = [&[5u8; 70_000][..], b"end"].concat();
+        let crc = checksum_base64(Algorithm::Crc32, &data);
+        let body = unsigned_body(&[&data[..70_000], b"end"], Some(&crc));
+        let framing = Framing::AwsChunked(Algorithm::Crc32);
+        let cb = ChunkedBody::new(
+            stream(&body, 1000),
+            Decoder::new(unsigned_cfg(70_003)),
+            framing,
+            70_003,
+            BodyFailure::default(),
+        );
+        let (out, failed) = drain(cb).await;
+        assert!(!failed);
+        assert_eq!(out.len() as u64, framing.encoded_length(70_003));
+        // The re-framed body decodes back to the payload and the same trailer.
+        let (decoded, trailer) = decode_all(unsigned_cfg(70_003), Bytes::from(out)).unwrap();
+        assert_eq!(&decoded[..], &data[..]);
+        assert_eq!(trailer.unwrap().value, crc);
+    }
+}
