@@ -215,13 +215,17 @@ fn signed_inputs<'a>(
     let mut content_md5 = header("content-md5");
     let mut content_type = header("content-type");
     if presigned {
+        // The uploader usually also sends the header the URL names (a
+        // Content-Type, say); only a different value is a conflict.
         for (n, v) in query {
+            let v = v.trim();
             let conflict = if n.starts_with("x-amz-") {
-                amz.insert(n.clone(), v.trim().to_string()).is_some()
+                amz.insert(n.clone(), v.to_string())
+                    .is_some_and(|old| old != v)
             } else if n == "content-md5" {
-                content_md5.replace(v.trim()).is_some()
+                content_md5.replace(v).is_some_and(|old| old != v)
             } else if n == "content-type" {
-                content_type.replace(v.trim()).is_some()
+                content_type.replace(v).is_some_and(|old| old != v)
             } else {
                 false
             };

@@ -55,4 +55,14 @@ assert got.status == 200 and got.data == small, (got.status, got.data)
 url = s3.generate_presigned_url("put_object", Params={"Bucket": bucket, "Key": f"{prefix}/presigned.txt"})
 put = http.request("PUT", url, body=f"presigned:{prefix}".encode())
 assert put.status == 200, (put.status, put.data)
+# A URL signed for a Content-Type, used (as it must be) with that header.
+url = s3.generate_presigned_url(
+    "put_object", Params={"Bucket": bucket, "Key": f"{prefix}/typed.txt", "ContentType": "text/plain"}
+)
+put = http.request("PUT", url, body=b"typed", headers={"Content-Type": "text/plain"})
+assert put.status == 200, (put.status, put.data)
+typed = s3.head_object(Bucket=bucket, Key=f"{prefix}/typed.txt")
+assert typed["ContentType"] == "text/plain", typed
+bad = http.request("PUT", url, body=b"typed", headers={"Content-Type": "text/html"})
+assert bad.status == 400, (bad.status, bad.data)
 print("ok")
