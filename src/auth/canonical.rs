@@ -82,6 +82,17 @@ pub fn parse_query(query: &str) -> Option<Vec<(String, String)>> {
 /// The canonical query string from decoded pairs, skipping `skip` (the
 /// presigned `X-Amz-Signature`). Repeated names are kept and ordered by value.
 pub fn canonical_query(pairs: &[(String, String)], skip: Option<&str>) -> String {
+    // One parameter (`x-id=GetObject`, `uploads`) needs no sorting.
+    if let [(n, v)] = pairs
+        && Some(n.as_str()) != skip
+    {
+        let (n, v) = (uri_encode_cow(n), uri_encode_cow(v));
+        let mut out = String::with_capacity(n.len() + v.len() + 1);
+        out.push_str(&n);
+        out.push('=');
+        out.push_str(&v);
+        return out;
+    }
     let mut encoded: Vec<(Cow<'_, str>, Cow<'_, str>)> = pairs
         .iter()
         .filter(|(n, _)| Some(n.as_str()) != skip)
@@ -140,6 +151,9 @@ pub fn put_trimmed<S: Sink + ?Sized>(out: &mut S, value: &[u8]) {
     out.put(rest);
 }
 
+/// Signed-header lists up to this long are collected in one pass.
+const MAX_FAST_HEADERS: usize = 16;
+
 /// Writes the canonical request for the given signed headers (lowercase
 /// names, in the order listed) and payload hash string.
 pub fn write_canonical_request<S: Sink + ?Sized>(
@@ -160,16 +174,44 @@ pub fn write_canonical_request<S: Sink + ?Sized>(
     out.put(b"\n");
     out.put(canonical_query.as_bytes());
     out.put(b"\n");
-    for name in signed_headers {
+    // The values of the signed headers, found in one pass over the map: a
+    // lookup by `&str` parses and hashes the name again for every header.
+    // Names sent more than once (joined with commas) take the general path.
+    let mut values: [Option<&http::HeaderValue>; MAX_FAST_HEADERS] = [None; MAX_FAST_HEADERS];
+    let mut repeated: u32 = 0;
+    let fast = signed_headers.len() <= MAX_FAST_HEADERS
+        && !signed_headers
+            .iter()
+            .enumerate()
+            .any(|(i, n)| signed_headers[..i].contains(n));
+    if fast {
+        for (name, value) in req.headers {
+            if let Some(i) = signed_headers.iter().position(|s| *s == name.as_str()) {
+                if values[i].is_some() {
+                    repeated |= 1 << i;
+                } else {
+                    values[i] = Some(value);
+                }
+            }
+        }
+    }
+    for (i, name) in signed_headers.iter().enumerate() {
         out.put(name.as_bytes());
         out.put(b":");
         let mut first = true;
-        for value in req.headers.get_all(*name) {
-            if !first {
-                out.put(b",");
+        if fast && repeated & (1 << i) == 0 {
+            if let Some(v) = values[i] {
+                put_trimmed(out, v.as_bytes());
+                first = false;
             }
-            first = false;
-            put_trimmed(out, value.as_bytes());
+        } else {
+            for value in req.headers.get_all(*name) {
+                if !first {
+                    out.put(b",");
+                }
+                first = false;
+                put_trimmed(out, value.as_bytes());
+            }
         }
         if first
             && *name == "host"
@@ -237,6 +279,44 @@ mod tests {
     #[test]
     fn invalid_utf8_in_query_is_refused() {
         assert!(parse_query("prefix=%FF").is_none());
+    }
+
+    #[test]
+    fn repeated_and_missing_headers() {
+        let mut h = http::HeaderMap::new();
+        h.append("x-amz-meta-a", "1".parse().unwrap());
+        h.append("host", "h".parse().unwrap());
+        h.append("x-amz-meta-a", " 2  3 ".parse().unwrap());
+        let req = RequestParts {
+            method: "GET",
+            path: "",
+            query: "",
+            headers: &h,
+            authority: None,
+        };
+        let names = ["host", "x-amz-meta-a", "x-amz-meta-b"];
+        let text = canonical_request(
+            &req,
+            "",
+            &names,
+            "host;x-amz-meta-a;x-amz-meta-b",
+            "UNSIGNED-PAYLOAD",
+        );
+        assert_eq!(
+            String::from_utf8(text).unwrap(),
+            "GET\n/\n\nhost:h\nx-amz-meta-a:1,2 3\nx-amz-meta-b:\n\nhost;x-amz-meta-a;x-amz-meta-b\nUNSIGNED-PAYLOAD"
+        );
+        let h2 = http::HeaderMap::new();
+        let req = RequestParts {
+            headers: &h2,
+            authority: Some("a:1"),
+            ..req
+        };
+        let text = canonical_request(&req, "", &["host"], "host", "x");
+        assert_eq!(
+            String::from_utf8(text).unwrap(),
+            "GET\n/\n\nhost:a:1\n\nhost\nx"
+        );
     }
 
     #[test]

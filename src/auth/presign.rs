@@ -183,26 +183,28 @@ fn scope_error(e: AuthError) -> AuthError {
 
 /// Verifies a presigned request: scope, validity window, signed headers, and
 /// the signature over the canonical request.
-pub fn verify_presigned(
+pub fn verify_presigned<'a>(
     req: &RequestParts<'_>,
     query: &[(String, String)],
-    p: &PresignedV4,
+    p: &'a PresignedV4,
     secret: &str,
     expect: &Expectations<'_>,
     cache: &super::SigningKeyCache,
-) -> Result<VerifiedV4, AuthError> {
+) -> Result<VerifiedV4<'a>, AuthError> {
     p.auth
         .scope
         .check(expect.region, expect.service, &p.timestamp)
         .map_err(scope_error)?;
     check_window(p, expect.now, expect.max_skew_secs)?;
-    check_signed_headers(req.headers, &p.auth.signed_headers)?;
+    let names = p.auth.names();
+    check_signed_headers(req.headers, names.as_slice())?;
     verify_signature(
         req,
         &canonical_query(query, Some("X-Amz-Signature")),
         &p.auth,
+        names.as_slice(),
         p.signing_time,
-        p.timestamp.clone(),
+        std::borrow::Cow::Borrowed(&p.timestamp),
         p.payload_hash(req.headers),
         secret,
         cache,

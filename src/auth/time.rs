@@ -1,6 +1,8 @@
 //! Request timestamps: `x-amz-date` (`YYYYMMDDTHHMMSSZ`) or the `Date` header
 //! (RFC 1123), and the 15-minute clock-skew rule for header-signed requests.
 
+use std::borrow::Cow;
+
 use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime, Utc};
 
 use super::AuthError;
@@ -47,17 +49,18 @@ pub fn parse_http_date(s: &str) -> Option<DateTime<Utc>> {
 }
 
 /// The signing time of a header-signed request, with the timestamp text that
-/// goes into the string to sign.
-pub fn request_time(headers: &http::HeaderMap) -> Result<(DateTime<Utc>, String), AuthError> {
+/// goes into the string to sign (borrowed from `x-amz-date` when that is how
+/// it came).
+pub fn request_time(headers: &http::HeaderMap) -> Result<(DateTime<Utc>, Cow<'_, str>), AuthError> {
     if let Some(v) = headers.get("x-amz-date") {
         let s = v.to_str().map_err(|_| AuthError::MissingDate)?;
         let t = parse_amz_date(s).ok_or(AuthError::MissingDate)?;
-        return Ok((t, s.to_string()));
+        return Ok((t, Cow::Borrowed(s)));
     }
     if let Some(v) = headers.get(http::header::DATE) {
         let s = v.to_str().map_err(|_| AuthError::MissingDate)?;
         let t = parse_http_date(s).ok_or(AuthError::MissingDate)?;
-        return Ok((t, format_amz_date(&t)));
+        return Ok((t, Cow::Owned(format_amz_date(&t))));
     }
     Err(AuthError::MissingDate)
 }

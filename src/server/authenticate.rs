@@ -135,8 +135,8 @@ fn chunk_signer(payload: &PayloadHash, verified: &VerifiedV4) -> Option<ChunkSig
     match payload {
         PayloadHash::Streaming(mode) if mode.signed_chunks() => Some(ChunkSigner::new(
             verified.signing_key.clone(),
-            verified.timestamp.clone(),
-            verified.scope.clone(),
+            verified.timestamp.to_string(),
+            verified.scope.to_string(),
             verified.signature,
         )),
         _ => None,
@@ -154,7 +154,7 @@ fn header_v4(
     let auth = AuthorizationV4::parse(value)?;
     record(audit, "header", ALGORITHM);
     let token = header_str(parts.headers, "x-amz-security-token");
-    let resolved = resolve_key(dir, &auth.scope.access_key_id, token)?;
+    let resolved = resolve_key(dir, auth.scope.access_key_id(), token)?;
     let sha =
         header_str(parts.headers, "x-amz-content-sha256").ok_or(AuthError::MissingContentSha256)?;
     let payload = PayloadHash::parse(sha)?;
@@ -191,7 +191,7 @@ fn presigned_v4(
         .security_token
         .as_deref()
         .or_else(|| header_str(parts.headers, "x-amz-security-token"));
-    let resolved = resolve_key(dir, &p.auth.scope.access_key_id, token)?;
+    let resolved = resolve_key(dir, p.auth.scope.access_key_id(), token)?;
     let payload = PayloadHash::parse(p.payload_hash(parts.headers))?;
     let verified = verify_presigned(
         parts,

@@ -52,7 +52,7 @@ fn presign(
     req.uri().to_string()
 }
 
-fn check(method: &str, url: &str, now: DateTime<Utc>) -> Result<VerifiedV4, AuthError> {
+fn check(method: &str, url: &str, now: DateTime<Utc>) -> Result<String, AuthError> {
     let uri: http::Uri = url.parse().unwrap();
     let mut h = HeaderMap::new();
     h.insert("host", "127.0.0.1:9000".parse().unwrap());
@@ -79,6 +79,7 @@ fn check(method: &str, url: &str, now: DateTime<Utc>) -> Result<VerifiedV4, Auth
         &expect,
         &SigningKeyCache::default(),
     )
+    .map(|v| v.access_key_id.to_string())
 }
 
 fn at() -> SystemTime {
@@ -96,7 +97,7 @@ fn sdk_presigned_urls_verify_within_their_window() {
     );
     let signed: DateTime<Utc> = at().into();
     let v = check("GET", &url, signed + Duration::from_secs(599)).unwrap();
-    assert_eq!(v.access_key_id, AKID);
+    assert_eq!(v, AKID);
     assert!(matches!(
         check("GET", &url, signed + Duration::from_secs(601)),
         Err(AuthError::Expired { .. })
