@@ -105,6 +105,23 @@ async fn assert_landed(run: &Run, prefix: &str, e: Expect) {
             "{prefix}: presigned put"
         );
     }
+    // aws-chunked is framing, never part of what is stored.
+    let small_head = run
+        .root
+        .head_object()
+        .bucket(BUCKET)
+        .key(&small_key)
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        !small_head
+            .content_encoding()
+            .unwrap_or("")
+            .contains("aws-chunked"),
+        "{prefix}: stored Content-Encoding {:?}",
+        small_head.content_encoding()
+    );
     if e.crc32 {
         let head = run
             .root

@@ -579,3 +579,187 @@ async fn sigv2_can_be_switched_off() {
     .await;
     h.server.shutdown().await;
 }
+
+#[tokio::test]
+async fn presigned_head_delete_and_upload_part() {
+    let h = setup("").await;
+    let now = SystemTime::now();
+    let url = |k: &str| format!("{}/bkt/{k}", h.endpoint());
+    let minute = Duration::from_secs(60);
+    h.root()
+        .put_object()
+        .bucket("bkt")
+        .key("k")
+        .body(aws_sdk_s3::primitives::ByteStream::from_static(b"hello"))
+        .send()
+        .await
+        .unwrap();
+    let (st, headers, _) = send(&presigned("HEAD", &url("k"), now, minute), vec![]).await;
+    assert_eq!(
+        (st, headers["content-length"].to_str().unwrap()),
+        (200, "5")
+    );
+    let up = h
+        .root()
+        .create_multipart_upload()
+        .bucket("bkt")
+        .key("mp")
+        .send()
+        .await
+        .unwrap();
+    let id = up.upload_id().unwrap();
+    let part_url = format!(
+        "{}?partNumber=1&uploadId={}",
+        url("mp"),
+        s3warden::auth::canonical::uri_encode(id, false)
+    );
+    let (st, headers, text) = send(
+        &presigned("PUT", &part_url, now, minute),
+        b"part one".to_vec(),
+    )
+    .await;
+    assert_eq!(st, 200, "{text}");
+    let etag = headers["etag"].to_str().unwrap().to_string();
+    h.root()
+        .complete_multipart_upload()
+        .bucket("bkt")
+        .key("mp")
+        .upload_id(id)
+        .multipart_upload(
+            aws_sdk_s3::types::CompletedMultipartUpload::builder()
+                .parts(
+                    aws_sdk_s3::types::CompletedPart::builder()
+                        .part_number(1)
+                        .e_tag(etag)
+                        .build(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let got = h
+        .root()
+        .get_object()
+        .bucket("bkt")
+        .key("mp")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(got.body.collect().await.unwrap().to_vec(), b"part one");
+    let (st, _, text) = send(&presigned("DELETE", &url("k"), now, minute), vec![]).await;
+    assert_eq!(st, 204, "{text}");
+    assert!(
+        h.root()
+            .head_object()
+            .bucket("bkt")
+            .key("k")
+            .send()
+            .await
+            .is_err()
+    );
+    h.server.shutdown().await;
+}
+
+/// A user whose policy lets it read only through a presigned SigV4 URL: the
+/// condition keys authentication fills. (`s3:signatureAge` is set too, but
+/// the policy engine has no Numeric operators yet to test it with.)
+const CAROL: &str = r#"
+[[users]]
+name = "carol"
+access_keys = [{ access_key_id = "CAROLKEYFORTESTS0001", secret_access_key = "carol-secret-for-tests-00000000000000000" }]
+policies = [{ name = "presigned-only", document = '''{"Version": "2012-10-17", "Statement": [
+  {"Sid": "FreshPresignedV4", "Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::bkt/*",
+   "Condition": {"StringEquals": {"s3:authType": "REST-QUERY-STRING", "s3:signatureversion": "AWS4-HMAC-SHA256"}}}]}''' }]
+"#;
+
+#[tokio::test]
+async fn policies_see_how_a_request_was_signed() {
+    let h = setup(CAROL).await;
+    h.root()
+        .put_object()
+        .bucket("bkt")
+        .key("k")
+        .body(aws_sdk_s3::primitives::ByteStream::from_static(b"hello"))
+        .send()
+        .await
+        .unwrap();
+    let now = SystemTime::now();
+    let carol = |at: SystemTime| {
+        let id = aws_credential_types::Credentials::new(
+            "CAROLKEYFORTESTS0001",
+            "carol-secret-for-tests-00000000000000000",
+            None,
+            None,
+            "t",
+        )
+        .into();
+        let mut settings = s3warden::upstream::s3_signing_settings();
+        settings.signature_location = SignatureLocation::QueryParams;
+        settings.expires_in = Some(Duration::from_secs(3600));
+        let params = aws_sigv4::sign::v4::SigningParams::builder()
+            .identity(&id)
+            .region("us-east-1")
+            .name("s3")
+            .time(at)
+            .settings(settings)
+            .build()
+            .unwrap()
+            .into();
+        let url = format!("{}/bkt/k", h.endpoint());
+        let host = url.split('/').nth(2).unwrap().to_string();
+        let signable = SignableRequest::new(
+            "GET",
+            &url,
+            [("host", host.as_str())].into_iter(),
+            SignableBody::UnsignedPayload,
+        )
+        .unwrap();
+        let (instructions, _) = sign(signable, &params).unwrap().into_parts();
+        let mut req = http::Request::builder().uri(&url).body(()).unwrap();
+        instructions.apply_to_request_http1x(&mut req);
+        Signed {
+            method: "GET".into(),
+            url: req.uri().to_string(),
+            headers: vec![],
+        }
+    };
+    let (st, _, body) = send(&carol(now), vec![]).await;
+    assert_eq!((st, body.as_str()), (200, "hello"));
+    // A SigV2 presigned URL is not what the policy allows.
+    let expires = now
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 60;
+    let sts = format!("GET\n\n\n{expires}\n/bkt/k");
+    let sig = base64::Engine::encode(
+        &base64::engine::general_purpose::STANDARD,
+        s3warden::auth::sigv2::sign("carol-secret-for-tests-00000000000000000", &sts),
+    );
+    let v2 = Signed {
+        method: "GET".into(),
+        url: format!(
+            "{}/bkt/k?AWSAccessKeyId=CAROLKEYFORTESTS0001&Expires={expires}&Signature={}",
+            h.endpoint(),
+            s3warden::auth::canonical::uri_encode(&sig, false)
+        ),
+        headers: vec![],
+    };
+    let (st, _, body) = send(&v2, vec![]).await;
+    assert_eq!((st, xml_code(&body).as_str()), (403, "AccessDenied"));
+    // Header authentication is not what the policy allows.
+    let header = h
+        .client(
+            "CAROLKEYFORTESTS0001",
+            "carol-secret-for-tests-00000000000000000",
+        )
+        .get_object()
+        .bucket("bkt")
+        .key("k")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(error_code(&header), "AccessDenied");
+    h.server.shutdown().await;
+}

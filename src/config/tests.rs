@@ -1,3 +1,5 @@
+//! Config parsing and validation: defaults, and errors that name the key.
+
 use std::path::Path;
 
 use super::*;

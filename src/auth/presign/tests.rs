@@ -1,3 +1,7 @@
+//! Presigned SigV4 URLs made by aws-sigv4 (what aws-sdk-rust's presigner
+//! uses): verified within their window, refused outside it and when any
+//! signed part or parameter changes.
+
 use std::time::{Duration, SystemTime};
 
 use aws_credential_types::Credentials;

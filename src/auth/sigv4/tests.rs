@@ -1,3 +1,6 @@
+//! Header authentication against AWS's documented example and against
+//! requests signed by aws-sigv4, and every way S3 refuses one.
+
 use std::time::{Duration, SystemTime};
 
 use aws_credential_types::Credentials;
