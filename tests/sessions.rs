@@ -439,3 +439,51 @@ async fn aws_style_revocation_with_a_token_issue_time_deny() {
     put(&new, &e, "b").await.unwrap();
     h.server.shutdown().await;
 }
+
+/// A presigned URL is only as good as the session that signed it: valid for
+/// an hour by its own `X-Amz-Expires`, it stops working with `ExpiredToken`
+/// the second the session expires, as S3 refuses it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_presigned_url_never_outlives_its_session() {
+    use aws_sdk_s3::presigning::PresigningConfig;
+    let h = Harness::embedded().await;
+    let e = h.endpoint();
+    let root = h.root();
+    root.create_bucket().bucket("shared").send().await.unwrap();
+    root.put_object()
+        .bucket("shared")
+        .key("doc")
+        .body(aws_sdk_s3::primitives::ByteStream::from_static(b"hello"))
+        .send()
+        .await
+        .unwrap();
+    let keys = SessionKeys::load(&h.dir.path().join("session.key"), 16).unwrap();
+    let short = claims(SessionKind::Federated, Utc::now().timestamp() + 3);
+    let c = creds_for(&short, keys.seal(&short).unwrap());
+    let presigned = s3_session_client(&e, &c.key, &c.secret, Some(&c.token))
+        .get_object()
+        .bucket("shared")
+        .key("doc")
+        .presigned(PresigningConfig::expires_in(std::time::Duration::from_secs(3600)).unwrap())
+        .await
+        .unwrap();
+    let signed = Signed {
+        method: "GET".into(),
+        url: presigned.uri().to_string(),
+        headers: vec![],
+    };
+    assert!(signed.url.contains("X-Amz-Security-Token="));
+    let (s, _, body) = send(&signed, vec![]).await;
+    assert_eq!((s, body.as_str()), (200, "hello"));
+    tokio::time::sleep(std::time::Duration::from_millis(
+        u64::try_from(short.expires * 1000 - Utc::now().timestamp_millis()).unwrap_or(0) + 1100,
+    ))
+    .await;
+    let (s, _, body) = send(&signed, vec![]).await;
+    assert_eq!(
+        (s, xml_text(&body, "Code").as_str()),
+        (400, "ExpiredToken"),
+        "{body}"
+    );
+    h.server.shutdown().await;
+}

@@ -1,6 +1,6 @@
 //! Fuzz target for the policy parser: no input may panic, hang or blow the stack — not the
 //! parser, nor the lint and evaluation of whatever it accepts.
-//! Run: `cargo +nightly fuzz run policy_parse fuzz/seeds/policy_parse -- -dict=fuzz/policy.dict`.
+//! Run: `cargo +nightly fuzz run policy_parse fuzz/seeds/policy_parse -- -dict=fuzz/policy_parse.dict`.
 
 #![no_main]
 

@@ -116,6 +116,21 @@ impl From<&AuthError> for ApiError {
             AuthError::SignatureMismatch { .. } => {
                 ApiError::SignatureDoesNotMatch(SIGNATURE_MISMATCH.into())
             }
+            // The Query APIs take SigV4 header auth only; the other forms S3
+            // knows (SigV2, presigned URLs, aws-chunked bodies) never reach a
+            // verified signature here.
+            AuthError::BadAuthorizationFormat(_)
+            | AuthError::MultipleMechanisms
+            | AuthError::SigV2Disabled
+            | AuthError::QueryParameters(_)
+            | AuthError::MissingDecodedLength
+            | AuthError::InvalidHeader { .. }
+            | AuthError::NotImplemented(_) => ApiError::IncompleteSignature(format!(
+                "The request signature does not conform to AWS standards: {e}"
+            )),
+            AuthError::Expired { .. } | AuthError::NotYetValid { .. } => {
+                ApiError::SignatureDoesNotMatch("Signature expired.".into())
+            }
         }
     }
 }

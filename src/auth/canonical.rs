@@ -2,8 +2,14 @@
 //! received (never re-encoded or normalised), the query is decoded and
 //! re-encoded in sorted order, header values are trimmed with inner runs of
 //! spaces collapsed, and repeated headers are joined with commas.
+//!
+//! The canonical request is written into a [`Sink`]: straight into the
+//! SHA-256 state on the hot path (no buffer at all), or into a `Vec` when a
+//! mismatch is logged or a test wants to look at it.
 
 use std::borrow::Cow;
+
+use sha2::Digest;
 
 use super::RequestParts;
 
@@ -35,6 +41,16 @@ pub fn uri_encode(s: &str, keep_slash: bool) -> String {
     out
 }
 
+/// `s` percent-encoded, borrowed when nothing needed encoding (the common case
+/// for query names and values such as `list-type=2`).
+fn uri_encode_cow(s: &str) -> Cow<'_, str> {
+    if s.bytes().all(is_unreserved) {
+        Cow::Borrowed(s)
+    } else {
+        Cow::Owned(uri_encode(s, false))
+    }
+}
+
 /// Percent-decodes a query component; `+` means a space, as S3 reads it.
 /// Returns `None` when the result is not UTF-8.
 pub fn query_decode(s: &str) -> Option<Cow<'_, str>> {
@@ -64,15 +80,30 @@ pub fn parse_query(query: &str) -> Option<Vec<(String, String)>> {
 }
 
 /// The canonical query string from decoded pairs, skipping `skip` (the
-/// presigned `X-Amz-Signature`).
+/// presigned `X-Amz-Signature`). Repeated names are kept and ordered by value.
 pub fn canonical_query(pairs: &[(String, String)], skip: Option<&str>) -> String {
-    let mut encoded: Vec<(String, String)> = pairs
+    // One parameter (`x-id=GetObject`, `uploads`) needs no sorting.
+    if let [(n, v)] = pairs
+        && Some(n.as_str()) != skip
+    {
+        let (n, v) = (uri_encode_cow(n), uri_encode_cow(v));
+        let mut out = String::with_capacity(n.len() + v.len() + 1);
+        out.push_str(&n);
+        out.push('=');
+        out.push_str(&v);
+        return out;
+    }
+    let mut encoded: Vec<(Cow<'_, str>, Cow<'_, str>)> = pairs
         .iter()
         .filter(|(n, _)| Some(n.as_str()) != skip)
-        .map(|(n, v)| (uri_encode(n, false), uri_encode(v, false)))
+        .map(|(n, v)| (uri_encode_cow(n), uri_encode_cow(v)))
         .collect();
+    if encoded.is_empty() {
+        return String::new();
+    }
     encoded.sort_unstable();
-    let mut out = String::new();
+    let len: usize = encoded.iter().map(|(n, v)| n.len() + v.len() + 2).sum();
+    let mut out = String::with_capacity(len);
     for (i, (n, v)) in encoded.iter().enumerate() {
         if i > 0 {
             out.push('&');
@@ -84,25 +115,121 @@ pub fn canonical_query(pairs: &[(String, String)], skip: Option<&str>) -> String
     out
 }
 
-/// Appends a header value trimmed, with inner runs of spaces collapsed to one.
-fn push_trimmed(out: &mut Vec<u8>, value: &[u8]) {
-    let trimmed = value.trim_ascii();
-    let mut last_space = false;
-    for &b in trimmed {
-        if b == b' ' || b == b'\t' {
-            if !last_space {
-                out.push(b' ');
-            }
-            last_space = true;
-        } else {
-            out.push(b);
-            last_space = false;
-        }
+/// Where canonical request bytes go: a hash state or a buffer.
+pub trait Sink {
+    fn put(&mut self, bytes: &[u8]);
+}
+
+impl Sink for Vec<u8> {
+    fn put(&mut self, bytes: &[u8]) {
+        self.extend_from_slice(bytes);
     }
 }
 
-/// Builds the canonical request bytes for the given signed headers (lowercase
-/// names, as listed in the signature) and payload hash string.
+impl Sink for sha2::Sha256 {
+    fn put(&mut self, bytes: &[u8]) {
+        self.update(bytes);
+    }
+}
+
+/// Writes a header value trimmed, with inner runs of spaces collapsed to one.
+/// Only the space character counts: S3 (and aws-sigv4's `trim_all`) leave a
+/// tab inside a value as it is, so collapsing tabs would break signatures.
+pub fn put_trimmed<S: Sink + ?Sized>(out: &mut S, value: &[u8]) {
+    let start = value.iter().position(|&b| b != b' ').unwrap_or(value.len());
+    let end = value
+        .iter()
+        .rposition(|&b| b != b' ')
+        .map_or(start, |i| i + 1);
+    let mut rest = &value[start..end];
+    // Emit maximal runs without a double space in one call each.
+    while let Some(i) = rest.windows(2).position(|w| w == b"  ") {
+        out.put(&rest[..=i]);
+        let skip = rest[i..].iter().take_while(|&&b| b == b' ').count();
+        rest = &rest[i + skip..];
+    }
+    out.put(rest);
+}
+
+/// Signed-header lists up to this long are collected in one pass.
+const MAX_FAST_HEADERS: usize = 16;
+
+/// Writes the canonical request for the given signed headers (lowercase
+/// names, in the order listed) and payload hash string.
+pub fn write_canonical_request<S: Sink + ?Sized>(
+    out: &mut S,
+    req: &RequestParts<'_>,
+    canonical_query: &str,
+    signed_headers: &[&str],
+    signed_headers_raw: &str,
+    payload_hash: &str,
+) {
+    out.put(req.method.as_bytes());
+    out.put(b"\n");
+    out.put(if req.path.is_empty() {
+        b"/"
+    } else {
+        req.path.as_bytes()
+    });
+    out.put(b"\n");
+    out.put(canonical_query.as_bytes());
+    out.put(b"\n");
+    // The values of the signed headers, found in one pass over the map: a
+    // lookup by `&str` parses and hashes the name again for every header.
+    // Names sent more than once (joined with commas) take the general path.
+    let mut values: [Option<&http::HeaderValue>; MAX_FAST_HEADERS] = [None; MAX_FAST_HEADERS];
+    let mut repeated: u32 = 0;
+    let fast = signed_headers.len() <= MAX_FAST_HEADERS
+        && !signed_headers
+            .iter()
+            .enumerate()
+            .any(|(i, n)| signed_headers[..i].contains(n));
+    if fast {
+        for (name, value) in req.headers {
+            if let Some(i) = signed_headers.iter().position(|s| *s == name.as_str()) {
+                if values[i].is_some() {
+                    repeated |= 1 << i;
+                } else {
+                    values[i] = Some(value);
+                }
+            }
+        }
+    }
+    for (i, name) in signed_headers.iter().enumerate() {
+        out.put(name.as_bytes());
+        out.put(b":");
+        let mut first = true;
+        if fast && repeated & (1 << i) == 0 {
+            if let Some(v) = values[i] {
+                put_trimmed(out, v.as_bytes());
+                first = false;
+            }
+        } else {
+            for value in req.headers.get_all(*name) {
+                if !first {
+                    out.put(b",");
+                }
+                first = false;
+                put_trimmed(out, value.as_bytes());
+            }
+        }
+        if first
+            && *name == "host"
+            && let Some(authority) = req.authority
+        {
+            // HTTP/2 carries the host as the :authority pseudo-header.
+            put_trimmed(out, authority.as_bytes());
+        }
+        out.put(b"\n");
+    }
+    out.put(b"\n");
+    out.put(signed_headers_raw.as_bytes());
+    out.put(b"\n");
+    out.put(payload_hash.as_bytes());
+}
+
+/// The canonical request bytes (for logs and tests; verification hashes the
+/// same bytes without collecting them).
 pub fn canonical_request(
     req: &RequestParts<'_>,
     canonical_query: &str,
@@ -111,39 +238,14 @@ pub fn canonical_request(
     payload_hash: &str,
 ) -> Vec<u8> {
     let mut out = Vec::with_capacity(512);
-    out.extend_from_slice(req.method.as_bytes());
-    out.push(b'\n');
-    out.extend_from_slice(if req.path.is_empty() {
-        b"/"
-    } else {
-        req.path.as_bytes()
-    });
-    out.push(b'\n');
-    out.extend_from_slice(canonical_query.as_bytes());
-    out.push(b'\n');
-    for name in signed_headers {
-        out.extend_from_slice(name.as_bytes());
-        out.push(b':');
-        let mut first = true;
-        for value in req.headers.get_all(*name) {
-            if !first {
-                out.push(b',');
-            }
-            first = false;
-            push_trimmed(&mut out, value.as_bytes());
-        }
-        if first && *name == "host" {
-            // HTTP/2 carries the host as the :authority pseudo-header.
-            if let Some(authority) = req.authority {
-                push_trimmed(&mut out, authority.as_bytes());
-            }
-        }
-        out.push(b'\n');
-    }
-    out.push(b'\n');
-    out.extend_from_slice(signed_headers_raw.as_bytes());
-    out.push(b'\n');
-    out.extend_from_slice(payload_hash.as_bytes());
+    write_canonical_request(
+        &mut out,
+        req,
+        canonical_query,
+        signed_headers,
+        signed_headers_raw,
+        payload_hash,
+    );
     out
 }
 
@@ -167,14 +269,69 @@ mod tests {
     }
 
     #[test]
+    fn empty_and_odd_query_parameters() {
+        let pairs = parse_query("&&a=&b&=v&c=%3D%26%7E&c=").unwrap();
+        assert_eq!(canonical_query(&pairs, None), "=v&a=&b=&c=&c=%3D%26~");
+        assert_eq!(canonical_query(&pairs, Some("c")), "=v&a=&b=");
+        assert_eq!(canonical_query(&[], None), "");
+    }
+
+    #[test]
     fn invalid_utf8_in_query_is_refused() {
         assert!(parse_query("prefix=%FF").is_none());
     }
 
     #[test]
+    fn repeated_and_missing_headers() {
+        let mut h = http::HeaderMap::new();
+        h.append("x-amz-meta-a", "1".parse().unwrap());
+        h.append("host", "h".parse().unwrap());
+        h.append("x-amz-meta-a", " 2  3 ".parse().unwrap());
+        let req = RequestParts {
+            method: "GET",
+            path: "",
+            query: "",
+            headers: &h,
+            authority: None,
+        };
+        let names = ["host", "x-amz-meta-a", "x-amz-meta-b"];
+        let text = canonical_request(
+            &req,
+            "",
+            &names,
+            "host;x-amz-meta-a;x-amz-meta-b",
+            "UNSIGNED-PAYLOAD",
+        );
+        assert_eq!(
+            String::from_utf8(text).unwrap(),
+            "GET\n/\n\nhost:h\nx-amz-meta-a:1,2 3\nx-amz-meta-b:\n\nhost;x-amz-meta-a;x-amz-meta-b\nUNSIGNED-PAYLOAD"
+        );
+        let h2 = http::HeaderMap::new();
+        let req = RequestParts {
+            headers: &h2,
+            authority: Some("a:1"),
+            ..req
+        };
+        let text = canonical_request(&req, "", &["host"], "host", "x");
+        assert_eq!(
+            String::from_utf8(text).unwrap(),
+            "GET\n/\n\nhost:a:1\n\nhost\nx"
+        );
+    }
+
+    #[test]
     fn header_values_are_trimmed_and_collapsed() {
-        let mut out = Vec::new();
-        push_trimmed(&mut out, b"  a   b \t c  ");
-        assert_eq!(out, b"a b c");
+        let cases: &[(&[u8], &[u8])] = &[
+            (b"  a   b \t c  ", b"a b \t c"),
+            (b"plain", b"plain"),
+            (b"   ", b""),
+            (b"a  b  c", b"a b c"),
+            (b"a \t  b", b"a \t b"),
+        ];
+        for (input, want) in cases {
+            let mut out = Vec::new();
+            put_trimmed(&mut out, input);
+            assert_eq!(&out[..], *want, "{:?}", String::from_utf8_lossy(input));
+        }
     }
 }

@@ -41,6 +41,18 @@ impl Algorithm {
         }
     }
 
+    /// The name S3 uses in messages: `CRC32`, `SHA256`, ...
+    pub fn display_name(self) -> &'static str {
+        match self {
+            Algorithm::Crc32 => "CRC32",
+            Algorithm::Crc32c => "CRC32C",
+            Algorithm::Crc64Nvme => "CRC64NVME",
+            Algorithm::Sha1 => "SHA1",
+            Algorithm::Sha256 => "SHA256",
+            Algorithm::Md5 => "Content-MD5",
+        }
+    }
+
     pub fn hasher(self) -> Hasher {
         match self {
             Algorithm::Crc32 => Hasher::Crc32(crc32fast::Hasher::new()),

@@ -1,6 +1,7 @@
-//! AWS Signature Version 4 as S3 applies it: parsing the `Authorization`
-//! header, building the canonical request, deriving (and caching) signing
-//! keys, verifying signatures, and checking signed payloads in flight.
+//! AWS signatures as S3 applies them: SigV4 in the `Authorization` header and
+//! in presigned URLs, SigV2 (header and presigned), the canonical request,
+//! signing keys (derived and cached), aws-chunked bodies with chained chunk
+//! signatures and trailing checksums, and signed payloads checked in flight.
 //!
 //! Pure code: the caller supplies the request parts, the secret for the access
 //! key and the current time, and gets back a verdict. Key lookup and clocks
@@ -8,9 +9,12 @@
 
 pub mod canonical;
 pub mod checksum;
+pub mod chunked;
 pub mod payload;
 pub mod post_policy;
+pub mod presign;
 pub mod signing;
+pub mod sigv2;
 pub mod sigv4;
 pub mod time;
 
@@ -67,4 +71,31 @@ pub enum AuthError {
     ExpiredToken,
     #[error("signature does not match for access key id {access_key_id:?}")]
     SignatureMismatch { access_key_id: String },
+    #[error("authorization value {0:?} is not in a valid format")]
+    BadAuthorizationFormat(String),
+    #[error("more than one authentication mechanism was used")]
+    MultipleMechanisms,
+    #[error("signature version 2 is switched off")]
+    SigV2Disabled,
+    #[error("presigned url parameters are not valid: {0}")]
+    QueryParameters(String),
+    #[error("request has expired")]
+    Expired {
+        /// `X-Amz-Expires` as sent (SigV4 only).
+        x_amz_expires: Option<String>,
+        expires: String,
+        server_time: String,
+    },
+    #[error("request is not yet valid")]
+    NotYetValid {
+        x_amz_date: String,
+        expires: String,
+        server_time: String,
+    },
+    #[error("missing x-amz-decoded-content-length")]
+    MissingDecodedLength,
+    #[error("header {header} has an invalid value {value:?}")]
+    InvalidHeader { header: &'static str, value: String },
+    #[error("{0} is not supported by s3warden")]
+    NotImplemented(&'static str),
 }

@@ -1,5 +1,6 @@
 //! Signed payloads: what `x-amz-content-sha256` promises, and a body wrapper
-//! that checks the promise while the bytes stream through.
+//! that checks a whole-body SHA-256 while the bytes stream through
+//! (aws-chunked bodies are handled by [`super::chunked`]).
 //!
 //! The wrapper holds back the last data frame until the whole body has been
 //! hashed; on a mismatch it ends the stream with an error instead, so the
@@ -14,6 +15,7 @@ use http_body::{Body, Frame, SizeHint};
 use sha2::{Digest, Sha256};
 
 use super::AuthError;
+use super::chunked::{ChunkError, StreamingMode};
 
 /// What the client's `x-amz-content-sha256` says about the body.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -22,6 +24,8 @@ pub enum PayloadHash {
     Sha256([u8; 32]),
     /// `UNSIGNED-PAYLOAD`: the body is not covered by the signature.
     Unsigned,
+    /// An aws-chunked body (`STREAMING-…`).
+    Streaming(StreamingMode),
 }
 
 pub const UNSIGNED_PAYLOAD: &str = "UNSIGNED-PAYLOAD";
@@ -31,6 +35,14 @@ impl PayloadHash {
     pub fn parse(value: &str) -> Result<PayloadHash, AuthError> {
         if value == UNSIGNED_PAYLOAD {
             return Ok(PayloadHash::Unsigned);
+        }
+        if let Some(mode) = StreamingMode::parse(value) {
+            return Ok(PayloadHash::Streaming(mode));
+        }
+        if value.starts_with("STREAMING-AWS4-ECDSA-P256-SHA256-PAYLOAD") {
+            return Err(AuthError::NotImplemented(
+                "SigV4a (ECDSA) chunk signing (STREAMING-AWS4-ECDSA-P256-SHA256-PAYLOAD)",
+            ));
         }
         let mut digest = [0u8; 32];
         if value.len() == 64
@@ -49,6 +61,7 @@ impl PayloadHash {
         match self {
             PayloadHash::Sha256(d) => hex::encode(d),
             PayloadHash::Unsigned => UNSIGNED_PAYLOAD.to_string(),
+            PayloadHash::Streaming(mode) => mode.as_str().to_string(),
         }
     }
 }
@@ -64,6 +77,8 @@ pub enum BodyError {
     TooLarge { limit: u64 },
     #[error("reading the body failed: {0}")]
     Transport(String),
+    #[error("aws-chunked body refused: {0}")]
+    Chunk(ChunkError),
 }
 
 /// Where a body wrapper leaves the reason it failed, for the pipeline to report.
@@ -233,6 +248,14 @@ mod tests {
             Ok(PayloadHash::Sha256(_))
         ));
         assert!(PayloadHash::parse(&"A".repeat(64)).is_err());
+        assert_eq!(
+            PayloadHash::parse("STREAMING-UNSIGNED-PAYLOAD-TRAILER").unwrap(),
+            PayloadHash::Streaming(StreamingMode::UnsignedPayloadTrailer)
+        );
+        assert!(matches!(
+            PayloadHash::parse("STREAMING-AWS4-ECDSA-P256-SHA256-PAYLOAD"),
+            Err(AuthError::NotImplemented(_))
+        ));
         assert!(PayloadHash::parse("nope").is_err());
     }
 }

@@ -70,6 +70,8 @@ pub struct Config {
     #[serde(default)]
     pub limits: LimitsConfig,
     #[serde(default)]
+    pub auth: AuthConfig,
+    #[serde(default)]
     pub users: Vec<UserDecl>,
     #[serde(default)]
     pub groups: Vec<GroupDecl>,
@@ -353,6 +355,23 @@ fn default_header_timeout() -> u64 {
 
 fn default_skew() -> u64 {
     900
+}
+
+/// Which signature forms clients may use.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthConfig {
+    /// Accept AWS Signature Version 2 (header and presigned). On by default:
+    /// boto3 and the aws CLI still presign URLs with it unless told otherwise.
+    /// When off, SigV2 is refused as S3 refuses it where it is retired.
+    #[serde(default = "default_true")]
+    pub sigv2: bool,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        AuthConfig { sigv2: true }
+    }
 }
 
 /// An IAM user declared in the config file (and therefore owned by it).

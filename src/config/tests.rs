@@ -1,3 +1,5 @@
+//! Config parsing and validation: defaults, and errors that name the key.
+
 use std::path::Path;
 
 use super::*;
@@ -106,4 +108,16 @@ fn session_and_store_keys_are_validated() {
     let c = parse(MINIMAL).unwrap();
     assert_eq!(c.sessions.key_file, Path::new("./data/session.key"));
     assert_eq!(c.sessions.cache_capacity, 100_000);
+}
+
+#[test]
+fn sigv2_is_on_by_default_and_can_be_switched_off() {
+    assert!(parse(MINIMAL).unwrap().auth.sigv2);
+    let off = parse(&format!("{MINIMAL}\n[auth]\nsigv2 = false\n")).unwrap();
+    assert!(!off.auth.sigv2);
+    // A typo or a wrong type is named, never silently ignored.
+    let typo = parse(&format!("{MINIMAL}\n[auth]\nsigv_2 = false\n")).unwrap_err();
+    assert!(typo.to_string().contains("sigv_2"), "{typo}");
+    let wrong = parse(&format!("{MINIMAL}\n[auth]\nsigv2 = \"no\"\n")).unwrap_err();
+    assert!(wrong.to_string().contains("sigv2"), "{wrong}");
 }

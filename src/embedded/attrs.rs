@@ -24,11 +24,24 @@ pub(super) struct HeaderInput {
     pub website_redirect_location: Option<String>,
 }
 
+/// The content codings S3 stores: `aws-chunked` only describes how the
+/// request body was framed, so S3 drops it (and the header when nothing else
+/// is left).
+fn without_aws_chunked(value: Option<String>) -> Option<String> {
+    let value = value?;
+    let rest: Vec<&str> = value
+        .split(',')
+        .map(str::trim)
+        .filter(|t| !t.is_empty() && !t.eq_ignore_ascii_case("aws-chunked"))
+        .collect();
+    (!rest.is_empty()).then(|| rest.join(","))
+}
+
 impl HeaderInput {
     pub fn into_stored(self) -> ContentHeaders {
         ContentHeaders {
             content_type: self.content_type,
-            content_encoding: self.content_encoding,
+            content_encoding: without_aws_chunked(self.content_encoding),
             content_disposition: self.content_disposition,
             content_language: self.content_language,
             cache_control: self.cache_control,
@@ -164,6 +177,16 @@ pub(super) fn storage_class_out(stored: &str) -> Option<StorageClass> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn aws_chunked_is_not_stored() {
+        let f = |v: &str| super::without_aws_chunked(Some(v.to_string()));
+        assert_eq!(f("aws-chunked"), None);
+        assert_eq!(f("aws-chunked,gzip"), Some("gzip".to_string()));
+        assert_eq!(f("gzip, AWS-CHUNKED, br"), Some("gzip,br".to_string()));
+        assert_eq!(f("gzip"), Some("gzip".to_string()));
+        assert_eq!(super::without_aws_chunked(None), None);
+    }
+
     use super::*;
     use s3s::S3ErrorCode;
 

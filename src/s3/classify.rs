@@ -73,11 +73,45 @@ const CONSUMED_PARAMS: &[&str] = &[
     "X-Amz-SignedHeaders",
     "X-Amz-Signature",
     "X-Amz-Security-Token",
+    "X-Amz-Content-Sha256",
     "AWSAccessKeyId",
     "Expires",
     "Signature",
+    "x-amz-security-token",
     "x-id",
 ];
+
+/// Header-named query parameters that SDK presigners put into URLs and that
+/// S3 ignores there, so they are verified as part of the signature and then
+/// dropped:
+///
+/// - `x-amz-checksum-<alg>`, `x-amz-sdk-checksum-algorithm`: the AWS SDK for
+///   JavaScript v3 signs the checksum of the *empty* body into presigned
+///   PutObject/UploadPart URLs (`x-amz-checksum-crc32=AAAAAA==`). S3 documents
+///   that presigned URLs do not support these checksums ("Currently, Amazon S3
+///   presigned URLs don't support using the following data-integrity checksum
+///   algorithms (CRC32, CRC32C, SHA-1, SHA-256) when you upload objects"), and
+///   uploads through such URLs succeed at S3 with "Additional checksums: Off"
+///   even when the value is wrong (aws/aws-sdk-go-v2#2610, aws/aws-sdk#480;
+///   LocalStack and MinIO ignore them for that reason). Applying them would
+///   break every upload through such a URL.
+/// - `x-amz-checksum-mode`: added by the same presigner to GetObject URLs; it
+///   only asks for checksum response headers.
+const IGNORED_QUERY_HEADERS: &[&str] = &[
+    "x-amz-checksum-crc32",
+    "x-amz-checksum-crc32c",
+    "x-amz-checksum-crc64nvme",
+    "x-amz-checksum-sha1",
+    "x-amz-checksum-sha256",
+    "x-amz-sdk-checksum-algorithm",
+    "x-amz-checksum-mode",
+];
+
+/// True for a query parameter S3 ignores in (presigned) URLs; see
+/// [`IGNORED_QUERY_HEADERS`].
+pub fn is_ignored_query_header(name: &str) -> bool {
+    IGNORED_QUERY_HEADERS.contains(&name)
+}
 
 /// Parameters that select an operation (a sub-resource or a multipart step).
 const SELECTOR_PARAMS: &[&str] = &[
@@ -140,6 +174,7 @@ fn sub_resource_param(name: &str) -> bool {
 fn check_vocabulary(view: &RequestView<'_>) -> Result<(), ClassifyError> {
     for (i, (name, _)) in view.query.iter().enumerate() {
         let known = CONSUMED_PARAMS.contains(&name.as_str())
+            || IGNORED_QUERY_HEADERS.contains(&name.as_str())
             || SELECTOR_PARAMS.contains(&name.as_str())
             || MODIFIER_PARAMS.contains(&name.as_str())
             || sub_resource_param(name);
@@ -348,7 +383,10 @@ pub fn classify(view: &RequestView<'_>, ctx: &mut Context) -> Result<Classified,
         forward_query: view
             .query
             .iter()
-            .filter(|(n, _)| !CONSUMED_PARAMS.contains(&n.as_str()))
+            .filter(|(n, _)| {
+                !CONSUMED_PARAMS.contains(&n.as_str())
+                    && !IGNORED_QUERY_HEADERS.contains(&n.as_str())
+            })
             .cloned()
             .collect(),
     };

@@ -7,15 +7,20 @@ use super::ClassifyError;
 use super::delete_objects::DeleteObjectsError;
 use super::error::{ErrorSource, S3Error};
 use crate::auth::AuthError;
+use crate::auth::chunked::ChunkError;
 use crate::auth::payload::BodyError;
+
+const UNSUPPORTED_MECHANISM: &str =
+    "The authorization mechanism you have provided is not supported. Please use AWS4-HMAC-SHA256.";
 
 impl From<&AuthError> for S3Error {
     fn from(e: &AuthError) -> S3Error {
         match e {
             AuthError::Missing => S3Error::access_denied(),
-            AuthError::UnsupportedMechanism(_) => S3Error::invalid_request(
-                "The authorization mechanism you have provided is not supported. Please use AWS4-HMAC-SHA256.",
-            ),
+            // What S3 says in regions and buckets that refuse SigV2, too.
+            AuthError::UnsupportedMechanism(_) | AuthError::SigV2Disabled => {
+                S3Error::invalid_request(UNSUPPORTED_MECHANISM)
+            }
             AuthError::Malformed(why) => S3Error::authorization_header_malformed(format!(
                 "The authorization header is malformed; {why}"
             )),
@@ -64,6 +69,50 @@ impl From<&AuthError> for S3Error {
             AuthError::SignatureMismatch { access_key_id } => {
                 S3Error::signature_does_not_match().with("AWSAccessKeyId", access_key_id.clone())
             }
+            AuthError::BadAuthorizationFormat(v) => S3Error::invalid_argument(
+                format!("Authorization header is invalid -- one and only one ' ' (space) required after {v}"),
+                "Authorization",
+                v,
+            ),
+            AuthError::MultipleMechanisms => S3Error::invalid_argument(
+                "Only one auth mechanism allowed; only the X-Amz-Algorithm query parameter, Signature query string parameter or the Authorization header should be specified",
+                "Authorization",
+                "",
+            ),
+            AuthError::QueryParameters(why) => S3Error::new(
+                "AuthorizationQueryParametersError",
+                StatusCode::BAD_REQUEST,
+                why.clone(),
+            ),
+            AuthError::Expired {
+                x_amz_expires,
+                expires,
+                server_time,
+            } => {
+                let mut e = S3Error::access_denied().with_message("Request has expired");
+                if let Some(x) = x_amz_expires {
+                    e = e.with("X-Amz-Expires", x.clone());
+                }
+                e.with("Expires", expires.clone())
+                    .with("ServerTime", server_time.clone())
+            }
+            AuthError::NotYetValid {
+                x_amz_date,
+                expires,
+                server_time,
+            } => S3Error::access_denied()
+                .with_message("Request is not yet valid")
+                .with("X-Amz-Date", x_amz_date.clone())
+                .with("Expires", expires.clone())
+                .with("ServerTime", server_time.clone()),
+            AuthError::MissingDecodedLength => S3Error::missing_content_length(),
+            AuthError::InvalidHeader { header, value } => S3Error::invalid_argument(
+                format!("Invalid value for {header}."),
+                header,
+                value,
+            ),
+            AuthError::NotImplemented(what) => S3Error::not_implemented()
+                .with_message(format!("{what} is not supported by s3warden.")),
         }
     }
 }
@@ -139,6 +188,43 @@ impl From<&BodyError> for S3Error {
                 S3Error::max_message_length_exceeded().with("MaxSizeAllowed", limit.to_string())
             }
             BodyError::Transport(_) => S3Error::incomplete_body(),
+            BodyError::Chunk(c) => S3Error::from(c),
+        }
+    }
+}
+
+impl From<&ChunkError> for S3Error {
+    fn from(e: &ChunkError) -> S3Error {
+        match e {
+            // Framing S3 cannot read is an incomplete body to it.
+            ChunkError::Truncated
+            | ChunkError::Malformed(_)
+            | ChunkError::SizeOverflow
+            | ChunkError::TrailingData => S3Error::incomplete_body(),
+            ChunkError::TooLong { .. } | ChunkError::LengthMismatch { .. } => {
+                S3Error::incomplete_body().with_message(
+                    "The chunked body does not hold the number of bytes given by x-amz-decoded-content-length.",
+                )
+            }
+            ChunkError::ChunkTooSmall { chunk, size } => S3Error::new(
+                "InvalidChunkSizeError",
+                StatusCode::BAD_REQUEST,
+                "Only the last chunk is allowed to have a size less than 8192 bytes",
+            )
+            .with("Chunk", chunk.to_string())
+            .with("BadChunkSize", size.to_string()),
+            ChunkError::SignatureMismatch { .. } | ChunkError::TrailerSignatureMismatch => {
+                S3Error::signature_does_not_match()
+            }
+            ChunkError::MalformedTrailer(_) => S3Error::new(
+                "MalformedTrailerError",
+                StatusCode::BAD_REQUEST,
+                "The request contained trailing data that was not well-formed or did not conform to our published schema.",
+            ),
+            ChunkError::ChecksumMismatch { algorithm } => S3Error::bad_digest().with_message(format!(
+                "The {} you specified did not match the calculated checksum.",
+                algorithm.display_name()
+            )),
         }
     }
 }

@@ -51,7 +51,7 @@ fn service_of(headers: &HeaderMap) -> Service {
         .get(http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| AuthorizationV4::parse(v).ok())
-        .map(|a| a.scope.service);
+        .map(|a| a.scope.service().to_string());
     match scope_service.as_deref() {
         Some("iam") => Service::Iam,
         _ => Service::Sts,
@@ -177,7 +177,7 @@ fn authenticate(
     let auth = AuthorizationV4::parse(value).map_err(|e| ApiError::from(&e))?;
     // IAM is global: SDKs sign it for us-east-1 whatever their region.
     let region = match service {
-        Service::Iam if auth.scope.region == "us-east-1" => "us-east-1",
+        Service::Iam if auth.scope.region() == "us-east-1" => "us-east-1",
         _ => state.config.region.as_str(),
     };
     let dir = state.identities.snapshot();
@@ -186,7 +186,7 @@ fn authenticate(
         .get("x-amz-security-token")
         .and_then(|v| v.to_str().ok());
     let resolved =
-        resolve_key(&dir, &auth.scope.access_key_id, token).map_err(|e| ApiError::from(&e))?;
+        resolve_key(&dir, auth.scope.access_key_id(), token).map_err(|e| ApiError::from(&e))?;
     let query = crate::auth::canonical::parse_query(raw_query)
         .ok_or_else(|| ApiError::MalformedQueryString("The query string is not valid.".into()))?;
     let payload_hash = crate::auth::signing::sha256_hex(body);

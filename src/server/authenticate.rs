@@ -1,6 +1,11 @@
-//! Authentication in the pipeline: find how a request is signed, resolve the
+//! Authentication in the pipeline: find how a request is signed (SigV4 in
+//! the `Authorization` header or a presigned URL, SigV2 likewise), resolve the
 //! access key to its secret and principal, verify with `auth`, and fill the
 //! request-wide condition keys that depend on how the caller authenticated.
+//!
+//! Every form resolves its key through [`resolve_key`] with its session
+//! token, so the validity of temporary credentials (and their expiry, which
+//! bounds presigned URLs too) is decided in one place.
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use http::HeaderMap;
@@ -8,21 +13,33 @@ use http::HeaderMap;
 use super::State;
 use super::pipeline::ConnInfo;
 use crate::audit::{AuthInfo, SharedGuard};
+use crate::auth::chunked::ChunkSigner;
 use crate::auth::payload::PayloadHash;
-use crate::auth::sigv4::{AuthorizationV4, Expectations, verify_header};
+use crate::auth::presign::{PresignedV4, is_presigned_v4, verify_presigned};
+use crate::auth::sigv2::{self, AuthorizationV2, PresignedV2, is_presigned_v2};
+use crate::auth::sigv4::{ALGORITHM, AuthorizationV4, Expectations, VerifiedV4, verify_header};
 use crate::auth::{AuthError, RequestParts};
 use crate::identity::{Directory, Principal, Secret, TokenError};
 use crate::policy::Context;
+use crate::s3::Target;
 
 /// The authenticated caller and how they proved it.
 pub struct Authenticated {
     pub principal: Principal,
     pub payload: PayloadHash,
-    pub signing_time: DateTime<Utc>,
+    /// When the request was signed; `None` for SigV2 presigned URLs, which
+    /// carry only their expiry (so `s3:signatureAge` is absent for them).
+    pub signing_time: Option<DateTime<Utc>>,
     /// `s3:authType`: `REST-HEADER`, `REST-QUERY-STRING` or `POST`.
     pub auth_type: &'static str,
     /// `s3:signatureversion`: `AWS4-HMAC-SHA256` or `AWS`.
     pub signature_version: &'static str,
+    /// For aws-chunked bodies with signed chunks: the chain's seed.
+    pub chunk_signer: Option<ChunkSigner>,
+    /// Headers a SigV2 presigned URL carries as query parameters
+    /// (`content-type`, `content-md5`, `x-amz-*`): signed as headers, and
+    /// applied as headers.
+    pub hoisted: Vec<(String, String)>,
 }
 
 fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
@@ -33,10 +50,6 @@ fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 pub struct ResolvedKey {
     pub secret: Secret,
     pub principal: Principal,
-    /// When temporary credentials expire; `None` for long-term keys. Anything
-    /// signed with them (a presigned URL) must not outlive this.
-    #[allow(dead_code)] // read by presigned-URL verification
-    pub expires: Option<DateTime<Utc>>,
 }
 
 /// Resolves the access key a request was signed with. Long-term keys come
@@ -57,16 +70,11 @@ pub fn resolve_key(
                 TokenError::Expired => AuthError::ExpiredToken,
             })?;
         let secret = opened.secret.clone();
-        let expires = Some(opened.claims.expires_at());
         let principal = Principal::for_session(dir, opened).map_err(|why| {
             tracing::debug!(%access_key_id, reason = %why, "session refused");
             AuthError::InvalidToken
         })?;
-        return Ok(ResolvedKey {
-            secret,
-            principal,
-            expires,
-        });
+        return Ok(ResolvedKey { secret, principal });
     }
     let key = dir
         .access_key(access_key_id)
@@ -76,65 +84,242 @@ pub fn resolve_key(
     Ok(ResolvedKey {
         secret: key.secret.clone(),
         principal,
-        expires: None,
     })
 }
 
-/// Authenticates an S3 request.
+/// Authenticates an S3 request. `target` tells SigV2 which bucket a
+/// virtual-hosted-style request names (it signs `/bucket/key`).
 pub fn authenticate(
     state: &State,
     dir: &Directory,
     parts: &RequestParts<'_>,
     query: &[(String, String)],
+    target: &Target,
     audit: &SharedGuard,
 ) -> Result<Authenticated, AuthError> {
-    let Some(value) = parts.headers.get(http::header::AUTHORIZATION) else {
-        if query
-            .iter()
-            .any(|(n, _)| n == "X-Amz-Algorithm" || n == "AWSAccessKeyId")
-        {
-            return Err(AuthError::UnsupportedMechanism(
-                "query string authentication".into(),
-            ));
+    let header = parts.headers.get(http::header::AUTHORIZATION);
+    let v4_query = is_presigned_v4(query);
+    let v2_query = is_presigned_v2(query);
+    if usize::from(header.is_some()) + usize::from(v4_query) + usize::from(v2_query) > 1 {
+        return Err(AuthError::MultipleMechanisms);
+    }
+    let virtual_bucket = target
+        .virtual_host
+        .then_some(target.bucket.as_deref())
+        .flatten();
+    if let Some(value) = header {
+        let value = value
+            .to_str()
+            .map_err(|_| AuthError::Malformed("authorization header is not ASCII".into()))?;
+        if value.starts_with("AWS ") {
+            return header_v2(state, dir, parts, query, value, virtual_bucket, audit);
         }
-        return Err(AuthError::Missing);
-    };
-    let value = value
-        .to_str()
-        .map_err(|_| AuthError::Malformed("authorization header is not ASCII".into()))?;
-    let auth = AuthorizationV4::parse(value)?;
-    audit.update(|r| {
-        r.auth = AuthInfo {
-            kind: "header",
-            signature_version: Some("AWS4-HMAC-SHA256"),
-        }
-    });
-    let token = header_str(parts.headers, "x-amz-security-token");
-    let resolved = resolve_key(dir, &auth.scope.access_key_id, token)?;
-    let sha =
-        header_str(parts.headers, "x-amz-content-sha256").ok_or(AuthError::MissingContentSha256)?;
-    let payload = PayloadHash::parse(sha)?;
-    let expect = Expectations {
+        return header_v4(state, dir, parts, query, value, audit);
+    }
+    if v4_query {
+        return presigned_v4(state, dir, parts, query, audit);
+    }
+    if v2_query {
+        return presigned_v2(state, dir, parts, query, virtual_bucket, audit);
+    }
+    Err(AuthError::Missing)
+}
+
+fn expectations(state: &State) -> Expectations<'_> {
+    Expectations {
         region: &state.config.region,
         service: "s3",
         now: Utc::now(),
         max_skew_secs: state.config.limits.max_clock_skew_secs,
-    };
+    }
+}
+
+fn record(audit: &SharedGuard, kind: &'static str, version: &'static str) {
+    audit.update(|r| {
+        r.auth = AuthInfo {
+            kind,
+            signature_version: Some(version),
+        }
+    });
+}
+
+/// The chain seed for signed aws-chunked bodies.
+fn chunk_signer(payload: &PayloadHash, verified: &VerifiedV4) -> Option<ChunkSigner> {
+    match payload {
+        PayloadHash::Streaming(mode) if mode.signed_chunks() => Some(ChunkSigner::new(
+            verified.signing_key.clone(),
+            verified.timestamp.to_string(),
+            verified.scope.to_string(),
+            verified.signature,
+        )),
+        _ => None,
+    }
+}
+
+fn header_v4(
+    state: &State,
+    dir: &Directory,
+    parts: &RequestParts<'_>,
+    query: &[(String, String)],
+    value: &str,
+    audit: &SharedGuard,
+) -> Result<Authenticated, AuthError> {
+    let auth = AuthorizationV4::parse(value)?;
+    record(audit, "header", ALGORITHM);
+    let token = header_str(parts.headers, "x-amz-security-token");
+    let resolved = resolve_key(dir, auth.scope.access_key_id(), token)?;
+    let sha =
+        header_str(parts.headers, "x-amz-content-sha256").ok_or(AuthError::MissingContentSha256)?;
+    let payload = PayloadHash::parse(sha)?;
     let verified = verify_header(
         parts,
         query,
         &auth,
         sha,
         resolved.secret.expose(),
-        &expect,
+        &expectations(state),
         &state.keys,
     )?;
     Ok(Authenticated {
         principal: resolved.principal,
+        chunk_signer: chunk_signer(&payload, &verified),
         payload,
-        signing_time: verified.signing_time,
+        signing_time: Some(verified.signing_time),
         auth_type: "REST-HEADER",
-        signature_version: "AWS4-HMAC-SHA256",
+        signature_version: ALGORITHM,
+        hoisted: Vec::new(),
+    })
+}
+
+fn presigned_v4(
+    state: &State,
+    dir: &Directory,
+    parts: &RequestParts<'_>,
+    query: &[(String, String)],
+    audit: &SharedGuard,
+) -> Result<Authenticated, AuthError> {
+    record(audit, "presigned", ALGORITHM);
+    let p = PresignedV4::parse(query)?;
+    let token = p
+        .security_token
+        .as_deref()
+        .or_else(|| header_str(parts.headers, "x-amz-security-token"));
+    let resolved = resolve_key(dir, p.auth.scope.access_key_id(), token)?;
+    let payload = PayloadHash::parse(p.payload_hash(parts.headers))?;
+    let verified = verify_presigned(
+        parts,
+        query,
+        &p,
+        resolved.secret.expose(),
+        &expectations(state),
+        &state.keys,
+    )?;
+    Ok(Authenticated {
+        principal: resolved.principal,
+        chunk_signer: chunk_signer(&payload, &verified),
+        payload,
+        signing_time: Some(verified.signing_time),
+        auth_type: "REST-QUERY-STRING",
+        signature_version: ALGORITHM,
+        hoisted: Vec::new(),
+    })
+}
+
+/// SigV2 signs no payload; a signed `x-amz-content-sha256` may still promise
+/// a hex digest, which is then checked like SigV4's.
+fn v2_payload(headers: &HeaderMap) -> Result<PayloadHash, AuthError> {
+    match header_str(headers, "x-amz-content-sha256") {
+        None => Ok(PayloadHash::Unsigned),
+        Some(v) => match PayloadHash::parse(v)? {
+            PayloadHash::Streaming(_) => Err(AuthError::NotImplemented(
+                "aws-chunked bodies with Signature Version 2",
+            )),
+            p => Ok(p),
+        },
+    }
+}
+
+fn header_v2(
+    state: &State,
+    dir: &Directory,
+    parts: &RequestParts<'_>,
+    query: &[(String, String)],
+    value: &str,
+    virtual_bucket: Option<&str>,
+    audit: &SharedGuard,
+) -> Result<Authenticated, AuthError> {
+    record(audit, "header", sigv2::SIGNATURE_VERSION);
+    if !state.config.auth.sigv2 {
+        return Err(AuthError::SigV2Disabled);
+    }
+    let auth = AuthorizationV2::parse(value)?;
+    let token = header_str(parts.headers, "x-amz-security-token");
+    let resolved = resolve_key(dir, &auth.access_key_id, token)?;
+    let payload = v2_payload(parts.headers)?;
+    let signing_time = sigv2::verify_header_v2(
+        parts,
+        query,
+        &auth,
+        resolved.secret.expose(),
+        virtual_bucket,
+        Utc::now(),
+        state.config.limits.max_clock_skew_secs,
+    )?;
+    Ok(Authenticated {
+        principal: resolved.principal,
+        payload,
+        signing_time: Some(signing_time),
+        auth_type: "REST-HEADER",
+        signature_version: sigv2::SIGNATURE_VERSION,
+        chunk_signer: None,
+        hoisted: Vec::new(),
+    })
+}
+
+fn presigned_v2(
+    state: &State,
+    dir: &Directory,
+    parts: &RequestParts<'_>,
+    query: &[(String, String)],
+    virtual_bucket: Option<&str>,
+    audit: &SharedGuard,
+) -> Result<Authenticated, AuthError> {
+    record(audit, "presigned", sigv2::SIGNATURE_VERSION);
+    if !state.config.auth.sigv2 {
+        return Err(AuthError::SigV2Disabled);
+    }
+    let p = PresignedV2::parse(query)?;
+    let token = p
+        .security_token
+        .as_deref()
+        .or_else(|| header_str(parts.headers, "x-amz-security-token"));
+    let resolved = resolve_key(dir, &p.access_key_id, token)?;
+    let payload = v2_payload(parts.headers)?;
+    sigv2::verify_presigned_v2(
+        parts,
+        query,
+        &p,
+        resolved.secret.expose(),
+        virtual_bucket,
+        Utc::now(),
+    )?;
+    let hoisted = query
+        .iter()
+        .filter(|(n, _)| {
+            n == "content-type"
+                || n == "content-md5"
+                || (n.starts_with("x-amz-") && !crate::s3::classify::is_ignored_query_header(n))
+        })
+        .cloned()
+        .collect();
+    Ok(Authenticated {
+        principal: resolved.principal,
+        payload,
+        signing_time: None,
+        auth_type: "REST-QUERY-STRING",
+        signature_version: sigv2::SIGNATURE_VERSION,
+        chunk_signer: None,
+        hoisted,
     })
 }
 
@@ -170,13 +355,12 @@ pub fn common_context(
     }
     ctx.set("s3:authType", auth.auth_type);
     ctx.set("s3:signatureversion", auth.signature_version);
-    ctx.set(
-        "s3:signatureAge",
-        (now - auth.signing_time)
-            .num_milliseconds()
-            .max(0)
-            .to_string(),
-    );
+    if let Some(signed) = auth.signing_time {
+        ctx.set(
+            "s3:signatureAge",
+            (now - signed).num_milliseconds().max(0).to_string(),
+        );
+    }
     if let Some(v) = header_str(headers, "x-amz-content-sha256") {
         ctx.set("s3:x-amz-content-sha256", v);
     }

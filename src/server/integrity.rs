@@ -9,11 +9,14 @@ use crate::auth::payload::{BodyError, PayloadHash};
 use crate::s3::S3Error;
 
 /// Checks `body` against everything the client said about it. S3 requires an
-/// integrity header (Content-MD5 or a checksum) on these operations.
+/// integrity header (Content-MD5 or a checksum) on these operations; a
+/// trailing checksum of an aws-chunked body, already verified while decoding
+/// (`trailer_verified`), counts as one.
 pub fn check_control_body(
     headers: &HeaderMap,
     payload: &PayloadHash,
     body: &[u8],
+    trailer_verified: bool,
 ) -> Result<(), S3Error> {
     if let PayloadHash::Sha256(claimed) = payload {
         let computed = crate::auth::signing::sha256_hex(body);
@@ -24,7 +27,7 @@ pub fn check_control_body(
             }));
         }
     }
-    let mut integrity = false;
+    let mut integrity = trailer_verified;
     for (name, value) in headers {
         let alg = if name == "content-md5" {
             Some(Algorithm::Md5)
@@ -74,7 +77,8 @@ mod tests {
             check_control_body(
                 &headers(&[("x-amz-checksum-crc32", "DUoRhQ==")]),
                 &PayloadHash::Unsigned,
-                body
+                body,
+                false
             )
             .is_ok()
         );
@@ -82,7 +86,8 @@ mod tests {
             check_control_body(
                 &headers(&[("content-md5", "XrY7u+Ae7tCTyyK7j1rNww==")]),
                 &PayloadHash::Unsigned,
-                body
+                body,
+                false
             )
             .is_ok()
         );
@@ -90,6 +95,7 @@ mod tests {
             &headers(&[("x-amz-checksum-crc32", "AAAAAA==")]),
             &PayloadHash::Unsigned,
             body,
+            false,
         )
         .unwrap_err();
         assert_eq!(e.code, "BadDigest");
@@ -97,15 +103,18 @@ mod tests {
             &headers(&[("content-md5", "zz")]),
             &PayloadHash::Unsigned,
             body,
+            false,
         )
         .unwrap_err();
         assert_eq!(e.code, "InvalidDigest");
-        let e = check_control_body(&headers(&[]), &PayloadHash::Unsigned, body).unwrap_err();
+        let e = check_control_body(&headers(&[]), &PayloadHash::Unsigned, body, false).unwrap_err();
+        assert!(check_control_body(&headers(&[]), &PayloadHash::Unsigned, body, true).is_ok());
         assert_eq!(e.code, "InvalidRequest");
         let e = check_control_body(
             &headers(&[("content-md5", "XrY7u+Ae7tCTyyK7j1rNww==")]),
             &PayloadHash::Sha256([0; 32]),
             body,
+            false,
         )
         .unwrap_err();
         assert_eq!(e.code, "XAmzContentSHA256Mismatch");

@@ -8,6 +8,7 @@ mod cors;
 mod integrity;
 pub mod pipeline;
 mod response;
+mod streaming;
 mod tls;
 
 use std::convert::Infallible;

@@ -19,10 +19,13 @@ use super::authenticate::{Authenticated, authenticate, common_context};
 use super::body::{InboundBody, OutboundBody, read_limited};
 use super::cors;
 use super::response;
+use super::streaming::{self, refuse_stray_aws_chunked, rewrite_headers};
 use crate::audit::{AuditGuard, AuditRecord, AuthInfo, DecisionInfo, SharedGuard};
 use crate::auth::RequestParts;
 use crate::auth::canonical::parse_query;
-use crate::auth::payload::{BodyFailure, BoxError, PayloadHash, Sha256VerifyingBody};
+use crate::auth::chunked::body::ChunkedBody;
+use crate::auth::chunked::{Decoder, decode_all};
+use crate::auth::payload::{BodyError, BodyFailure, BoxError, PayloadHash, Sha256VerifyingBody};
 use crate::config::WhenFull;
 use crate::identity::{Directory, Principal};
 use crate::policy::{Context, Decision};
@@ -50,9 +53,9 @@ pub struct ConnInfo {
 const MAX_REWRITTEN_RESPONSE: usize = 8 * 1024 * 1024;
 
 /// What the pipeline learns about a request as it goes.
-struct RequestCtx {
-    request_id: String,
-    audit: SharedGuard,
+pub(super) struct RequestCtx {
+    pub(super) request_id: String,
+    pub(super) audit: SharedGuard,
 }
 
 /// Serves one request. Never fails: every error becomes an S3 error response.
@@ -164,7 +167,7 @@ fn preflight(
     Ok(resp)
 }
 
-fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+pub(super) fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers.get(name).and_then(|v| v.to_str().ok())
 }
 
@@ -173,7 +176,7 @@ fn host_of<B>(req: &Request<B>) -> Option<&str> {
 }
 
 /// Authorizes every check; the first denial decides, else the first allow.
-fn authorize_all(
+pub(super) fn authorize_all(
     dir: &Directory,
     principal: &Principal,
     c: &Classified,
@@ -204,9 +207,9 @@ async fn process(
     req: Request<Incoming>,
     ctx: &RequestCtx,
 ) -> Result<Response<ResponseBody>, S3Error> {
-    let (parts, body) = req.into_parts();
+    let (mut parts, body) = req.into_parts();
     let raw_query = parts.uri.query().unwrap_or("");
-    let query = parse_query(raw_query).ok_or_else(S3Error::invalid_uri)?;
+    let mut query = parse_query(raw_query).ok_or_else(S3Error::invalid_uri)?;
     let host =
         header_str(&parts.headers, "host").or_else(|| parts.uri.authority().map(|a| a.as_str()));
     let target =
@@ -233,10 +236,11 @@ async fn process(
         headers: &parts.headers,
         authority: parts.uri.authority().map(|a| a.as_str()),
     };
-    let auth =
-        authenticate(state, &dir, &rparts, &query, &ctx.audit).map_err(|e| S3Error::from(&e))?;
+    let auth = authenticate(state, &dir, &rparts, &query, &target, &ctx.audit)
+        .map_err(|e| S3Error::from(&e))?;
     ctx.audit
         .update(|r| r.principal = Some(auth.principal.clone()));
+    hoist_signed_query_headers(&auth, &mut parts.headers, &mut query)?;
 
     let mut context = Context::new();
     let view = RequestView {
@@ -268,17 +272,20 @@ async fn process(
         return Err(S3Error::access_denied());
     }
 
-    let headers = forward_headers(state, &parts.headers, &classified)?;
+    let mut headers = forward_headers(state, &parts.headers, &classified)?;
     let failure = BodyFailure::default();
     let counter = Arc::new(AtomicU64::new(0));
     let body_done = Arc::new(Notify::new());
     let (body, payload_hash) = upstream_body(
         body,
-        &auth.payload,
+        &auth,
+        &parts.headers,
+        &mut headers,
         failure.clone(),
         counter.clone(),
         body_done.clone(),
-    );
+    )
+    .await?;
     let needs_length = matches!(
         classified.operation,
         Operation::PutObject | Operation::UploadPart
@@ -333,7 +340,7 @@ async fn process(
 
 /// After a failed upstream exchange: if the client's body was at fault
 /// (hash mismatch, disconnect), that is the error; otherwise upstream's.
-fn body_failure_or(
+pub(super) fn body_failure_or(
     state: &State,
     failure: &BodyFailure,
     e: UpstreamError,
@@ -360,24 +367,75 @@ fn body_failure_or(
     }
 }
 
-/// The request body as it goes upstream, and the payload hash to sign it with.
-fn upstream_body(
+/// The request body as it goes upstream, and the payload hash to sign it
+/// with: a hex digest checked in flight, unsigned, or an aws-chunked body
+/// decoded, verified and re-framed (whose headers are rewritten in `out`).
+async fn upstream_body(
     body: Incoming,
-    payload: &PayloadHash,
+    auth: &Authenticated,
+    received: &HeaderMap,
+    out: &mut HeaderMap,
     failure: BodyFailure,
     counter: Arc<AtomicU64>,
     done: Arc<Notify>,
-) -> (UpstreamBody, String) {
+) -> Result<(UpstreamBody, String), S3Error> {
     let inbound = InboundBody::new(body, counter, done);
+    let mode = match &auth.payload {
+        PayloadHash::Streaming(mode) => *mode,
+        other => {
+            refuse_stray_aws_chunked(received)?;
+            return Ok(plain_body(inbound, other, failure));
+        }
+    };
+    let plan = streaming::plan(received, mode, auth.chunk_signer.clone())
+        .map_err(|e| S3Error::from(&e))?;
+    rewrite_headers(out, &plan)?;
+    let hash = plan.upstream_payload_hash().to_string();
+    if plan.decoded_length == 0 {
+        // Nothing to hold back: an empty plain body would be complete (and
+        // committed) upstream before its signature could be checked. Read
+        // the few framing bytes and verify them first.
+        let raw = read_limited(inbound, MAX_EMPTY_CHUNKED_BODY)
+            .await
+            .map_err(|e| S3Error::from(&e))?;
+        decode_all(plan.decoder.clone(), raw.clone())
+            .map_err(|e| S3Error::from(&BodyError::Chunk(e)))?;
+        let body = ChunkedBody::new(
+            Full::new(raw),
+            Decoder::new(plan.decoder),
+            plan.framing,
+            0,
+            failure,
+        );
+        return Ok((body.boxed(), hash));
+    }
+    let body = ChunkedBody::new(
+        inbound,
+        Decoder::new(plan.decoder),
+        plan.framing,
+        plan.decoded_length,
+        failure,
+    );
+    Ok((body.boxed(), hash))
+}
+
+/// Framing bytes of an aws-chunked body with no payload: a final chunk and a
+/// trailer, far below this.
+const MAX_EMPTY_CHUNKED_BODY: usize = 64 * 1024;
+
+fn plain_body<B>(inbound: B, payload: &PayloadHash, failure: BodyFailure) -> (UpstreamBody, String)
+where
+    B: http_body::Body<Data = Bytes, Error = BoxError> + Unpin + Send + Sync + 'static,
+{
     match payload {
         PayloadHash::Sha256(digest) => (
             Sha256VerifyingBody::new(inbound, *digest, failure).boxed(),
             hex::encode(digest),
         ),
-        PayloadHash::Unsigned => (
+        PayloadHash::Unsigned | PayloadHash::Streaming(_) => (
             inbound
                 .map_err(move |e| {
-                    failure.set(crate::auth::payload::BodyError::Transport(e.to_string()));
+                    failure.set(BodyError::Transport(e.to_string()));
                     e
                 })
                 .boxed(),
@@ -386,9 +444,33 @@ fn upstream_body(
     }
 }
 
+/// A SigV2 presigned URL may carry `content-type`, `content-md5` and
+/// `x-amz-*` as query parameters; they were signed as headers, so they are
+/// classified, authorized and forwarded as headers. A header given both ways
+/// was refused by the signature check already.
+fn hoist_signed_query_headers(
+    auth: &Authenticated,
+    headers: &mut HeaderMap,
+    query: &mut Vec<(String, String)>,
+) -> Result<(), S3Error> {
+    if auth.hoisted.is_empty() {
+        return Ok(());
+    }
+    for (name, value) in &auth.hoisted {
+        let name = http::HeaderName::from_bytes(name.as_bytes())
+            .map_err(|_| S3Error::invalid_argument("Invalid header name.", name, ""))?;
+        let value = HeaderValue::from_str(value).map_err(|_| {
+            S3Error::invalid_argument("Invalid header value.", name.as_str(), value)
+        })?;
+        headers.insert(name, value);
+    }
+    query.retain(|(n, _)| !auth.hoisted.iter().any(|(h, _)| h == n));
+    Ok(())
+}
+
 /// The headers that go upstream: those that are part of the S3 request, with
 /// `x-amz-copy-source` rebuilt from what was authorized.
-fn forward_headers(
+pub(super) fn forward_headers(
     state: &State,
     headers: &HeaderMap,
     c: &Classified,
@@ -427,10 +509,17 @@ fn forward_headers(
     Ok(out)
 }
 
-/// Streams upstream's response back, dropping hop-by-hop headers and
-/// upstream's request ids (the client gets the proxy's; the audit keeps both).
-fn relay(resp: Response<Incoming>) -> Response<ResponseBody> {
+/// Streams upstream's response back, without its hop-by-hop headers and
+/// request ids (see [`strip_upstream_headers`]).
+pub(super) fn relay(resp: Response<Incoming>) -> Response<ResponseBody> {
     let (mut parts, body) = resp.into_parts();
+    strip_upstream_headers(&mut parts.headers);
+    Response::from_parts(parts, body.map_err(|e| -> BoxError { Box::new(e) }).boxed())
+}
+
+/// Drops hop-by-hop headers and upstream's request ids from an upstream
+/// response (the client gets the proxy's; the audit keeps both).
+pub(super) fn strip_upstream_headers(headers: &mut HeaderMap) {
     for h in [
         "connection",
         "keep-alive",
@@ -443,9 +532,8 @@ fn relay(resp: Response<Incoming>) -> Response<ResponseBody> {
         "x-amz-id-2",
         "server",
     ] {
-        parts.headers.remove(h);
+        headers.remove(h);
     }
-    Response::from_parts(parts, body.map_err(|e| -> BoxError { Box::new(e) }).boxed())
 }
 
 /// Multi-object delete: every key is authorized; denied keys are withheld
@@ -465,7 +553,20 @@ async fn delete_objects(
         .await
         .map_err(|e| S3Error::from(&e))?;
     ctx.audit.update(|r| r.bytes_in = raw.len() as u64);
-    super::integrity::check_control_body(&parts.headers, &auth.payload, &raw)?;
+    let (raw, trailer_verified) = match &auth.payload {
+        PayloadHash::Streaming(mode) => {
+            let plan = streaming::plan(&parts.headers, *mode, auth.chunk_signer.clone())
+                .map_err(|e| S3Error::from(&e))?;
+            let (data, trailer) =
+                decode_all(plan.decoder, raw).map_err(|e| S3Error::from(&BodyError::Chunk(e)))?;
+            (data, trailer.is_some())
+        }
+        _ => {
+            refuse_stray_aws_chunked(&parts.headers)?;
+            (raw, false)
+        }
+    };
+    super::integrity::check_control_body(&parts.headers, &auth.payload, &raw, trailer_verified)?;
     let request = DeleteRequest::parse(&raw).map_err(|e| S3Error::from(&e))?;
     let bucket = classified.bucket.clone().unwrap_or_default();
     let (mut allowed, mut denied) = (Vec::new(), Vec::new());

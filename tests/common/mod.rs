@@ -515,3 +515,99 @@ pub async fn example(name: &str) -> Harness {
     let server = Server::start(config).await.unwrap();
     Harness { server, dir }
 }
+
+/// A self-signed certificate for 127.0.0.1 and localhost, written to PEM
+/// files in `dir`: `(cert_path, key_path, cert_pem)`.
+pub fn self_signed_cert(dir: &Path) -> (PathBuf, PathBuf, String) {
+    let key =
+        rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string(), "localhost".to_string()])
+            .unwrap();
+    let cert = dir.join("proxy-cert.pem");
+    let private = dir.join("proxy-key.pem");
+    std::fs::write(&cert, key.cert.pem()).unwrap();
+    std::fs::write(&private, key.signing_key.serialize_pem()).unwrap();
+    (cert, private, key.cert.pem())
+}
+
+impl Harness {
+    /// Starts s3warden over the embedded store, over HTTPS when `tls`; returns
+    /// the CA file clients must trust (the self-signed certificate) if so.
+    pub async fn embedded_maybe_tls(tls: bool, extra: &str) -> (Harness, Option<PathBuf>) {
+        let dir = TempDir::new().unwrap();
+        let mut extra = extra.to_string();
+        let mut ca = None;
+        if tls {
+            let (cert, key, _) = self_signed_cert(dir.path());
+            extra.push_str(&format!(
+                "\n[tls]\ncert = \"{}\"\nkey = \"{}\"\n",
+                cert.display(),
+                key.display()
+            ));
+            ca = Some(cert);
+        }
+        let text = config_text(dir.path(), &embedded_upstream(dir.path()), &extra);
+        (Harness::start(dir, &text).await, ca)
+    }
+
+    /// An SDK client for `key`, trusting `ca` when the endpoint is HTTPS.
+    pub fn client_trusting(
+        &self,
+        key: &str,
+        secret: &str,
+        ca: Option<&Path>,
+    ) -> aws_sdk_s3::Client {
+        s3_client_trusting(&self.endpoint(), key, secret, ca)
+    }
+}
+
+/// An SDK client at default settings (checksums included), with a custom
+/// TLS trust store holding `ca` when given.
+pub fn s3_client_trusting(
+    endpoint: &str,
+    key: &str,
+    secret: &str,
+    ca: Option<&Path>,
+) -> aws_sdk_s3::Client {
+    let mut conf = aws_sdk_s3::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .endpoint_url(endpoint)
+        .credentials_provider(Credentials::new(key, secret, None, None, "tests"))
+        .force_path_style(true)
+        .retry_config(aws_sdk_s3::config::retry::RetryConfig::disabled());
+    if let Some(ca) = ca {
+        use aws_smithy_http_client::tls;
+        let pem = std::fs::read(ca).unwrap();
+        let context = tls::TlsContext::builder()
+            .with_trust_store(tls::TrustStore::empty().with_pem_certificate(pem))
+            .build()
+            .unwrap();
+        let http = aws_smithy_http_client::Builder::new()
+            .tls_provider(tls::Provider::Rustls(
+                tls::rustls_provider::CryptoMode::AwsLc,
+            ))
+            .tls_context(context)
+            .build_https();
+        conf = conf.http_client(http);
+    }
+    aws_sdk_s3::Client::from_conf(conf.build())
+}
+
+/// `n` bytes of the pattern every matrix client uploads as its large object.
+pub fn pattern(n: usize) -> Vec<u8> {
+    (0..n).map(|i| (i % 251) as u8).collect()
+}
+
+/// Runs a command, failing the test with its output when it fails.
+pub fn run_ok(cmd: &mut std::process::Command) -> String {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
