@@ -1,11 +1,14 @@
 """A tiny backend for browser uploads through s3warden.
 
-It holds the key of one IAM user, the *issuer*, and never gives it out. Each
-signed-in person gets a presigned POST form (from boto3's
-generate_presigned_post, at its default settings) that lets their browser
-upload one file straight to s3warden, under their own prefix only, for ten
-minutes. s3warden checks the form's signature, its policy, and the issuer's
-own IAM policy before a byte reaches storage.
+It holds the key of one IAM user, the *issuer*, and never gives it out. For
+each signed-in person it asks s3warden's STS for short-lived federated
+credentials named after that person, with a session policy that allows
+uploads under their own prefix only, and signs a presigned POST form with
+them (boto3's generate_presigned_post, at its default settings). The browser
+posts the file straight to s3warden. Before a byte reaches storage, s3warden
+checks the form's signature and policy, and the session's permissions: the
+issuer's IAM policy intersected with the session policy. Its audit log names
+the person (federated user) behind every upload.
 
     python3 app.py --endpoint http://127.0.0.1:9000 --port 8000
 
@@ -13,6 +16,7 @@ Environment: ISSUER_ACCESS_KEY_ID, ISSUER_SECRET_ACCESS_KEY (the issuer's key),
 UPLOAD_BUCKET (default "uploads"), MAX_UPLOAD_BYTES (default 100 MiB).
 """
 import argparse
+import json
 import os
 import re
 import secrets
@@ -22,20 +26,45 @@ from botocore.config import Config
 from flask import Flask, abort, jsonify, redirect, request, send_from_directory, session
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-NAME = re.compile(r"^[A-Za-z0-9_.-]{1,32}$")
+# Also a valid GetFederationToken name (2 to 32 characters).
+NAME = re.compile(r"^[A-Za-z0-9_.-]{2,32}$")
+SESSION_SECONDS = 900
 
 
 def create_app(endpoint, bucket, max_bytes):
     app = Flask(__name__, static_folder=None)
     app.secret_key = os.environ.get("APP_SECRET") or secrets.token_hex(32)
-    s3 = boto3.client(
-        "s3",
+    region = os.environ.get("AWS_REGION", "us-east-1")
+    sts = boto3.client(
+        "sts",
         endpoint_url=endpoint,
         aws_access_key_id=os.environ["ISSUER_ACCESS_KEY_ID"],
         aws_secret_access_key=os.environ["ISSUER_SECRET_ACCESS_KEY"],
-        region_name=os.environ.get("AWS_REGION", "us-east-1"),
-        config=Config(s3={"addressing_style": "path"}),
+        region_name=region,
     )
+
+    def s3_for(user):
+        """An S3 client holding federated credentials for `user` alone."""
+        policy = {
+            "Version": "2012-10-17",
+            "Statement": [{
+                "Effect": "Allow",
+                "Action": "s3:PutObject",
+                "Resource": f"arn:aws:s3:::{bucket}/{user}/*",
+            }],
+        }
+        creds = sts.get_federation_token(
+            Name=user, Policy=json.dumps(policy), DurationSeconds=SESSION_SECONDS
+        )["Credentials"]
+        return boto3.client(
+            "s3",
+            endpoint_url=endpoint,
+            aws_access_key_id=creds["AccessKeyId"],
+            aws_secret_access_key=creds["SecretAccessKey"],
+            aws_session_token=creds["SessionToken"],
+            region_name=region,
+            config=Config(s3={"addressing_style": "path"}),
+        )
 
     @app.get("/")
     def index():
@@ -52,7 +81,7 @@ def create_app(endpoint, bucket, max_bytes):
         # A stand-in for the application's real sign-in.
         name = request.form.get("user", "")
         if not NAME.match(name):
-            abort(400, "user names are 1 to 32 letters, digits, '.', '_' or '-'")
+            abort(400, "user names are 2 to 32 letters, digits, '.', '_' or '-'")
         session["user"] = name
         return redirect("/")
 
@@ -66,8 +95,9 @@ def create_app(endpoint, bucket, max_bytes):
     def presign():
         if "user" not in session:
             abort(401)
-        prefix = session["user"] + "/"
-        post = s3.generate_presigned_post(
+        user = session["user"]
+        prefix = user + "/"
+        post = s3_for(user).generate_presigned_post(
             Bucket=bucket,
             Key=prefix + "${filename}",
             Conditions=[["content-length-range", 1, max_bytes]],

@@ -6,9 +6,11 @@ use http::StatusCode;
 use super::ClassifyError;
 use super::delete_objects::DeleteObjectsError;
 use super::error::{ErrorSource, S3Error};
+use super::post_form::PostFormError;
 use crate::auth::AuthError;
 use crate::auth::chunked::ChunkError;
 use crate::auth::payload::BodyError;
+use crate::auth::post_policy::PostPolicyError;
 
 const UNSUPPORTED_MECHANISM: &str =
     "The authorization mechanism you have provided is not supported. Please use AWS4-HMAC-SHA256.";
@@ -247,4 +249,56 @@ pub fn upstream_bad_gateway(detail: &str) -> S3Error {
         format!("The storage service behind s3warden failed: {detail}"),
     )
     .from_source(ErrorSource::Upstream)
+}
+
+impl From<&PostFormError> for S3Error {
+    fn from(e: &PostFormError) -> S3Error {
+        match e {
+            PostFormError::NotMultipart | PostFormError::Malformed(_) => S3Error::new(
+                "MalformedPOSTRequest",
+                StatusCode::BAD_REQUEST,
+                "The body of your POST request is not well-formed multipart/form-data.",
+            ),
+            PostFormError::PreDataTooLarge(_) => S3Error::new(
+                "MaxPostPreDataLengthExceededError",
+                StatusCode::BAD_REQUEST,
+                "Your POST request fields preceeding the upload file was too large.",
+            ),
+            PostFormError::NoFile => S3Error::invalid_argument(
+                "POST requires exactly one file upload per request.",
+                "file",
+                "0",
+            ),
+            PostFormError::NotText(name) => S3Error::invalid_argument(
+                "A form field before the file is not UTF-8 text.",
+                name,
+                "",
+            ),
+        }
+    }
+}
+
+impl From<&PostPolicyError> for S3Error {
+    fn from(e: &PostPolicyError) -> S3Error {
+        match e {
+            PostPolicyError::Invalid(_) => S3Error::new(
+                "InvalidPolicyDocument",
+                StatusCode::BAD_REQUEST,
+                e.to_string(),
+            ),
+            PostPolicyError::Expired
+            | PostPolicyError::ConditionFailed(_)
+            | PostPolicyError::ExtraField(_) => {
+                S3Error::access_denied().with_message(e.to_string())
+            }
+            PostPolicyError::TooLarge { max } => {
+                S3Error::new("EntityTooLarge", StatusCode::BAD_REQUEST, e.to_string())
+                    .with("MaxSizeAllowed", max.to_string())
+            }
+            PostPolicyError::TooSmall { min } => {
+                S3Error::new("EntityTooSmall", StatusCode::BAD_REQUEST, e.to_string())
+                    .with("MinSizeAllowed", min.to_string())
+            }
+        }
+    }
 }

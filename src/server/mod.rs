@@ -7,6 +7,7 @@ mod body;
 mod cors;
 mod integrity;
 pub mod pipeline;
+mod post_upload;
 mod response;
 mod streaming;
 mod tls;

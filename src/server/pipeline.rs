@@ -223,6 +223,9 @@ async fn process(
     ) {
         return Ok(super::api::handle(state, conn, parts, body, &ctx.audit, &ctx.request_id).await);
     }
+    if super::post_upload::is_post_upload(&parts.method, &target, &query, &parts.headers) {
+        return super::post_upload::handle(state, conn, parts, body, &target, ctx).await;
+    }
     ctx.audit.update(|r| {
         r.bucket = target.bucket.clone();
         r.key = target.key.clone();
