@@ -105,21 +105,85 @@ async fn every_kind_of_request_leaves_one_complete_record() {
     sock.read_exact(&mut buf).await.unwrap();
     drop(sock);
 
+    // Anonymous, presigned SigV4 (the SDK's presigner) and presigned SigV2.
+    let anonymous = Signed {
+        method: "GET".into(),
+        url: url.clone(),
+        headers: vec![],
+    };
+    let (status, headers, _) = send(&anonymous, vec![]).await;
+    assert_eq!(status, 403);
+    let anonymous_id = headers["x-amz-request-id"].to_str().unwrap().to_string();
+    let presigned_v4 = h
+        .alice()
+        .get_object()
+        .bucket("shared")
+        .key("alice/a.txt")
+        .presigned(
+            aws_sdk_s3::presigning::PresigningConfig::expires_in(Duration::from_secs(300)).unwrap(),
+        )
+        .await
+        .unwrap();
+    let v4 = Signed {
+        method: "GET".into(),
+        url: presigned_v4.uri().to_string(),
+        headers: vec![],
+    };
+    let (status, headers, _) = send(&v4, vec![]).await;
+    assert_eq!(status, 200);
+    let v4_id = headers["x-amz-request-id"].to_str().unwrap().to_string();
+    let expires = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 300;
+    let signature = base64::Engine::encode(
+        &base64::engine::general_purpose::STANDARD,
+        s3warden::auth::sigv2::sign(
+            ALICE_SECRET,
+            &format!("GET\n\n\n{expires}\n/shared/alice/a.txt"),
+        ),
+    );
+    let v2 = Signed {
+        method: "GET".into(),
+        url: format!(
+            "{url}?AWSAccessKeyId={ALICE_KEY}&Expires={expires}&Signature={}",
+            s3warden::auth::canonical::uri_encode(&signature, false)
+        ),
+        headers: vec![],
+    };
+    let (status, headers, _) = send(&v2, vec![]).await;
+    assert_eq!(status, 200);
+    let v2_id = headers["x-amz-request-id"].to_str().unwrap().to_string();
+
     // CreateBucket, PutObject, GET, denied, bad signature, malformed, the big
-    // PutObject and the abandoned download.
-    let records = h.audit(8).await;
+    // PutObject, the abandoned download, anonymous, presigned v4 and v2.
+    let n = 11;
+    let records = h.audit(n).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let records = if records.len() == 8 {
-        h.audit(8).await
+    let records = if records.len() == n {
+        h.audit(n).await
     } else {
         records
     };
-    assert_eq!(records.len(), 8, "one record per request: {records:#?}");
+    assert_eq!(records.len(), n, "one record per request: {records:#?}");
     let ids: std::collections::HashSet<&str> = records
         .iter()
         .map(|r| r["request_id"].as_str().unwrap())
         .collect();
-    assert_eq!(ids.len(), 8);
+    assert_eq!(ids.len(), n);
+    for (id, kind, version) in [
+        (&anonymous_id, "anonymous", None),
+        (&v4_id, "presigned", Some("AWS4-HMAC-SHA256")),
+        (&v2_id, "presigned", Some("AWS")),
+    ] {
+        let r = by_id(&records, id);
+        assert_eq!(r["auth"]["kind"], kind, "{r}");
+        assert_eq!(r["auth"]["signature_version"].as_str(), version, "{r}");
+        assert_eq!(r["key"], "alice/a.txt");
+    }
+    assert_eq!(by_id(&records, &anonymous_id)["error_code"], "AccessDenied");
+    assert_eq!(by_id(&records, &v2_id)["principal"]["user_name"], "alice");
 
     let get = by_id(&records, &get_id);
     assert!(get["time"].as_str().unwrap().ends_with('Z'));
@@ -174,7 +238,14 @@ async fn every_kind_of_request_leaves_one_complete_record() {
     assert!((64 * 1024..4 << 20).contains(&sent), "bytes_out {sent}");
 
     let text = std::fs::read_to_string(h.audit_path()).unwrap();
-    for secret in [ALICE_SECRET, ROOT_SECRET, "Signature=", "X-Amz-Signature"] {
+    for secret in [
+        ALICE_SECRET,
+        ROOT_SECRET,
+        "Signature=",
+        "X-Amz-Signature",
+        "X-Amz-Credential",
+        signature.as_str(),
+    ] {
         assert!(!text.contains(secret), "audit log contains {secret}");
     }
     h.server.shutdown().await;

@@ -483,3 +483,152 @@ policies = [{{ name = "issue", document = '''{{"Version":"2012-10-17","Statement
     assert_eq!(object(&h, "alice/v2").await, None);
     h.server.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn form_fields_become_object_headers_and_are_authorized_as_such() {
+    let h = setup("").await;
+    let e = h.endpoint();
+    let data = b"{\"hello\": true}".to_vec();
+    let sha256 = {
+        use sha2::Digest;
+        base64::Engine::encode(
+            &base64::engine::general_purpose::STANDARD,
+            sha2::Sha256::digest(&data),
+        )
+    };
+    let form = |checksum: &str| {
+        presigned_post(
+            &e,
+            alice(),
+            Some("s3v4"),
+            "alice/doc.json",
+            600,
+            json!({
+                "fields": {
+                    "Content-Type": "application/json",
+                    "Cache-Control": "max-age=60",
+                    "Content-Disposition": "attachment; filename=\"doc.json\"",
+                    "x-amz-meta-color": "blue",
+                    "x-amz-checksum-sha256": checksum,
+                },
+                "conditions": [
+                    {"Content-Type": "application/json"},
+                    ["starts-with", "$Cache-Control", "max-age="],
+                    {"Content-Disposition": "attachment; filename=\"doc.json\""},
+                    {"x-amz-meta-color": "blue"},
+                    {"x-amz-checksum-sha256": checksum},
+                ],
+            }),
+        )
+    };
+    // A checksum field that does not match the file: nothing stored.
+    let wrong = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, [0u8; 32]);
+    let (url, fields) = form(&wrong);
+    let (status, code, _) =
+        code_of(post(&url, &fields, Some(("doc.json", data.clone())), false).await).await;
+    assert_eq!((status, code.as_str()), (400, "BadDigest"));
+    assert_eq!(object(&h, "alice/doc.json").await, None);
+
+    let (url, fields) = form(&sha256);
+    let resp = post(&url, &fields, Some(("doc.json", data.clone())), false).await;
+    assert_eq!(resp.status().as_u16(), 204);
+    let head = h
+        .root()
+        .head_object()
+        .bucket("shared")
+        .key("alice/doc.json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(head.content_type(), Some("application/json"));
+    assert_eq!(head.cache_control(), Some("max-age=60"));
+    assert_eq!(
+        head.content_disposition(),
+        Some("attachment; filename=\"doc.json\"")
+    );
+    assert_eq!(
+        head.metadata().unwrap().get("color").map(String::as_str),
+        Some("blue")
+    );
+    assert_eq!(object(&h, "alice/doc.json").await, Some(data));
+
+    // Tagging and an ACL need their own permissions, as on PutObject: alice
+    // has s3:PutObject only.
+    for (field, value) in [
+        (
+            "tagging",
+            "<Tagging><TagSet><Tag><Key>team</Key><Value>red</Value></Tag></TagSet></Tagging>",
+        ),
+        ("acl", "private"),
+    ] {
+        let (url, fields) = presigned_post(
+            &e,
+            alice(),
+            Some("s3v4"),
+            "alice/tagged",
+            600,
+            json!({"fields": {field: value}, "conditions": [{field: value}]}),
+        );
+        let (status, code, _) =
+            code_of(post(&url, &fields, Some(("t", b"x".to_vec())), false).await).await;
+        assert_eq!((status, code.as_str()), (403, "AccessDenied"), "{field}");
+        let r = h.audit(1).await;
+        let denied = r
+            .iter()
+            .rev()
+            .find(|r| r["operation"] == "PostObject")
+            .unwrap();
+        let extra = if field == "acl" {
+            "s3:PutObjectAcl"
+        } else {
+            "s3:PutObjectTagging"
+        };
+        assert_eq!(
+            denied["actions"],
+            json!(["s3:PutObject", extra]),
+            "{denied}"
+        );
+    }
+    assert_eq!(object(&h, "alice/tagged").await, None);
+    h.server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn virtual_hosted_style_forms_upload() {
+    let h = Harness::embedded_configured("domains = [\"s3.local\"]", "", "").await;
+    h.root()
+        .create_bucket()
+        .bucket("shared")
+        .send()
+        .await
+        .unwrap();
+    let e = h.endpoint();
+    let port = h.server.local_addr().port();
+    let (_, fields) = presigned_post(&e, alice(), None, "alice/${filename}", 600, json!({}));
+    let form = fields
+        .iter()
+        .fold(reqwest::multipart::Form::new(), |f, (k, v)| {
+            f.text(k.clone(), v.clone())
+        })
+        .part(
+            "file",
+            reqwest::multipart::Part::bytes(b"virtual".to_vec()).file_name("vh.txt"),
+        );
+    let resp = reqwest::Client::new()
+        .post(format!("{e}/"))
+        .header("host", format!("shared.s3.local:{port}"))
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 204);
+    assert_eq!(
+        resp.headers()["location"].to_str().unwrap(),
+        format!("http://shared.s3.local:{port}/alice/vh.txt")
+    );
+    assert_eq!(
+        object(&h, "alice/vh.txt").await.as_deref(),
+        Some(&b"virtual"[..])
+    );
+    h.server.shutdown().await;
+}

@@ -670,16 +670,17 @@ async fn presigned_head_delete_and_upload_part() {
     h.server.shutdown().await;
 }
 
-/// A user whose policy lets it read only through a presigned SigV4 URL: the
-/// condition keys authentication fills. (`s3:signatureAge` is set too, but
-/// the policy engine has no Numeric operators yet to test it with.)
+/// A user whose policy lets it read only through a presigned SigV4 URL
+/// signed less than ten minutes ago: the condition keys authentication fills
+/// (`s3:authType`, `s3:signatureversion`, `s3:signatureAge` in milliseconds).
 const CAROL: &str = r#"
 [[users]]
 name = "carol"
 access_keys = [{ access_key_id = "CAROLKEYFORTESTS0001", secret_access_key = "carol-secret-for-tests-00000000000000000" }]
 policies = [{ name = "presigned-only", document = '''{"Version": "2012-10-17", "Statement": [
   {"Sid": "FreshPresignedV4", "Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::bkt/*",
-   "Condition": {"StringEquals": {"s3:authType": "REST-QUERY-STRING", "s3:signatureversion": "AWS4-HMAC-SHA256"}}}]}''' }]
+   "Condition": {"StringEquals": {"s3:authType": "REST-QUERY-STRING", "s3:signatureversion": "AWS4-HMAC-SHA256"},
+                 "NumericLessThan": {"s3:signatureAge": "600000"}}}]}''' }]
 "#;
 
 #[tokio::test]
@@ -713,6 +714,9 @@ async fn policies_see_how_a_request_was_signed() {
     };
     let (st, _, body) = send(&carol(now), vec![]).await;
     assert_eq!((st, body.as_str()), (200, "hello"));
+    // Still within its own hour, but signed twenty minutes ago: too old for the policy.
+    let (st, _, body) = send(&carol(now - Duration::from_secs(1200)), vec![]).await;
+    assert_eq!((st, xml_code(&body).as_str()), (403, "AccessDenied"));
     // A SigV2 presigned URL is not what the policy allows.
     let expires = now
         .duration_since(SystemTime::UNIX_EPOCH)
