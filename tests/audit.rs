@@ -727,3 +727,96 @@ async fn readyz_reports_an_unreachable_upstream() {
     assert!(ready.text().await.unwrap().contains("upstream"));
     h.server.shutdown().await;
 }
+
+/// `when_full = "refuse"`: with the writer blocked (its standard output is a
+/// pipe nobody reads), requests are refused with 503 SlowDown once the queue
+/// is full, instead of waiting or going unaudited; when the writer drains,
+/// requests are served again and every served request has its record.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_queue_refuses_requests_when_configured_to() {
+    use std::io::{BufRead, Read};
+    let dir = tempfile::TempDir::new().unwrap();
+    let text = config_text_full(
+        dir.path(),
+        &embedded_upstream(dir.path()),
+        "",
+        "queue = 1\nwhen_full = \"refuse\"\nfsync = \"never\"",
+        "",
+    );
+    let audit_line = format!("path = \"{}\"", dir.path().join("audit.jsonl").display());
+    let text = text.replace(&audit_line, "path = \"-\"");
+    let config = dir.path().join("s3warden.toml");
+    std::fs::write(&config, text).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_s3warden"))
+        .args(["serve", "--config"])
+        .arg(&config)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut banner = String::new();
+    out.read_line(&mut banner).unwrap();
+    let endpoint = banner
+        .trim()
+        .strip_prefix("s3warden listening on ")
+        .and_then(|s| s.split(' ').next())
+        .unwrap()
+        .to_string();
+    // Anonymous requests until the pipe (64 KiB on Linux) and the queue are full.
+    let anonymous = Signed {
+        method: "GET".into(),
+        url: format!("{endpoint}/shared/x"),
+        headers: vec![],
+    };
+    let mut served = 0;
+    let mut refused = None;
+    for _ in 0..5000 {
+        let (status, _, body) = send(&anonymous, vec![]).await;
+        if status == 503 {
+            refused = Some(body);
+            break;
+        }
+        assert_eq!(status, 403);
+        served += 1;
+    }
+    let body = refused.expect("a 503 once the audit queue is full");
+    assert_eq!(xml_text(&body, "Code"), "SlowDown");
+    assert!(
+        served > 10,
+        "only {served} requests before the queue was full"
+    );
+    // Drain the pipe in the background: requests are served again.
+    let reader = std::thread::spawn(move || {
+        let mut all = String::new();
+        out.read_to_string(&mut all).unwrap();
+        all
+    });
+    let mut recovered = false;
+    for _ in 0..200 {
+        let (status, _, _) = send(&anonymous, vec![]).await;
+        if status == 403 {
+            recovered = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(
+        recovered,
+        "requests are served again once the writer drains"
+    );
+    stop_binary(child);
+    let log = reader.join().unwrap();
+    let records: Vec<Value> = log
+        .lines()
+        .filter(|l| l.starts_with('{'))
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    // Every served request has its record; refused ones are counted, not logged.
+    let forbidden = records.iter().filter(|r| r["status"] == 403).count();
+    assert!(
+        forbidden > served,
+        "{forbidden} records for {served}+ served requests"
+    );
+    assert!(records.iter().all(|r| r["status"] != 503));
+}
