@@ -632,3 +632,101 @@ async fn virtual_hosted_style_forms_upload() {
     );
     h.server.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_forms_are_refused_and_harm_nothing() {
+    let h = setup("").await;
+    h.root()
+        .create_bucket()
+        .bucket("other")
+        .send()
+        .await
+        .unwrap();
+    let e = h.endpoint();
+    let (url, fields) = presigned_post(&e, alice(), Some("s3v4"), "alice/h", 600, json!({}));
+    // The same field twice: the policy would check one value and S3 use another.
+    let mut twice = fields.clone();
+    twice.insert(0, ("Key".into(), "alice/other".into()));
+    let (status, code, body) =
+        code_of(post(&url, &twice, Some(("f", b"x".to_vec())), false).await).await;
+    assert_eq!((status, code.as_str()), (400, "InvalidArgument"), "{body}");
+    assert_eq!(xml_text(&body, "ArgumentName"), "key");
+    // An x-amz-date that is not exactly YYYYMMDDTHHMMSSZ (chrono alone would
+    // take whitespace between the numbers), from anyone.
+    let mut odd = fields.clone();
+    odd.iter_mut().find(|(k, _)| k == "x-amz-date").unwrap().1 =
+        "2024\u{85}1\u{85}1T000000Z".into();
+    let (status, code, _) =
+        code_of(post(&url, &odd, Some(("f", b"x".to_vec())), false).await).await;
+    assert_eq!((status, code.as_str()), (400, "InvalidArgument"));
+    // The form is for "shared"; posted to another bucket it fails its policy.
+    let (status, code, body) = code_of(
+        post(
+            &format!("{e}/other"),
+            &fields,
+            Some(("f", b"x".to_vec())),
+            false,
+        )
+        .await,
+    )
+    .await;
+    assert_eq!((status, code.as_str()), (403, "AccessDenied"), "{body}");
+    // aws-chunked as the object's Content-Encoding would make upstream decode
+    // bytes the proxy checked as they are.
+    let (url2, chunked) = presigned_post(
+        &e,
+        alice(),
+        Some("s3v4"),
+        "alice/h",
+        600,
+        json!({"fields": {"Content-Encoding": "aws-chunked"}, "conditions": [{"Content-Encoding": "aws-chunked"}]}),
+    );
+    let (status, code, _) =
+        code_of(post(&url2, &chunked, Some(("f", b"x".to_vec())), false).await).await;
+    assert_eq!((status, code.as_str()), (400, "InvalidArgument"));
+    // A part header that never ends is not buffered: refused once the bound
+    // before the file is passed, without reading the rest.
+    let mut endless = b"--zzz\r\nContent-Disposition: form-data; name=\"key\"\r\nX-Pad: ".to_vec();
+    endless.extend(std::iter::repeat_n(b'a', 16 * MIB));
+    let resp = reqwest::Client::new()
+        .post(&url)
+        .header("content-type", "multipart/form-data; boundary=zzz")
+        .body(endless)
+        .send()
+        .await;
+    // The proxy may answer and close before the client has sent everything.
+    if let Ok(resp) = resp {
+        let (status, code, _) = code_of(resp).await;
+        assert_eq!(
+            (status, code.as_str()),
+            (400, "MaxPostPreDataLengthExceededError")
+        );
+    }
+    // A file cut short: IncompleteBody, nothing stored.
+    let mut cut = Vec::new();
+    for (k, v) in &fields {
+        cut.extend_from_slice(
+            format!("--zzz\r\nContent-Disposition: form-data; name=\"{k}\"\r\n\r\n{v}\r\n")
+                .as_bytes(),
+        );
+    }
+    cut.extend_from_slice(
+        b"--zzz\r\nContent-Disposition: form-data; name=\"file\"; filename=\"f\"\r\n\r\npartial data",
+    );
+    let resp = reqwest::Client::new()
+        .post(&url)
+        .header("content-type", "multipart/form-data; boundary=zzz")
+        .body(cut)
+        .send()
+        .await
+        .unwrap();
+    let (status, code, _) = code_of(resp).await;
+    assert_eq!((status, code.as_str()), (400, "IncompleteBody"));
+    assert_eq!(object(&h, "alice/h").await, None);
+    assert_eq!(object(&h, "alice/other").await, None);
+    // The server is unharmed: the genuine form still works.
+    let resp = post(&url, &fields, Some(("f", b"fine".to_vec())), false).await;
+    assert_eq!(resp.status().as_u16(), 204);
+    assert_eq!(object(&h, "alice/h").await.as_deref(), Some(&b"fine"[..]));
+    h.server.shutdown().await;
+}

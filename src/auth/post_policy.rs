@@ -177,12 +177,17 @@ impl PostPolicy {
         }
     }
 
-    /// The inclusive file size bounds, if the policy sets them.
+    /// The inclusive file size bounds, if the policy sets them. Several
+    /// `content-length-range` conditions must all hold, so they narrow each
+    /// other (and may leave no size at all).
     pub fn content_length_range(&self) -> Option<(u64, u64)> {
-        self.conditions.iter().find_map(|c| match c {
-            Condition::ContentLengthRange { min, max } => Some((*min, *max)),
-            _ => None,
-        })
+        self.conditions
+            .iter()
+            .filter_map(|c| match c {
+                Condition::ContentLengthRange { min, max } => Some((*min, *max)),
+                _ => None,
+            })
+            .reduce(|(a, b), (c, d)| (a.max(c), b.min(d)))
     }
 
     /// Checks expiry, every condition, and that every submitted field is
@@ -195,6 +200,16 @@ impl PostPolicy {
     ) -> Result<(), PostPolicyError> {
         if now > self.expiration {
             return Err(PostPolicyError::Expired);
+        }
+        // Without a bucket condition a form would be good for every bucket
+        // the signer may write to; S3's own SDKs always add one.
+        let names_bucket = self.conditions.iter().any(|c| {
+            matches!(c, Condition::Eq { field, .. } | Condition::StartsWith { field, .. } if field == "bucket")
+        });
+        if !names_bucket {
+            return Err(PostPolicyError::ConditionFailed(
+                "a condition on bucket is required".into(),
+            ));
         }
         let value_of = |name: &str| -> Option<String> {
             if name == "bucket" {
@@ -382,6 +397,31 @@ mod tests {
             Err(PostPolicyError::TooLarge { max: 1024 })
         );
         assert_eq!(p.check_size(0), Err(PostPolicyError::TooSmall { min: 1 }));
+        // Several ranges must all hold: they narrow each other.
+        let two = r#"{"expiration": "2030-01-01T00:00:00Z", "conditions": [
+            ["content-length-range", 0, 100000000], ["content-length-range", 5, 10]]}"#;
+        let p = PostPolicy::parse(&b64(two)).unwrap();
+        assert_eq!(p.content_length_range(), Some((5, 10)));
+        assert_eq!(
+            p.check_size(5000),
+            Err(PostPolicyError::TooLarge { max: 10 })
+        );
+    }
+
+    #[test]
+    fn a_bucket_condition_is_required() {
+        let p = PostPolicy::parse(&b64(
+            r#"{"expiration": "2030-01-01T00:00:00Z", "conditions": [["starts-with", "$key", ""]]}"#,
+        ))
+        .unwrap();
+        let fields = [FormField {
+            name: "key".into(),
+            value: "k".into(),
+        }];
+        assert!(matches!(
+            p.check(&fields, "uploads", now()),
+            Err(PostPolicyError::ConditionFailed(_))
+        ));
     }
 
     #[test]

@@ -333,6 +333,10 @@ pub struct LimitsConfig {
     /// Time allowed between signing and arrival for header-signed requests.
     #[serde(default = "default_skew")]
     pub max_clock_skew_secs: u64,
+    /// Browser POST uploads in progress at once, each buffering up to one
+    /// 8 MiB part; more are refused with 503 SlowDown.
+    #[serde(default = "default_post_uploads")]
+    pub max_post_uploads: usize,
 }
 
 impl Default for LimitsConfig {
@@ -341,8 +345,13 @@ impl Default for LimitsConfig {
             max_control_body_bytes: default_control_body(),
             header_read_timeout_secs: default_header_timeout(),
             max_clock_skew_secs: default_skew(),
+            max_post_uploads: default_post_uploads(),
         }
     }
+}
+
+fn default_post_uploads() -> usize {
+    64
 }
 
 fn default_control_body() -> usize {

@@ -140,6 +140,12 @@ pub fn validate(c: &Config) -> Result<(), ConfigError> {
             "must be at least 1024",
         ));
     }
+    if c.limits.max_post_uploads == 0 {
+        return Err(ConfigError::invalid(
+            "limits.max_post_uploads",
+            "must be at least 1",
+        ));
+    }
     if c.store.path.as_os_str().is_empty() {
         return Err(ConfigError::invalid(
             "store.path",

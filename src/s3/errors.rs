@@ -274,6 +274,9 @@ impl From<&PostFormError> for S3Error {
                 name,
                 "",
             ),
+            PostFormError::Repeated(name) => {
+                S3Error::invalid_argument("A form field may be given only once.", name, "")
+            }
         }
     }
 }

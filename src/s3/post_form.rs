@@ -1,7 +1,13 @@
 //! Reading a browser POST upload (`multipart/form-data`): the fields before
 //! the file, bounded as S3 bounds them (20 KB), and the file part itself,
 //! handed over as a stream that is never buffered. Fields after the file
-//! are ignored, as S3 ignores them.
+//! are ignored, as S3 ignores them. A field given twice is refused: the
+//! policy would see one value and the upload use another.
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use futures_util::Stream;
@@ -10,6 +16,12 @@ use crate::auth::post_policy::FormField;
 
 /// S3's limit on everything before the file (fields and boundaries).
 pub const MAX_PRE_FILE_BYTES: usize = 20 * 1024;
+
+/// What the multipart parser may have read before the file part starts:
+/// the fields' limit and room for part headers. The parser buffers all of
+/// it, so this is what bounds memory (and its rescanning) before anything
+/// is authenticated.
+const MAX_PRE_FILE_READ: usize = MAX_PRE_FILE_BYTES + 64 * 1024;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PostFormError {
@@ -23,6 +35,69 @@ pub enum PostFormError {
     NoFile,
     #[error("form field {0:?} is not UTF-8 text")]
     NotText(String),
+    #[error("form field {0:?} is given more than once")]
+    Repeated(String),
+}
+
+/// The request body as the parser sees it, bounded until the file part is
+/// reached. The parser drains whatever is ready before it parses, so past
+/// [`MAX_PRE_FILE_READ`] bytes the stream reads no more: it answers "not yet"
+/// (waking the task at once) so the parser works through what it holds, and
+/// fails only when the parser asks again without having produced a field
+/// since. A chunk crossing the bound is passed whole, so memory is bounded
+/// by the bound plus one chunk.
+struct Bounded<S> {
+    inner: S,
+    read: usize,
+    /// The `progress` value when the stream last paused.
+    paused_at: Option<usize>,
+    /// Fields produced so far, or [`FILE_REACHED`].
+    progress: Arc<AtomicUsize>,
+}
+
+const FILE_REACHED: usize = usize::MAX;
+
+/// The error a [`Bounded`] stream fails with.
+#[derive(Debug, thiserror::Error)]
+#[error("the fields before the file are too large")]
+struct PreDataLimit;
+
+impl<S, E> Stream for Bounded<S>
+where
+    S: Stream<Item = Result<Bytes, E>> + Unpin,
+    E: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    type Item = Result<Bytes, Box<dyn std::error::Error + Send + Sync>>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let progress = self.progress.load(Ordering::Relaxed);
+        if self.read > MAX_PRE_FILE_READ && progress != FILE_REACHED {
+            if self.paused_at == Some(progress) {
+                return Poll::Ready(Some(Err(Box::new(PreDataLimit))));
+            }
+            self.paused_at = Some(progress);
+            cx.waker().wake_by_ref();
+            return Poll::Pending;
+        }
+        match Pin::new(&mut self.inner).poll_next(cx) {
+            Poll::Ready(Some(Ok(b))) => {
+                self.read = self.read.saturating_add(b.len());
+                Poll::Ready(Some(Ok(b)))
+            }
+            Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(e.into()))),
+            other => other.map(|o| o.map(|r| r.map_err(Into::into))),
+        }
+    }
+}
+
+/// A parser error: the pre-data limit when that is what failed.
+fn parse_error(e: multer::Error) -> PostFormError {
+    if let multer::Error::StreamReadFailed(inner) = &e
+        && inner.is::<PreDataLimit>()
+    {
+        return PostFormError::PreDataTooLarge(MAX_PRE_FILE_BYTES);
+    }
+    PostFormError::Malformed(e.to_string())
 }
 
 /// The form up to and including the start of its file part.
@@ -59,9 +134,16 @@ pub fn boundary(content_type: &str) -> Result<String, PostFormError> {
 /// Reads fields until the file part, which is returned unread.
 pub async fn read_form<S, E>(body: S, boundary: String) -> Result<PostForm, PostFormError>
 where
-    S: Stream<Item = Result<Bytes, E>> + Send + 'static,
+    S: Stream<Item = Result<Bytes, E>> + Send + Unpin + 'static,
     E: Into<Box<dyn std::error::Error + Send + Sync>> + 'static,
 {
+    let progress = Arc::new(AtomicUsize::new(0));
+    let body = Bounded {
+        inner: body,
+        read: 0,
+        paused_at: None,
+        progress: progress.clone(),
+    };
     let mut multipart = multer::Multipart::new(body, boundary.clone());
     let mut fields = Vec::new();
     // Each part costs its boundary line and headers as well as its data.
@@ -71,10 +153,12 @@ where
         let field = multipart
             .next_field()
             .await
-            .map_err(|e| PostFormError::Malformed(e.to_string()))?
+            .map_err(parse_error)?
             .ok_or(PostFormError::NoFile)?;
+        progress.fetch_add(1, Ordering::Relaxed);
         let name = field.name().unwrap_or("").to_ascii_lowercase();
         if name == "file" {
+            progress.store(FILE_REACHED, Ordering::Relaxed);
             let file_name = field.file_name().map(str::to_string);
             return Ok(PostForm {
                 fields,
@@ -85,11 +169,11 @@ where
         used += overhead + name.len();
         let mut value = Vec::new();
         let mut field = field;
-        while let Some(chunk) = field
-            .chunk()
-            .await
-            .map_err(|e| PostFormError::Malformed(e.to_string()))?
-        {
+        loop {
+            let chunk = field.chunk().await.map_err(parse_error)?;
+            // The parser moved on: see `Bounded`.
+            progress.fetch_add(1, Ordering::Relaxed);
+            let Some(chunk) = chunk else { break };
             used += chunk.len();
             if used > MAX_PRE_FILE_BYTES {
                 return Err(PostFormError::PreDataTooLarge(MAX_PRE_FILE_BYTES));
@@ -100,6 +184,9 @@ where
             return Err(PostFormError::PreDataTooLarge(MAX_PRE_FILE_BYTES));
         }
         let value = String::from_utf8(value).map_err(|_| PostFormError::NotText(name.clone()))?;
+        if fields.iter().any(|f: &FormField| f.name == name) {
+            return Err(PostFormError::Repeated(name));
+        }
         fields.push(FormField { name, value });
     }
 }
@@ -174,6 +261,44 @@ mod tests {
             read_form(stream(b"garbage".to_vec()), "XyZ".into()).await,
             Err(PostFormError::Malformed(_) | PostFormError::NoFile)
         ));
+        let data = body(&[("key", "a"), ("Key", "b")], Some(("a", b"1")), "");
+        assert_eq!(
+            read_form(stream(data), "XyZ".into()).await.err(),
+            Some(PostFormError::Repeated("key".into()))
+        );
+    }
+
+    #[tokio::test]
+    async fn reading_stops_at_the_bound_whatever_the_parts_look_like() {
+        // A part header that never ends: the parser would buffer it all.
+        let mut data = b"--XyZ\r\nContent-Disposition: form-data; name=\"key\"\r\nX-Pad: ".to_vec();
+        data.extend(std::iter::repeat_n(b'a', 4 * 1024 * 1024));
+        let chunks = data.len() / 7;
+        let pulled = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = pulled.clone();
+        let s = stream(data).inspect(move |_| {
+            counter.fetch_add(1, Ordering::Relaxed);
+        });
+        assert!(matches!(
+            read_form(Box::pin(s), "XyZ".into()).await,
+            Err(PostFormError::PreDataTooLarge(_))
+        ));
+        let pulled = pulled.load(Ordering::Relaxed);
+        assert!(
+            pulled * 7 < MAX_PRE_FILE_READ + 64,
+            "read {} bytes",
+            pulled * 7
+        );
+        assert!(pulled < chunks);
+        // The file itself is not bounded: a large file after small fields.
+        let big = vec![1u8; 1024 * 1024];
+        let data = body(&[("key", "k")], Some(("a", &big)), "");
+        let mut form = read_form(stream(data), "XyZ".into()).await.unwrap();
+        let mut n = 0;
+        while let Some(c) = form.file.next().await {
+            n += c.unwrap().len();
+        }
+        assert_eq!(n, big.len());
     }
 
     #[test]

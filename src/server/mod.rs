@@ -65,6 +65,8 @@ pub struct State {
     pub upstream: Upstream,
     pub audit: AuditLog,
     pub metrics: Arc<Metrics>,
+    /// Browser POST uploads that may buffer a part at once.
+    pub post_uploads: Arc<tokio::sync::Semaphore>,
 }
 
 /// A running s3warden.
@@ -151,6 +153,7 @@ impl Server {
             upstream,
             audit,
             metrics: Arc::new(Metrics::new()),
+            post_uploads: Arc::new(tokio::sync::Semaphore::new(config.limits.max_post_uploads)),
             config,
         });
         let (shutdown, shutdown_rx) = watch::channel(false);

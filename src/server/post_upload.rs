@@ -49,6 +49,9 @@ use crate::upstream::{Outgoing, UpstreamError};
 /// At least S3's 5 MiB minimum part size.
 pub const PART_SIZE: usize = 8 * 1024 * 1024;
 
+/// S3's largest object from one POST (or PUT): 5 GB.
+pub const MAX_POST_OBJECT: u64 = 5 * 1024 * 1024 * 1024;
+
 /// Upstream answers read whole (errors, CreateMultipartUpload and
 /// CompleteMultipartUpload results) are far below this.
 const MAX_UPSTREAM_XML: usize = 1024 * 1024;
@@ -228,6 +231,17 @@ pub async fn handle(
         return Err(S3Error::access_denied());
     }
 
+    // The form's Content-Encoding is stored as the object's; aws-chunked would
+    // make upstream decode bytes the proxy checked as they are.
+    super::streaming::refuse_stray_aws_chunked(&headers)?;
+    let Ok(_slot) = state.post_uploads.clone().try_acquire_owned() else {
+        record_bytes();
+        return Err(S3Error::new(
+            "SlowDown",
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Please reduce your request rate.",
+        ));
+    };
     let mut upload = Upload {
         state,
         bucket: &bucket,
@@ -236,6 +250,7 @@ pub async fn handle(
         checksums: checksums(&headers)?,
         limits: policy.content_length_range(),
         form,
+        carry: None,
         ctx,
         upstream_ms: 0.0,
     };
@@ -309,11 +324,9 @@ fn verify_signature(
                 credential,
             )
         })?;
-        let signing_time = NaiveDateTime::parse_from_str(date, "%Y%m%dT%H%M%SZ")
-            .map(|t| t.and_utc())
-            .map_err(|_| {
-                S3Error::invalid_argument("X-Amz-Date is not a valid date.", "x-amz-date", date)
-            })?;
+        let signing_time = parse_amz_date(date).ok_or_else(|| {
+            S3Error::invalid_argument("X-Amz-Date is not a valid date.", "x-amz-date", date)
+        })?;
         if scope.region() != state.config.region || scope.service() != "s3" {
             return Err(S3Error::invalid_argument(
                 format!(
@@ -326,7 +339,7 @@ fn verify_signature(
                 credential,
             ));
         }
-        if scope.date() != &date[..8] {
+        if !date.starts_with(scope.date()) {
             return Err(S3Error::invalid_argument(
                 "Invalid credential date. Date is not the same as X-Amz-Date.",
                 "x-amz-credential",
@@ -375,6 +388,22 @@ fn verify_signature(
         None,
         sigv2::SIGNATURE_VERSION,
     ))
+}
+
+/// `YYYYMMDDTHHMMSSZ`, exactly: 16 ASCII characters (chrono alone would
+/// also take whitespace between the numbers).
+fn parse_amz_date(date: &str) -> Option<DateTime<Utc>> {
+    let b = date.as_bytes();
+    let shape = b.len() == 16
+        && b[8] == b'T'
+        && b[15] == b'Z'
+        && b[..8].iter().chain(&b[9..15]).all(u8::is_ascii_digit);
+    if !shape {
+        return None;
+    }
+    NaiveDateTime::parse_from_str(date, "%Y%m%dT%H%M%SZ")
+        .ok()
+        .map(|t| t.and_utc())
 }
 
 fn authenticated(
@@ -495,8 +524,56 @@ struct Upload<'a> {
     checksums: Vec<(Algorithm, String)>,
     limits: Option<(u64, u64)>,
     form: PostForm,
+    /// File bytes read past the end of the previous part.
+    carry: Option<Bytes>,
     ctx: &'a RequestCtx,
     upstream_ms: f64,
+}
+
+/// Aborts a multipart upload if the request ends before it completed or
+/// was aborted: the client resetting the stream, the connection failing
+/// or the server shutting down all drop the handler mid-upload.
+struct AbortOnDrop {
+    state: Arc<State>,
+    bucket: String,
+    key: String,
+    upload_id: Option<String>,
+}
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        if let Some(id) = self.upload_id.take() {
+            let (state, bucket, key) = (self.state.clone(), self.bucket.clone(), self.key.clone());
+            if let Ok(rt) = tokio::runtime::Handle::try_current() {
+                rt.spawn(async move { abort_upload(&state, &bucket, &key, &id).await });
+            }
+        }
+    }
+}
+
+/// AbortMultipartUpload, best effort: a failed abort leaves parts that S3's
+/// lifecycle rules clean up, never an object.
+async fn abort_upload(state: &State, bucket: &str, key: &str, upload_id: &str) {
+    let done = Arc::new(Notify::new());
+    done.notify_one();
+    let out = Outgoing {
+        method: Method::DELETE,
+        bucket: Some(bucket.to_string()),
+        key: Some(key.to_string()),
+        query: vec![("uploadId".to_string(), upload_id.to_string())],
+        headers: HeaderMap::new(),
+        payload_hash: crate::auth::signing::sha256_hex(b""),
+        body: Empty::new().map_err(|e| match e {}).boxed(),
+        body_done: done,
+    };
+    match state.upstream.send(out).await {
+        Ok(resp) if resp.status().is_success() => {}
+        Ok(resp) => tracing::warn!(
+            status = resp.status().as_u16(),
+            "aborting a POST upload's multipart upload failed"
+        ),
+        Err(e) => tracing::warn!(error = %e, "aborting a POST upload's multipart upload failed"),
+    }
 }
 
 /// How a multipart upload ended when it did not complete.
@@ -518,52 +595,76 @@ impl Upload<'_> {
             Ok(id) => id,
             Err(resp) => return Ok(Stored::Refused(resp)),
         };
-        let outcome = self
-            .send_parts(&upload_id, first, &mut hashers, &mut total)
-            .await;
-        let parts = match outcome {
-            Ok(PartsOutcome::Done(parts)) => parts,
-            Ok(PartsOutcome::Refused(resp)) => {
-                self.abort(&upload_id).await;
-                return Ok(Stored::Refused(resp));
-            }
-            Err(e) => {
-                self.abort(&upload_id).await;
-                return Err(e);
-            }
+        let mut guard = AbortOnDrop {
+            state: self.state.clone(),
+            bucket: self.bucket.to_string(),
+            key: self.key.to_string(),
+            upload_id: Some(upload_id.clone()),
         };
-        if let Err(e) = self.finish_checks(hashers, total) {
-            self.abort(&upload_id).await;
-            return Err(e);
+        let result = self
+            .multipart(&upload_id, first, &mut hashers, &mut total)
+            .await;
+        if !matches!(result, Ok(Stored::Etag(_))) {
+            // Aborted before the client hears of the failure, so a retry
+            // finds nothing half-stored.
+            abort_upload(self.state, self.bucket, self.key, &upload_id).await;
         }
-        match self.complete(&upload_id, &parts).await {
-            Ok(stored) => Ok(stored),
-            Err(e) => {
-                self.abort(&upload_id).await;
-                Err(e)
-            }
-        }
+        guard.upload_id = None;
+        result
     }
 
-    /// Reads up to one part of the file, enforcing the size limit as bytes
-    /// arrive.
+    /// The parts after CreateMultipartUpload, the final checks, and
+    /// CompleteMultipartUpload.
+    async fn multipart(
+        &mut self,
+        upload_id: &str,
+        first: BytesMut,
+        hashers: &mut Vec<Hasher>,
+        total: &mut u64,
+    ) -> Result<Stored, S3Error> {
+        let parts = match self.send_parts(upload_id, first, hashers, total).await? {
+            PartsOutcome::Done(parts) => parts,
+            PartsOutcome::Refused(resp) => return Ok(Stored::Refused(resp)),
+        };
+        self.finish_checks(std::mem::take(hashers), *total)?;
+        self.complete(upload_id, &parts).await
+    }
+
+    /// Reads exactly one part of the file (less only at its end), enforcing
+    /// the size limits as bytes arrive.
     async fn fill(&mut self, hashers: &mut [Hasher], total: &mut u64) -> Result<BytesMut, S3Error> {
-        let mut buf = BytesMut::new();
+        let mut buf = BytesMut::with_capacity(PART_SIZE);
         while buf.len() < PART_SIZE {
-            let chunk = match self.form.file.chunk().await {
-                Ok(Some(c)) => c,
-                Ok(None) => break,
-                Err(multer::Error::StreamReadFailed(_)) => return Err(S3Error::incomplete_body()),
-                Err(_) => return Err(S3Error::from(&PostFormError::Malformed(String::new()))),
+            let mut chunk = match self.carry.take() {
+                Some(c) => c,
+                None => match self.form.file.chunk().await {
+                    Ok(Some(c)) => {
+                        *total += c.len() as u64;
+                        let max = self
+                            .limits
+                            .map_or(MAX_POST_OBJECT, |(_, m)| m.min(MAX_POST_OBJECT));
+                        if *total > max {
+                            return Err(S3Error::from(&PostPolicyError::TooLarge { max }));
+                        }
+                        for h in hashers.iter_mut() {
+                            h.update(&c);
+                        }
+                        c
+                    }
+                    Ok(None) => break,
+                    Err(
+                        multer::Error::StreamReadFailed(_)
+                        | multer::Error::IncompleteFieldData { .. }
+                        | multer::Error::IncompleteStream,
+                    ) => return Err(S3Error::incomplete_body()),
+                    Err(_) => {
+                        return Err(S3Error::from(&PostFormError::Malformed(String::new())));
+                    }
+                },
             };
-            *total += chunk.len() as u64;
-            if let Some((_, max)) = self.limits
-                && *total > max
-            {
-                return Err(S3Error::from(&PostPolicyError::TooLarge { max }));
-            }
-            for h in hashers.iter_mut() {
-                h.update(&chunk);
+            let room = PART_SIZE - buf.len();
+            if chunk.len() > room {
+                self.carry = Some(chunk.split_off(room));
             }
             buf.extend_from_slice(&chunk);
         }
@@ -723,27 +824,6 @@ impl Upload<'_> {
                 crate::s3::errors::upstream_bad_gateway("no ETag in CompleteMultipartUpload result")
             })?;
         Ok(Stored::Etag(etag))
-    }
-
-    /// Best effort: a failed abort leaves parts S3's lifecycle rules clean up,
-    /// never an object.
-    async fn abort(&mut self, upload_id: &str) {
-        let query = vec![("uploadId".to_string(), upload_id.to_string())];
-        match self
-            .send(Method::DELETE, query, HeaderMap::new(), Bytes::new())
-            .await
-        {
-            Ok(resp) if resp.status().is_success() => {}
-            Ok(resp) => {
-                tracing::warn!(
-                    status = resp.status().as_u16(),
-                    "aborting a POST upload's multipart upload failed"
-                )
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "aborting a POST upload's multipart upload failed")
-            }
-        }
     }
 }
 
