@@ -11,6 +11,7 @@ use super::checksum::{self, Algorithm, BodyHashes, ChecksumHeaders, Claims};
 use super::disk::{Disk, TempFile};
 use super::index::Index;
 use super::records::StoredChecksum;
+use crate::s3::headers::header_str;
 
 use bytes::Bytes;
 use futures_util::StreamExt as _;
@@ -63,10 +64,6 @@ pub(super) struct Received {
     pub size: u64,
     pub etag: String,
     pub checksum: Option<StoredChecksum>,
-}
-
-fn header_str<'a>(headers: &'a http::HeaderMap, name: &str) -> Option<&'a str> {
-    headers.get(name).and_then(|v| v.to_str().ok())
 }
 
 /// A handle to the store; clones share it (multipart completion runs in its own task).

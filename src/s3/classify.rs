@@ -4,6 +4,7 @@
 //! Unknown query parameters, unknown `x-amz-*` headers and combinations S3
 //! does not define are refused: what cannot be classified is never forwarded.
 
+use crate::s3::headers::header_str;
 use http::{HeaderMap, Method};
 
 use super::ClassifyError;
@@ -159,10 +160,6 @@ fn param<'a>(query: &'a [(String, String)], name: &str) -> Option<&'a str> {
         .iter()
         .find(|(n, _)| n == name)
         .map(|(_, v)| v.as_str())
-}
-
-fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    headers.get(name).and_then(|v| v.to_str().ok())
 }
 
 fn sub_resource_param(name: &str) -> bool {
@@ -398,7 +395,7 @@ pub fn classify(view: &RequestView<'_>, ctx: &mut Context) -> Result<Classified,
 }
 
 fn truthy(headers: &HeaderMap, name: &str) -> bool {
-    header(headers, name).is_some_and(|v| v.eq_ignore_ascii_case("true"))
+    header_str(headers, name).is_some_and(|v| v.eq_ignore_ascii_case("true"))
 }
 
 fn has_grant(headers: &HeaderMap) -> bool {
@@ -410,7 +407,7 @@ fn has_grant(headers: &HeaderMap) -> bool {
 /// Copies the listed headers into the context as `s3:<header>` keys.
 fn header_keys(ctx: &mut Context, headers: &HeaderMap, names: &[&str]) {
     for name in names {
-        if let Some(v) = header(headers, name) {
+        if let Some(v) = header_str(headers, name) {
             ctx.set(&format!("s3:{name}"), v.trim());
         }
     }
@@ -434,13 +431,13 @@ const PUT_OBJECT_HEADERS: &[&str] = &[
 ];
 
 fn object_lock_keys(ctx: &mut Context, headers: &HeaderMap) {
-    if let Some(v) = header(headers, "x-amz-object-lock-mode") {
+    if let Some(v) = header_str(headers, "x-amz-object-lock-mode") {
         ctx.set("s3:object-lock-mode", v);
     }
-    if let Some(v) = header(headers, "x-amz-object-lock-legal-hold") {
+    if let Some(v) = header_str(headers, "x-amz-object-lock-legal-hold") {
         ctx.set("s3:object-lock-legal-hold", v);
     }
-    if let Some(v) = header(headers, "x-amz-object-lock-retain-until-date") {
+    if let Some(v) = header_str(headers, "x-amz-object-lock-retain-until-date") {
         ctx.set("s3:object-lock-retain-until-date", v);
         if let Ok(until) = chrono::DateTime::parse_from_rfc3339(v) {
             let days = (until.with_timezone(&chrono::Utc) - chrono::Utc::now())
@@ -453,7 +450,7 @@ fn object_lock_keys(ctx: &mut Context, headers: &HeaderMap) {
 
 /// `x-amz-tagging` is a URL-encoded query string of tags.
 fn request_tag_keys(ctx: &mut Context, headers: &HeaderMap) -> Result<(), ClassifyError> {
-    let Some(tagging) = header(headers, "x-amz-tagging") else {
+    let Some(tagging) = header_str(headers, "x-amz-tagging") else {
         return Ok(());
     };
     let tags = crate::auth::canonical::parse_query(tagging)
@@ -500,7 +497,7 @@ fn put_object_extras(
         extra("s3:PutObjectLegalHold");
     }
     for name in ["if-match", "if-none-match"] {
-        if let Some(v) = header(headers, name) {
+        if let Some(v) = header_str(headers, name) {
             ctx.set(&format!("s3:{name}"), v);
         }
     }
@@ -533,7 +530,7 @@ fn add_checks(
             push(c, "s3:CreateBucket", &barn);
             header_keys(ctx, headers, ACL_HEADERS);
             header_keys(ctx, headers, &["x-amz-object-ownership"]);
-            let acl = header(headers, "x-amz-acl").is_some_and(|a| a != "private");
+            let acl = header_str(headers, "x-amz-acl").is_some_and(|a| a != "private");
             if acl || has_grant(headers) {
                 push(c, "s3:PutBucketAcl", &barn);
             }
@@ -584,7 +581,7 @@ fn add_checks(
             put_object_extras(c, headers, ctx, &oarn)?;
         }
         Operation::CopyObject | Operation::UploadPartCopy => {
-            let raw = header(headers, "x-amz-copy-source")
+            let raw = header_str(headers, "x-amz-copy-source")
                 .ok_or_else(|| ClassifyError::BadCopySource("not valid UTF-8".into()))?;
             let src = parse_copy_source(raw)?;
             push(c, "s3:PutObject", &oarn);

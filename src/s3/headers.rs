@@ -3,6 +3,11 @@
 //! transport noise that is dropped. An `x-amz-*` header with no known role
 //! could change what S3 does, so the request carrying it is refused.
 
+/// A header's value when it is visible ASCII text; `None` when absent or not.
+pub fn header_str<'a>(headers: &'a http::HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
 /// The role of a request header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum HeaderRole {

@@ -7,6 +7,7 @@
 //! token, so the validity of temporary credentials (and their expiry, which
 //! bounds presigned URLs too) is decided in one place.
 
+use crate::s3::headers::header_str;
 use chrono::{DateTime, SecondsFormat, Utc};
 use http::HeaderMap;
 
@@ -40,10 +41,6 @@ pub struct Authenticated {
     /// (`content-type`, `content-md5`, `x-amz-*`): signed as headers, and
     /// applied as headers.
     pub hoisted: Vec<(String, String)>,
-}
-
-fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    headers.get(name).and_then(|v| v.to_str().ok())
 }
 
 /// What an access key (and session token, for temporary credentials) resolves to.

@@ -2,6 +2,7 @@
 //! authenticate → classify → authorize → forward → respond, with the audit
 //! record finished by the response body whatever happens on the way.
 
+use crate::s3::headers::header_str;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -165,10 +166,6 @@ fn preflight(
     let mut resp = Response::new(Empty::new().map_err(|e| match e {}).boxed());
     *resp.headers_mut() = cors_headers;
     Ok(resp)
-}
-
-pub(super) fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    headers.get(name).and_then(|v| v.to_str().ok())
 }
 
 fn host_of<B>(req: &Request<B>) -> Option<&str> {
@@ -615,10 +612,6 @@ async fn delete_objects(
         http::header::CONTENT_TYPE,
         HeaderValue::from_static("application/xml"),
     );
-    headers.insert(
-        http::header::CONTENT_LENGTH,
-        HeaderValue::from(forwarded.len()),
-    );
     let md5 = {
         use md5::Digest;
         base64::Engine::encode(
@@ -630,19 +623,14 @@ async fn delete_objects(
         "content-md5",
         HeaderValue::from_str(&md5).map_err(|_| S3Error::internal_error())?,
     );
-    let sha = crate::auth::signing::sha256_hex(&forwarded);
-    let body_done = Arc::new(Notify::new());
-    body_done.notify_one();
-    let outgoing = Outgoing {
-        method: Method::POST,
-        bucket: classified.bucket.clone(),
-        key: None,
-        query: classified.forward_query.clone(),
+    let outgoing = Outgoing::whole(
+        Method::POST,
+        classified.bucket.clone(),
+        None,
+        classified.forward_query.clone(),
         headers,
-        payload_hash: sha,
-        body: Full::new(forwarded).map_err(|e| match e {}).boxed(),
-        body_done,
-    };
+        forwarded,
+    );
     let resp = state
         .upstream
         .send(outgoing)

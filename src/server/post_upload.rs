@@ -12,6 +12,7 @@
 //! going away), so nothing is stored unless everything checked out. Memory per
 //! upload is bounded by one part.
 
+use crate::s3::headers::header_str;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
@@ -27,7 +28,7 @@ use super::State;
 use super::authenticate::{Authenticated, common_context, resolve_key};
 use super::body::{InboundBody, read_limited};
 use super::pipeline::{
-    ConnInfo, RequestCtx, ResponseBody, authorize_all, forward_headers, header_str, relay,
+    ConnInfo, RequestCtx, ResponseBody, authorize_all, forward_headers, relay,
     strip_upstream_headers,
 };
 use crate::audit::{AuthInfo, DecisionInfo};
@@ -554,18 +555,14 @@ impl Drop for AbortOnDrop {
 /// AbortMultipartUpload, best effort: a failed abort leaves parts that S3's
 /// lifecycle rules clean up, never an object.
 async fn abort_upload(state: &State, bucket: &str, key: &str, upload_id: &str) {
-    let done = Arc::new(Notify::new());
-    done.notify_one();
-    let out = Outgoing {
-        method: Method::DELETE,
-        bucket: Some(bucket.to_string()),
-        key: Some(key.to_string()),
-        query: vec![("uploadId".to_string(), upload_id.to_string())],
-        headers: HeaderMap::new(),
-        payload_hash: crate::auth::signing::sha256_hex(b""),
-        body: Empty::new().map_err(|e| match e {}).boxed(),
-        body_done: done,
-    };
+    let out = Outgoing::whole(
+        Method::DELETE,
+        Some(bucket.to_string()),
+        Some(key.to_string()),
+        vec![("uploadId".to_string(), upload_id.to_string())],
+        HeaderMap::new(),
+        Bytes::new(),
+    );
     match state.upstream.send(out).await {
         Ok(resp) if resp.status().is_success() => {}
         Ok(resp) => tracing::warn!(
@@ -693,22 +690,17 @@ impl Upload<'_> {
         &mut self,
         method: Method,
         query: Vec<(String, String)>,
-        mut headers: HeaderMap,
+        headers: HeaderMap,
         body: Bytes,
     ) -> Result<Response<Incoming>, S3Error> {
-        headers.insert(http::header::CONTENT_LENGTH, HeaderValue::from(body.len()));
-        let done = Arc::new(Notify::new());
-        done.notify_one();
-        let out = Outgoing {
+        let out = Outgoing::whole(
             method,
-            bucket: Some(self.bucket.to_string()),
-            key: Some(self.key.to_string()),
+            Some(self.bucket.to_string()),
+            Some(self.key.to_string()),
             query,
             headers,
-            payload_hash: crate::auth::signing::sha256_hex(&body),
-            body: Full::new(body).map_err(|e| match e {}).boxed(),
-            body_done: done,
-        };
+            body,
+        );
         let started = Instant::now();
         let result = self.state.upstream.send(out).await;
         self.upstream_ms += started.elapsed().as_secs_f64() * 1000.0;
@@ -747,7 +739,7 @@ impl Upload<'_> {
             return Ok(Err(relay(resp)));
         }
         let text = read_xml(resp).await?;
-        xml_element(&text, "UploadId").map(Ok).ok_or_else(|| {
+        upload_id_of(&text).map(Ok).ok_or_else(|| {
             crate::s3::errors::upstream_bad_gateway("no UploadId in CreateMultipartUpload result")
         })
     }
@@ -813,16 +805,9 @@ impl Upload<'_> {
         }
         let text = read_xml(resp).await?;
         // S3 may answer 200 and still fail the completion in the body.
-        if text.contains("<Error>") {
-            return Err(crate::s3::errors::upstream_bad_gateway(
-                "CompleteMultipartUpload failed upstream",
-            ));
-        }
-        let etag = xml_element(&text, "ETag")
-            .map(|e| e.replace("&quot;", "\""))
-            .ok_or_else(|| {
-                crate::s3::errors::upstream_bad_gateway("no ETag in CompleteMultipartUpload result")
-            })?;
+        let etag = completed_etag(&text).ok_or_else(|| {
+            crate::s3::errors::upstream_bad_gateway("CompleteMultipartUpload failed upstream")
+        })?;
         Ok(Stored::Etag(etag))
     }
 }
@@ -855,11 +840,36 @@ async fn relay_whole(resp: Response<Incoming>) -> Response<ResponseBody> {
     Response::from_parts(parts, Full::new(raw).map_err(|e| match e {}).boxed())
 }
 
-/// The text of the first `<name>` element (no nesting in the results read).
-fn xml_element(xml: &str, name: &str) -> Option<String> {
-    let start = xml.find(&format!("<{name}>"))? + name.len() + 2;
-    let end = xml[start..].find(&format!("</{name}>"))? + start;
-    Some(xml[start..end].to_string())
+#[derive(serde::Deserialize)]
+#[serde(rename = "InitiateMultipartUploadResult")]
+struct Initiated {
+    #[serde(rename = "UploadId")]
+    upload_id: String,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(rename = "CompleteMultipartUploadResult")]
+struct Completed {
+    #[serde(rename = "ETag")]
+    etag: String,
+}
+
+/// The upload id of a CreateMultipartUpload result.
+fn upload_id_of(xml: &str) -> Option<String> {
+    quick_xml::de::from_str::<Initiated>(xml)
+        .ok()
+        .map(|r| r.upload_id)
+}
+
+/// The ETag of a CompleteMultipartUpload result; `None` for anything else,
+/// such as the `<Error>` S3 may send with a 200 status.
+fn completed_etag(xml: &str) -> Option<String> {
+    if xml.contains("<Error>") {
+        return None;
+    }
+    quick_xml::de::from_str::<Completed>(xml)
+        .ok()
+        .map(|r| r.etag)
 }
 
 /// The success response per `success_action_redirect` / `success_action_status`.
@@ -1027,10 +1037,18 @@ mod tests {
     }
 
     #[test]
-    fn xml_elements_are_found() {
-        let x = "<R><UploadId>abc</UploadId><ETag>&quot;e-2&quot;</ETag></R>";
-        assert_eq!(xml_element(x, "UploadId").as_deref(), Some("abc"));
-        assert_eq!(xml_element(x, "ETag").as_deref(), Some("&quot;e-2&quot;"));
-        assert_eq!(xml_element(x, "Key"), None);
+    fn upstream_results_are_read() {
+        let created = r#"<?xml version="1.0" encoding="UTF-8"?>
+<InitiateMultipartUploadResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Bucket>b</Bucket><Key>k</Key><UploadId>abc</UploadId></InitiateMultipartUploadResult>"#;
+        assert_eq!(upload_id_of(created).as_deref(), Some("abc"));
+        assert_eq!(upload_id_of("<Other><Key>k</Key></Other>"), None);
+        let done = r#"<CompleteMultipartUploadResult><Location>l</Location><Bucket>b</Bucket><Key>k</Key><ETag>&quot;e-2&quot;</ETag></CompleteMultipartUploadResult>"#;
+        assert_eq!(completed_etag(done).as_deref(), Some("\"e-2\""));
+        let failed = "<Error><Code>InternalError</Code><Message>m</Message></Error>";
+        assert_eq!(completed_etag(failed), None);
+        assert_eq!(
+            completed_etag("<CompleteMultipartUploadResult></CompleteMultipartUploadResult>"),
+            None
+        );
     }
 }

@@ -5,6 +5,7 @@
 //! `aws-chunked` unless the upstream framing needs it, and the decoded length
 //! and trailer name when the trailer is carried upstream.
 
+use crate::s3::headers::header_str;
 use http::{HeaderMap, HeaderValue};
 
 use crate::auth::AuthError;
@@ -30,10 +31,6 @@ impl ChunkedPlan {
             Framing::AwsChunked(_) => StreamingMode::UnsignedPayloadTrailer.as_str(),
         }
     }
-}
-
-fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    headers.get(name).and_then(|v| v.to_str().ok())
 }
 
 /// The content codings other than `aws-chunked`, in order.
@@ -65,8 +62,8 @@ pub fn plan(
     mode: StreamingMode,
     signer: Option<ChunkSigner>,
 ) -> Result<ChunkedPlan, AuthError> {
-    let decoded =
-        header(headers, "x-amz-decoded-content-length").ok_or(AuthError::MissingDecodedLength)?;
+    let decoded = header_str(headers, "x-amz-decoded-content-length")
+        .ok_or(AuthError::MissingDecodedLength)?;
     let decoded_length: u64 = decoded
         .trim()
         .parse()
@@ -76,7 +73,7 @@ pub fn plan(
             header: "x-amz-decoded-content-length",
             value: decoded.to_string(),
         })?;
-    let trailer = match header(headers, "x-amz-trailer") {
+    let trailer = match header_str(headers, "x-amz-trailer") {
         None => None,
         Some(v) => {
             let alg = Algorithm::from_header(&v.trim().to_ascii_lowercase())

@@ -108,6 +108,37 @@ pub struct Outgoing {
     pub body_done: Arc<Notify>,
 }
 
+impl Outgoing {
+    /// A request whose body is already whole in memory (control documents,
+    /// buffered parts): its length and SHA-256 are known, so it is sent with
+    /// `Content-Length` and a signed payload hash, and its body is done.
+    pub fn whole(
+        method: Method,
+        bucket: Option<String>,
+        key: Option<String>,
+        query: Vec<(String, String)>,
+        mut headers: HeaderMap,
+        body: Bytes,
+    ) -> Outgoing {
+        headers.insert(http::header::CONTENT_LENGTH, HeaderValue::from(body.len()));
+        let body_done = Arc::new(Notify::new());
+        body_done.notify_one();
+        Outgoing {
+            method,
+            bucket,
+            key,
+            query,
+            headers,
+            payload_hash: crate::auth::signing::sha256_hex(&body),
+            body: http_body_util::BodyExt::boxed(http_body_util::BodyExt::map_err(
+                http_body_util::Full::new(body),
+                |e| match e {},
+            )),
+            body_done,
+        }
+    }
+}
+
 pub struct Upstream {
     client: HttpsClient,
     endpoint: Endpoint,
