@@ -2,13 +2,11 @@
 //! sync operations, allowed and denied for a user with a per-user prefix, and
 //! the bytes that actually landed upstream.
 
-mod common;
-
 use std::time::SystemTime;
 
+use crate::common::*;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart, Delete, ObjectIdentifier};
-use common::*;
 
 async fn setup() -> Harness {
     let h = Harness::embedded().await;

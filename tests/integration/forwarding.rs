@@ -2,12 +2,10 @@
 //! with the upstream key and nothing of the client's, path and query as
 //! authorized, body byte-identical; and what it refuses to forward at all.
 
-mod common;
-
 use std::time::{Duration, SystemTime};
 
+use crate::common::*;
 use aws_sdk_s3::primitives::ByteStream;
-use common::*;
 use s3warden::auth::canonical::parse_query;
 use s3warden::auth::sigv4::{AuthorizationV4, Expectations, verify_header};
 use s3warden::auth::{RequestParts, SigningKeyCache};

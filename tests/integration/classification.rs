@@ -17,7 +17,7 @@ struct Case {
 }
 
 fn cases() -> Vec<Case> {
-    let text = include_str!("data/classification.txt");
+    let text = include_str!("../data/classification.txt");
     let mut out = Vec::new();
     for (i, line) in text.lines().enumerate() {
         let line = line.trim();

@@ -11,14 +11,12 @@
 //! checksum trailers (boto3, the aws CLI, aws-sdk-rust for streamed bodies);
 //! over HTTP aws-sdk-rust signs every chunk and the trailer.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use crate::common::*;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{ChecksumMode, CompletedMultipartUpload, CompletedPart};
-use common::*;
 use s3warden::auth::checksum::{Algorithm, checksum_base64};
 
 const BUCKET: &str = "matrix";

@@ -1,13 +1,11 @@
 //! The listener: TLS with HTTP/1.1 and HTTP/2, virtual-hosted-style
 //! addressing, and a client that disconnects mid-upload aborting upstream.
 
-mod common;
-
 use std::sync::Arc;
 use std::time::SystemTime;
 
+use crate::common::*;
 use bytes::Bytes;
-use common::*;
 use http_body_util::{BodyExt, Full};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use wiremock::matchers::any;

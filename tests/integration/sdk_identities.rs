@@ -2,10 +2,8 @@
 //! its XML parsers accept s3warden's results and errors, including
 //! timestamps, booleans, pagination markers and temporary credentials.
 
-mod common;
-
+use crate::common::*;
 use aws_sdk_iam::config::{BehaviorVersion, Credentials, Region};
-use common::*;
 
 /// Where and as whom an SDK client talks.
 struct Sdk {

@@ -2,9 +2,7 @@
 //! boto3 and the aws CLI, the federated-credential recipes (scenarios 1 and
 //! 2 of SCENARIOS.md, from their example configs), and AssumeRole.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 
 fn python(args: Vec<String>) -> String {
     let refs: Vec<&str> = args.iter().map(String::as_str).collect();

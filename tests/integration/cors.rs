@@ -1,11 +1,9 @@
 //! CORS: preflights answered from `[cors]` without authentication (and
 //! audited), actual responses decorated only for allowed origins.
 
-mod common;
-
 use std::time::SystemTime;
 
-use common::*;
+use crate::common::*;
 
 const CORS: &str = r#"
 [cors]

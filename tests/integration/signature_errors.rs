@@ -3,14 +3,12 @@
 //! asked afterwards). Chunk and trailer signatures are made with aws-sigv4's
 //! own `sign_chunk` / `sign_trailer`.
 
-mod common;
-
 use std::time::{Duration, SystemTime};
 
+use crate::common::*;
 use aws_sigv4::http_request::{SignableBody, SignableRequest, SignatureLocation, sign};
 use aws_smithy_runtime_api::http::Headers;
 use bytes::Bytes;
-use common::*;
 use s3warden::auth::checksum::{Algorithm, checksum_base64};
 
 const SIGNED: &str = "STREAMING-AWS4-HMAC-SHA256-PAYLOAD";

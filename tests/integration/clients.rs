@@ -1,9 +1,7 @@
 //! Real clients through s3warden over the embedded store: boto3 and the aws
 //! CLI at their default settings, as a user confined to its own prefix.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn boto3_user_works_in_its_prefix_and_nowhere_else() {

@@ -33,15 +33,10 @@ use s3warden::embedded::{EmbeddedConfig, EmbeddedError, EmbeddedStore};
 
 use std::path::Path;
 
-#[path = "embedded_store/integrity.rs"]
 mod integrity;
-#[path = "embedded_store/lifecycle.rs"]
 mod lifecycle;
-#[path = "embedded_store/listing.rs"]
 mod listing;
-#[path = "embedded_store/multipart.rs"]
 mod multipart;
-#[path = "embedded_store/objects.rs"]
 mod objects;
 
 const AK: &str = "AKIDEMBEDDEDTEST";

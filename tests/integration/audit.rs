@@ -3,14 +3,12 @@
 //! verify` finds each kind of tampering, filters and summaries return exactly
 //! the expected records, rotation keeps the chain, and metrics match.
 
-mod common;
-
 use std::collections::HashMap;
 use std::process::Command;
 use std::time::{Duration, SystemTime};
 
+use crate::common::*;
 use aws_sdk_s3::primitives::ByteStream;
-use common::*;
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -740,7 +738,7 @@ async fn a_full_queue_refuses_requests_when_configured_to() {
         dir.path(),
         &embedded_upstream(dir.path()),
         "",
-        "queue = 1\nwhen_full = \"refuse\"\nfsync = \"never\"",
+        "queue = 16\nwhen_full = \"refuse\"\nfsync = \"never\"",
         "",
     );
     let audit_line = format!("path = \"{}\"", dir.path().join("audit.jsonl").display());
@@ -782,8 +780,10 @@ async fn a_full_queue_refuses_requests_when_configured_to() {
     }
     let body = refused.expect("a 503 once the audit queue is full");
     assert_eq!(xml_text(&body, "Code"), "SlowDown");
+    // More than the queue alone holds: the refusal came from the blocked
+    // writer, not from a momentarily busy one.
     assert!(
-        served > 10,
+        served > 16,
         "only {served} requests before the queue was full"
     );
     // Drain the pipe in the background: requests are served again.

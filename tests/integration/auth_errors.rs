@@ -1,11 +1,9 @@
 //! Every authentication failure gets the error S3 gives for it, as S3 XML
 //! with a request id, leaves one audit record, and forwards nothing.
 
-mod common;
-
 use std::time::{Duration, SystemTime};
 
-use common::*;
+use crate::common::*;
 use wiremock::matchers::any;
 use wiremock::{Mock, MockServer, ResponseTemplate};
 

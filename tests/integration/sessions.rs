@@ -4,10 +4,8 @@
 //! `ExpiredToken`); parent changes take effect on the next request; and every
 //! session of a user can be revoked.
 
-mod common;
-
+use crate::common::*;
 use chrono::Utc;
-use common::*;
 use s3warden::identity::{SessionClaims, SessionKeys, SessionKind};
 
 struct Creds {

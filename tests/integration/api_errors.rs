@@ -4,9 +4,7 @@
 //! sealed with an unknown key, expired or tampered with. Each gets AWS's
 //! error code, and nothing is half-written to the store.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 
 /// (service, parameters, expected error code)
 type Case<'a> = (&'a str, Vec<(&'a str, &'a str)>, &'a str);

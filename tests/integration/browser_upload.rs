@@ -4,13 +4,11 @@
 //! person would. The file must land upstream under the person's prefix, and
 //! the audit log must name the federated user who uploaded it.
 
-mod common;
-
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use s3warden::config::Config;
 use s3warden::server::Server;
 use serde_json::Value;

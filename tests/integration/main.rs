@@ -1,0 +1,29 @@
+//! s3warden's integration tests, compiled into one test binary: each module
+//! starts the real server (or the real binary) on a loopback port and drives
+//! it with real clients. One binary instead of one per file keeps a CI build
+//! to one link of the S3/IAM/STS SDKs instead of twenty.
+
+mod common;
+
+mod api_errors;
+mod audit;
+mod auth_errors;
+mod browser_upload;
+mod classification;
+mod cli;
+mod client_matrix;
+mod clients;
+mod cors;
+mod e2e_sdk;
+mod embedded_store;
+mod forwarding;
+mod identities;
+mod listener;
+mod persistence;
+mod policy_check;
+mod policy_decisions;
+mod post_upload;
+mod sdk_identities;
+mod sessions;
+mod signature_errors;
+mod sigv4_properties;
