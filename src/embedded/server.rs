@@ -231,6 +231,9 @@ pub(super) async fn serve(
             accepted = listener.accept() => match accepted {
                 Ok((socket, peer)) => {
                     debug!(%peer, "embedded store connection");
+                    // Small responses go out in two writes (head, body); with Nagle on, the
+                    // second waits for the client's delayed ACK: 40 ms per request.
+                    let _ = socket.set_nodelay(true);
                     let service = service.clone();
                     let svc = hyper::service::service_fn(move |req| handle(service.clone(), req));
                     let conn = graceful.watch(builder.serve_connection(TokioIo::new(socket), svc).into_owned());
