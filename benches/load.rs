@@ -57,6 +57,26 @@ struct Outcome {
     bytes: u64,
 }
 
+/// The harness's knobs, read once from the environment.
+#[derive(Clone, Copy)]
+struct Knobs {
+    requests: usize,
+    concurrency: usize,
+    large: usize,
+    large_count: usize,
+}
+
+impl Knobs {
+    fn from_env() -> Knobs {
+        Knobs {
+            requests: env_usize("LOAD_REQUESTS", 4000),
+            concurrency: env_usize("LOAD_CONCURRENCY", 32),
+            large: env_usize("LOAD_LARGE_MIB", 64) * 1024 * 1024,
+            large_count: env_usize("LOAD_LARGE_COUNT", 8),
+        }
+    }
+}
+
 fn env_usize(name: &str, default: usize) -> usize {
     match std::env::var(name) {
         Ok(v) => v
@@ -347,11 +367,13 @@ async fn put_large(
     .await
 }
 
-async fn scenarios(client: &Client<HttpConnector, Body>, t: &Target) {
-    let requests = env_usize("LOAD_REQUESTS", 4000);
-    let concurrency = env_usize("LOAD_CONCURRENCY", 32);
-    let large = env_usize("LOAD_LARGE_MIB", 64) * 1024 * 1024;
-    let large_count = env_usize("LOAD_LARGE_COUNT", 8);
+async fn scenarios(client: &Client<HttpConnector, Body>, t: &Target, knobs: Knobs) {
+    let Knobs {
+        requests,
+        concurrency,
+        large,
+        large_count,
+    } = knobs;
     let o = put_small(client, t, requests, concurrency).await;
     report(
         "PUT 4 KiB (signed payload)",
@@ -457,16 +479,16 @@ fn main() {
 
         // Warm-up, not measured: every key exists before either side is measured, so both
         // PUT runs overwrite and the store's first-write costs fall on neither.
-        let large = env_usize("LOAD_LARGE_MIB", 64) * 1024 * 1024;
+        let knobs = Knobs::from_env();
         put_small(&client, &direct, SMALL_KEYS, 32).await;
-        put_large(&client, &direct, large, LARGE_KEYS).await;
+        put_large(&client, &direct, knobs.large, LARGE_KEYS).await;
 
         println!(
             "| scenario | target | requests | req/s | MiB/s | p50 ms | p90 ms | p99 ms | max ms |"
         );
         println!("|---|---|---:|---:|---:|---:|---:|---:|---:|");
         for target in [&direct, &through] {
-            scenarios(&client, target).await;
+            scenarios(&client, target, knobs).await;
         }
         if let Some(peak) = peak_rss_mib() {
             println!("\npeak resident memory of the whole process: {peak:.0} MiB");
@@ -478,7 +500,7 @@ fn main() {
             .map(|t| t.lines().count())
             .unwrap_or(0);
         println!("audit records written by s3warden: {audited}");
-        let proxied = 3 * env_usize("LOAD_REQUESTS", 4000) + 2 * env_usize("LOAD_LARGE_COUNT", 8);
+        let proxied = 3 * knobs.requests + 2 * knobs.large_count;
         assert_eq!(audited, proxied, "one audit record per proxied request");
     });
 }
