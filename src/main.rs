@@ -41,6 +41,36 @@ enum Command {
         #[command(subcommand)]
         command: SessionsCommand,
     },
+    /// The identity store: move a file store into PostgreSQL.
+    Store {
+        #[command(subcommand)]
+        command: StoreCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum StoreCommand {
+    /// Copy every entity of a file store (users, access keys with their
+    /// secrets, groups, policies, roles, revocations) into a PostgreSQL store.
+    /// Entities already there and equal are left alone, so running it again
+    /// changes nothing; the file store is only read.
+    Copy {
+        /// The file store directory (`[store] path`).
+        #[arg(long)]
+        from: PathBuf,
+        /// postgres://USER[:PASSWORD]@HOST:PORT/DB
+        #[arg(long)]
+        to: String,
+        /// A file holding the database password.
+        #[arg(long)]
+        password_file: Option<PathBuf>,
+        /// disable, prefer, require, verify-ca or verify-full.
+        #[arg(long)]
+        sslmode: Option<String>,
+        /// A private CA (PEM) for the database's certificate.
+        #[arg(long)]
+        ca_file: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -57,8 +87,9 @@ enum SessionsCommand {
         #[arg(long)]
         role: Option<String>,
     },
-    /// Append a fresh key to the session key file: it seals new tokens after
-    /// the next restart, while older keys still open the tokens they sealed.
+    /// Append a fresh key to the session key file: running instances that
+    /// read the file pick it up within a second (or on SIGHUP) and seal new
+    /// tokens with it, while older keys still open the tokens they sealed.
     RotateKey {
         #[arg(long, short)]
         config: PathBuf,
@@ -184,6 +215,7 @@ fn main() -> ExitCode {
             action: PolicyAction::Check(args),
         } => policy_check(*args),
         Command::Sessions { command } => sessions(command),
+        Command::Store { command } => store(command),
     }
 }
 
@@ -324,13 +356,61 @@ fn sessions(command: SessionsCommand) -> ExitCode {
     }
 }
 
+fn store(command: StoreCommand) -> ExitCode {
+    match command {
+        StoreCommand::Copy {
+            from,
+            to,
+            password_file,
+            sslmode,
+            ca_file,
+        } => {
+            let store = s3warden::config::StoreConfig {
+                url: Some(to.clone()),
+                password_file,
+                sslmode,
+                ca_file,
+                ..Default::default()
+            };
+            let pg = match s3warden::identity::PgConfig::from_store_config(&store, &to) {
+                Ok(p) => p,
+                Err(e) => return fail(e),
+            };
+            let runtime = match tokio::runtime::Runtime::new() {
+                Ok(r) => r,
+                Err(e) => return fail(format!("cannot start the runtime: {e}")),
+            };
+            let url = pg.redacted_url().to_string();
+            match runtime.block_on(s3warden::identity::copy_to_postgres(&from, pg)) {
+                Ok((written, kept)) => {
+                    println!(
+                        "copied {} into {url}: {written} entities written, {kept} already there",
+                        from.display(),
+                    );
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("s3warden: {e}");
+                    ExitCode::from(1)
+                }
+            }
+        }
+    }
+}
+
 fn policy_check(args: CheckArgs) -> ExitCode {
     use s3warden::simulator::{self, Question};
     let config = match Config::load(&args.config) {
         Ok(c) => c,
         Err(e) => return fail(e),
     };
-    let dir = match s3warden::identity::Directory::load(&config) {
+    let loaded = match &config.store.url {
+        None => s3warden::identity::Directory::load(&config),
+        Some(_) => tokio::runtime::Runtime::new()
+            .map_err(|e| s3warden::identity::IdentityError::Internal(e.to_string()))
+            .and_then(|r| r.block_on(s3warden::identity::IdentityStore::load_shared(&config))),
+    };
+    let dir = match loaded {
         Ok(d) => d,
         Err(e) => return fail(e),
     };
@@ -469,37 +549,62 @@ fn serve(path: &Path) -> ExitCode {
         }
         let mut stdout = std::io::stdout();
         let _ = stdout.write_all(banner.as_bytes()).and_then(|_| stdout.flush());
-        signals.wait().await;
+        let mut signals = signals;
+        while let Signal::Reload = signals.wait().await {
+            // A config that does not load or validate is refused; the
+            // running one stays.
+            match Config::load(path) {
+                Ok(config) => {
+                    if let Err(e) = server.reload(&config).await {
+                        tracing::error!(error = %e, "config reload refused; the running config stays");
+                    }
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "config reload refused; the running config stays")
+                }
+            }
+        }
         tracing::info!("shutting down");
         server.shutdown().await;
         ExitCode::SUCCESS
     })
 }
 
-/// SIGINT and SIGTERM, installed before the server announces itself so a
-/// supervisor that signals as soon as it reads the banner is always heard.
+/// SIGINT, SIGTERM and SIGHUP, installed before the server announces itself
+/// so a supervisor that signals as soon as it reads the banner is always heard.
 struct Signals {
     #[cfg(unix)]
     term: Option<tokio::signal::unix::Signal>,
+    #[cfg(unix)]
+    hup: Option<tokio::signal::unix::Signal>,
+}
+
+enum Signal {
+    Stop,
+    Reload,
 }
 
 impl Signals {
     fn install() -> Signals {
+        use tokio::signal::unix::{SignalKind, signal};
         Signals {
             #[cfg(unix)]
-            term: tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok(),
+            term: signal(SignalKind::terminate()).ok(),
+            #[cfg(unix)]
+            hup: signal(SignalKind::hangup()).ok(),
         }
     }
 
-    async fn wait(mut self) {
+    async fn wait(&mut self) -> Signal {
         #[cfg(unix)]
-        if let Some(term) = self.term.as_mut() {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
-            }
-            return;
+        if let (Some(term), Some(hup)) = (self.term.as_mut(), self.hup.as_mut()) {
+            return tokio::select! {
+                _ = tokio::signal::ctrl_c() => Signal::Stop,
+                _ = term.recv() => Signal::Stop,
+                _ = hup.recv() => Signal::Reload,
+            };
         }
         let _ = tokio::signal::ctrl_c().await;
+        Signal::Stop
     }
 }

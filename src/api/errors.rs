@@ -60,10 +60,19 @@ pub enum ApiError {
     ExpiredToken,
     #[error("{0}")]
     ServiceFailure(String),
+    /// The shared identity store cannot be reached: the change was not made.
+    #[error("{0}")]
+    ServiceUnavailable(String),
 }
 
 impl From<IdentityError> for ApiError {
     fn from(e: IdentityError) -> Self {
+        if let IdentityError::Unavailable(why) = &e {
+            tracing::warn!(error = %why, "identity change refused: the identity store is unreachable");
+            return ApiError::ServiceUnavailable(
+                "The identity store is unavailable; nothing was changed. Try again later.".into(),
+            );
+        }
         tracing::error!(error = %e, "identity store failure");
         ApiError::ServiceFailure(
             "The request processing has failed because of an unknown error.".into(),
@@ -163,6 +172,7 @@ impl ApiError {
             ApiError::SignatureDoesNotMatch(_) => ("SignatureDoesNotMatch", S::FORBIDDEN),
             ApiError::ExpiredToken => ("ExpiredToken", S::FORBIDDEN),
             ApiError::ServiceFailure(_) => ("ServiceFailure", S::INTERNAL_SERVER_ERROR),
+            ApiError::ServiceUnavailable(_) => ("ServiceUnavailable", S::SERVICE_UNAVAILABLE),
         }
     }
 

@@ -72,6 +72,8 @@ pub struct Config {
     #[serde(default)]
     pub auth: AuthConfig,
     #[serde(default)]
+    pub quotas: QuotasConfig,
+    #[serde(default)]
     pub users: Vec<UserDecl>,
     #[serde(default)]
     pub groups: Vec<GroupDecl>,
@@ -191,17 +193,56 @@ fn default_embedded_dir() -> PathBuf {
     PathBuf::from("./data/objects")
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StoreConfig {
+    /// The embedded (file) identity store, for one machine.
     #[serde(default = "default_store_path")]
     pub path: PathBuf,
+    /// A PostgreSQL identity store shared by a fleet:
+    /// `postgres://USER[:PASSWORD]@HOST:PORT/DB`. When set, `path` is unused.
+    pub url: Option<String>,
+    /// A file holding the database password (instead of one in `url`).
+    pub password_file: Option<PathBuf>,
+    /// `disable`, `prefer`, `require`, `verify-ca` or `verify-full`; with TLS
+    /// the server's certificate is always verified.
+    pub sslmode: Option<String>,
+    /// A private CA (PEM) trusted for the database's certificate.
+    pub ca_file: Option<PathBuf>,
+    /// How often each instance checks that it has every change, in case an
+    /// announcement was missed (milliseconds).
+    #[serde(default = "default_store_poll")]
+    pub poll_interval_ms: u64,
+}
+
+fn default_store_poll() -> u64 {
+    1000
+}
+
+impl std::fmt::Debug for StoreConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoreConfig")
+            .field("path", &self.path)
+            .field(
+                "url",
+                &self.url.as_deref().map(crate::identity::pg_redact_url),
+            )
+            .field("password_file", &self.password_file)
+            .field("sslmode", &self.sslmode)
+            .field("ca_file", &self.ca_file)
+            .finish()
+    }
 }
 
 impl Default for StoreConfig {
     fn default() -> Self {
         StoreConfig {
             path: default_store_path(),
+            url: None,
+            password_file: None,
+            sslmode: None,
+            ca_file: None,
+            poll_interval_ms: default_store_poll(),
         }
     }
 }
@@ -364,6 +405,49 @@ fn default_header_timeout() -> u64 {
 
 fn default_skew() -> u64 {
     900
+}
+
+/// IAM entity quotas for the whole account (the fleet, with a shared store).
+/// The defaults are AWS's; unlike AWS's, they can be raised at will (one IAM
+/// user per customer or device needs far more than 5000 users).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QuotasConfig {
+    #[serde(default = "default_quota_users")]
+    pub users: usize,
+    #[serde(default = "default_quota_groups")]
+    pub groups: usize,
+    #[serde(default = "default_quota_roles")]
+    pub roles: usize,
+    #[serde(default = "default_quota_policies")]
+    pub managed_policies: usize,
+}
+
+impl Default for QuotasConfig {
+    fn default() -> Self {
+        QuotasConfig {
+            users: default_quota_users(),
+            groups: default_quota_groups(),
+            roles: default_quota_roles(),
+            managed_policies: default_quota_policies(),
+        }
+    }
+}
+
+fn default_quota_users() -> usize {
+    5000
+}
+
+fn default_quota_groups() -> usize {
+    300
+}
+
+fn default_quota_roles() -> usize {
+    1000
+}
+
+fn default_quota_policies() -> usize {
+    1500
 }
 
 /// Which signature forms clients may use.

@@ -152,6 +152,38 @@ pub fn validate(c: &Config) -> Result<(), ConfigError> {
             "must be a directory path",
         ));
     }
+    if let Some(url) = &c.store.url
+        && !(url.starts_with("postgres://") || url.starts_with("postgresql://"))
+    {
+        return Err(ConfigError::invalid(
+            "store.url",
+            "must be a PostgreSQL URL: postgres://USER[:PASSWORD]@HOST:PORT/DB",
+        ));
+    }
+    if c.store.url.is_none()
+        && (c.store.password_file.is_some()
+            || c.store.sslmode.is_some()
+            || c.store.ca_file.is_some())
+    {
+        return Err(ConfigError::invalid(
+            "store.url",
+            "password_file, sslmode and ca_file apply to a PostgreSQL store; set store.url too",
+        ));
+    }
+    if let Some(mode) = &c.store.sslmode
+        && !["disable", "prefer", "require", "verify-ca", "verify-full"].contains(&mode.as_str())
+    {
+        return Err(ConfigError::invalid(
+            "store.sslmode",
+            "must be one of disable, prefer, require, verify-ca, verify-full",
+        ));
+    }
+    if c.store.poll_interval_ms < 50 {
+        return Err(ConfigError::invalid(
+            "store.poll_interval_ms",
+            "must be at least 50",
+        ));
+    }
     if c.sessions.key_file.as_os_str().is_empty() {
         return Err(ConfigError::invalid(
             "sessions.key_file",

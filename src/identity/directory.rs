@@ -3,7 +3,7 @@
 //! never parses anything. Built from the config file (whose entities it marks
 //! as config-owned) plus the identity store's state.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashSet};
 use std::fmt;
 use std::sync::Arc;
 
@@ -12,7 +12,10 @@ use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
 use super::IdentityError;
-use super::model::StoreState;
+use super::model::{
+    Change, Entity, EntityKey, StoreState, StoredGroup, StoredKey, StoredPolicy, StoredRole,
+    StoredUser,
+};
 use super::sessions::SessionKeys;
 use crate::config::{Config, PolicyDecl};
 use crate::policy::{Policy, PolicyKind};
@@ -119,19 +122,37 @@ pub struct AccessKey {
     pub created: DateTime<Utc>,
 }
 
-/// One immutable view of every identity.
+/// How many entities of each kind the directory holds; kept as entities
+/// come and go, so that quotas never count by scanning.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counts {
+    pub store_users: usize,
+    pub store_groups: usize,
+    pub policies: usize,
+    pub roles: usize,
+    pub revocations: usize,
+}
+
+/// One immutable view of every identity. The maps are persistent (shared
+/// structure), so a snapshot with one entity changed costs what that entity
+/// costs, however many there are.
 #[derive(Debug, Clone, Default)]
 pub struct Directory {
     pub account_id: String,
     /// Keyed by lowercase name: IAM names are unique case-insensitively.
-    users: HashMap<String, Arc<User>>,
-    groups: HashMap<String, Arc<Group>>,
-    roles: HashMap<String, Arc<Role>>,
+    users: imbl::HashMap<String, Arc<User>>,
+    groups: imbl::HashMap<String, Arc<Group>>,
+    roles: imbl::HashMap<String, Arc<Role>>,
     /// Keyed by ARN.
-    policies: HashMap<String, Arc<ManagedPolicy>>,
-    keys: HashMap<String, AccessKey>,
+    policies: imbl::HashMap<String, Arc<ManagedPolicy>>,
+    keys: imbl::HashMap<String, Arc<AccessKey>>,
     /// Unique id → sessions issued before this (Unix ms) are revoked.
-    revoked_before: HashMap<String, i64>,
+    revoked_before: imbl::HashMap<String, i64>,
+    /// Lowercase group name → lowercase names of its member users.
+    members: imbl::HashMap<String, imbl::HashSet<String>>,
+    /// Managed policy ARN → how many users, groups and roles attach it.
+    attachments: imbl::HashMap<String, usize>,
+    counts: Counts,
     sessions: Option<Arc<SessionKeys>>,
     /// Creation time shown for config-declared entities: when the config was loaded.
     loaded: DateTime<Utc>,
@@ -165,10 +186,23 @@ fn load_policies(
                     name: label.clone(),
                     source,
                 })?;
-            inline(&label, &d.name, &document)
+            inline(&label, &d.name, &document, Strictness::Strict)
         })
         .collect()
 }
+
+/// What to do with a stored policy s3warden cannot enforce.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Strictness {
+    /// Refuse it: loading at start-up, where the operator can act.
+    Strict,
+    /// Enforce "deny everything" in its place and log it: a change written by
+    /// another instance (perhaps a newer release) must never widen access
+    /// here, and must not stop the rest of the directory from updating.
+    FailClosed,
+}
+
+const DENY_ALL: &str = r#"{"Version":"2012-10-17","Statement":[{"Sid":"Unenforceable","Effect":"Deny","Action":"*","Resource":"*"}]}"#;
 
 /// Parses a policy the proxy will enforce: valid for AWS, and enforceable
 /// by s3warden without widening access.
@@ -181,8 +215,30 @@ fn enforceable(document: &str, kind: PolicyKind, label: &str) -> Result<Policy, 
         })
 }
 
-fn inline(label: &str, name: &str, document: &str) -> Result<InlinePolicy, IdentityError> {
-    let policy = enforceable(document, PolicyKind::Identity, label)?;
+/// An identity policy, or under [`Strictness::FailClosed`] one that denies
+/// everything in place of one that cannot be enforced.
+fn identity_policy(
+    document: &str,
+    label: &str,
+    strictness: Strictness,
+) -> Result<Policy, IdentityError> {
+    match enforceable(document, PolicyKind::Identity, label) {
+        Ok(p) => Ok(p),
+        Err(e) if strictness == Strictness::FailClosed => {
+            tracing::error!(error = %e, "a stored policy cannot be enforced; it denies everything until fixed");
+            enforceable(DENY_ALL, PolicyKind::Identity, label)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+fn inline(
+    label: &str,
+    name: &str,
+    document: &str,
+    strictness: Strictness,
+) -> Result<InlinePolicy, IdentityError> {
+    let policy = identity_policy(document, label, strictness)?;
     Ok(InlinePolicy {
         name: name.to_string(),
         label: label.to_string(),
@@ -193,10 +249,18 @@ fn inline(label: &str, name: &str, document: &str) -> Result<InlinePolicy, Ident
 
 fn stored_inline(
     owner: &str,
-    docs: &std::collections::BTreeMap<String, String>,
+    docs: &BTreeMap<String, String>,
+    strictness: Strictness,
 ) -> Result<Vec<InlinePolicy>, IdentityError> {
     docs.iter()
-        .map(|(name, doc)| inline(&format!("{owner}/{name}"), name, doc))
+        .map(|(name, doc)| inline(&format!("{owner}/{name}"), name, doc, strictness))
+        .collect()
+}
+
+fn inline_documents(policies: &[InlinePolicy]) -> BTreeMap<String, String> {
+    policies
+        .iter()
+        .map(|p| (p.name.clone(), p.document.clone()))
         .collect()
 }
 
@@ -217,13 +281,13 @@ impl Directory {
         };
         dir.keys.insert(
             config.root.access_key_id.clone(),
-            AccessKey {
+            Arc::new(AccessKey {
                 access_key_id: config.root.access_key_id.clone(),
                 secret: Secret::new(config.root.secret_access_key.clone()),
                 owner: KeyOwner::Root,
                 active: true,
                 created: now,
-            },
+            }),
         );
         for g in &config.groups {
             let group = Group {
@@ -236,8 +300,7 @@ impl Directory {
                 attached: Vec::new(),
                 from_config: true,
             };
-            dir.groups
-                .insert(g.name.to_ascii_lowercase(), Arc::new(group));
+            dir.put_group(&g.name.to_ascii_lowercase(), Some(group));
         }
         for u in &config.users {
             let groups = dir.group_spellings(&u.groups);
@@ -257,20 +320,18 @@ impl Directory {
                     .collect(),
                 from_config: true,
             };
-            for k in &u.access_keys {
-                dir.keys.insert(
-                    k.access_key_id.clone(),
-                    AccessKey {
-                        access_key_id: k.access_key_id.clone(),
-                        secret: Secret::new(k.secret_access_key.clone()),
-                        owner: KeyOwner::User(u.name.clone()),
-                        active: true,
-                        created: now,
-                    },
-                );
-            }
-            dir.users
-                .insert(u.name.to_ascii_lowercase(), Arc::new(user));
+            let keys = u
+                .access_keys
+                .iter()
+                .map(|k| AccessKey {
+                    access_key_id: k.access_key_id.clone(),
+                    secret: Secret::new(k.secret_access_key.clone()),
+                    owner: KeyOwner::User(u.name.clone()),
+                    active: true,
+                    created: now,
+                })
+                .collect();
+            dir.put_user(&u.name.to_ascii_lowercase(), Some((user, keys)));
         }
         Ok(dir)
     }
@@ -301,8 +362,8 @@ impl Directory {
             }
         }
         let mut dropped = Vec::new();
-        let groups: Vec<String> = state.groups.keys().cloned().collect();
-        let policies: Vec<String> = state.policies.keys().cloned().collect();
+        let groups: HashSet<String> = state.groups.keys().cloned().collect();
+        let policies: HashSet<String> = state.policies.keys().cloned().collect();
         for u in state.users.values_mut() {
             u.groups.retain(|g| {
                 let keep = groups.contains(&g.to_ascii_lowercase()) || self.group(g).is_some();
@@ -319,10 +380,10 @@ impl Directory {
         for r in state.roles.values_mut() {
             r.attached.retain(|a| policies.contains(a));
         }
-        let mut ids: Vec<String> = self.users.values().map(|u| u.user_id.clone()).collect();
+        let mut ids: HashSet<String> = self.users.values().map(|u| u.user_id.clone()).collect();
         ids.extend(state.users.values().map(|u| u.user_id.clone()));
         ids.extend(state.roles.values().map(|r| r.role_id.clone()));
-        ids.push(self.account_id.clone());
+        ids.insert(self.account_id.clone());
         state.revoked_before.retain(|id, _| {
             let keep = ids.contains(id);
             if !keep {
@@ -333,111 +394,275 @@ impl Directory {
         Ok(dropped)
     }
 
-    /// Every identity s3warden serves: the config's and the store's, read
-    /// without disturbing a server that may be running on the same store.
+    /// Every identity s3warden serves from a file store: the config's and
+    /// the store's, read without disturbing a server that may be running on
+    /// the same store.
     pub fn load(config: &Config) -> Result<Directory, IdentityError> {
         let state = super::store::Store::read_only(&config.store.path)?;
         Directory::from_config(config)?.with_store(&state)
     }
 
-    /// This (config) directory plus the entities of a store state.
+    /// This (config) directory plus the entities of a store state; a stored
+    /// policy that cannot be enforced is an error.
     pub fn with_store(&self, state: &StoreState) -> Result<Directory, IdentityError> {
         let mut dir = self.clone();
-        let account = self.account_id.clone();
-        for p in state.policies.values() {
-            let policy = enforceable(&p.document, PolicyKind::Identity, &p.arn)?;
-            dir.policies.insert(
-                p.arn.clone(),
-                Arc::new(ManagedPolicy {
-                    name: p.name.clone(),
-                    path: p.path.clone(),
-                    arn: p.arn.clone(),
-                    policy_id: p.policy_id.clone(),
-                    description: p.description.clone(),
-                    document: p.document.clone(),
-                    policy: Arc::new(policy),
-                    created: p.created,
-                }),
-            );
+        for c in state.changes() {
+            dir.apply_one(&c, Strictness::Strict)?;
         }
-        for (key, g) in &state.groups {
-            dir.groups.insert(
-                key.clone(),
-                Arc::new(Group {
-                    name: g.name.clone(),
-                    path: g.path.clone(),
-                    arn: iam_arn(&account, "group", &g.path, &g.name),
-                    group_id: g.group_id.clone(),
-                    created: g.created,
-                    policies: stored_inline(&format!("group/{}", g.name), &g.policies)?,
-                    attached: g.attached.clone(),
-                    from_config: false,
-                }),
-            );
-        }
-        for (key, u) in &state.users {
-            for k in &u.access_keys {
-                dir.keys.insert(
-                    k.access_key_id.clone(),
-                    AccessKey {
-                        access_key_id: k.access_key_id.clone(),
-                        secret: Secret::new(k.secret_access_key.clone()),
-                        owner: KeyOwner::User(u.name.clone()),
-                        active: k.active,
-                        created: k.created,
+        Ok(dir)
+    }
+
+    /// This directory with some entities changed; touches only those. A
+    /// stored policy that cannot be enforced denies everything instead.
+    pub fn apply(&self, changes: &[Change]) -> Directory {
+        let mut dir = self.clone();
+        for c in changes {
+            if let Err(e) = dir.apply_one(c, Strictness::FailClosed) {
+                // Only a role's trust policy gets here: without it the role
+                // cannot be assumed and its sessions have no identity.
+                tracing::error!(error = %e, entity = ?c.entity, "a stored entity cannot be enforced; it is left out");
+                let _ = dir.apply_one(
+                    &Change {
+                        entity: c.entity.clone(),
+                        value: None,
                     },
+                    Strictness::FailClosed,
                 );
             }
-            let groups = dir.group_spellings(&u.groups);
-            dir.users.insert(
-                key.clone(),
-                Arc::new(User {
-                    name: u.name.clone(),
-                    path: u.path.clone(),
-                    arn: iam_arn(&account, "user", &u.path, &u.name),
-                    user_id: u.user_id.clone(),
-                    created: u.created,
-                    groups,
-                    policies: stored_inline(&format!("user/{}", u.name), &u.policies)?,
-                    attached: u.attached.clone(),
-                    keys: u
-                        .access_keys
-                        .iter()
-                        .map(|k| k.access_key_id.clone())
-                        .collect(),
-                    from_config: false,
-                }),
-            );
         }
-        for (key, r) in &state.roles {
-            let trust = enforceable(
-                &r.trust_policy,
-                PolicyKind::Resource,
-                &format!("role/{}/trust", r.name),
-            )?;
-            dir.roles.insert(
-                key.clone(),
-                Arc::new(Role {
-                    name: r.name.clone(),
-                    path: r.path.clone(),
-                    arn: iam_arn(&account, "role", &r.path, &r.name),
-                    role_id: r.role_id.clone(),
-                    created: r.created,
-                    description: r.description.clone(),
-                    max_session_duration: r.max_session_duration,
-                    trust_document: r.trust_policy.clone(),
-                    trust: Arc::new(trust),
-                    policies: stored_inline(&format!("role/{}", r.name), &r.policies)?,
-                    attached: r.attached.clone(),
-                }),
-            );
+        dir
+    }
+
+    /// Applies a change made here, refusing anything that cannot be enforced.
+    pub fn apply_strict(&mut self, changes: &[Change]) -> Result<(), IdentityError> {
+        for c in changes {
+            self.apply_one(c, Strictness::Strict)?;
         }
-        dir.revoked_before = state
-            .revoked_before
+        Ok(())
+    }
+
+    /// This directory's config entities with another directory's store
+    /// entities: what a config reload keeps of the store.
+    pub fn rebase(&self, store: &Directory) -> Result<Directory, IdentityError> {
+        let mut state = store.store_state();
+        let dropped = self.reconcile(&mut state)?;
+        for what in dropped {
+            tracing::warn!(dropped = %what, "the identity store refers to an entity the config no longer declares");
+        }
+        self.with_store(&state)
+    }
+
+    fn apply_one(&mut self, c: &Change, strictness: Strictness) -> Result<(), IdentityError> {
+        match (&c.entity, &c.value) {
+            (EntityKey::User(k), Some(Entity::User(u))) => {
+                let built = self.build_user(u, strictness)?;
+                self.put_user(k, Some(built));
+            }
+            (EntityKey::User(k), None) => self.put_user(k, None),
+            (EntityKey::Group(k), Some(Entity::Group(g))) => {
+                let built = self.build_group(g, strictness)?;
+                self.put_group(k, Some(built));
+            }
+            (EntityKey::Group(k), None) => self.put_group(k, None),
+            (EntityKey::Policy(k), Some(Entity::Policy(p))) => {
+                let built = self.build_policy(p, strictness)?;
+                self.put_policy(k, Some(built));
+            }
+            (EntityKey::Policy(k), None) => self.put_policy(k, None),
+            (EntityKey::Role(k), Some(Entity::Role(r))) => {
+                let built = self.build_role(r, strictness)?;
+                self.put_role(k, Some(built));
+            }
+            (EntityKey::Role(k), None) => self.put_role(k, None),
+            (EntityKey::Revocation(k), Some(Entity::Revocation(t))) => {
+                if self.revoked_before.insert(k.clone(), *t).is_none() {
+                    self.counts.revocations += 1;
+                }
+            }
+            (EntityKey::Revocation(k), None) => {
+                if self.revoked_before.remove(k).is_some() {
+                    self.counts.revocations -= 1;
+                }
+            }
+            (key, Some(_)) => {
+                return Err(IdentityError::Internal(format!(
+                    "a change of {key:?} carries another kind of entity"
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    fn build_policy(
+        &self,
+        p: &StoredPolicy,
+        strictness: Strictness,
+    ) -> Result<ManagedPolicy, IdentityError> {
+        let policy = identity_policy(&p.document, &p.arn, strictness)?;
+        Ok(ManagedPolicy {
+            name: p.name.clone(),
+            path: p.path.clone(),
+            arn: p.arn.clone(),
+            policy_id: p.policy_id.clone(),
+            description: p.description.clone(),
+            document: p.document.clone(),
+            policy: Arc::new(policy),
+            created: p.created,
+        })
+    }
+
+    fn build_group(&self, g: &StoredGroup, strictness: Strictness) -> Result<Group, IdentityError> {
+        Ok(Group {
+            name: g.name.clone(),
+            path: g.path.clone(),
+            arn: iam_arn(&self.account_id, "group", &g.path, &g.name),
+            group_id: g.group_id.clone(),
+            created: g.created,
+            policies: stored_inline(&format!("group/{}", g.name), &g.policies, strictness)?,
+            attached: g.attached.clone(),
+            from_config: false,
+        })
+    }
+
+    fn build_user(
+        &self,
+        u: &StoredUser,
+        strictness: Strictness,
+    ) -> Result<(User, Vec<AccessKey>), IdentityError> {
+        let keys = u
+            .access_keys
             .iter()
-            .map(|(k, v)| (k.clone(), *v))
+            .map(|k| AccessKey {
+                access_key_id: k.access_key_id.clone(),
+                secret: Secret::new(k.secret_access_key.clone()),
+                owner: KeyOwner::User(u.name.clone()),
+                active: k.active,
+                created: k.created,
+            })
             .collect();
-        Ok(dir)
+        let user = User {
+            name: u.name.clone(),
+            path: u.path.clone(),
+            arn: iam_arn(&self.account_id, "user", &u.path, &u.name),
+            user_id: u.user_id.clone(),
+            created: u.created,
+            groups: self.group_spellings(&u.groups),
+            policies: stored_inline(&format!("user/{}", u.name), &u.policies, strictness)?,
+            attached: u.attached.clone(),
+            keys: u
+                .access_keys
+                .iter()
+                .map(|k| k.access_key_id.clone())
+                .collect(),
+            from_config: false,
+        };
+        Ok((user, keys))
+    }
+
+    fn build_role(&self, r: &StoredRole, strictness: Strictness) -> Result<Role, IdentityError> {
+        let trust = enforceable(
+            &r.trust_policy,
+            PolicyKind::Resource,
+            &format!("role/{}/trust", r.name),
+        )?;
+        Ok(Role {
+            name: r.name.clone(),
+            path: r.path.clone(),
+            arn: iam_arn(&self.account_id, "role", &r.path, &r.name),
+            role_id: r.role_id.clone(),
+            created: r.created,
+            description: r.description.clone(),
+            max_session_duration: r.max_session_duration,
+            trust_document: r.trust_policy.clone(),
+            trust: Arc::new(trust),
+            policies: stored_inline(&format!("role/{}", r.name), &r.policies, strictness)?,
+            attached: r.attached.clone(),
+        })
+    }
+
+    fn attach(&mut self, arns: &[String], delta: isize) {
+        for a in arns {
+            let n = self.attachments.get(a).copied().unwrap_or(0) as isize + delta;
+            if n > 0 {
+                self.attachments.insert(a.clone(), n as usize);
+            } else {
+                self.attachments.remove(a);
+            }
+        }
+    }
+
+    /// Replaces (or removes) one user with its keys, keeping the key map,
+    /// the membership index, the attachment counts and the counts in step.
+    fn put_user(&mut self, key: &str, user: Option<(User, Vec<AccessKey>)>) {
+        if let Some(old) = self.users.remove(key) {
+            for k in &old.keys {
+                self.keys.remove(k);
+            }
+            for g in &old.groups {
+                let g = g.to_ascii_lowercase();
+                if let Some(set) = self.members.get_mut(&g) {
+                    set.remove(key);
+                    if set.is_empty() {
+                        self.members.remove(&g);
+                    }
+                }
+            }
+            self.attach(&old.attached, -1);
+            if !old.from_config {
+                self.counts.store_users -= 1;
+            }
+        }
+        let Some((user, keys)) = user else { return };
+        for k in keys {
+            self.keys.insert(k.access_key_id.clone(), Arc::new(k));
+        }
+        for g in &user.groups {
+            self.members
+                .entry(g.to_ascii_lowercase())
+                .or_default()
+                .insert(key.to_string());
+        }
+        self.attach(&user.attached, 1);
+        if !user.from_config {
+            self.counts.store_users += 1;
+        }
+        self.users.insert(key.to_string(), Arc::new(user));
+    }
+
+    fn put_group(&mut self, key: &str, group: Option<Group>) {
+        if let Some(old) = self.groups.remove(key) {
+            self.attach(&old.attached, -1);
+            if !old.from_config {
+                self.counts.store_groups -= 1;
+            }
+        }
+        let Some(group) = group else { return };
+        self.attach(&group.attached, 1);
+        if !group.from_config {
+            self.counts.store_groups += 1;
+        }
+        self.groups.insert(key.to_string(), Arc::new(group));
+    }
+
+    fn put_role(&mut self, key: &str, role: Option<Role>) {
+        if let Some(old) = self.roles.remove(key) {
+            self.attach(&old.attached, -1);
+            self.counts.roles -= 1;
+        }
+        let Some(role) = role else { return };
+        self.attach(&role.attached, 1);
+        self.counts.roles += 1;
+        self.roles.insert(key.to_string(), Arc::new(role));
+    }
+
+    fn put_policy(&mut self, arn: &str, policy: Option<ManagedPolicy>) {
+        if self.policies.remove(arn).is_some() {
+            self.counts.policies -= 1;
+        }
+        if let Some(p) = policy {
+            self.counts.policies += 1;
+            self.policies.insert(arn.to_string(), Arc::new(p));
+        }
     }
 
     /// Group references in the spelling the groups were declared with.
@@ -450,6 +675,102 @@ impl Directory {
                     .unwrap_or_else(|| g.clone())
             })
             .collect()
+    }
+
+    /// A store user as stored (secrets included); `None` for a config user.
+    pub fn stored_user(&self, key: &str) -> Option<StoredUser> {
+        let u = self.users.get(key).filter(|u| !u.from_config)?;
+        Some(StoredUser {
+            name: u.name.clone(),
+            path: u.path.clone(),
+            user_id: u.user_id.clone(),
+            created: u.created,
+            groups: u.groups.clone(),
+            policies: inline_documents(&u.policies),
+            attached: u.attached.clone(),
+            access_keys: u
+                .keys
+                .iter()
+                .filter_map(|id| self.keys.get(id))
+                .map(|k| StoredKey {
+                    access_key_id: k.access_key_id.clone(),
+                    secret_access_key: k.secret.expose().to_string(),
+                    active: k.active,
+                    created: k.created,
+                })
+                .collect(),
+        })
+    }
+
+    pub fn stored_group(&self, key: &str) -> Option<StoredGroup> {
+        let g = self.groups.get(key).filter(|g| !g.from_config)?;
+        Some(StoredGroup {
+            name: g.name.clone(),
+            path: g.path.clone(),
+            group_id: g.group_id.clone(),
+            created: g.created,
+            policies: inline_documents(&g.policies),
+            attached: g.attached.clone(),
+        })
+    }
+
+    pub fn stored_policy(&self, arn: &str) -> Option<StoredPolicy> {
+        let p = self.policies.get(arn)?;
+        Some(StoredPolicy {
+            name: p.name.clone(),
+            path: p.path.clone(),
+            policy_id: p.policy_id.clone(),
+            arn: p.arn.clone(),
+            description: p.description.clone(),
+            document: p.document.clone(),
+            created: p.created,
+        })
+    }
+
+    pub fn stored_role(&self, key: &str) -> Option<StoredRole> {
+        let r = self.roles.get(key)?;
+        Some(StoredRole {
+            name: r.name.clone(),
+            path: r.path.clone(),
+            role_id: r.role_id.clone(),
+            created: r.created,
+            description: r.description.clone(),
+            max_session_duration: r.max_session_duration,
+            trust_policy: r.trust_document.clone(),
+            policies: inline_documents(&r.policies),
+            attached: r.attached.clone(),
+        })
+    }
+
+    /// Everything the identity store holds, as stored.
+    pub fn store_state(&self) -> StoreState {
+        let mut state = StoreState::empty();
+        for k in self.users.keys() {
+            if let Some(u) = self.stored_user(k) {
+                state.users.insert(k.clone(), u);
+            }
+        }
+        for k in self.groups.keys() {
+            if let Some(g) = self.stored_group(k) {
+                state.groups.insert(k.clone(), g);
+            }
+        }
+        for k in self.policies.keys() {
+            if let Some(p) = self.stored_policy(k) {
+                state.policies.insert(k.clone(), p);
+            }
+        }
+        for k in self.roles.keys() {
+            if let Some(r) = self.stored_role(k) {
+                state.roles.insert(k.clone(), r);
+            }
+        }
+        state.revoked_before = self
+            .revoked_before
+            .iter()
+            .map(|(k, v)| (k.clone(), *v))
+            .collect();
+        state
     }
 
     /// Gives the directory the session keys, so that it can open tokens.
@@ -480,16 +801,30 @@ impl Directory {
 
     /// An active access key by id.
     pub fn access_key(&self, id: &str) -> Option<&AccessKey> {
-        self.keys.get(id).filter(|k| k.active)
+        self.keys.get(id).filter(|k| k.active).map(Arc::as_ref)
     }
 
     /// An access key by id, active or not.
     pub fn any_access_key(&self, id: &str) -> Option<&AccessKey> {
-        self.keys.get(id)
+        self.keys.get(id).map(Arc::as_ref)
     }
 
     pub fn users(&self) -> impl Iterator<Item = &User> {
         self.users.values().map(Arc::as_ref)
+    }
+
+    /// How many users there are, config and store alike.
+    pub fn user_count(&self) -> usize {
+        self.users.len()
+    }
+
+    /// How many groups there are, config and store alike.
+    pub fn group_count(&self) -> usize {
+        self.groups.len()
+    }
+
+    pub fn counts(&self) -> Counts {
+        self.counts
     }
 
     pub fn groups(&self) -> impl Iterator<Item = &Group> {
@@ -506,24 +841,20 @@ impl Directory {
 
     /// The users that are members of a group.
     pub fn members(&self, group: &str) -> Vec<&User> {
-        self.users()
-            .filter(|u| u.groups.iter().any(|g| g.eq_ignore_ascii_case(group)))
-            .collect()
+        self.members
+            .get(&group.to_ascii_lowercase())
+            .map(|set| {
+                set.iter()
+                    .filter_map(|u| self.users.get(u))
+                    .map(Arc::as_ref)
+                    .collect()
+            })
+            .unwrap_or_default()
     }
 
     /// How many users, groups and roles a managed policy is attached to.
     pub fn attachment_count(&self, arn: &str) -> usize {
-        self.users()
-            .filter(|u| u.attached.iter().any(|a| a == arn))
-            .count()
-            + self
-                .groups()
-                .filter(|g| g.attached.iter().any(|a| a == arn))
-                .count()
-            + self
-                .roles()
-                .filter(|r| r.attached.iter().any(|a| a == arn))
-                .count()
+        self.attachments.get(arn).copied().unwrap_or(0)
     }
 
     /// When sessions of the principal with this unique id were last revoked (Unix ms).

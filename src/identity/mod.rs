@@ -12,20 +12,23 @@
 mod admin;
 mod directory;
 pub mod model;
+mod pg;
 mod principal;
 pub mod sessions;
 mod store;
+pub mod tx;
 
 use std::path::PathBuf;
 use std::sync::{Arc, LazyLock};
 
 use arc_swap::ArcSwap;
 
-pub use admin::IdentityStore;
+pub use admin::{IdentityStore, StoreStatus};
 pub use directory::{
     AccessKey, Directory, Group, InlinePolicy, KeyOwner, ManagedPolicy, Role, Secret, User,
     derived_id, iam_arn,
 };
+pub use pg::{PgConfig, copy_to_postgres, redact_url as pg_redact_url};
 pub use principal::{Principal, PrincipalKind, SessionInfo, SessionRefusal};
 pub use sessions::{OpenedSession, SessionClaims, SessionKeys, SessionKind, TokenError};
 
@@ -62,6 +65,13 @@ pub enum IdentityError {
     KeyFile { path: PathBuf, message: String },
     #[error("cannot seal a session token: {0}")]
     Seal(String),
+    /// The shared store cannot be reached now (PostgreSQL down, a lost
+    /// connection): nothing was changed, and trying again later may work.
+    #[error("identity store unavailable: {0}")]
+    Unavailable(String),
+    /// The shared store refused or could not be set up.
+    #[error("identity store {url}: {message}")]
+    Database { url: String, message: String },
     #[error("{0}")]
     Internal(String),
 }
@@ -86,6 +96,10 @@ impl Identities {
     /// Replaces the snapshot; requests already running keep the old one.
     pub fn replace(&self, dir: Directory) {
         self.current.store(Arc::new(dir));
+    }
+
+    pub fn replace_arc(&self, dir: Arc<Directory>) {
+        self.current.store(dir);
     }
 }
 

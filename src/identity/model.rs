@@ -128,3 +128,195 @@ impl StoreState {
         }
     }
 }
+
+/// Which stored entity a change is about. Users, groups and roles are keyed
+/// by lowercase name, managed policies by ARN, revocation marks by the unique
+/// id of the principal whose sessions they end.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(tag = "kind", content = "key", rename_all = "snake_case")]
+pub enum EntityKey {
+    User(String),
+    Group(String),
+    Policy(String),
+    Role(String),
+    Revocation(String),
+}
+
+impl EntityKey {
+    /// The kind as the change log and the PostgreSQL schema name it.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            EntityKey::User(_) => "user",
+            EntityKey::Group(_) => "group",
+            EntityKey::Policy(_) => "policy",
+            EntityKey::Role(_) => "role",
+            EntityKey::Revocation(_) => "revocation",
+        }
+    }
+
+    pub fn key(&self) -> &str {
+        match self {
+            EntityKey::User(k)
+            | EntityKey::Group(k)
+            | EntityKey::Policy(k)
+            | EntityKey::Role(k)
+            | EntityKey::Revocation(k) => k,
+        }
+    }
+
+    /// The inverse of [`EntityKey::kind`] and [`EntityKey::key`].
+    pub fn from_parts(kind: &str, key: String) -> Option<EntityKey> {
+        Some(match kind {
+            "user" => EntityKey::User(key),
+            "group" => EntityKey::Group(key),
+            "policy" => EntityKey::Policy(key),
+            "role" => EntityKey::Role(key),
+            "revocation" => EntityKey::Revocation(key),
+            _ => return None,
+        })
+    }
+}
+
+/// One stored entity, whole: a user comes with its keys, memberships and
+/// policies, so that applying it never needs anything else.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Entity {
+    User(StoredUser),
+    Group(StoredGroup),
+    Policy(StoredPolicy),
+    Role(StoredRole),
+    Revocation(i64),
+}
+
+/// What one change did to one entity: its new value, or `None` when deleted.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Change {
+    pub entity: EntityKey,
+    pub value: Option<Entity>,
+}
+
+impl StoreState {
+    /// The current value of one entity.
+    pub fn get(&self, key: &EntityKey) -> Option<Entity> {
+        match key {
+            EntityKey::User(k) => self.users.get(k).cloned().map(Entity::User),
+            EntityKey::Group(k) => self.groups.get(k).cloned().map(Entity::Group),
+            EntityKey::Policy(k) => self.policies.get(k).cloned().map(Entity::Policy),
+            EntityKey::Role(k) => self.roles.get(k).cloned().map(Entity::Role),
+            EntityKey::Revocation(k) => self.revoked_before.get(k).copied().map(Entity::Revocation),
+        }
+    }
+
+    /// Applies one change in place. A value of another kind than its key is
+    /// a corrupt change and is refused.
+    pub fn apply(&mut self, change: &Change) -> Result<(), String> {
+        fn put<V: Clone>(map: &mut BTreeMap<String, V>, key: &str, value: Option<&V>) {
+            match value {
+                Some(v) => {
+                    map.insert(key.to_string(), v.clone());
+                }
+                None => {
+                    map.remove(key);
+                }
+            }
+        }
+        let v = change.value.as_ref();
+        match (&change.entity, v) {
+            (EntityKey::User(k), None | Some(Entity::User(_))) => {
+                put(&mut self.users, k, v.and_then(|e| e.as_user()))
+            }
+            (EntityKey::Group(k), None | Some(Entity::Group(_))) => {
+                put(&mut self.groups, k, v.and_then(|e| e.as_group()))
+            }
+            (EntityKey::Policy(k), None | Some(Entity::Policy(_))) => {
+                put(&mut self.policies, k, v.and_then(|e| e.as_policy()))
+            }
+            (EntityKey::Role(k), None | Some(Entity::Role(_))) => {
+                put(&mut self.roles, k, v.and_then(|e| e.as_role()))
+            }
+            (EntityKey::Revocation(k), None | Some(Entity::Revocation(_))) => put(
+                &mut self.revoked_before,
+                k,
+                match v {
+                    Some(Entity::Revocation(t)) => Some(t),
+                    _ => None,
+                },
+            ),
+            (key, Some(_)) => return Err(format!("a change of {key:?} carries another kind")),
+        }
+        Ok(())
+    }
+
+    /// Every entity as a change that creates it, in a stable order.
+    pub fn changes(&self) -> Vec<Change> {
+        let mut out = Vec::new();
+        let mut push = |entity: EntityKey, value: Entity| {
+            out.push(Change {
+                entity,
+                value: Some(value),
+            })
+        };
+        for (k, v) in &self.policies {
+            push(EntityKey::Policy(k.clone()), Entity::Policy(v.clone()));
+        }
+        for (k, v) in &self.groups {
+            push(EntityKey::Group(k.clone()), Entity::Group(v.clone()));
+        }
+        for (k, v) in &self.users {
+            push(EntityKey::User(k.clone()), Entity::User(v.clone()));
+        }
+        for (k, v) in &self.roles {
+            push(EntityKey::Role(k.clone()), Entity::Role(v.clone()));
+        }
+        for (k, v) in &self.revoked_before {
+            push(EntityKey::Revocation(k.clone()), Entity::Revocation(*v));
+        }
+        out
+    }
+
+    /// The changes that turn `self` into `target`: only what differs.
+    pub fn diff(&self, target: &StoreState) -> Vec<Change> {
+        let mut out: Vec<Change> = target
+            .changes()
+            .into_iter()
+            .filter(|c| self.get(&c.entity) != c.value)
+            .collect();
+        for c in self.changes() {
+            if target.get(&c.entity).is_none() {
+                out.push(Change {
+                    entity: c.entity,
+                    value: None,
+                });
+            }
+        }
+        out
+    }
+}
+
+impl Entity {
+    fn as_user(&self) -> Option<&StoredUser> {
+        match self {
+            Entity::User(u) => Some(u),
+            _ => None,
+        }
+    }
+    fn as_group(&self) -> Option<&StoredGroup> {
+        match self {
+            Entity::Group(g) => Some(g),
+            _ => None,
+        }
+    }
+    fn as_policy(&self) -> Option<&StoredPolicy> {
+        match self {
+            Entity::Policy(p) => Some(p),
+            _ => None,
+        }
+    }
+    fn as_role(&self) -> Option<&StoredRole> {
+        match self {
+            Entity::Role(r) => Some(r),
+            _ => None,
+        }
+    }
+}

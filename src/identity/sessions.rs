@@ -14,8 +14,10 @@ use std::fmt;
 use std::fs;
 use std::io::Write;
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
 
+use arc_swap::ArcSwap;
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use chrono::{DateTime, TimeZone, Utc};
@@ -153,8 +155,11 @@ pub enum TokenError {
 
 /// The session keys and the opened-session cache.
 pub struct SessionKeys {
-    /// Oldest first; the last one seals.
-    keys: Vec<SealingKey>,
+    /// Oldest first; the last one seals. Swapped whole on reload.
+    keys: ArcSwap<Vec<SealingKey>>,
+    /// The key file's modification time and length when last read, to
+    /// notice a changed file.
+    stamp: Mutex<Option<(SystemTime, u64)>>,
     cache: DashMap<String, Arc<OpenedSession>>,
     capacity: usize,
     rng: SystemRandom,
@@ -165,7 +170,12 @@ impl fmt::Debug for SessionKeys {
         f.debug_struct("SessionKeys")
             .field(
                 "key_ids",
-                &self.keys.iter().map(|k| &k.id).collect::<Vec<_>>(),
+                &self
+                    .keys
+                    .load()
+                    .iter()
+                    .map(|k| k.id.clone())
+                    .collect::<Vec<_>>(),
             )
             .field("cached", &self.cache.len())
             .finish()
@@ -233,7 +243,7 @@ pub fn rotate_key_file(path: &Path) -> Result<String, IdentityError> {
             .map_err(|e| key_error(path, e.to_string()))?;
     }
     let keys = SessionKeys::load(path, 1)?;
-    Ok(keys.sealing_key_id().to_string())
+    Ok(keys.sealing_key_id())
 }
 
 fn check_permissions(path: &Path) -> Result<(), IdentityError> {
@@ -259,86 +269,127 @@ fn check_permissions(path: &Path) -> Result<(), IdentityError> {
     Ok(())
 }
 
+/// The file's modification time and length, when it can be read.
+fn file_stamp(path: &Path) -> Option<(SystemTime, u64)> {
+    let m = fs::metadata(path).ok()?;
+    Some((m.modified().ok()?, m.len()))
+}
+
+/// Parses a key file: one `KEY_ID BASE64(32 bytes)` a line, oldest first.
+fn read_keys(path: &Path) -> Result<Vec<SealingKey>, IdentityError> {
+    check_permissions(path)?;
+    let text =
+        Zeroizing::new(fs::read_to_string(path).map_err(|e| key_error(path, e.to_string()))?);
+    let mut keys: Vec<SealingKey> = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let (id, b64) = line.split_once(char::is_whitespace).ok_or_else(|| {
+            key_error(path, format!("line {}: expected \"KEY_ID BASE64\"", n + 1))
+        })?;
+        if !valid_key_id(id) {
+            return Err(key_error(
+                path,
+                format!(
+                    "line {}: key id {id:?} must be 1 to 32 of [A-Za-z0-9._-]",
+                    n + 1
+                ),
+            ));
+        }
+        if keys.iter().any(|k| k.id == id) {
+            return Err(key_error(
+                path,
+                format!("line {}: key id {id:?} appears twice", n + 1),
+            ));
+        }
+        let bytes = Zeroizing::new(
+            STANDARD
+                .decode(b64.trim())
+                .map_err(|_| key_error(path, format!("line {}: key is not base64", n + 1)))?,
+        );
+        if bytes.len() != KEY_LEN {
+            return Err(key_error(
+                path,
+                format!(
+                    "line {}: key must be {KEY_LEN} bytes, not {}",
+                    n + 1,
+                    bytes.len()
+                ),
+            ));
+        }
+        let unbound = UnboundKey::new(&CHACHA20_POLY1305, &bytes)
+            .map_err(|_| key_error(path, format!("line {}: unusable key", n + 1)))?;
+        keys.push(SealingKey {
+            id: id.to_string(),
+            key: LessSafeKey::new(unbound),
+        });
+    }
+    if keys.is_empty() {
+        return Err(key_error(path, "holds no key"));
+    }
+    Ok(keys)
+}
+
 impl SessionKeys {
     /// Loads the key file, creating it (owner-only, one fresh key) if missing.
     pub fn load(path: &Path, capacity: usize) -> Result<SessionKeys, IdentityError> {
         if !path.exists() {
             create_key_file(path)?;
         }
-        check_permissions(path)?;
-        let text =
-            Zeroizing::new(fs::read_to_string(path).map_err(|e| key_error(path, e.to_string()))?);
-        let mut keys: Vec<SealingKey> = Vec::new();
-        for (n, line) in text.lines().enumerate() {
-            let line = line.trim();
-            if line.is_empty() || line.starts_with('#') {
-                continue;
-            }
-            let (id, b64) = line.split_once(char::is_whitespace).ok_or_else(|| {
-                key_error(path, format!("line {}: expected \"KEY_ID BASE64\"", n + 1))
-            })?;
-            if !valid_key_id(id) {
-                return Err(key_error(
-                    path,
-                    format!(
-                        "line {}: key id {id:?} must be 1 to 32 of [A-Za-z0-9._-]",
-                        n + 1
-                    ),
-                ));
-            }
-            if keys.iter().any(|k| k.id == id) {
-                return Err(key_error(
-                    path,
-                    format!("line {}: key id {id:?} appears twice", n + 1),
-                ));
-            }
-            let bytes = Zeroizing::new(
-                STANDARD
-                    .decode(b64.trim())
-                    .map_err(|_| key_error(path, format!("line {}: key is not base64", n + 1)))?,
-            );
-            if bytes.len() != KEY_LEN {
-                return Err(key_error(
-                    path,
-                    format!(
-                        "line {}: key must be {KEY_LEN} bytes, not {}",
-                        n + 1,
-                        bytes.len()
-                    ),
-                ));
-            }
-            let unbound = UnboundKey::new(&CHACHA20_POLY1305, &bytes)
-                .map_err(|_| key_error(path, format!("line {}: unusable key", n + 1)))?;
-            keys.push(SealingKey {
-                id: id.to_string(),
-                key: LessSafeKey::new(unbound),
-            });
-        }
-        if keys.is_empty() {
-            return Err(key_error(path, "holds no key"));
-        }
+        let stamp = file_stamp(path);
+        let keys = read_keys(path)?;
         Ok(SessionKeys {
-            keys,
+            keys: ArcSwap::from_pointee(keys),
+            stamp: Mutex::new(stamp),
             cache: DashMap::new(),
             capacity: capacity.max(1),
             rng: SystemRandom::new(),
         })
     }
 
+    /// Reads the key file again and, when it holds valid keys, uses them from
+    /// now on: the last seals, every one opens. A file that does not hold
+    /// valid keys is refused and the keys in use stay. Returns the sealing
+    /// key's id.
+    pub fn reload(&self, path: &Path) -> Result<String, IdentityError> {
+        let stamp = file_stamp(path);
+        let keys = read_keys(path)?;
+        self.keys.store(Arc::new(keys));
+        *self.stamp.lock().unwrap_or_else(|p| p.into_inner()) = stamp;
+        // Sessions opened with a key that is gone must be opened again.
+        self.cache.clear();
+        Ok(self.sealing_key_id())
+    }
+
+    /// Reloads when the file's modification time or length changed since it
+    /// was last read; `Ok(None)` when it did not.
+    pub fn reload_if_changed(&self, path: &Path) -> Result<Option<String>, IdentityError> {
+        let now = file_stamp(path);
+        let last = *self.stamp.lock().unwrap_or_else(|p| p.into_inner());
+        if now.is_none() || now == last {
+            return Ok(None);
+        }
+        self.reload(path).map(Some)
+    }
+
     /// Keys from raw bytes, for tests: `(id, key)`, oldest first.
     pub fn from_keys(keys: &[(&str, [u8; KEY_LEN])], capacity: usize) -> SessionKeys {
         SessionKeys {
-            keys: keys
-                .iter()
-                .filter_map(|(id, k)| {
-                    UnboundKey::new(&CHACHA20_POLY1305, k)
-                        .ok()
-                        .map(|u| SealingKey {
-                            id: id.to_string(),
-                            key: LessSafeKey::new(u),
-                        })
-                })
-                .collect(),
+            keys: ArcSwap::from_pointee(
+                keys.iter()
+                    .filter_map(|(id, k)| {
+                        UnboundKey::new(&CHACHA20_POLY1305, k)
+                            .ok()
+                            .map(|u| SealingKey {
+                                id: id.to_string(),
+                                key: LessSafeKey::new(u),
+                            })
+                    })
+                    .collect(),
+            ),
+            stamp: Mutex::new(None),
             cache: DashMap::new(),
             capacity: capacity.max(1),
             rng: SystemRandom::new(),
@@ -346,14 +397,18 @@ impl SessionKeys {
     }
 
     /// The id of the key that seals new tokens.
-    pub fn sealing_key_id(&self) -> &str {
-        self.keys.last().map(|k| k.id.as_str()).unwrap_or_default()
+    pub fn sealing_key_id(&self) -> String {
+        self.keys
+            .load()
+            .last()
+            .map(|k| k.id.clone())
+            .unwrap_or_default()
     }
 
     /// Seals claims into a session token with the newest key.
     pub fn seal(&self, claims: &SessionClaims) -> Result<String, IdentityError> {
-        let key = self
-            .keys
+        let keys = self.keys.load();
+        let key = keys
             .last()
             .ok_or_else(|| IdentityError::Seal("no session key".into()))?;
         let plain = Zeroizing::new(
@@ -428,8 +483,8 @@ impl SessionKeys {
         let (id, rest) = rest.split_at(id_len);
         let (nonce, sealed) = rest.split_at(NONCE_LEN);
         let id = std::str::from_utf8(id).map_err(|_| TokenError::Invalid)?;
-        let key = self
-            .keys
+        let keys = self.keys.load();
+        let key = keys
             .iter()
             .find(|k| k.id == id)
             .ok_or(TokenError::Invalid)?;

@@ -1,28 +1,54 @@
-//! The embedded identity store: one JSON document in a directory of its own,
-//! replaced atomically on every change.
+//! The embedded identity store: a JSON snapshot and an append-only journal of
+//! changes in a directory of its own.
 //!
-//! A change is acknowledged only after the new document has been written to a
-//! temporary file, flushed to disk (`fsync`), renamed over the old one and the
-//! directory itself flushed, so an acknowledged change survives `kill -9` and
-//! power loss, and a crash at any point leaves either the old or the new
-//! document, never a mix. The directory is `0700` and the files `0600`; an
-//! exclusive lock file keeps a second s3warden from writing the same store.
+//! A change is one journal line (the whole new value of each entity it
+//! touched), acknowledged only once it has been flushed to disk (`fsync`), so
+//! an acknowledged change survives `kill -9` and power loss, and a change costs
+//! what it touched, not the size of the store. Once the journal has grown to
+//! the size of the snapshot, the snapshot is rewritten (temporary file,
+//! `fsync`, rename, directory `fsync`) and the journal emptied: amortized, a
+//! change still costs what it touched. Replaying a journal line is idempotent
+//! (it sets whole entities), so a crash between the snapshot's rename and the
+//! journal's truncation loses nothing; a torn last line was never
+//! acknowledged and is dropped. The directory is `0700` and the files `0600`;
+//! an exclusive lock file keeps a second s3warden from writing the same store.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use serde::{Deserialize, Serialize};
 
 use super::IdentityError;
-use super::model::{FORMAT, StoreState};
+use super::model::{Change, FORMAT, StoreState};
 
 const DOCUMENT: &str = "identities.json";
 const TEMPORARY: &str = "identities.json.tmp";
+const JOURNAL: &str = "changes.jsonl";
 const LOCK: &str = "lock";
+/// The journal is folded into the snapshot once it is this large, or as
+/// large as the snapshot, whichever is more.
+const MIN_JOURNAL_BYTES: u64 = 1024 * 1024;
 
 /// An open store; holds the directory lock for as long as it lives.
 pub struct Store {
     dir: PathBuf,
+    journal: Mutex<Journal>,
     _lock: File,
+}
+
+struct Journal {
+    file: File,
+    bytes: u64,
+    snapshot_bytes: u64,
+}
+
+/// One journal line: the entities one acknowledged change set.
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct JournalLine {
+    changes: Vec<Change>,
 }
 
 fn io_error(path: &Path, source: std::io::Error) -> IdentityError {
@@ -79,9 +105,53 @@ pub(crate) fn sync_dir(dir: &Path) -> std::io::Result<()> {
     }
 }
 
-/// Reads the stored state; `restrict_mode` also tightens the file's mode.
+/// Reads the snapshot and replays the journal over it. Returns the state and
+/// the length of the journal's acknowledged part (a torn last line, never
+/// acknowledged, is not part of it).
+fn read_state(dir: &Path, restrict_mode: bool) -> Result<(StoreState, u64), IdentityError> {
+    let mut state = read_snapshot(dir, restrict_mode)?;
+    let path = dir.join(JOURNAL);
+    let bytes = match fs::read(&path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((state, 0)),
+        Err(e) => return Err(io_error(&path, e)),
+    };
+    let mut good = 0u64;
+    let mut rest = &bytes[..];
+    let mut line_no = 0;
+    while !rest.is_empty() {
+        line_no += 1;
+        let Some(end) = rest.iter().position(|&b| b == b'\n') else {
+            // No newline: the write of this line never completed.
+            break;
+        };
+        let line: JournalLine = match serde_json::from_slice(&rest[..end]) {
+            Ok(l) => l,
+            Err(_) if end + 1 == rest.len() => break,
+            Err(e) => {
+                return Err(IdentityError::StoreCorrupt {
+                    path,
+                    message: format!("line {line_no}: {e}"),
+                });
+            }
+        };
+        for c in &line.changes {
+            state
+                .apply(c)
+                .map_err(|message| IdentityError::StoreCorrupt {
+                    path: path.clone(),
+                    message: format!("line {line_no}: {message}"),
+                })?;
+        }
+        good += end as u64 + 1;
+        rest = &rest[end + 1..];
+    }
+    Ok((state, good))
+}
+
+/// Reads the snapshot; `restrict_mode` also tightens the file's mode.
 /// Replacements are atomic renames, so a reader never sees half a write.
-fn read_state(dir: &Path, restrict_mode: bool) -> Result<StoreState, IdentityError> {
+fn read_snapshot(dir: &Path, restrict_mode: bool) -> Result<StoreState, IdentityError> {
     let doc = dir.join(DOCUMENT);
     match fs::read(&doc) {
         Ok(bytes) => {
@@ -110,10 +180,15 @@ fn read_state(dir: &Path, restrict_mode: bool) -> Result<StoreState, IdentityErr
 }
 
 impl Store {
+    /// The store directory.
+    pub fn path(&self) -> &Path {
+        &self.dir
+    }
+
     /// The stored state, read without taking the lock (for tools that run
     /// beside a live server, like `policy check`).
     pub fn read_only(dir: &Path) -> Result<StoreState, IdentityError> {
-        read_state(dir, false)
+        read_state(dir, false).map(|(state, _)| state)
     }
 
     /// Opens (creating if needed) the store directory, takes its lock and
@@ -140,20 +215,60 @@ impl Store {
         if tmp.exists() {
             fs::remove_file(&tmp).map_err(|e| io_error(&tmp, e))?;
         }
-        let state = read_state(dir, true)?;
+        let (state, journal_bytes) = read_state(dir, true)?;
+        let journal_path = dir.join(JOURNAL);
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&journal_path)
+            .map_err(|e| io_error(&journal_path, e))?;
+        restrict(&journal_path)?;
+        // Cut a torn last line so the next append starts on a line of its own.
+        file.set_len(journal_bytes)
+            .map_err(|e| io_error(&journal_path, e))?;
+        let snapshot_bytes = fs::metadata(dir.join(DOCUMENT))
+            .map(|m| m.len())
+            .unwrap_or(0);
         Ok((
             Store {
                 dir: dir.to_path_buf(),
+                journal: Mutex::new(Journal {
+                    file,
+                    bytes: journal_bytes,
+                    snapshot_bytes,
+                }),
                 _lock: lock,
             },
             state,
         ))
     }
 
+    /// Durably records one change. Returns true when the journal has grown
+    /// enough that the caller should fold it into a new snapshot
+    /// ([`Store::save`]). Blocking: call it off the async runtime's workers.
+    pub fn append(&self, changes: &[Change]) -> Result<bool, IdentityError> {
+        let path = self.dir.join(JOURNAL);
+        let mut line = serde_json::to_vec(&JournalLine {
+            changes: changes.to_vec(),
+        })
+        .map_err(|e| IdentityError::Internal(format!("encoding a change: {e}")))?;
+        line.push(b'\n');
+        let mut j = self.journal.lock().unwrap_or_else(|p| p.into_inner());
+        let written = j.file.write_all(&line).and_then(|_| j.file.sync_data());
+        if let Err(e) = written {
+            // Leave no partial line behind for the next append to follow.
+            let len = j.bytes;
+            let _ = j.file.set_len(len);
+            return Err(io_error(&path, e));
+        }
+        j.bytes += line.len() as u64;
+        Ok(j.bytes > MIN_JOURNAL_BYTES.max(j.snapshot_bytes))
+    }
+
     /// Durably replaces the stored state. Blocking: call it off the async
     /// runtime's worker threads.
     pub fn save(&self, state: &StoreState) -> Result<(), IdentityError> {
-        let bytes = serde_json::to_vec_pretty(state).map_err(|e| IdentityError::StoreCorrupt {
+        let bytes = serde_json::to_vec(state).map_err(|e| IdentityError::StoreCorrupt {
             path: self.dir.join(DOCUMENT),
             message: e.to_string(),
         })?;
@@ -164,7 +279,17 @@ impl Store {
         file.sync_all().map_err(|e| io_error(&tmp, e))?;
         drop(file);
         fs::rename(&tmp, &doc).map_err(|e| io_error(&doc, e))?;
-        sync_dir(&self.dir).map_err(|e| io_error(&self.dir, e))
+        sync_dir(&self.dir).map_err(|e| io_error(&self.dir, e))?;
+        // The snapshot now holds every journalled change.
+        let journal = self.dir.join(JOURNAL);
+        let mut j = self.journal.lock().unwrap_or_else(|p| p.into_inner());
+        j.file
+            .set_len(0)
+            .and_then(|_| j.file.sync_all())
+            .map_err(|e| io_error(&journal, e))?;
+        j.bytes = 0;
+        j.snapshot_bytes = bytes.len() as u64;
+        Ok(())
     }
 }
 
@@ -229,5 +354,104 @@ mod tests {
             Store::open(dir.path()),
             Err(IdentityError::StoreCorrupt { .. })
         ));
+    }
+}
+
+#[cfg(test)]
+mod journal_tests {
+    use super::*;
+    use crate::identity::model::{Entity, EntityKey};
+
+    fn revoke(id: &str, at: i64) -> Change {
+        Change {
+            entity: EntityKey::Revocation(id.into()),
+            value: Some(Entity::Revocation(at)),
+        }
+    }
+
+    #[test]
+    fn changes_are_journalled_and_replayed_on_open() {
+        let dir = tempfile::TempDir::new().unwrap();
+        let (store, _) = Store::open(dir.path()).unwrap();
+        assert!(!store.append(&[revoke("AIDAONE", 1)]).unwrap());
+        store.append(&[revoke("AIDATWO", 2)]).unwrap();
+        store
+            .append(&[Change {
+                entity: EntityKey::Revocation("AIDAONE".into()),
+                value: None,
+            }])
+            .unwrap();
+        drop(store);
+        // No snapshot was written: three journal lines are the whole store.
+        assert!(!dir.path().join(DOCUMENT).exists());
+        let (_, state) = Store::open(dir.path()).unwrap();
+        assert_eq!(
+            state.revoked_before.into_iter().collect::<Vec<_>>(),
+            vec![("AIDATWO".to_string(), 2)]
+        );
+    }
+
+    #[test]
+    fn a_torn_last_line_was_never_acknowledged_and_is_dropped() {
+        let dir = tempfile::TempDir::new().unwrap();
+        let (store, _) = Store::open(dir.path()).unwrap();
+        store.append(&[revoke("AIDAONE", 1)]).unwrap();
+        drop(store);
+        let journal = dir.path().join(JOURNAL);
+        let mut f = OpenOptions::new().append(true).open(&journal).unwrap();
+        f.write_all(b"{\"changes\":[{\"entity\":{\"kind\":\"revoc")
+            .unwrap();
+        drop(f);
+        let (store, state) = Store::open(dir.path()).unwrap();
+        assert_eq!(state.revoked_before.len(), 1);
+        // The next change starts on a line of its own and survives.
+        store.append(&[revoke("AIDATWO", 2)]).unwrap();
+        drop(store);
+        let (_, state) = Store::open(dir.path()).unwrap();
+        assert_eq!(state.revoked_before.len(), 2);
+    }
+
+    #[test]
+    fn a_corrupt_line_before_the_last_is_refused() {
+        let dir = tempfile::TempDir::new().unwrap();
+        fs::write(
+            dir.path().join(JOURNAL),
+            "{\"changes\":[]}\nnot json\n{\"changes\":[]}\n",
+        )
+        .unwrap();
+        assert!(matches!(
+            Store::open(dir.path()),
+            Err(IdentityError::StoreCorrupt { .. })
+        ));
+    }
+
+    #[test]
+    fn folding_the_journal_into_a_snapshot_keeps_everything() {
+        let dir = tempfile::TempDir::new().unwrap();
+        let (store, mut state) = Store::open(dir.path()).unwrap();
+        // Enough lines to pass the fold threshold.
+        let mut fold = false;
+        let mut n = 0;
+        while !fold {
+            let c = revoke(&format!("AIDA{n:06}"), n);
+            state.apply(&c).unwrap();
+            fold = store.append(&[c]).unwrap();
+            n += 1;
+        }
+        assert!(n > 1000, "folded after {n} changes");
+        store.save(&state).unwrap();
+        assert_eq!(fs::metadata(dir.path().join(JOURNAL)).unwrap().len(), 0);
+        store.append(&[revoke("AIDALAST", 7)]).unwrap();
+        drop(store);
+        let (_, reread) = Store::open(dir.path()).unwrap();
+        assert_eq!(reread.revoked_before.len() as i64, n + 1);
+        // Replaying a journal over a snapshot that already holds it (a crash
+        // between the snapshot's rename and the journal's truncation) changes nothing.
+        let again = reread.clone();
+        let mut replayed = reread;
+        for c in again.changes() {
+            replayed.apply(&c).unwrap();
+        }
+        assert_eq!(replayed, again);
     }
 }

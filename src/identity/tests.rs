@@ -289,3 +289,160 @@ fn a_store_entity_named_like_a_config_entity_is_a_conflict() {
     assert_eq!(dropped.len(), 1, "{dropped:?}");
     assert_eq!(state.users["carol"].groups, vec!["uploaders".to_string()]);
 }
+
+fn stored_user(name: &str, groups: &[&str], key: &str) -> StoredUser {
+    StoredUser {
+        name: name.into(),
+        path: "/".into(),
+        user_id: format!("AIDA{}", name.to_ascii_uppercase()),
+        created: Utc::now(),
+        groups: groups.iter().map(|g| g.to_string()).collect(),
+        policies: Default::default(),
+        attached: vec![],
+        access_keys: vec![StoredKey {
+            access_key_id: key.into(),
+            secret_access_key: format!("secret-of-{name}"),
+            active: true,
+            created: Utc::now(),
+        }],
+    }
+}
+
+/// What a directory serves, in a comparable form: its store entities, each
+/// group's members and the active key ids.
+type Served = (StoreState, Vec<(String, Vec<String>)>, Vec<String>);
+
+fn served(dir: &Directory) -> Served {
+    let mut members: Vec<(String, Vec<String>)> = dir
+        .groups()
+        .map(|g| {
+            let mut m: Vec<String> = dir
+                .members(&g.name)
+                .iter()
+                .map(|u| u.name.clone())
+                .collect();
+            m.sort();
+            (g.name.clone(), m)
+        })
+        .collect();
+    members.sort();
+    let mut keys: Vec<String> = dir
+        .users()
+        .flat_map(|u| u.keys.clone())
+        .filter(|k| dir.access_key(k).is_some())
+        .collect();
+    keys.sort();
+    (dir.store_state(), members, keys)
+}
+
+#[test]
+fn a_change_applied_to_a_directory_serves_what_a_full_build_serves() {
+    let mut state = StoreState::empty();
+    state.users.insert(
+        "carol".into(),
+        stored_user("carol", &["uploaders"], "CAROLKEY0000000001"),
+    );
+    state.users.insert(
+        "dave".into(),
+        stored_user("dave", &[], "DAVEKEY00000000001"),
+    );
+    let before = directory(&state);
+
+    // Carol leaves the group and rotates her key; dave is deleted; erin comes.
+    let mut after = state.clone();
+    let carol = after.users.get_mut("carol").unwrap();
+    carol.groups.clear();
+    carol.access_keys[0].access_key_id = "CAROLKEY0000000002".into();
+    after.users.remove("dave");
+    after.users.insert(
+        "erin".into(),
+        stored_user("erin", &["uploaders"], "ERINKEY00000000001"),
+    );
+    after.revoked_before.insert("AIDACAROL".into(), 42);
+
+    let changes = state.diff(&after);
+    assert_eq!(changes.len(), 4, "{changes:?}");
+    let incremental = before.apply(&changes);
+    assert_eq!(served(&incremental), served(&directory(&after)));
+    assert!(incremental.access_key("CAROLKEY0000000001").is_none());
+    assert!(incremental.access_key("DAVEKEY00000000001").is_none());
+    assert_eq!(
+        incremental.attachment_count("arn:aws:iam::000000000000:policy/x"),
+        0
+    );
+    assert_eq!(incremental.counts().store_users, 2);
+    // The snapshot it came from is untouched.
+    assert!(before.access_key("DAVEKEY00000000001").is_some());
+}
+
+#[test]
+fn a_transaction_yields_only_what_it_changed() {
+    let mut state = StoreState::empty();
+    state.users.insert(
+        "carol".into(),
+        stored_user("carol", &[], "CAROLKEY0000000001"),
+    );
+    let dir = directory(&state);
+    let mut tx = tx::Tx::new(&dir);
+    // Config users are the config's, not the store's.
+    assert!(tx.users.get("issuer").is_none());
+    assert_eq!(tx.users.len(), 1);
+    tx.users
+        .get_mut("carol")
+        .unwrap()
+        .groups
+        .push("uploaders".into());
+    // Touched but unchanged: not a change.
+    let _ = tx.users.get_mut("carol");
+    tx.users.insert(
+        "dave".into(),
+        stored_user("dave", &[], "DAVEKEY00000000001"),
+    );
+    assert_eq!(tx.users.len(), 2);
+    tx.users.remove("dave");
+    assert_eq!(tx.users.len(), 1);
+    let changes = tx.finish();
+    assert_eq!(changes.len(), 1, "{changes:?}");
+    assert_eq!(changes[0].entity, model::EntityKey::User("carol".into()));
+}
+
+#[test]
+fn an_unenforceable_policy_from_another_instance_denies_instead_of_widening() {
+    let dir = directory(&StoreState::empty());
+    let mut user = stored_user("carol", &["uploaders"], "CAROLKEY0000000001");
+    // Valid for AWS but not enforceable by s3warden (an unfillable key in
+    // an Allow could fail open), as a newer release might have written.
+    user.policies.insert(
+        "future".into(),
+        r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":"*","Condition":{"StringNotEquals":{"s3:ExistingObjectTag/x":"y"}}}]}"#.into(),
+    );
+    let change = model::Change {
+        entity: model::EntityKey::User("carol".into()),
+        value: Some(model::Entity::User(user.clone())),
+    };
+    // Made here, it is refused.
+    assert!(
+        dir.clone()
+            .apply_strict(std::slice::from_ref(&change))
+            .is_err()
+    );
+    // Arriving from the store, it denies everything, group allows included.
+    let applied = dir.apply(&[change]);
+    let carol = applied.user("carol").unwrap();
+    let p = Principal {
+        kind: PrincipalKind::User,
+        arn: carol.arn.clone(),
+        account: applied.account_id.clone(),
+        user_name: Some("carol".into()),
+        user_id: carol.user_id.clone(),
+        access_key_id: Some("CAROLKEY0000000001".into()),
+        session: None,
+    };
+    let ctx = Context::default();
+    let req = Request {
+        action: "s3:GetObject",
+        resource: "arn:aws:s3:::uploads/a",
+        context: &ctx,
+    };
+    assert!(!applied.authorize(&p, &req).allowed);
+}

@@ -20,9 +20,9 @@ use tokio::sync::watch;
 use super::Metrics;
 use crate::audit::AuditLog;
 
-/// A readiness check: `Ok` when ready, `Err(why)` otherwise.
+/// A readiness check: `Ok(detail)` when ready, `Err(why)` otherwise.
 pub type ReadyCheck =
-    Arc<dyn Fn() -> Pin<Box<dyn Future<Output = Result<(), String>> + Send>> + Send + Sync>;
+    Arc<dyn Fn() -> Pin<Box<dyn Future<Output = Result<String, String>> + Send>> + Send + Sync>;
 
 /// How long a readiness answer is reused.
 const READY_CACHE: Duration = Duration::from_secs(2);
@@ -31,7 +31,7 @@ struct Shared {
     metrics: Arc<Metrics>,
     audit: AuditLog,
     ready: ReadyCheck,
-    cached: Mutex<Option<(Instant, Result<(), String>)>>,
+    cached: Mutex<Option<(Instant, Result<String, String>)>>,
 }
 
 /// The running metrics listener.
@@ -134,7 +134,7 @@ async fn route(shared: &Shared, req: Request<Incoming>) -> Response<Full<Bytes>>
                 }
             };
             match result {
-                Ok(()) => text(StatusCode::OK, "ready\n".into(), "text/plain"),
+                Ok(detail) => text(StatusCode::OK, format!("ready\n{detail}\n"), "text/plain"),
                 Err(why) => text(
                     StatusCode::SERVICE_UNAVAILABLE,
                     format!("not ready: {why}\n"),

@@ -53,6 +53,8 @@ pub struct Metrics {
     upstream_errors: Family<KindLabels, Counter>,
     audit_queue: Gauge<i64, AtomicI64>,
     audit_refused: Counter,
+    store_up: Gauge<i64, AtomicI64>,
+    store_seq: Gauge<i64, AtomicI64>,
 }
 
 impl Default for Metrics {
@@ -62,6 +64,12 @@ impl Default for Metrics {
 }
 
 impl Metrics {
+    /// The identity store's reachability and the change this instance is at.
+    pub fn set_identity_store(&self, reachable: bool, applied_seq: i64) {
+        self.store_up.set(i64::from(reachable));
+        self.store_seq.set(applied_seq);
+    }
+
     pub fn new() -> Metrics {
         let mut registry = Registry::with_prefix("s3warden");
         let requests = Family::<RequestLabels, Counter>::default();
@@ -124,8 +132,23 @@ impl Metrics {
             "Requests refused because the audit queue was full",
             audit_refused.clone(),
         );
+        let store_up = Gauge::<i64, AtomicI64>::default();
+        let store_seq = Gauge::<i64, AtomicI64>::default();
+        registry.register(
+            "identity_store_up",
+            "1 while the identity store can be reached (a shared store can be lost; requests go on with the last directory)",
+            store_up.clone(),
+        );
+        registry.register(
+            "identity_store_applied_seq",
+            "The last change of the shared identity store applied by this instance",
+            store_seq.clone(),
+        );
+        store_up.set(1);
         Metrics {
             registry,
+            store_up,
+            store_seq,
             requests,
             bytes_in,
             bytes_out,

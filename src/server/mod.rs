@@ -67,6 +67,8 @@ pub struct State {
     pub metrics: Arc<Metrics>,
     /// Browser POST uploads that may buffer a part at once.
     pub post_uploads: Arc<tokio::sync::Semaphore>,
+    /// The keys that seal and open session tokens (reloadable).
+    pub sessions: Arc<SessionKeys>,
 }
 
 /// A running s3warden.
@@ -100,7 +102,7 @@ impl Server {
             &config.sessions.key_file,
             config.sessions.cache_capacity,
         )?);
-        let (store, dropped) = IdentityStore::open(&config, sessions)?;
+        let (store, dropped) = IdentityStore::open(&config, sessions.clone()).await?;
         for what in dropped {
             tracing::warn!(
                 dropped = %what,
@@ -154,8 +156,16 @@ impl Server {
             audit,
             metrics: Arc::new(Metrics::new()),
             post_uploads: Arc::new(tokio::sync::Semaphore::new(config.limits.max_post_uploads)),
+            sessions,
             config,
         });
+        tokio::spawn(
+            state
+                .store
+                .clone()
+                .follow(Duration::from_millis(state.config.store.poll_interval_ms)),
+        );
+        tokio::spawn(housekeeping(Arc::downgrade(&state)));
         let (shutdown, shutdown_rx) = watch::channel(false);
         let metrics_server = match state.config.metrics_listen {
             Some(addr) => Some(
@@ -207,6 +217,24 @@ impl Server {
         &self.state
     }
 
+    /// Takes a reloaded config's identities, policies and session keys, all
+    /// or nothing: a config whose identities or keys cannot be used is
+    /// refused and the running ones stay. Other settings (listen address,
+    /// upstream, limits) need a restart.
+    pub async fn reload(&self, config: &Config) -> Result<(), ServerError> {
+        let state = &self.state;
+        // Validate the key file first: nothing changes if it is unusable.
+        let probe = SessionKeys::load(&config.sessions.key_file, 1)?;
+        drop(probe);
+        state
+            .store
+            .reload_config(config, state.sessions.clone())
+            .await?;
+        let sealing = state.sessions.reload(&config.sessions.key_file)?;
+        tracing::info!(sealing_key = %sealing, "config reloaded: identities, policies and session keys");
+        Ok(())
+    }
+
     /// Where the metrics endpoints listen, when `metrics_listen` is set.
     pub fn metrics_addr(&self) -> Option<SocketAddr> {
         self.metrics_server.as_ref().map(|m| m.addr)
@@ -248,8 +276,37 @@ impl Drop for ConnectionGuard {
     }
 }
 
+/// Every second: the identity store's state into the metrics, and the
+/// session key file read again when it changed (a rotation reaches every
+/// instance that shares the file without a restart or a signal).
+async fn housekeeping(state: std::sync::Weak<State>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tick.tick().await;
+        let Some(state) = state.upgrade() else { return };
+        let status = state.store.status();
+        state
+            .metrics
+            .set_identity_store(status.reachable, status.applied_seq);
+        match state
+            .sessions
+            .reload_if_changed(&state.config.sessions.key_file)
+        {
+            Ok(Some(id)) => {
+                tracing::info!(sealing_key = %id, "session key file changed; keys reloaded")
+            }
+            Ok(None) => {}
+            Err(e) => {
+                tracing::error!(error = %e, "session key file changed but cannot be used; keeping the keys in use")
+            }
+        }
+    }
+}
+
 /// Ready when identities are loaded (they are, once started) and upstream
-/// answers a probe.
+/// answers a probe. An unreachable shared identity store does not make an
+/// instance unready (it serves from its last directory, and taking every
+/// instance out of rotation would stop all S3 traffic); the detail says so.
 fn readiness(state: &Arc<State>) -> metrics::endpoint::ReadyCheck {
     let weak = Arc::downgrade(state);
     Arc::new(move || {
@@ -263,7 +320,19 @@ fn readiness(state: &Arc<State>) -> metrics::endpoint::ReadyCheck {
                 .upstream
                 .probe(Duration::from_secs(3))
                 .await
-                .map_err(|e| format!("upstream: {e}"))
+                .map_err(|e| format!("upstream: {e}"))?;
+            let s = state.store.status();
+            Ok(if s.reachable {
+                format!(
+                    "identity store: {} {} reachable, change {}",
+                    s.kind, s.location, s.applied_seq
+                )
+            } else {
+                format!(
+                    "identity store: {} {} UNREACHABLE: serving the last directory (change {}), refusing IAM changes",
+                    s.kind, s.location, s.applied_seq
+                )
+            })
         })
     })
 }

@@ -148,7 +148,9 @@ pub struct Upstream {
 
 /// Roots for upstream TLS: the system's, Mozilla's when the system has none,
 /// plus a private CA when configured (on-premises S3-compatible stores).
-fn tls_config(ca_file: Option<&std::path::Path>) -> Result<rustls::ClientConfig, UpstreamError> {
+pub(crate) fn tls_config(
+    ca_file: Option<&std::path::Path>,
+) -> Result<rustls::ClientConfig, UpstreamError> {
     let mut roots = rustls::RootCertStore::empty();
     for cert in rustls_native_certs::load_native_certs().certs {
         let _ = roots.add(cert);

@@ -11,8 +11,13 @@ type Case<'a> = (&'a str, Vec<(&'a str, &'a str)>, &'a str);
 /// (service, parameters, expected status, expected error code)
 type SizeCase<'a> = (&'a str, Vec<(&'a str, String)>, u16, &'a str);
 
+/// Everything the file store holds: its snapshot (absent until the journal
+/// is first folded into it) and its journal of changes.
 fn store_bytes(h: &Harness) -> Option<Vec<u8>> {
-    std::fs::read(h.dir.path().join("identity/identities.json")).ok()
+    let dir = h.dir.path().join("identity");
+    let mut all = std::fs::read(dir.join("identities.json")).unwrap_or_default();
+    all.extend(std::fs::read(dir.join("changes.jsonl")).ok()?);
+    Some(all)
 }
 
 fn code(body: &str) -> String {

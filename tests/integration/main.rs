@@ -16,6 +16,7 @@ mod clients;
 mod cors;
 mod e2e_sdk;
 mod embedded_store;
+mod fleet;
 mod forwarding;
 mod identities;
 mod listener;

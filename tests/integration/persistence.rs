@@ -19,18 +19,6 @@ async fn ok(e: &str, service: &str, params: &[(&str, &str)]) -> String {
     b
 }
 
-async fn put(client: &aws_sdk_s3::Client, key: &str) -> Result<(), String> {
-    client
-        .put_object()
-        .bucket("shared")
-        .key(key)
-        .body(aws_sdk_s3::primitives::ByteStream::from_static(b"data"))
-        .send()
-        .await
-        .map(|_| ())
-        .map_err(|e| error_code(&e))
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restart_keeps_every_identity_and_existing_sessions_still_work() {
     let h = Harness::embedded().await;
@@ -178,7 +166,7 @@ async fn a_restart_keeps_every_identity_and_existing_sessions_still_work() {
         xml_text(&role, "SecretAccessKey"),
         xml_text(&role, "SessionToken"),
     );
-    put(&s3_session_client(&e, &fk, &fs, Some(&ft)), "fed/before")
+    put_shared(&s3_session_client(&e, &fk, &fs, Some(&ft)), "fed/before")
         .await
         .unwrap();
 
@@ -239,18 +227,21 @@ async fn a_restart_keeps_every_identity_and_existing_sessions_still_work() {
 
     // The stored key, the federated session and the role session all still work.
     let carol = s3_session_client(&e, &ck, &cs, None);
-    put(&carol, "carol/after").await.unwrap();
+    put_shared(&carol, "carol/after").await.unwrap();
     carol
         .list_objects_v2()
         .bucket("shared")
         .send()
         .await
         .unwrap();
-    assert_eq!(put(&carol, "elsewhere").await.unwrap_err(), "AccessDenied");
-    put(&s3_session_client(&e, &fk, &fs, Some(&ft)), "fed/after")
+    assert_eq!(
+        put_shared(&carol, "elsewhere").await.unwrap_err(),
+        "AccessDenied"
+    );
+    put_shared(&s3_session_client(&e, &fk, &fs, Some(&ft)), "fed/after")
         .await
         .unwrap();
-    put(
+    put_shared(
         &s3_session_client(&e, &rk, &rs, Some(&rt)),
         "carol/from-role",
     )
@@ -263,7 +254,7 @@ async fn a_restart_keeps_every_identity_and_existing_sessions_still_work() {
         let mode =
             |p: std::path::PathBuf| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode(h.dir.path().join("identity")), 0o700);
-        assert_eq!(mode(h.dir.path().join("identity/identities.json")), 0o600);
+        assert_eq!(mode(h.dir.path().join("identity/changes.jsonl")), 0o600);
         assert_eq!(mode(h.dir.path().join("session.key")), 0o600);
     }
     h.server.shutdown().await;

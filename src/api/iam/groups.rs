@@ -10,7 +10,6 @@ use crate::identity::iam_arn;
 use crate::identity::model::StoredGroup;
 use crate::identity::sessions::new_unique_id;
 
-const MAX_GROUPS: usize = 300;
 const MAX_GROUPS_PER_USER: usize = 10;
 
 fn group_name(p: &Params) -> Result<String, ApiError> {
@@ -27,6 +26,7 @@ pub async fn create_group(p: &Params, call: &mut Call<'_>) -> Result<Option<Stri
     let arn = iam_arn(call.account(), "group", &path, &name);
     call.authorize("iam:CreateGroup", &arn)?;
     let now = call.now;
+    let max_groups = call.store.quotas().groups;
     call.store
         .update(move |dir, state| {
             if let Some(g) = dir.group(&name) {
@@ -35,9 +35,9 @@ pub async fn create_group(p: &Params, call: &mut Call<'_>) -> Result<Option<Stri
                     g.name
                 )));
             }
-            if dir.groups().count() >= MAX_GROUPS {
+            if dir.group_count() >= max_groups {
                 return Err(ApiError::LimitExceeded(format!(
-                    "Cannot exceed quota for GroupsPerAccount: {MAX_GROUPS}"
+                    "Cannot exceed quota for GroupsPerAccount: {max_groups}"
                 )));
             }
             let g = StoredGroup {

@@ -13,7 +13,8 @@ mod users;
 
 use super::xml::{Xml, encode_policy};
 use super::{ApiError, Call, Params};
-use crate::identity::model::{StoreState, StoredGroup, StoredRole, StoredUser};
+use crate::identity::model::{StoredGroup, StoredRole, StoredUser};
+use crate::identity::tx::Tx;
 use crate::identity::{Directory, Group, ManagedPolicy, Role, User, iam_arn};
 
 /// Runs one IAM action; `Ok(None)` for actions without a result element.
@@ -182,7 +183,7 @@ pub(crate) fn owner_arn(dir: &Directory, owner: Owner, name: &str) -> String {
 /// The stored user an API change may edit (config users are refused).
 pub(crate) fn store_user<'a>(
     dir: &Directory,
-    state: &'a mut StoreState,
+    state: &'a mut Tx<'_>,
     name: &str,
 ) -> Result<&'a mut StoredUser, ApiError> {
     let user = find_user(dir, name)?;
@@ -197,7 +198,7 @@ pub(crate) fn store_user<'a>(
 
 pub(crate) fn store_group<'a>(
     dir: &Directory,
-    state: &'a mut StoreState,
+    state: &'a mut Tx<'_>,
     name: &str,
 ) -> Result<&'a mut StoredGroup, ApiError> {
     let group = find_group(dir, name)?;
@@ -211,7 +212,7 @@ pub(crate) fn store_group<'a>(
 }
 
 pub(crate) fn store_role<'a>(
-    state: &'a mut StoreState,
+    state: &'a mut Tx<'_>,
     name: &str,
 ) -> Result<&'a mut StoredRole, ApiError> {
     state

@@ -10,13 +10,13 @@ use super::{
     Owner, find_group, find_role, find_user, listing, owner_arn, policy_xml, store_group,
     store_role, store_user,
 };
-use crate::identity::model::{StoreState, StoredPolicy};
+use crate::identity::model::StoredPolicy;
 use crate::identity::sessions::new_unique_id;
+use crate::identity::tx::Tx;
 use crate::identity::{Directory, InlinePolicy, iam_arn};
 use crate::policy::PolicyKind;
 
 const MANAGED_POLICY_SIZE: usize = 6144;
-const MAX_MANAGED_POLICIES: usize = 1500;
 const MAX_ATTACHED: usize = 10;
 
 fn owner_name(owner: Owner, p: &Params) -> Result<String, ApiError> {
@@ -59,7 +59,7 @@ fn inline_of<'a>(
 /// The stored inline-policy map of an owner the API may change.
 fn stored_inline<'a>(
     dir: &Directory,
-    state: &'a mut StoreState,
+    state: &'a mut Tx<'_>,
     owner: Owner,
     name: &str,
 ) -> Result<&'a mut std::collections::BTreeMap<String, String>, ApiError> {
@@ -72,7 +72,7 @@ fn stored_inline<'a>(
 
 fn stored_attached<'a>(
     dir: &Directory,
-    state: &'a mut StoreState,
+    state: &'a mut Tx<'_>,
     owner: Owner,
     name: &str,
 ) -> Result<&'a mut Vec<String>, ApiError> {
@@ -221,6 +221,7 @@ pub async fn create_policy(p: &Params, call: &mut Call<'_>) -> Result<Option<Str
     let arn = iam_arn(call.account(), "policy", &path, &name);
     call.authorize("iam:CreatePolicy", &arn)?;
     let now = call.now;
+    let max_policies = call.store.quotas().managed_policies;
     call.store
         .update(move |dir, state| {
             if dir
@@ -231,9 +232,9 @@ pub async fn create_policy(p: &Params, call: &mut Call<'_>) -> Result<Option<Str
                     "A policy called {name} already exists. Duplicate names are not allowed."
                 )));
             }
-            if state.policies.len() >= MAX_MANAGED_POLICIES {
+            if state.policies.len() >= max_policies {
                 return Err(ApiError::LimitExceeded(format!(
-                    "Cannot exceed quota for PoliciesPerAccount: {MAX_MANAGED_POLICIES}"
+                    "Cannot exceed quota for PoliciesPerAccount: {max_policies}"
                 )));
             }
             let stored = StoredPolicy {

@@ -10,7 +10,6 @@ use crate::identity::model::StoredRole;
 use crate::identity::sessions::new_unique_id;
 use crate::policy::PolicyKind;
 
-const MAX_ROLES: usize = 1000;
 const TRUST_POLICY_SIZE: usize = 2048;
 
 fn role_name(p: &Params) -> Result<String, ApiError> {
@@ -43,6 +42,7 @@ pub async fn create_role(p: &Params, call: &mut Call<'_>) -> Result<Option<Strin
     let arn = iam_arn(call.account(), "role", &path, &name);
     call.authorize("iam:CreateRole", &arn)?;
     let now = call.now;
+    let max_roles = call.store.quotas().roles;
     call.store
         .update(move |dir, state| {
             if let Some(r) = dir.role(&name) {
@@ -51,9 +51,9 @@ pub async fn create_role(p: &Params, call: &mut Call<'_>) -> Result<Option<Strin
                     r.name
                 )));
             }
-            if state.roles.len() >= MAX_ROLES {
+            if state.roles.len() >= max_roles {
                 return Err(ApiError::LimitExceeded(format!(
-                    "Cannot exceed quota for RolesPerAccount: {MAX_ROLES}"
+                    "Cannot exceed quota for RolesPerAccount: {max_roles}"
                 )));
             }
             let role = StoredRole {

@@ -11,7 +11,6 @@ use crate::identity::model::{StoredKey, StoredUser};
 use crate::identity::sessions::{new_access_key_id, new_secret, new_unique_id};
 use crate::identity::{KeyOwner, PrincipalKind, iam_arn};
 
-const MAX_USERS: usize = 5000;
 const MAX_KEYS_PER_USER: usize = 2;
 
 /// The user a call is about: `UserName`, or the caller when it is omitted.
@@ -34,6 +33,7 @@ pub async fn create_user(p: &Params, call: &mut Call<'_>) -> Result<Option<Strin
     call.authorize("iam:CreateUser", &arn)?;
     let account = call.account().to_string();
     let now = call.now;
+    let max_users = call.store.quotas().users;
     call.store
         .update(move |dir, state| {
             if let Some(existing) = dir.user(&name) {
@@ -42,9 +42,9 @@ pub async fn create_user(p: &Params, call: &mut Call<'_>) -> Result<Option<Strin
                     existing.name
                 )));
             }
-            if dir.users().count() >= MAX_USERS {
+            if dir.user_count() >= max_users {
                 return Err(ApiError::LimitExceeded(format!(
-                    "Cannot exceed quota for UsersPerAccount: {MAX_USERS}"
+                    "Cannot exceed quota for UsersPerAccount: {max_users}"
                 )));
             }
             let user = StoredUser {

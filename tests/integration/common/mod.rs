@@ -224,6 +224,19 @@ pub fn s3_session_client(
     aws_sdk_s3::Client::from_conf(conf)
 }
 
+/// Puts a small object at `key` in bucket `shared`; the S3 error code when refused.
+pub async fn put_shared(client: &aws_sdk_s3::Client, key: &str) -> Result<(), String> {
+    client
+        .put_object()
+        .bucket("shared")
+        .key(key)
+        .body(aws_sdk_s3::primitives::ByteStream::from_static(b"data"))
+        .send()
+        .await
+        .map(|_| ())
+        .map_err(|e| error_code(&e))
+}
+
 /// The S3 error code of an SDK error, or "" when there is none.
 pub fn error_code<E, R>(err: &aws_sdk_s3::error::SdkError<E, R>) -> String
 where
