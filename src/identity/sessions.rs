@@ -202,7 +202,15 @@ pub fn new_key_line() -> Result<String, IdentityError> {
     SystemRandom::new()
         .fill(key.as_mut())
         .map_err(|_| key_error(Path::new("-"), "no system randomness"))?;
-    let id = format!("k{}", Utc::now().format("%Y%m%d%H%M%S"));
+    // The time orders keys for people; the suffix keeps two rotations in
+    // the same second apart.
+    let suffix: String = (0..6)
+        .map(|_| {
+            const CHARS: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
+            CHARS[rand::rng().random_range(0..CHARS.len())] as char
+        })
+        .collect();
+    let id = format!("k{}-{suffix}", Utc::now().format("%Y%m%d%H%M%S"));
     Ok(format!("{id} {}\n", STANDARD.encode(key.as_ref())))
 }
 
