@@ -213,10 +213,18 @@ pub struct StoreConfig {
     /// announcement was missed (milliseconds).
     #[serde(default = "default_store_poll")]
     pub poll_interval_ms: u64,
+    /// How often each instance compares its whole directory with the whole
+    /// store and repairs any difference (seconds).
+    #[serde(default = "default_store_reconcile")]
+    pub reconcile_secs: u64,
 }
 
 fn default_store_poll() -> u64 {
     1000
+}
+
+fn default_store_reconcile() -> u64 {
+    300
 }
 
 impl std::fmt::Debug for StoreConfig {
@@ -243,6 +251,7 @@ impl Default for StoreConfig {
             sslmode: None,
             ca_file: None,
             poll_interval_ms: default_store_poll(),
+            reconcile_secs: default_store_reconcile(),
         }
     }
 }

@@ -178,6 +178,12 @@ pub fn validate(c: &Config) -> Result<(), ConfigError> {
             "must be one of disable, prefer, require, verify-ca, verify-full",
         ));
     }
+    if c.store.reconcile_secs == 0 {
+        return Err(ConfigError::invalid(
+            "store.reconcile_secs",
+            "must be at least 1",
+        ));
+    }
     if c.store.poll_interval_ms < 50 {
         return Err(ConfigError::invalid(
             "store.poll_interval_ms",

@@ -12,13 +12,13 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
 use tokio::sync::Mutex;
 
 use super::model::Change;
-use super::pg::{CatchUp, Listener, PgConfig, PgStore, Remote};
+use super::pg::{CatchUp, Listener, PgConfig, PgStore, Remote, to_micros};
 use super::sessions::SessionKeys;
 use super::store::Store;
 use super::tx::Tx;
@@ -215,7 +215,10 @@ impl IdentityStore {
                             let current = this.identities.snapshot();
                             let mut tx = Tx::new(&current);
                             let out = change(&current, &mut tx)?;
-                            let changes = tx.finish();
+                            // As PostgreSQL will hold them, so that this
+                            // directory and the store agree to the bit.
+                            let changes: Vec<Change> =
+                                tx.finish().into_iter().map(to_micros).collect();
                             let next = if changes.is_empty() {
                                 None
                             } else {
@@ -253,7 +256,7 @@ impl IdentityStore {
     /// instances' changes as they are announced, catches up after a lost
     /// connection, and checks every `poll` that nothing was missed (a lost
     /// notification). Returns at once for the file store.
-    pub async fn follow(self: Arc<Self>, poll: Duration) {
+    pub async fn follow(self: Arc<Self>, poll: Duration, reconcile: Duration) {
         let Backend::Postgres(pg) = &self.backend else {
             return;
         };
@@ -275,9 +278,17 @@ impl IdentityStore {
                 }
             };
             backoff = Duration::from_millis(100);
+            let mut last_reconcile = Instant::now();
             loop {
                 let Some(this) = weak.upgrade() else { return };
-                if let Err(e) = this.catch_up(&mut listener).await {
+                let due = last_reconcile.elapsed() >= reconcile;
+                let step = if due {
+                    last_reconcile = Instant::now();
+                    this.reconcile(&mut listener).await
+                } else {
+                    this.catch_up(&mut listener).await
+                };
+                if let Err(e) = step {
                     tracing::warn!(error = %e, "identity store connection lost; serving the last directory");
                     pg.lost();
                     break;
@@ -292,6 +303,27 @@ impl IdentityStore {
                 }
             }
         }
+    }
+
+    /// Compares the whole directory with the whole store and repairs any
+    /// difference (which only a fault could have made: the change log and
+    /// its announcements carry every change).
+    async fn reconcile(&self, listener: &mut Listener) -> Result<(), IdentityError> {
+        let (mut state, seq) = listener.everything().await?;
+        let _write = self.write.lock().await;
+        let base = self.base.load_full();
+        base.reconcile(&mut state)?;
+        let current = self.identities.snapshot();
+        let repairs = current.store_state().diff(&state);
+        if !repairs.is_empty() {
+            tracing::warn!(
+                entities = repairs.len(),
+                "the directory differed from the identity store; repaired"
+            );
+            self.identities.replace(current.apply(&repairs));
+        }
+        self.applied_seq.store(seq, Ordering::Relaxed);
+        Ok(())
     }
 
     /// Applies what the shared store has beyond what this instance applied.

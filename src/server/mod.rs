@@ -159,12 +159,10 @@ impl Server {
             sessions,
             config,
         });
-        tokio::spawn(
-            state
-                .store
-                .clone()
-                .follow(Duration::from_millis(state.config.store.poll_interval_ms)),
-        );
+        tokio::spawn(state.store.clone().follow(
+            Duration::from_millis(state.config.store.poll_interval_ms),
+            Duration::from_secs(state.config.store.reconcile_secs),
+        ));
         tokio::spawn(housekeeping(Arc::downgrade(&state)));
         let (shutdown, shutdown_rx) = watch::channel(false);
         let metrics_server = match state.config.metrics_listen {

@@ -107,6 +107,7 @@ path = "{audit}"
 [store]
 url = "{db_url}"
 poll_interval_ms = 200
+reconcile_secs = 2
 
 [sessions]
 key_file = "{key_file}"
@@ -661,6 +662,42 @@ async fn kill_9_during_a_loop_of_iam_writes_loses_no_acknowledged_change() {
                     == 200
             },
         )
+        .await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_row_changed_behind_the_fleets_back_is_repaired_by_the_periodic_reconcile() {
+    let f = Fleet::start(2).await;
+    let (a, b) = (f.endpoint(0), f.endpoint(1));
+    shared_bucket(&a).await;
+    writers_group(&a).await;
+    let (k, s) = writer(&a, "ghost").await;
+    let on_b = s3_client(&b, &k, &s);
+    within(PROPAGATION, "the user on B", || {
+        let on_b = on_b.clone();
+        async move { put_shared(&on_b, "ghost/1").await.is_ok() }
+    })
+    .await;
+    // A key deleted straight in the database: no change logged, nothing announced.
+    let (db, conn) = tokio_postgres::connect(&f.db.url(), tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    let n = db
+        .execute(
+            "DELETE FROM s3warden.access_keys WHERE access_key_id = $1",
+            &[&k],
+        )
+        .await
+        .unwrap();
+    assert_eq!(n, 1);
+    for e in [&a, &b] {
+        let client = s3_client(e, &k, &s);
+        within(Duration::from_secs(6), "the reconcile dropping the key", || {
+            let client = client.clone();
+            async move { put_shared(&client, "ghost/2").await == Err("InvalidAccessKeyId".into()) }
+        })
         .await;
     }
 }

@@ -239,6 +239,24 @@ impl Listener {
         Some(last)
     }
 
+    /// Everything stored, with the sequence it reflects.
+    pub async fn everything(&mut self) -> Result<(StoreState, i64), IdentityError> {
+        let redacted = self.redacted.clone();
+        let fail = move |e: tokio_postgres::Error| classify(&redacted, e);
+        let tx = self
+            .client
+            .build_transaction()
+            .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
+            .read_only(true)
+            .start()
+            .await
+            .map_err(&fail)?;
+        let seq = current_seq(&tx).await.map_err(&fail)?;
+        let state = load_state(&tx, None).await.map_err(&fail)?;
+        tx.commit().await.map_err(&fail)?;
+        Ok((state, seq))
+    }
+
     /// What changed after `applied`, read in one consistent snapshot.
     pub async fn since(&mut self, applied: i64) -> Result<CatchUp, IdentityError> {
         let redacted = self.redacted.clone();
@@ -486,7 +504,7 @@ impl PgStore {
 }
 
 /// A change with its times at PostgreSQL's precision (microseconds).
-fn to_micros(mut c: Change) -> Change {
+pub fn to_micros(mut c: Change) -> Change {
     fn t(d: &mut DateTime<Utc>) {
         let micros = d.timestamp_micros();
         if let Some(x) = DateTime::from_timestamp_micros(micros) {
