@@ -25,6 +25,17 @@ use super::tx::Tx;
 use super::{Directory, Identities, IdentityError};
 use crate::config::{Config, QuotasConfig};
 
+/// Gives the memory freed after loading a large store back to the system:
+/// the stored form and the directory briefly coexist at start-up, and glibc
+/// would otherwise keep that peak resident for the life of the process.
+fn release_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only returns free heap pages to the kernel.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
 /// Where identity changes are kept.
 enum Backend {
     /// One machine: a snapshot and a journal in a local directory.
@@ -97,6 +108,8 @@ impl IdentityStore {
             }
         }
         let dir = base.with_store(&state)?;
+        drop(state);
+        release_freed_memory();
         Ok((
             IdentityStore {
                 base: ArcSwap::from_pointee(base),
