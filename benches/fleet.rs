@@ -292,10 +292,7 @@ async fn postgres_scale(admin: &str, dir: &Path, upstream: &str, users: usize) -
     let grown = rss().saturating_sub(before);
     let held = live().saturating_sub(live_before);
     let dir_a = a.state().identities.snapshot();
-    let policy_bytes: usize = dir_a
-        .managed_policies()
-        .map(|p| p.document.len())
-        .sum();
+    let policy_bytes: usize = dir_a.managed_policies().map(|p| p.document.len()).sum();
     println!(
         "start-up from PostgreSQL: {:.2} s; the instance holds {:.1} MiB of heap ({:.0} bytes per user with its 2 keys and membership, all else included; policy documents alone {:.1} MiB); resident memory grew {:.1} MiB",
         startup.as_secs_f64(),

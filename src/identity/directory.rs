@@ -14,7 +14,7 @@ use zeroize::Zeroizing;
 use super::IdentityError;
 use super::model::{
     Change, Entity, EntityKey, StoreState, StoredGroup, StoredKey, StoredPolicy, StoredRole,
-    StoredUser,
+    StoredUser, StoredVersion,
 };
 use super::sessions::SessionKeys;
 use crate::config::{Config, PolicyDecl};
@@ -78,7 +78,7 @@ pub struct Group {
     pub from_config: bool,
 }
 
-/// A customer managed policy.
+/// A customer managed policy; `document` and `policy` are its default version's.
 #[derive(Debug, Clone)]
 pub struct ManagedPolicy {
     pub name: String,
@@ -89,6 +89,12 @@ pub struct ManagedPolicy {
     pub document: String,
     pub policy: Arc<Policy>,
     pub created: DateTime<Utc>,
+    /// Every version, oldest first.
+    pub versions: Vec<StoredVersion>,
+    pub default_version: u32,
+    pub last_version: u32,
+    /// When the default version last changed (`created` until then).
+    pub updated: DateTime<Utc>,
 }
 
 #[derive(Debug, Clone)]
@@ -508,6 +514,10 @@ impl Directory {
             document: p.document.clone(),
             policy: Arc::new(policy),
             created: p.created,
+            versions: p.all_versions(),
+            default_version: p.default_version,
+            last_version: p.last_version,
+            updated: p.updated.unwrap_or(p.created),
         })
     }
 
@@ -724,6 +734,10 @@ impl Directory {
             description: p.description.clone(),
             document: p.document.clone(),
             created: p.created,
+            versions: p.versions.clone(),
+            default_version: p.default_version,
+            last_version: p.last_version,
+            updated: (p.updated != p.created).then_some(p.updated),
         })
     }
 

@@ -88,7 +88,8 @@ pub struct StoredGroup {
     pub attached: Vec<String>,
 }
 
-/// A customer managed policy (one version, `v1`: CreatePolicyVersion is not offered).
+/// A customer managed policy with its versions (at most five; `v1`, `v2`, …,
+/// ids never reused). The default version is the one enforced.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct StoredPolicy {
@@ -98,8 +99,78 @@ pub struct StoredPolicy {
     pub arn: String,
     #[serde(default)]
     pub description: Option<String>,
+    /// The default version's document.
     pub document: String,
     pub created: DateTime<Utc>,
+    /// Every version, oldest first. Stores written before versions existed
+    /// hold none: their only version is `v1`, `document`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub versions: Vec<StoredVersion>,
+    /// The default version's number.
+    #[serde(default = "first_version")]
+    pub default_version: u32,
+    /// The highest version number ever given.
+    #[serde(default = "first_version")]
+    pub last_version: u32,
+    /// When the default version last changed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub updated: Option<DateTime<Utc>>,
+}
+
+fn first_version() -> u32 {
+    1
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct StoredVersion {
+    pub id: u32,
+    pub document: String,
+    pub created: DateTime<Utc>,
+}
+
+impl StoredPolicy {
+    /// A new policy: one version, `v1`, the default.
+    pub fn new(
+        name: String,
+        path: String,
+        policy_id: String,
+        arn: String,
+        description: Option<String>,
+        document: String,
+        created: DateTime<Utc>,
+    ) -> StoredPolicy {
+        StoredPolicy {
+            versions: vec![StoredVersion {
+                id: 1,
+                document: document.clone(),
+                created,
+            }],
+            name,
+            path,
+            policy_id,
+            arn,
+            description,
+            document,
+            created,
+            default_version: 1,
+            last_version: 1,
+            updated: None,
+        }
+    }
+
+    /// Every version, oldest first (`v1` alone for a store written before versions).
+    pub fn all_versions(&self) -> Vec<StoredVersion> {
+        if self.versions.is_empty() {
+            vec![StoredVersion {
+                id: 1,
+                document: self.document.clone(),
+                created: self.created,
+            }]
+        } else {
+            self.versions.clone()
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -121,6 +192,16 @@ pub struct StoredRole {
 }
 
 impl StoreState {
+    /// Gives every policy written before versions existed its `v1`, so
+    /// that equal states compare equal however old their source.
+    pub fn normalize(&mut self) {
+        for p in self.policies.values_mut() {
+            if p.versions.is_empty() {
+                p.versions = p.all_versions();
+            }
+        }
+    }
+
     pub fn empty() -> StoreState {
         StoreState {
             format: FORMAT,

@@ -113,7 +113,10 @@ fn read_state(dir: &Path, restrict_mode: bool) -> Result<(StoreState, u64), Iden
     let path = dir.join(JOURNAL);
     let bytes = match fs::read(&path) {
         Ok(b) => b,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((state, 0)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            state.normalize();
+            return Ok((state, 0));
+        }
         Err(e) => return Err(io_error(&path, e)),
     };
     let mut good = 0u64;
@@ -146,6 +149,7 @@ fn read_state(dir: &Path, restrict_mode: bool) -> Result<(StoreState, u64), Iden
         good += end as u64 + 1;
         rest = &rest[end + 1..];
     }
+    state.normalize();
     Ok((state, good))
 }
 

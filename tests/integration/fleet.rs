@@ -174,15 +174,6 @@ async fn iam_ok(e: &str, params: &[(&str, &str)]) -> String {
     b
 }
 
-async fn shared_bucket(e: &str) {
-    s3_client(e, ROOT_KEY, ROOT_SECRET)
-        .create_bucket()
-        .bucket("shared")
-        .send()
-        .await
-        .unwrap();
-}
-
 /// Polls `check` until it holds; returns how long that took, failing the
 /// test once `limit` has passed.
 async fn within<F, Fut>(limit: Duration, what: &str, mut check: F) -> Duration

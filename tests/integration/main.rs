@@ -24,6 +24,7 @@ mod listener;
 mod persistence;
 mod policy_check;
 mod policy_decisions;
+mod policy_versions;
 mod post_upload;
 mod reload;
 mod sdk_identities;

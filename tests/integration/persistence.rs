@@ -23,12 +23,7 @@ async fn ok(e: &str, service: &str, params: &[(&str, &str)]) -> String {
 async fn a_restart_keeps_every_identity_and_existing_sessions_still_work() {
     let h = Harness::embedded().await;
     let e = h.endpoint();
-    h.root()
-        .create_bucket()
-        .bucket("shared")
-        .send()
-        .await
-        .unwrap();
+    shared_bucket(&e).await;
     ok(
         &e,
         "iam",

@@ -61,6 +61,10 @@ pub async fn run(
         "CreatePolicy" => policies::create_policy(p, call).await,
         "GetPolicy" => policies::get_policy(p, call),
         "GetPolicyVersion" => policies::get_policy_version(p, call),
+        "ListPolicyVersions" => policies::list_policy_versions(p, call),
+        "CreatePolicyVersion" => policies::create_policy_version(p, call).await,
+        "SetDefaultPolicyVersion" => policies::set_default_policy_version(p, call).await,
+        "DeletePolicyVersion" => policies::delete_policy_version(p, call).await,
         "ListPolicies" => policies::list_policies(p, call),
         "DeletePolicy" => policies::delete_policy(p, call).await,
         "AttachUserPolicy" => policies::attach(Owner::User, p, call).await,
@@ -256,11 +260,11 @@ pub(crate) fn policy_xml(x: &mut Xml, p: &ManagedPolicy, attachments: usize) {
         .text("PolicyId", &p.policy_id)
         .text("Arn", &p.arn)
         .text("Path", &p.path)
-        .text("DefaultVersionId", "v1")
+        .text("DefaultVersionId", &format!("v{}", p.default_version))
         .text("AttachmentCount", &attachments.to_string())
         .text("PermissionsBoundaryUsageCount", "0")
         .bool("IsAttachable", true)
         .opt("Description", p.description.as_deref())
         .date("CreateDate", p.created)
-        .date("UpdateDate", p.created);
+        .date("UpdateDate", p.updated);
 }

@@ -10,7 +10,7 @@ use super::{
     Owner, find_group, find_role, find_user, listing, owner_arn, policy_xml, store_group,
     store_role, store_user,
 };
-use crate::identity::model::StoredPolicy;
+use crate::identity::model::{StoredPolicy, StoredVersion};
 use crate::identity::sessions::new_unique_id;
 use crate::identity::tx::Tx;
 use crate::identity::{Directory, InlinePolicy, iam_arn};
@@ -18,6 +18,7 @@ use crate::policy::PolicyKind;
 
 const MANAGED_POLICY_SIZE: usize = 6144;
 const MAX_ATTACHED: usize = 10;
+const MAX_POLICY_VERSIONS: usize = 5;
 
 fn owner_name(owner: Owner, p: &Params) -> Result<String, ApiError> {
     let (param, field) = owner.param();
@@ -237,15 +238,15 @@ pub async fn create_policy(p: &Params, call: &mut Call<'_>) -> Result<Option<Str
                     "Cannot exceed quota for PoliciesPerAccount: {max_policies}"
                 )));
             }
-            let stored = StoredPolicy {
-                name: name.clone(),
-                path: path.clone(),
-                policy_id: new_unique_id("ANPA"),
-                arn: arn.clone(),
-                description: description.clone(),
-                document: doc.clone(),
-                created: now,
-            };
+            let stored = StoredPolicy::new(
+                name.clone(),
+                path.clone(),
+                new_unique_id("ANPA"),
+                arn.clone(),
+                description.clone(),
+                doc.clone(),
+                now,
+            );
             let mut x = Xml::new();
             x.open("Policy")
                 .text("PolicyName", &stored.name)
@@ -280,37 +281,180 @@ pub fn get_policy(p: &Params, call: &mut Call<'_>) -> Result<Option<String>, Api
     Ok(Some(x.finish()))
 }
 
-pub fn get_policy_version(p: &Params, call: &mut Call<'_>) -> Result<Option<String>, ApiError> {
-    let arn = policy_arn(p)?;
+/// `VersionId` as IAM writes it (`v3`), as its number.
+fn version_id(p: &Params) -> Result<u32, ApiError> {
     let version = p.required("VersionId", "versionId")?;
-    let well_formed = version.strip_prefix('v').is_some_and(|n| {
-        !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()) && !n.starts_with('0')
-    });
-    if !well_formed {
-        return Err(invalid(
+    let number = version
+        .strip_prefix('v')
+        .filter(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()) && !n.starts_with('0'))
+        .and_then(|n| n.parse::<u32>().ok());
+    number.ok_or_else(|| {
+        invalid(
             Some(version),
             "versionId",
             "Member must satisfy regular expression pattern: v[1-9][0-9]*(\\.[A-Za-z0-9-]*)?",
-        ));
+        )
+    })
+}
+
+/// A stored managed policy to change the versions of, every version listed.
+fn versioned<'a>(state: &'a mut Tx<'_>, arn: &str) -> Result<&'a mut StoredPolicy, ApiError> {
+    let m = state
+        .policies
+        .get_mut(arn)
+        .ok_or_else(|| no_such_policy(arn))?;
+    m.versions = m.all_versions();
+    Ok(m)
+}
+
+fn no_such_version(arn: &str, version: u32) -> ApiError {
+    ApiError::NoSuchEntity(format!(
+        "Policy {arn} version v{version} does not exist or is not attachable."
+    ))
+}
+
+fn version_xml(x: &mut Xml, v: &StoredVersion, default: u32, with_document: bool) {
+    if with_document {
+        x.text("Document", &encode_policy(&v.document));
     }
+    x.text("VersionId", &format!("v{}", v.id))
+        .bool("IsDefaultVersion", v.id == default)
+        .date("CreateDate", v.created);
+}
+
+pub fn get_policy_version(p: &Params, call: &mut Call<'_>) -> Result<Option<String>, ApiError> {
+    let arn = policy_arn(p)?;
+    let version = version_id(p)?;
     let dir = call.dir.clone();
     call.authorize("iam:GetPolicyVersion", &arn)?;
     let m = dir
         .managed_policy(&arn)
         .ok_or_else(|| no_such_policy(&arn))?;
-    if version != "v1" {
-        return Err(ApiError::NoSuchEntity(format!(
-            "Policy {arn} version {version} does not exist or is not attachable."
+    let v = m
+        .versions
+        .iter()
+        .find(|v| v.id == version)
+        .ok_or_else(|| no_such_version(&arn, version))?;
+    let mut x = Xml::new();
+    x.open("PolicyVersion");
+    version_xml(&mut x, v, m.default_version, true);
+    x.close("PolicyVersion");
+    Ok(Some(x.finish()))
+}
+
+pub fn list_policy_versions(p: &Params, call: &mut Call<'_>) -> Result<Option<String>, ApiError> {
+    let arn = policy_arn(p)?;
+    let dir = call.dir.clone();
+    call.authorize("iam:ListPolicyVersions", &arn)?;
+    let m = dir
+        .managed_policy(&arn)
+        .ok_or_else(|| no_such_policy(&arn))?;
+    // Newest first, as IAM lists them.
+    let versions: Vec<&StoredVersion> = m.versions.iter().rev().collect();
+    listing(
+        p,
+        versions,
+        |v| format!("{:010}", u32::MAX - v.id),
+        "Versions",
+        |x, v| version_xml(x, v, m.default_version, false),
+    )
+}
+
+/// A new version of a managed policy, made the default when asked; IAM
+/// keeps five at most.
+pub async fn create_policy_version(
+    p: &Params,
+    call: &mut Call<'_>,
+) -> Result<Option<String>, ApiError> {
+    let arn = policy_arn(p)?;
+    let doc = p.required("PolicyDocument", "policyDocument")?.to_string();
+    validate::policy_document(&doc, "policyDocument", PolicyKind::Identity)?;
+    if validate::policy_size(&doc) > MANAGED_POLICY_SIZE {
+        return Err(ApiError::LimitExceeded(format!(
+            "Cannot exceed quota for PolicySize: {MANAGED_POLICY_SIZE}"
         )));
     }
-    let mut x = Xml::new();
-    x.open("PolicyVersion")
-        .text("Document", &encode_policy(&m.document))
-        .text("VersionId", "v1")
-        .bool("IsDefaultVersion", true)
-        .date("CreateDate", m.created)
-        .close("PolicyVersion");
-    Ok(Some(x.finish()))
+    let set_default = validate::boolean(p, "SetAsDefault", "setAsDefault")?;
+    call.authorize("iam:CreatePolicyVersion", &arn)?;
+    let now = call.now;
+    call.store
+        .update(move |_, state| {
+            let m = versioned(state, &arn)?;
+            if m.versions.len() >= MAX_POLICY_VERSIONS {
+                return Err(ApiError::LimitExceeded(format!(
+                    "A managed policy can have up to {MAX_POLICY_VERSIONS} versions. Before you create a new version, you must delete an existing version."
+                )));
+            }
+            m.last_version += 1;
+            let v = StoredVersion {
+                id: m.last_version,
+                document: doc,
+                created: now,
+            };
+            if set_default {
+                m.default_version = v.id;
+                m.document = v.document.clone();
+                m.updated = Some(now);
+            }
+            let mut x = Xml::new();
+            x.open("PolicyVersion");
+            version_xml(&mut x, &v, m.default_version, false);
+            x.close("PolicyVersion");
+            m.versions.push(v);
+            Ok(Some(x.finish()))
+        })
+        .await
+}
+
+pub async fn set_default_policy_version(
+    p: &Params,
+    call: &mut Call<'_>,
+) -> Result<Option<String>, ApiError> {
+    let arn = policy_arn(p)?;
+    let version = version_id(p)?;
+    call.authorize("iam:SetDefaultPolicyVersion", &arn)?;
+    let now = call.now;
+    call.store
+        .update(move |_, state| {
+            let m = versioned(state, &arn)?;
+            let document = m
+                .versions
+                .iter()
+                .find(|v| v.id == version)
+                .map(|v| v.document.clone())
+                .ok_or_else(|| no_such_version(&arn, version))?;
+            if m.default_version != version {
+                m.default_version = version;
+                m.document = document;
+                m.updated = Some(now);
+            }
+            Ok(None)
+        })
+        .await
+}
+
+pub async fn delete_policy_version(
+    p: &Params,
+    call: &mut Call<'_>,
+) -> Result<Option<String>, ApiError> {
+    let arn = policy_arn(p)?;
+    let version = version_id(p)?;
+    call.authorize("iam:DeletePolicyVersion", &arn)?;
+    call.store
+        .update(move |_, state| {
+            let m = versioned(state, &arn)?;
+            if !m.versions.iter().any(|v| v.id == version) {
+                return Err(no_such_version(&arn, version));
+            }
+            if m.default_version == version {
+                return Err(ApiError::DeleteConflict(
+                    "Cannot delete the default version of a policy.".into(),
+                ));
+            }
+            m.versions.retain(|v| v.id != version);
+            Ok(None)
+        })
+        .await
 }
 
 pub fn list_policies(p: &Params, call: &mut Call<'_>) -> Result<Option<String>, ApiError> {
@@ -366,6 +510,11 @@ pub async fn delete_policy(p: &Params, call: &mut Call<'_>) -> Result<Option<Str
             if dir.attachment_count(&arn) > 0 {
                 return Err(ApiError::DeleteConflict(
                     "Cannot delete a policy attached to entities.".into(),
+                ));
+            }
+            if dir.managed_policy(&arn).is_some_and(|m| m.versions.len() > 1) {
+                return Err(ApiError::DeleteConflict(
+                    "This policy has more than one version. Before you delete a policy, you must delete the policy's versions. The default version is deleted with the policy.".into(),
                 ));
             }
             state.policies.remove(&arn);

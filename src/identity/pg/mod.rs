@@ -517,7 +517,13 @@ pub fn to_micros(mut c: Change) -> Change {
             u.access_keys.iter_mut().for_each(|k| t(&mut k.created));
         }
         Some(Entity::Group(g)) => t(&mut g.created),
-        Some(Entity::Policy(p)) => t(&mut p.created),
+        Some(Entity::Policy(p)) => {
+            t(&mut p.created);
+            p.versions.iter_mut().for_each(|v| t(&mut v.created));
+            if let Some(u) = &mut p.updated {
+                t(u);
+            }
+        }
         Some(Entity::Role(r)) => t(&mut r.created),
         Some(Entity::Revocation(_)) | None => {}
     }

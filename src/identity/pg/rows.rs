@@ -10,7 +10,7 @@ use tokio_postgres::types::ToSql;
 
 use super::super::model::{
     Change, Entity, EntityKey, StoreState, StoredGroup, StoredKey, StoredPolicy, StoredRole,
-    StoredUser,
+    StoredUser, StoredVersion,
 };
 
 /// The current value of each named entity (`None`: deleted).
@@ -132,23 +132,47 @@ pub(super) async fn load_state(
         };
         state.groups.insert(key, group);
     }
+    let mut versions: BTreeMap<String, Vec<StoredVersion>> = BTreeMap::new();
     for r in c
         .query(
-            "SELECT arn, name, path, policy_id, description, document, created
+            "SELECT arn, version, document, created FROM s3warden.policy_versions
+             WHERE $1::text[] IS NULL OR arn = ANY($1) ORDER BY arn, version",
+            &[&policies],
+        )
+        .await?
+    {
+        let id: i32 = r.get(1);
+        versions.entry(r.get(0)).or_default().push(StoredVersion {
+            id: id.max(1) as u32,
+            document: r.get(2),
+            created: r.get(3),
+        });
+    }
+    for r in c
+        .query(
+            "SELECT arn, name, path, policy_id, description, document, created,
+                    default_version, last_version, updated
              FROM s3warden.managed_policies WHERE $1::text[] IS NULL OR arn = ANY($1)",
             &[&policies],
         )
         .await?
     {
-        let policy = StoredPolicy {
-            arn: r.get(0),
+        let (default_version, last_version): (i32, i32) = (r.get(7), r.get(8));
+        let arn: String = r.get(0);
+        let mut policy = StoredPolicy {
+            versions: versions.remove(&arn).unwrap_or_default(),
+            arn,
             name: r.get(1),
             path: r.get(2),
             policy_id: r.get(3),
             description: r.get(4),
             document: r.get(5),
             created: r.get(6),
+            default_version: default_version.max(1) as u32,
+            last_version: last_version.max(1) as u32,
+            updated: r.get(9),
         };
+        policy.versions = policy.all_versions();
         state.policies.insert(policy.arn.clone(), policy);
     }
     for r in c
@@ -276,6 +300,17 @@ struct PolicyRows {
     description: Vec<Option<String>>,
     document: Vec<String>,
     created: Vec<DateTime<Utc>>,
+    default_version: Vec<i32>,
+    last_version: Vec<i32>,
+    updated: Vec<Option<DateTime<Utc>>>,
+}
+
+#[derive(Default)]
+struct VersionRows {
+    arn: Vec<String>,
+    version: Vec<i32>,
+    document: Vec<String>,
+    created: Vec<DateTime<Utc>>,
 }
 
 #[derive(Default)]
@@ -322,6 +357,7 @@ struct Rows {
     members: MemberRows,
     groups: GroupRows,
     policies: PolicyRows,
+    versions: VersionRows,
     roles: RoleRows,
     inline: InlineRows,
     attached: AttachedRows,
@@ -411,6 +447,16 @@ impl Rows {
                 r.description.push(p.description.clone());
                 r.document.push(p.document.clone());
                 r.created.push(p.created);
+                r.default_version.push(p.default_version as i32);
+                r.last_version.push(p.last_version as i32);
+                r.updated.push(p.updated);
+                for v in p.all_versions() {
+                    let r = &mut self.versions;
+                    r.arn.push(key.to_string());
+                    r.version.push(v.id as i32);
+                    r.document.push(v.document);
+                    r.created.push(v.created);
+                }
             }
             Some(Entity::Role(ro)) => {
                 let r = &mut self.roles;
@@ -533,11 +579,15 @@ pub(super) async fn write_changes(
     let p = &rows.policies;
     exec(
         c,
-        "INSERT INTO s3warden.managed_policies (arn, name, path, policy_id, description, document, created)
-         SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::timestamptz[])
+        "INSERT INTO s3warden.managed_policies
+             (arn, name, path, policy_id, description, document, created, default_version, last_version, updated)
+         SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
+             $7::timestamptz[], $8::int[], $9::int[], $10::timestamptz[])
          ON CONFLICT (arn) DO UPDATE SET name = excluded.name, path = excluded.path,
              policy_id = excluded.policy_id, description = excluded.description,
-             document = excluded.document, created = excluded.created",
+             document = excluded.document, created = excluded.created,
+             default_version = excluded.default_version, last_version = excluded.last_version,
+             updated = excluded.updated",
         &[
             &p.arn,
             &p.name,
@@ -546,8 +596,28 @@ pub(super) async fn write_changes(
             &p.description,
             &p.document,
             &p.created,
+            &p.default_version,
+            &p.last_version,
+            &p.updated,
         ],
         p.arn.len(),
+    )
+    .await?;
+    // A policy's versions are replaced whole.
+    exec(
+        c,
+        "DELETE FROM s3warden.policy_versions WHERE arn = ANY($1)",
+        &[&p.arn],
+        p.arn.len(),
+    )
+    .await?;
+    let v = &rows.versions;
+    exec(
+        c,
+        "INSERT INTO s3warden.policy_versions (arn, version, document, created)
+         SELECT * FROM unnest($1::text[], $2::int[], $3::text[], $4::timestamptz[])",
+        &[&v.arn, &v.version, &v.document, &v.created],
+        v.arn.len(),
     )
     .await?;
     let r = &rows.roles;

@@ -11,9 +11,10 @@ use super::classify;
 const MIGRATION_LOCK: i64 = 0x5333_5761_7264_0001;
 
 /// Versioned schema migrations, applied in order, each in its own transaction.
-const MIGRATIONS: &[(i32, &str)] = &[(
-    1,
-    r#"
+const MIGRATIONS: &[(i32, &str)] = &[
+    (
+        1,
+        r#"
 CREATE TABLE s3warden.meta (
     id integer PRIMARY KEY CHECK (id = 1),
     seq bigint NOT NULL
@@ -94,7 +95,25 @@ CREATE TABLE s3warden.session_revocations (
     revoked_before bigint NOT NULL
 );
 "#,
-)];
+    ),
+    (
+        2,
+        r#"
+ALTER TABLE s3warden.managed_policies
+    ADD COLUMN default_version integer NOT NULL DEFAULT 1,
+    ADD COLUMN last_version integer NOT NULL DEFAULT 1,
+    ADD COLUMN updated timestamptz;
+CREATE TABLE s3warden.policy_versions (
+    arn text NOT NULL REFERENCES s3warden.managed_policies (arn) ON DELETE CASCADE,
+    version integer NOT NULL,
+    document text NOT NULL,
+    created timestamptz NOT NULL,
+    PRIMARY KEY (arn, version)
+);
+INSERT INTO s3warden.policy_versions SELECT arn, 1, document, created FROM s3warden.managed_policies;
+"#,
+    ),
+];
 
 pub(super) async fn migrate(client: &Client, redacted: &str) -> Result<(), IdentityError> {
     let fail = |e| classify(redacted, e);

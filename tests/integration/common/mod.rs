@@ -224,6 +224,16 @@ pub fn s3_session_client(
     aws_sdk_s3::Client::from_conf(conf)
 }
 
+/// Creates bucket `shared` as root.
+pub async fn shared_bucket(endpoint: &str) {
+    s3_client(endpoint, ROOT_KEY, ROOT_SECRET)
+        .create_bucket()
+        .bucket("shared")
+        .send()
+        .await
+        .unwrap();
+}
+
 /// Puts a small object at `key` in bucket `shared`; the S3 error code when refused.
 pub async fn put_shared(client: &aws_sdk_s3::Client, key: &str) -> Result<(), String> {
     client
