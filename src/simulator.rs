@@ -211,6 +211,7 @@ pub fn simulate(
     // The caller's keys win over what classification derived.
     apply_given(&mut ctx, context);
     let identity: Vec<NamedPolicy<'_>> = dir.user_policies(u);
+    let boundary = dir.boundary_policies(u.boundary.as_deref());
     let session_named = session.as_ref().map(|p| {
         [NamedPolicy {
             name: "session",
@@ -224,7 +225,12 @@ pub fn simulate(
             resource: &resource,
             context: &ctx,
         };
-        let decision = policy::evaluate(&identity, session_named.as_ref().map(|s| &s[..]), &req);
+        let decision = policy::evaluate_bounded(
+            &identity,
+            boundary.as_deref(),
+            session_named.as_ref().map(|s| &s[..]),
+            &req,
+        );
         evaluated.push(Evaluated {
             action,
             resource,

@@ -360,6 +360,7 @@ fn assume_role(p: &Params, call: &mut Call<'_>) -> Result<Option<String>, ApiErr
                     statement: by.statement.clone(),
                 },
                 session: None,
+                boundary: None,
             },
         });
     }

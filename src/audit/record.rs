@@ -32,7 +32,7 @@ impl DecisionInfo {
         use crate::policy::Reason;
         let by = match &d.reason {
             Reason::ExplicitDeny { by } | Reason::Allowed { by, .. } => Some(by),
-            Reason::NoIdentityAllow | Reason::NoSessionAllow => None,
+            Reason::NoIdentityAllow | Reason::NoSessionAllow | Reason::NoBoundaryAllow => None,
         };
         DecisionInfo {
             allowed: d.allowed,

@@ -62,6 +62,8 @@ pub struct User {
     pub attached: Vec<String>,
     /// Access key ids, active or not.
     pub keys: Vec<String>,
+    /// The managed policy ARN bounding the user's permissions.
+    pub boundary: Option<String>,
     /// Declared in the config file, and therefore not changeable through the API.
     pub from_config: bool,
 }
@@ -110,6 +112,8 @@ pub struct Role {
     pub trust: Arc<Policy>,
     pub policies: Vec<InlinePolicy>,
     pub attached: Vec<String>,
+    /// The managed policy ARN bounding the role's permissions.
+    pub boundary: Option<String>,
 }
 
 /// Whose key an access key id is.
@@ -158,6 +162,8 @@ pub struct Directory {
     members: imbl::HashMap<String, imbl::HashSet<String>>,
     /// Managed policy ARN → how many users, groups and roles attach it.
     attachments: imbl::HashMap<String, usize>,
+    /// Managed policy ARN → how many users and roles it bounds.
+    boundaries: imbl::HashMap<String, usize>,
     counts: Counts,
     sessions: Option<Arc<SessionKeys>>,
     /// Creation time shown for config-declared entities: when the config was loaded.
@@ -270,6 +276,16 @@ fn inline_documents(policies: &[InlinePolicy]) -> BTreeMap<String, String> {
         .collect()
 }
 
+/// Adds `delta` to a per-ARN count, dropping it at zero.
+fn count(counts: &mut imbl::HashMap<String, usize>, arn: &str, delta: isize) {
+    let n = counts.get(arn).copied().unwrap_or(0) as isize + delta;
+    if n > 0 {
+        counts.insert(arn.to_string(), n as usize);
+    } else {
+        counts.remove(arn);
+    }
+}
+
 /// The ARN of an IAM entity: `arn:aws:iam::ACCOUNT:KIND{PATH}NAME`.
 pub fn iam_arn(account: &str, kind: &str, path: &str, name: &str) -> String {
     format!("arn:aws:iam::{account}:{kind}{path}{name}")
@@ -324,6 +340,7 @@ impl Directory {
                     .iter()
                     .map(|k| k.access_key_id.clone())
                     .collect(),
+                boundary: None,
                 from_config: true,
             };
             let keys = u
@@ -564,6 +581,7 @@ impl Directory {
                 .iter()
                 .map(|k| k.access_key_id.clone())
                 .collect(),
+            boundary: u.permissions_boundary.clone(),
             from_config: false,
         };
         Ok((user, keys))
@@ -587,17 +605,19 @@ impl Directory {
             trust: Arc::new(trust),
             policies: stored_inline(&format!("role/{}", r.name), &r.policies, strictness)?,
             attached: r.attached.clone(),
+            boundary: r.permissions_boundary.clone(),
         })
     }
 
     fn attach(&mut self, arns: &[String], delta: isize) {
         for a in arns {
-            let n = self.attachments.get(a).copied().unwrap_or(0) as isize + delta;
-            if n > 0 {
-                self.attachments.insert(a.clone(), n as usize);
-            } else {
-                self.attachments.remove(a);
-            }
+            count(&mut self.attachments, a, delta);
+        }
+    }
+
+    fn bound(&mut self, arn: Option<&String>, delta: isize) {
+        if let Some(a) = arn {
+            count(&mut self.boundaries, a, delta);
         }
     }
 
@@ -618,6 +638,7 @@ impl Directory {
                 }
             }
             self.attach(&old.attached, -1);
+            self.bound(old.boundary.as_ref(), -1);
             if !old.from_config {
                 self.counts.store_users -= 1;
             }
@@ -633,6 +654,7 @@ impl Directory {
                 .insert(key.to_string());
         }
         self.attach(&user.attached, 1);
+        self.bound(user.boundary.as_ref(), 1);
         if !user.from_config {
             self.counts.store_users += 1;
         }
@@ -657,10 +679,12 @@ impl Directory {
     fn put_role(&mut self, key: &str, role: Option<Role>) {
         if let Some(old) = self.roles.remove(key) {
             self.attach(&old.attached, -1);
+            self.bound(old.boundary.as_ref(), -1);
             self.counts.roles -= 1;
         }
         let Some(role) = role else { return };
         self.attach(&role.attached, 1);
+        self.bound(role.boundary.as_ref(), 1);
         self.counts.roles += 1;
         self.roles.insert(key.to_string(), Arc::new(role));
     }
@@ -709,6 +733,7 @@ impl Directory {
                     created: k.created,
                 })
                 .collect(),
+            permissions_boundary: u.boundary.clone(),
         })
     }
 
@@ -753,6 +778,7 @@ impl Directory {
             trust_policy: r.trust_document.clone(),
             policies: inline_documents(&r.policies),
             attached: r.attached.clone(),
+            permissions_boundary: r.boundary.clone(),
         })
     }
 
@@ -869,6 +895,11 @@ impl Directory {
     /// How many users, groups and roles a managed policy is attached to.
     pub fn attachment_count(&self, arn: &str) -> usize {
         self.attachments.get(arn).copied().unwrap_or(0)
+    }
+
+    /// How many users and roles a managed policy bounds.
+    pub fn boundary_count(&self, arn: &str) -> usize {
+        self.boundaries.get(arn).copied().unwrap_or(0)
     }
 
     /// When sessions of the principal with this unique id were last revoked (Unix ms).

@@ -113,6 +113,7 @@ pub fn root_decision() -> Decision {
                 statement: "*".to_string(),
             },
             session: None,
+            boundary: None,
         },
     }
 }
@@ -147,27 +148,34 @@ impl Directory {
                     return denied(Reason::NoIdentityAllow);
                 };
                 let named = self.user_policies(user);
-                policy::evaluate(&named, None, req)
+                let boundary = self.boundary_policies(user.boundary.as_deref());
+                policy::evaluate_bounded(&named, boundary.as_deref(), None, req)
             }
             (PrincipalKind::FederatedUser, Some(s)) => {
                 let c = &s.opened.claims;
-                let identity: Vec<NamedPolicy<'_>> = if c.parent_is_root {
+                let (identity, boundary): (Vec<NamedPolicy<'_>>, _) = if c.parent_is_root {
                     match ROOT_POLICY.as_ref() {
-                        Some(p) => vec![NamedPolicy {
-                            name: "root",
-                            policy: p,
-                        }],
-                        None => Vec::new(),
+                        Some(p) => (
+                            vec![NamedPolicy {
+                                name: "root",
+                                policy: p,
+                            }],
+                            None,
+                        ),
+                        None => (Vec::new(), None),
                     }
                 } else {
                     match self.user(&c.parent_name) {
-                        Some(user) => self.user_policies(user),
+                        Some(user) => (
+                            self.user_policies(user),
+                            self.boundary_policies(user.boundary.as_deref()),
+                        ),
                         None => return denied(Reason::NoIdentityAllow),
                     }
                 };
                 // A federated session without a session policy has no permissions.
                 let session = self.session_policies(&s.opened);
-                policy::evaluate(&identity, Some(&session), req)
+                policy::evaluate_bounded(&identity, boundary.as_deref(), Some(&session), req)
             }
             (PrincipalKind::AssumedRole, Some(s)) => {
                 let c = &s.opened.claims;
@@ -175,12 +183,11 @@ impl Directory {
                     return denied(Reason::NoIdentityAllow);
                 };
                 let identity = self.role_policies(role);
-                if c.has_session_policy() {
-                    let session = self.session_policies(&s.opened);
-                    policy::evaluate(&identity, Some(&session), req)
-                } else {
-                    policy::evaluate(&identity, None, req)
-                }
+                let boundary = self.boundary_policies(role.boundary.as_deref());
+                let session = c
+                    .has_session_policy()
+                    .then(|| self.session_policies(&s.opened));
+                policy::evaluate_bounded(&identity, boundary.as_deref(), session.as_deref(), req)
             }
             (PrincipalKind::FederatedUser | PrincipalKind::AssumedRole, None) => {
                 denied(Reason::NoIdentityAllow)
@@ -198,6 +205,22 @@ impl Directory {
             }
         }
         out
+    }
+
+    /// The permissions boundary of a user or role: `None` without one; an
+    /// empty list (nothing allowed) when its policy no longer exists.
+    pub fn boundary_policies<'a>(&'a self, arn: Option<&str>) -> Option<Vec<NamedPolicy<'a>>> {
+        let arn = arn?;
+        Some(
+            self.managed_policy(arn)
+                .map(|p| {
+                    vec![NamedPolicy {
+                        name: &p.arn,
+                        policy: &p.policy,
+                    }]
+                })
+                .unwrap_or_default(),
+        )
     }
 
     /// A role's inline and attached policies.

@@ -54,6 +54,9 @@ pub struct StoredUser {
     pub attached: Vec<String>,
     #[serde(default)]
     pub access_keys: Vec<StoredKey>,
+    /// The ARN of the managed policy bounding the user's permissions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub permissions_boundary: Option<String>,
 }
 
 #[derive(Clone, Serialize, Deserialize, PartialEq)]
@@ -189,6 +192,9 @@ pub struct StoredRole {
     pub policies: BTreeMap<String, String>,
     #[serde(default)]
     pub attached: Vec<String>,
+    /// The ARN of the managed policy bounding the role's permissions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub permissions_boundary: Option<String>,
 }
 
 impl StoreState {

@@ -160,6 +160,7 @@ fn store_user(name: &str, key_active: bool) -> StoreState {
                 active: key_active,
                 created: Utc::now(),
             }],
+            permissions_boundary: None,
         },
     );
     state
@@ -241,7 +242,8 @@ fn a_role_session_uses_the_roles_policies_and_its_arn_for_principal_arn() {
             )]
             .into(),
             attached: vec![],
-        },
+            permissions_boundary: None,
+    },
     );
     let dir = directory(&state);
     let mut c = claims(&dir, SessionKind::Role, None);
@@ -305,6 +307,7 @@ fn stored_user(name: &str, groups: &[&str], key: &str) -> StoredUser {
             active: true,
             created: Utc::now(),
         }],
+        permissions_boundary: None,
     }
 }
 

@@ -70,28 +70,42 @@ pub enum Reason {
     /// A Deny statement matched (in an identity or a session policy).
     ExplicitDeny { by: StatementRef },
     /// An identity statement allowed, and, for a session with session policies, so did
-    /// `session`.
+    /// `session`; for a principal with a permissions boundary, so did `boundary`.
     Allowed {
         by: StatementRef,
         session: Option<StatementRef>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        boundary: Option<StatementRef>,
     },
     /// No identity statement allows (implicit deny).
     NoIdentityAllow,
     /// The identity policies allow, but no session policy statement does.
     NoSessionAllow,
+    /// The identity policies allow, but the permissions boundary does not.
+    NoBoundaryAllow,
 }
 
 impl fmt::Display for Reason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Reason::ExplicitDeny { by } => write!(f, "explicit deny by {by}"),
-            Reason::Allowed { by, session: None } => write!(f, "allowed by {by}"),
             Reason::Allowed {
                 by,
-                session: Some(s),
-            } => write!(f, "allowed by {by} and session policy {s}"),
+                session,
+                boundary,
+            } => {
+                write!(f, "allowed by {by}")?;
+                if let Some(b) = boundary {
+                    write!(f, " within permissions boundary {b}")?;
+                }
+                if let Some(s) = session {
+                    write!(f, " and session policy {s}")?;
+                }
+                Ok(())
+            }
             Reason::NoIdentityAllow => f.write_str("no statement allows"),
             Reason::NoSessionAllow => f.write_str("no session policy statement allows"),
+            Reason::NoBoundaryAllow => f.write_str("no permissions boundary statement allows"),
         }
     }
 }
@@ -143,13 +157,26 @@ pub fn evaluate(
     session: Option<&[NamedPolicy<'_>]>,
     req: &Request<'_>,
 ) -> Decision {
+    evaluate_bounded(identity, None, session, req)
+}
+
+/// As [`evaluate`], for a principal whose permissions boundary (a managed
+/// policy) is `boundary`: an Allow must then also come from the boundary,
+/// and a Deny there wins like any other. `Some(&[])` (a boundary that no
+/// longer exists) allows nothing.
+pub fn evaluate_bounded(
+    identity: &[NamedPolicy<'_>],
+    boundary: Option<&[NamedPolicy<'_>]>,
+    session: Option<&[NamedPolicy<'_>]>,
+    req: &Request<'_>,
+) -> Decision {
     with_lowercase(req.action, |action| {
         let subject = Subject {
             action,
             target: Target::new(req.resource),
             context: req.context,
         };
-        decide(identity, session, &subject)
+        decide(identity, boundary, session, &subject)
     })
 }
 
@@ -163,6 +190,7 @@ struct Subject<'a> {
 
 fn decide(
     identity: &[NamedPolicy<'_>],
+    boundary: Option<&[NamedPolicy<'_>]>,
     session: Option<&[NamedPolicy<'_>]>,
     subject: &Subject<'_>,
 ) -> Decision {
@@ -170,24 +198,39 @@ fn decide(
         Ok(allow) => allow,
         Err(deny) => return denied(Reason::ExplicitDeny { by: deny }),
     };
-    let session_allow = match session.map(|policies| scan(policies, subject)) {
-        Some(Err(deny)) => return denied(Reason::ExplicitDeny { by: deny }),
-        Some(Ok(allow)) => Some(allow),
+    // A Deny anywhere wins, so every set is scanned before any verdict.
+    let narrowed = |set: Option<&[NamedPolicy<'_>]>| match set.map(|p| scan(p, subject)) {
+        Some(Err(deny)) => Err(deny),
+        Some(Ok(allow)) => Ok(Some(allow)),
+        None => Ok(None),
+    };
+    let boundary_allow = match narrowed(boundary) {
+        Ok(a) => a,
+        Err(deny) => return denied(Reason::ExplicitDeny { by: deny }),
+    };
+    let session_allow = match narrowed(session) {
+        Ok(a) => a,
+        Err(deny) => return denied(Reason::ExplicitDeny { by: deny }),
+    };
+    let Some(by) = identity_allow else {
+        return denied(Reason::NoIdentityAllow);
+    };
+    let boundary = match boundary_allow {
+        Some(None) => return denied(Reason::NoBoundaryAllow),
+        Some(Some(b)) => Some(b),
         None => None,
     };
-    match (identity_allow, session_allow) {
-        (None, _) => denied(Reason::NoIdentityAllow),
-        (Some(by), None) => Decision {
-            allowed: true,
-            reason: Reason::Allowed { by, session: None },
-        },
-        (Some(_), Some(None)) => denied(Reason::NoSessionAllow),
-        (Some(by), Some(Some(s))) => Decision {
-            allowed: true,
-            reason: Reason::Allowed {
-                by,
-                session: Some(s),
-            },
+    let session = match session_allow {
+        Some(None) => return denied(Reason::NoSessionAllow),
+        Some(Some(s)) => Some(s),
+        None => None,
+    };
+    Decision {
+        allowed: true,
+        reason: Reason::Allowed {
+            by,
+            session,
+            boundary,
         },
     }
 }
@@ -392,6 +435,7 @@ mod tests {
                     statement: "S".into(),
                 },
                 session: None,
+                boundary: None,
             },
         };
         assert_eq!(

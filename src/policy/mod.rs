@@ -44,6 +44,6 @@ pub use document::{Policy, PolicyKind};
 pub use error::{PolicyError, ValueKind};
 pub use eval::{
     Decision, NamedPolicy, PrincipalInfo, Reason, Request, ResourceDecision, StatementRef,
-    evaluate, evaluate_resource_policy,
+    evaluate, evaluate_bounded, evaluate_resource_policy,
 };
 pub use lint::{Lint, LintKind};

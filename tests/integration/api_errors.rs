@@ -74,7 +74,7 @@ async fn every_action_refuses_missing_or_invalid_parameters_and_writes_nothing()
                 ("UserName", "p"),
                 ("PermissionsBoundary", arn),
             ],
-            "InvalidInput",
+            "NoSuchEntity",
         ),
         (
             "iam",

@@ -8,6 +8,7 @@ mod common;
 mod api_errors;
 mod audit;
 mod auth_errors;
+mod boundaries;
 mod browser_upload;
 mod classification;
 mod cli;

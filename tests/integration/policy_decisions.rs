@@ -14,6 +14,8 @@
 //! - `session`: names from `[policies]` parsed as session policies (`[]` = a session without
 //!   a session policy); `session_policy` / `session_statements`: an inline one, named `s`;
 //!   no session field at all = no session constraint;
+//! - `boundary`: names from `[policies]` forming a permissions boundary (`[]` = a boundary
+//!   whose policy is gone); no boundary field = no boundary;
 //! - `kind`: `identity` (default), `session` or `resource` for the inline policy;
 //! - `context`: key = "value" (single-valued) or key = ["a", "b"] (multivalued).
 
@@ -22,8 +24,8 @@ use std::fs;
 use std::path::Path;
 
 use s3warden::policy::{
-    Context, NamedPolicy, Policy, PolicyKind, PrincipalInfo, Request, ResourceDecision, evaluate,
-    evaluate_resource_policy,
+    Context, NamedPolicy, Policy, PolicyKind, PrincipalInfo, Request, ResourceDecision,
+    evaluate_bounded, evaluate_resource_policy,
 };
 use serde::Deserialize;
 
@@ -45,6 +47,7 @@ struct Case {
     #[serde(default)]
     identity: Vec<String>,
     session: Option<Vec<String>>,
+    boundary: Option<Vec<String>>,
     session_policy: Option<String>,
     session_statements: Option<String>,
     kind: Option<String>,
@@ -156,6 +159,17 @@ fn run(file: &CaseFile, case: &Case) -> Result<(), String> {
             None
         };
 
+    let boundary: Option<Vec<(String, Policy)>> = case
+        .boundary
+        .as_ref()
+        .map(|names| {
+            names
+                .iter()
+                .map(|n| Ok((n.clone(), named(n, PolicyKind::Identity)?)))
+                .collect::<Result<Vec<_>, String>>()
+        })
+        .transpose()?;
+
     if let Some(expected) = &case.lint {
         let (_, policy) = identity
             .first()
@@ -211,7 +225,12 @@ fn run(file: &CaseFile, case: &Case) -> Result<(), String> {
             .map(|(name, policy)| NamedPolicy { name, policy })
             .collect()
     });
-    let decision = evaluate(&identity, session.as_deref(), &req);
+    let boundary: Option<Vec<NamedPolicy<'_>>> = boundary.as_ref().map(|list| {
+        list.iter()
+            .map(|(name, policy)| NamedPolicy { name, policy })
+            .collect()
+    });
+    let decision = evaluate_bounded(&identity, boundary.as_deref(), session.as_deref(), &req);
     if decision.allowed != expected_allowed || decision.reason.to_string() != expected_reason {
         return Err(format!(
             "expected allowed={expected_allowed} {expected_reason:?}, got allowed={} {:?}",

@@ -6,6 +6,7 @@
 //! Entities declared in the config file are read-only here
 //! (`UnmodifiableEntity`); reads show config and store entities alike.
 
+mod boundaries;
 mod groups;
 mod policies;
 mod roles;
@@ -76,6 +77,10 @@ pub async fn run(
         "AttachRolePolicy" => policies::attach(Owner::Role, p, call).await,
         "DetachRolePolicy" => policies::detach(Owner::Role, p, call).await,
         "ListAttachedRolePolicies" => policies::list_attached(Owner::Role, p, call),
+        "PutUserPermissionsBoundary" => boundaries::put(Owner::User, p, call).await,
+        "DeleteUserPermissionsBoundary" => boundaries::delete(Owner::User, p, call).await,
+        "PutRolePermissionsBoundary" => boundaries::put(Owner::Role, p, call).await,
+        "DeleteRolePermissionsBoundary" => boundaries::delete(Owner::Role, p, call).await,
         "CreateRole" => roles::create_role(p, call).await,
         "GetRole" => roles::get_role(p, call),
         "ListRoles" => roles::list_roles(p, call),
@@ -231,6 +236,17 @@ pub(crate) fn user_xml(x: &mut Xml, u: &User) {
         .text("UserId", &u.user_id)
         .text("Arn", &u.arn)
         .date("CreateDate", u.created);
+    boundary_xml(x, u.boundary.as_deref());
+}
+
+/// `<PermissionsBoundary>` of a user or role that has one.
+pub(crate) fn boundary_xml(x: &mut Xml, boundary: Option<&str>) {
+    if let Some(arn) = boundary {
+        x.open("PermissionsBoundary")
+            .text("PermissionsBoundaryType", "PermissionsBoundaryPolicy")
+            .text("PermissionsBoundaryArn", arn)
+            .close("PermissionsBoundary");
+    }
 }
 
 pub(crate) fn group_xml(x: &mut Xml, g: &Group) {
@@ -253,16 +269,17 @@ pub(crate) fn role_xml(x: &mut Xml, r: &Role) {
         )
         .opt("Description", r.description.as_deref())
         .text("MaxSessionDuration", &r.max_session_duration.to_string());
+    boundary_xml(x, r.boundary.as_deref());
 }
 
-pub(crate) fn policy_xml(x: &mut Xml, p: &ManagedPolicy, attachments: usize) {
+pub(crate) fn policy_xml(x: &mut Xml, p: &ManagedPolicy, attachments: usize, bounds: usize) {
     x.text("PolicyName", &p.name)
         .text("PolicyId", &p.policy_id)
         .text("Arn", &p.arn)
         .text("Path", &p.path)
         .text("DefaultVersionId", &format!("v{}", p.default_version))
         .text("AttachmentCount", &attachments.to_string())
-        .text("PermissionsBoundaryUsageCount", "0")
+        .text("PermissionsBoundaryUsageCount", &bounds.to_string())
         .bool("IsAttachable", true)
         .opt("Description", p.description.as_deref())
         .date("CreateDate", p.created)

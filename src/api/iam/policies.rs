@@ -276,7 +276,12 @@ pub fn get_policy(p: &Params, call: &mut Call<'_>) -> Result<Option<String>, Api
         .ok_or_else(|| no_such_policy(&arn))?;
     let mut x = Xml::new();
     x.open("Policy");
-    policy_xml(&mut x, m, dir.attachment_count(&arn));
+    policy_xml(
+        &mut x,
+        m,
+        dir.attachment_count(&arn),
+        dir.boundary_count(&arn),
+    );
     x.close("Policy");
     Ok(Some(x.finish()))
 }
@@ -468,7 +473,8 @@ pub fn list_policies(p: &Params, call: &mut Call<'_>) -> Result<Option<String>, 
     }
     let only_attached = validate::boolean(p, "OnlyAttached", "onlyAttached")?;
     let prefix = validate::path_prefix(p.get("PathPrefix"))?;
-    if let Some(u) = p.get("PolicyUsageFilter")
+    let usage = p.get("PolicyUsageFilter");
+    if let Some(u) = usage
         && !matches!(u, "PermissionsPolicy" | "PermissionsBoundary")
     {
         return Err(invalid(
@@ -487,7 +493,14 @@ pub fn list_policies(p: &Params, call: &mut Call<'_>) -> Result<Option<String>, 
         .managed_policies()
         .filter(|_| scope != "AWS")
         .filter(|m| m.path.starts_with(&prefix))
-        .filter(|m| !only_attached || dir.attachment_count(&m.arn) > 0)
+        .filter(|m| {
+            let (attached, bounds) = (dir.attachment_count(&m.arn), dir.boundary_count(&m.arn));
+            match usage {
+                Some("PermissionsPolicy") => !only_attached || attached > 0,
+                Some(_) => bounds > 0,
+                None => !only_attached || attached + bounds > 0,
+            }
+        })
         .collect();
     listing(
         p,
@@ -495,7 +508,12 @@ pub fn list_policies(p: &Params, call: &mut Call<'_>) -> Result<Option<String>, 
         |m| m.name.to_ascii_lowercase(),
         "Policies",
         |x, m| {
-            policy_xml(x, m, dir.attachment_count(&m.arn));
+            policy_xml(
+                x,
+                m,
+                dir.attachment_count(&m.arn),
+                dir.boundary_count(&m.arn),
+            );
         },
     )
 }
@@ -507,7 +525,7 @@ pub async fn delete_policy(p: &Params, call: &mut Call<'_>) -> Result<Option<Str
         .update(move |dir, state| {
             dir.managed_policy(&arn)
                 .ok_or_else(|| no_such_policy(&arn))?;
-            if dir.attachment_count(&arn) > 0 {
+            if dir.attachment_count(&arn) > 0 || dir.boundary_count(&arn) > 0 {
                 return Err(ApiError::DeleteConflict(
                     "Cannot delete a policy attached to entities.".into(),
                 ));

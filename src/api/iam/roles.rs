@@ -21,7 +21,8 @@ pub async fn create_role(p: &Params, call: &mut Call<'_>) -> Result<Option<Strin
     let path = validate::path(p.get("Path"), "path")?;
     let description =
         validate::description(p.get("Description"), "description")?.map(str::to_string);
-    validate::refuse_unsupported(p, &["PermissionsBoundary", "Tags"])?;
+    validate::refuse_unsupported(p, &["Tags"])?;
+    let boundary = super::boundaries::boundary_param(p)?;
     let max = validate::int(
         p,
         "MaxSessionDuration",
@@ -40,7 +41,7 @@ pub async fn create_role(p: &Params, call: &mut Call<'_>) -> Result<Option<Strin
         )));
     }
     let arn = iam_arn(call.account(), "role", &path, &name);
-    call.authorize("iam:CreateRole", &arn)?;
+    super::boundaries::authorize(call, "iam:CreateRole", &arn, boundary.as_deref())?;
     let now = call.now;
     let max_roles = call.store.quotas().roles;
     call.store
@@ -56,6 +57,9 @@ pub async fn create_role(p: &Params, call: &mut Call<'_>) -> Result<Option<Strin
                     "Cannot exceed quota for RolesPerAccount: {max_roles}"
                 )));
             }
+            if let Some(b) = &boundary {
+                super::boundaries::check_exists(dir, b)?;
+            }
             let role = StoredRole {
                 name: name.clone(),
                 path: path.clone(),
@@ -66,6 +70,7 @@ pub async fn create_role(p: &Params, call: &mut Call<'_>) -> Result<Option<Strin
                 trust_policy: trust.clone(),
                 policies: Default::default(),
                 attached: Vec::new(),
+                permissions_boundary: boundary.clone(),
             };
             let mut x = Xml::new();
             x.open("Role")
@@ -79,8 +84,9 @@ pub async fn create_role(p: &Params, call: &mut Call<'_>) -> Result<Option<Strin
                     &encode_policy(&role.trust_policy),
                 )
                 .opt("Description", role.description.as_deref())
-                .text("MaxSessionDuration", &max.to_string())
-                .close("Role");
+                .text("MaxSessionDuration", &max.to_string());
+            super::boundary_xml(&mut x, role.permissions_boundary.as_deref());
+            x.close("Role");
             state.roles.insert(name.to_ascii_lowercase(), role);
             Ok(Some(x.finish()))
         })

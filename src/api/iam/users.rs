@@ -28,9 +28,10 @@ fn target_user(p: &Params, call: &Call<'_>) -> Result<Option<String>, ApiError> 
 pub async fn create_user(p: &Params, call: &mut Call<'_>) -> Result<Option<String>, ApiError> {
     let name = validate::name(p.required("UserName", "userName")?, "userName", 1, 64)?.to_string();
     let path = validate::path(p.get("Path"), "path")?;
-    validate::refuse_unsupported(p, &["PermissionsBoundary", "Tags"])?;
+    validate::refuse_unsupported(p, &["Tags"])?;
+    let boundary = super::boundaries::boundary_param(p)?;
     let arn = iam_arn(call.account(), "user", &path, &name);
-    call.authorize("iam:CreateUser", &arn)?;
+    super::boundaries::authorize(call, "iam:CreateUser", &arn, boundary.as_deref())?;
     let account = call.account().to_string();
     let now = call.now;
     let max_users = call.store.quotas().users;
@@ -47,6 +48,9 @@ pub async fn create_user(p: &Params, call: &mut Call<'_>) -> Result<Option<Strin
                     "Cannot exceed quota for UsersPerAccount: {max_users}"
                 )));
             }
+            if let Some(b) = &boundary {
+                super::boundaries::check_exists(dir, b)?;
+            }
             let user = StoredUser {
                 name: name.clone(),
                 path: path.clone(),
@@ -56,6 +60,7 @@ pub async fn create_user(p: &Params, call: &mut Call<'_>) -> Result<Option<Strin
                 policies: Default::default(),
                 attached: Vec::new(),
                 access_keys: Vec::new(),
+                permissions_boundary: boundary.clone(),
             };
             let mut x = Xml::new();
             x.open("User")
@@ -63,8 +68,9 @@ pub async fn create_user(p: &Params, call: &mut Call<'_>) -> Result<Option<Strin
                 .text("UserName", &user.name)
                 .text("UserId", &user.user_id)
                 .text("Arn", &iam_arn(&account, "user", &user.path, &user.name))
-                .date("CreateDate", user.created)
-                .close("User");
+                .date("CreateDate", user.created);
+            super::boundary_xml(&mut x, user.permissions_boundary.as_deref());
+            x.close("User");
             state.users.insert(name.to_ascii_lowercase(), user);
             Ok(Some(x.finish()))
         })

@@ -94,7 +94,7 @@ pub(super) async fn load_state(
     }
     for r in c
         .query(
-            "SELECT key, name, path, user_id, created FROM s3warden.users
+            "SELECT key, name, path, user_id, created, permissions_boundary FROM s3warden.users
              WHERE $1::text[] IS NULL OR key = ANY($1)",
             &[&users],
         )
@@ -110,6 +110,7 @@ pub(super) async fn load_state(
             policies: take_inline("user", &key),
             attached: take_attached("user", &key),
             access_keys: access_keys.remove(&key).unwrap_or_default(),
+            permissions_boundary: r.get(5),
         };
         state.users.insert(key, user);
     }
@@ -177,7 +178,8 @@ pub(super) async fn load_state(
     }
     for r in c
         .query(
-            "SELECT key, name, path, role_id, created, description, max_session_duration, trust_policy
+            "SELECT key, name, path, role_id, created, description, max_session_duration, trust_policy,
+                    permissions_boundary
              FROM s3warden.roles WHERE $1::text[] IS NULL OR key = ANY($1)",
             &[&roles],
         )
@@ -195,6 +197,7 @@ pub(super) async fn load_state(
             trust_policy: r.get(7),
             policies: take_inline("role", &key),
             attached: take_attached("role", &key),
+            permissions_boundary: r.get(8),
         };
         state.roles.insert(key, role);
     }
@@ -263,6 +266,7 @@ struct UserRows {
     path: Vec<String>,
     user_id: Vec<String>,
     created: Vec<DateTime<Utc>>,
+    boundary: Vec<Option<String>>,
 }
 
 #[derive(Default)]
@@ -323,6 +327,7 @@ struct RoleRows {
     description: Vec<Option<String>>,
     max_session_duration: Vec<i32>,
     trust_policy: Vec<String>,
+    boundary: Vec<Option<String>>,
 }
 
 #[derive(Default)]
@@ -412,6 +417,7 @@ impl Rows {
                 r.path.push(u.path.clone());
                 r.user_id.push(u.user_id.clone());
                 r.created.push(u.created);
+                r.boundary.push(u.permissions_boundary.clone());
                 for (i, k) in u.access_keys.iter().enumerate() {
                     let r = &mut self.keys;
                     r.access_key_id.push(k.access_key_id.clone());
@@ -469,6 +475,7 @@ impl Rows {
                 r.max_session_duration
                     .push(ro.max_session_duration.min(i32::MAX as u32) as i32);
                 r.trust_policy.push(ro.trust_policy.clone());
+                r.boundary.push(ro.permissions_boundary.clone());
                 self.owned("role", key, &ro.policies, &ro.attached);
             }
             Some(Entity::Revocation(t)) => {
@@ -557,11 +564,12 @@ pub(super) async fn write_changes(
     let u = &rows.users;
     exec(
         c,
-        "INSERT INTO s3warden.users (key, name, path, user_id, created)
-         SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[])
+        "INSERT INTO s3warden.users (key, name, path, user_id, created, permissions_boundary)
+         SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::text[])
          ON CONFLICT (key) DO UPDATE SET name = excluded.name, path = excluded.path,
-             user_id = excluded.user_id, created = excluded.created",
-        &[&u.key, &u.name, &u.path, &u.user_id, &u.created],
+             user_id = excluded.user_id, created = excluded.created,
+             permissions_boundary = excluded.permissions_boundary",
+        &[&u.key, &u.name, &u.path, &u.user_id, &u.created, &u.boundary],
         u.key.len(),
     )
     .await?;
@@ -623,11 +631,14 @@ pub(super) async fn write_changes(
     let r = &rows.roles;
     exec(
         c,
-        "INSERT INTO s3warden.roles (key, name, path, role_id, created, description, max_session_duration, trust_policy)
-         SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::text[], $7::int[], $8::text[])
+        "INSERT INTO s3warden.roles
+             (key, name, path, role_id, created, description, max_session_duration, trust_policy, permissions_boundary)
+         SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::text[],
+             $7::int[], $8::text[], $9::text[])
          ON CONFLICT (key) DO UPDATE SET name = excluded.name, path = excluded.path,
              role_id = excluded.role_id, created = excluded.created, description = excluded.description,
-             max_session_duration = excluded.max_session_duration, trust_policy = excluded.trust_policy",
+             max_session_duration = excluded.max_session_duration, trust_policy = excluded.trust_policy,
+             permissions_boundary = excluded.permissions_boundary",
         &[
             &r.key,
             &r.name,
@@ -637,6 +648,7 @@ pub(super) async fn write_changes(
             &r.description,
             &r.max_session_duration,
             &r.trust_policy,
+            &r.boundary,
         ],
         r.key.len(),
     )

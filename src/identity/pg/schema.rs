@@ -113,6 +113,13 @@ CREATE TABLE s3warden.policy_versions (
 INSERT INTO s3warden.policy_versions SELECT arn, 1, document, created FROM s3warden.managed_policies;
 "#,
     ),
+    (
+        3,
+        r#"
+ALTER TABLE s3warden.users ADD COLUMN permissions_boundary text;
+ALTER TABLE s3warden.roles ADD COLUMN permissions_boundary text;
+"#,
+    ),
 ];
 
 pub(super) async fn migrate(client: &Client, redacted: &str) -> Result<(), IdentityError> {
