@@ -89,13 +89,38 @@ impl Call<'_> {
         self.authorize_with(action, resource, self.context.clone())
     }
 
+    /// The tags of the user or role an IAM ARN names, when it exists.
+    fn resource_tags(&self, arn: &str) -> Option<std::sync::Arc<Vec<crate::identity::model::Tag>>> {
+        let rest = arn.strip_prefix(&format!("arn:aws:iam::{}:", self.dir.account_id))?;
+        let name = rest.rsplit('/').next()?;
+        if rest.starts_with("user/") {
+            self.dir
+                .user(name)
+                .filter(|u| u.arn == arn)
+                .map(|u| u.tags.clone())
+        } else if rest.starts_with("role/") {
+            self.dir
+                .role(name)
+                .filter(|r| r.arn == arn)
+                .map(|r| r.tags.clone())
+        } else {
+            None
+        }
+    }
+
     /// As [`Call::authorize`], with extra condition keys for this action.
     pub fn authorize_with(
         &mut self,
         action: &str,
         resource: &str,
-        context: Context,
+        mut context: Context,
     ) -> Result<(), ApiError> {
+        // An IAM call on a tagged user or role sees its tags.
+        if let Some(tags) = self.resource_tags(resource) {
+            for t in tags.iter() {
+                context.set(&format!("iam:ResourceTag/{}", t.key), t.value.as_str());
+            }
+        }
         let req = crate::policy::Request {
             action,
             resource,

@@ -89,7 +89,14 @@ impl Params {
     /// Numbering must start at 1 and have no gaps.
     pub fn members(&self, name: &str, field: Option<&str>) -> Result<Vec<String>, ApiError> {
         let prefix = format!("{name}.member.");
-        let count = self.map.keys().filter(|k| k.starts_with(&prefix)).count();
+        // Members, not parameters: `Tags.member.1.Key` and `.Value` are one.
+        let count = self
+            .map
+            .keys()
+            .filter_map(|k| k.strip_prefix(&prefix))
+            .map(|rest| rest.split('.').next().unwrap_or(rest))
+            .collect::<std::collections::BTreeSet<_>>()
+            .len();
         let mut out = Vec::new();
         for n in 1..=count {
             let key = match field {

@@ -14,7 +14,7 @@ use zeroize::Zeroizing;
 use super::IdentityError;
 use super::model::{
     Change, Entity, EntityKey, StoreState, StoredGroup, StoredKey, StoredPolicy, StoredRole,
-    StoredUser, StoredVersion,
+    StoredUser, StoredVersion, Tag,
 };
 use super::sessions::SessionKeys;
 use crate::config::{Config, PolicyDecl};
@@ -64,6 +64,8 @@ pub struct User {
     pub keys: Vec<String>,
     /// The managed policy ARN bounding the user's permissions.
     pub boundary: Option<String>,
+    /// Its tags: `aws:PrincipalTag/*` for its requests and sessions.
+    pub tags: Arc<Vec<Tag>>,
     /// Declared in the config file, and therefore not changeable through the API.
     pub from_config: bool,
 }
@@ -114,6 +116,7 @@ pub struct Role {
     pub attached: Vec<String>,
     /// The managed policy ARN bounding the role's permissions.
     pub boundary: Option<String>,
+    pub tags: Arc<Vec<Tag>>,
 }
 
 /// Whose key an access key id is.
@@ -341,6 +344,7 @@ impl Directory {
                     .map(|k| k.access_key_id.clone())
                     .collect(),
                 boundary: None,
+                tags: Arc::default(),
                 from_config: true,
             };
             let keys = u
@@ -582,6 +586,7 @@ impl Directory {
                 .map(|k| k.access_key_id.clone())
                 .collect(),
             boundary: u.permissions_boundary.clone(),
+            tags: Arc::new(u.tags.clone()),
             from_config: false,
         };
         Ok((user, keys))
@@ -606,6 +611,7 @@ impl Directory {
             policies: stored_inline(&format!("role/{}", r.name), &r.policies, strictness)?,
             attached: r.attached.clone(),
             boundary: r.permissions_boundary.clone(),
+            tags: Arc::new(r.tags.clone()),
         })
     }
 
@@ -734,6 +740,7 @@ impl Directory {
                 })
                 .collect(),
             permissions_boundary: u.boundary.clone(),
+            tags: u.tags.to_vec(),
         })
     }
 
@@ -779,6 +786,7 @@ impl Directory {
             policies: inline_documents(&r.policies),
             attached: r.attached.clone(),
             permissions_boundary: r.boundary.clone(),
+            tags: r.tags.to_vec(),
         })
     }
 

@@ -57,6 +57,18 @@ pub struct StoredUser {
     /// The ARN of the managed policy bounding the user's permissions.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub permissions_boundary: Option<String>,
+    /// Tags, in the order given; keys unique regardless of case.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<Tag>,
+}
+
+/// An IAM tag. On users and roles keys compare case-insensitively and keep
+/// the case they were last given in.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Tag {
+    pub key: String,
+    pub value: String,
 }
 
 #[derive(Clone, Serialize, Deserialize, PartialEq)]
@@ -195,6 +207,8 @@ pub struct StoredRole {
     /// The ARN of the managed policy bounding the role's permissions.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub permissions_boundary: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<Tag>,
 }
 
 impl StoreState {

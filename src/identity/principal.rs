@@ -13,6 +13,7 @@ use chrono::SecondsFormat;
 use serde::Serialize;
 
 use super::directory::{Directory, KeyOwner};
+use super::model::Tag;
 use super::sessions::{OpenedSession, SessionKind};
 use crate::policy::Context;
 
@@ -69,6 +70,9 @@ pub struct Principal {
     pub access_key_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub session: Option<SessionInfo>,
+    /// `aws:PrincipalTag/*`: the user's or role's tags.
+    #[serde(skip)]
+    pub tags: Arc<Vec<Tag>>,
 }
 
 /// Why an opened session cannot be used any more, although its token is sound.
@@ -102,6 +106,7 @@ impl Principal {
             user_id: "anonymous".to_string(),
             access_key_id: None,
             session: None,
+            tags: Arc::default(),
         }
     }
 
@@ -118,6 +123,7 @@ impl Principal {
                 user_name: None,
                 access_key_id: Some(access_key_id.to_string()),
                 session: None,
+                tags: Arc::default(),
             },
             KeyOwner::User(name) => {
                 let user = dir.user(name)?;
@@ -129,6 +135,7 @@ impl Principal {
                     user_id: user.user_id.clone(),
                     access_key_id: Some(access_key_id.to_string()),
                     session: None,
+                    tags: user.tags.clone(),
                 }
             }
         })
@@ -152,12 +159,13 @@ impl Principal {
         }
         let root_arn = format!("arn:aws:iam::{account}:root");
         // The parent: (arn, user name) for users and root.
-        let parent = |dir: &Directory| -> Result<(String, Option<String>, String), SessionRefusal> {
+        type Parent = (String, Option<String>, String, Arc<Vec<Tag>>);
+        let parent = |dir: &Directory| -> Result<Parent, SessionRefusal> {
             if c.parent_is_root {
                 if c.parent_id != account {
                     return Err(SessionRefusal::ParentGone);
                 }
-                return Ok((root_arn.clone(), None, account.clone()));
+                return Ok((root_arn.clone(), None, account.clone(), Arc::default()));
             }
             let user = dir
                 .user(&c.parent_name)
@@ -167,6 +175,7 @@ impl Principal {
                 user.arn.clone(),
                 Some(user.name.clone()),
                 user.user_id.clone(),
+                user.tags.clone(),
             ))
         };
         let check_key = |dir: &Directory, user: Option<&str>| -> Result<(), SessionRefusal> {
@@ -196,7 +205,7 @@ impl Principal {
         };
         let principal = match c.kind {
             SessionKind::Federated => {
-                let (parent_arn, user, _) = parent(dir)?;
+                let (parent_arn, user, _, tags) = parent(dir)?;
                 check_key(dir, user.as_deref())?;
                 Principal {
                     kind: PrincipalKind::FederatedUser,
@@ -206,10 +215,11 @@ impl Principal {
                     user_name: None,
                     access_key_id: Some(c.access_key_id.clone()),
                     session: Some(info("GetFederationToken", parent_arn)),
+                    tags,
                 }
             }
             SessionKind::User => {
-                let (parent_arn, user, user_id) = parent(dir)?;
+                let (parent_arn, user, user_id, tags) = parent(dir)?;
                 check_key(dir, user.as_deref())?;
                 Principal {
                     kind: if user.is_some() {
@@ -223,6 +233,7 @@ impl Principal {
                     user_id,
                     access_key_id: Some(c.access_key_id.clone()),
                     session: Some(info("GetSessionToken", parent_arn)),
+                    tags,
                 }
             }
             SessionKind::Role => {
@@ -241,6 +252,7 @@ impl Principal {
                     user_name: None,
                     access_key_id: Some(c.access_key_id.clone()),
                     session: Some(info("AssumeRole", role.arn.clone())),
+                    tags: role.tags.clone(),
                 }
             }
         };
@@ -266,6 +278,9 @@ impl Principal {
         }
         if let Some(name) = &self.user_name {
             ctx.set("aws:username", name.as_str());
+        }
+        for t in self.tags.iter() {
+            ctx.set(&format!("aws:PrincipalTag/{}", t.key), t.value.as_str());
         }
         if let Some(s) = &self.session {
             ctx.set("aws:TokenIssueTime", s.issued_at.as_str());

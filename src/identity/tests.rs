@@ -161,6 +161,7 @@ fn store_user(name: &str, key_active: bool) -> StoreState {
                 created: Utc::now(),
             }],
             permissions_boundary: None,
+            tags: vec![],
         },
     );
     state
@@ -243,6 +244,7 @@ fn a_role_session_uses_the_roles_policies_and_its_arn_for_principal_arn() {
             .into(),
             attached: vec![],
             permissions_boundary: None,
+            tags: vec![],
     },
     );
     let dir = directory(&state);
@@ -308,6 +310,7 @@ fn stored_user(name: &str, groups: &[&str], key: &str) -> StoredUser {
             created: Utc::now(),
         }],
         permissions_boundary: None,
+        tags: vec![],
     }
 }
 
@@ -440,6 +443,7 @@ fn an_unenforceable_policy_from_another_instance_denies_instead_of_widening() {
         user_id: carol.user_id.clone(),
         access_key_id: Some("CAROLKEY0000000001".into()),
         session: None,
+        tags: Arc::default(),
     };
     let ctx = Context::default();
     let req = Request {

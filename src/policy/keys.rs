@@ -156,10 +156,10 @@ const KEYS: &[KeyInfo] = &[
     unfilled(multi("sts:TransitiveTagKeys")),
     unfilled(key("sts:DurationSeconds", Numeric)),
     key("iam:PolicyARN", Arn),
-    unfilled(key("iam:PermissionsBoundary", Arn)),
+    key("iam:PermissionsBoundary", Arn),
     unfilled(key("iam:PassedToService", Str)),
     unfilled(key("iam:AWSServiceName", Str)),
-    unfilled(key("iam:ResourceTag/", Str)),
+    key("iam:ResourceTag/", Str),
 ];
 
 /// The catalogue entry for a condition key (any case), if known.

@@ -32,3 +32,4 @@ mod sdk_identities;
 mod sessions;
 mod signature_errors;
 mod sigv4_properties;
+mod tags;

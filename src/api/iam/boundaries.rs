@@ -18,14 +18,15 @@ pub(crate) fn boundary_param(p: &Params) -> Result<Option<String>, ApiError> {
         .transpose()
 }
 
-/// Authorizes `action` on `resource` with `iam:PermissionsBoundary` set.
+/// Authorizes `action` on `resource` with `iam:PermissionsBoundary` added
+/// to `ctx` (the call's context, perhaps with request tags).
 pub(crate) fn authorize(
     call: &mut Call<'_>,
     action: &str,
     resource: &str,
     boundary: Option<&str>,
+    mut ctx: crate::policy::Context,
 ) -> Result<(), ApiError> {
-    let mut ctx = call.context.clone();
     if let Some(b) = boundary {
         ctx.set("iam:PermissionsBoundary", b);
     }
@@ -65,6 +66,7 @@ pub async fn put(
         &format!("iam:Put{}PermissionsBoundary", owner.capitalized()),
         &resource,
         Some(&arn),
+        call.context.clone(),
     )?;
     call.store
         .update(move |dir, state| {
@@ -91,6 +93,7 @@ pub async fn delete(
         &format!("iam:Delete{}PermissionsBoundary", owner.capitalized()),
         &resource,
         current.as_deref(),
+        call.context.clone(),
     )?;
     call.store
         .update(move |dir, state| set(owner, dir, state, &name, None))

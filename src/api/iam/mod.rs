@@ -10,6 +10,7 @@ mod boundaries;
 mod groups;
 mod policies;
 mod roles;
+mod tags;
 mod users;
 
 use super::xml::{Xml, encode_policy};
@@ -77,6 +78,12 @@ pub async fn run(
         "AttachRolePolicy" => policies::attach(Owner::Role, p, call).await,
         "DetachRolePolicy" => policies::detach(Owner::Role, p, call).await,
         "ListAttachedRolePolicies" => policies::list_attached(Owner::Role, p, call),
+        "TagUser" => tags::tag(Owner::User, p, call).await,
+        "UntagUser" => tags::untag(Owner::User, p, call).await,
+        "ListUserTags" => tags::list(Owner::User, p, call),
+        "TagRole" => tags::tag(Owner::Role, p, call).await,
+        "UntagRole" => tags::untag(Owner::Role, p, call).await,
+        "ListRoleTags" => tags::list(Owner::Role, p, call),
         "PutUserPermissionsBoundary" => boundaries::put(Owner::User, p, call).await,
         "DeleteUserPermissionsBoundary" => boundaries::delete(Owner::User, p, call).await,
         "PutRolePermissionsBoundary" => boundaries::put(Owner::Role, p, call).await,

@@ -21,8 +21,8 @@ pub async fn create_role(p: &Params, call: &mut Call<'_>) -> Result<Option<Strin
     let path = validate::path(p.get("Path"), "path")?;
     let description =
         validate::description(p.get("Description"), "description")?.map(str::to_string);
-    validate::refuse_unsupported(p, &["Tags"])?;
     let boundary = super::boundaries::boundary_param(p)?;
+    let tags = super::tags::tags_param(p)?;
     let max = validate::int(
         p,
         "MaxSessionDuration",
@@ -41,7 +41,13 @@ pub async fn create_role(p: &Params, call: &mut Call<'_>) -> Result<Option<Strin
         )));
     }
     let arn = iam_arn(call.account(), "role", &path, &name);
-    super::boundaries::authorize(call, "iam:CreateRole", &arn, boundary.as_deref())?;
+    let ctx = super::tags::request_context(call.context, &tags);
+    super::boundaries::authorize(call, "iam:CreateRole", &arn, boundary.as_deref(), ctx)?;
+    if !tags.is_empty() {
+        // As in IAM: creating with tags also takes the right to tag.
+        let ctx = super::tags::request_context(call.context, &tags);
+        call.authorize_with("iam:TagRole", &arn, ctx)?;
+    }
     let now = call.now;
     let max_roles = call.store.quotas().roles;
     call.store
@@ -71,6 +77,7 @@ pub async fn create_role(p: &Params, call: &mut Call<'_>) -> Result<Option<Strin
                 policies: Default::default(),
                 attached: Vec::new(),
                 permissions_boundary: boundary.clone(),
+                tags: tags.clone(),
             };
             let mut x = Xml::new();
             x.open("Role")
@@ -86,6 +93,7 @@ pub async fn create_role(p: &Params, call: &mut Call<'_>) -> Result<Option<Strin
                 .opt("Description", role.description.as_deref())
                 .text("MaxSessionDuration", &max.to_string());
             super::boundary_xml(&mut x, role.permissions_boundary.as_deref());
+            super::tags::tags_xml(&mut x, &role.tags);
             x.close("Role");
             state.roles.insert(name.to_ascii_lowercase(), role);
             Ok(Some(x.finish()))
@@ -101,6 +109,7 @@ pub fn get_role(p: &Params, call: &mut Call<'_>) -> Result<Option<String>, ApiEr
     let mut x = Xml::new();
     x.open("Role");
     role_xml(&mut x, r);
+    super::tags::tags_xml(&mut x, &r.tags);
     x.close("Role");
     Ok(Some(x.finish()))
 }

@@ -28,10 +28,16 @@ fn target_user(p: &Params, call: &Call<'_>) -> Result<Option<String>, ApiError> 
 pub async fn create_user(p: &Params, call: &mut Call<'_>) -> Result<Option<String>, ApiError> {
     let name = validate::name(p.required("UserName", "userName")?, "userName", 1, 64)?.to_string();
     let path = validate::path(p.get("Path"), "path")?;
-    validate::refuse_unsupported(p, &["Tags"])?;
     let boundary = super::boundaries::boundary_param(p)?;
+    let tags = super::tags::tags_param(p)?;
     let arn = iam_arn(call.account(), "user", &path, &name);
-    super::boundaries::authorize(call, "iam:CreateUser", &arn, boundary.as_deref())?;
+    let ctx = super::tags::request_context(call.context, &tags);
+    super::boundaries::authorize(call, "iam:CreateUser", &arn, boundary.as_deref(), ctx)?;
+    if !tags.is_empty() {
+        // As in IAM: creating with tags also takes the right to tag.
+        let ctx = super::tags::request_context(call.context, &tags);
+        call.authorize_with("iam:TagUser", &arn, ctx)?;
+    }
     let account = call.account().to_string();
     let now = call.now;
     let max_users = call.store.quotas().users;
@@ -61,6 +67,7 @@ pub async fn create_user(p: &Params, call: &mut Call<'_>) -> Result<Option<Strin
                 attached: Vec::new(),
                 access_keys: Vec::new(),
                 permissions_boundary: boundary.clone(),
+                tags: tags.clone(),
             };
             let mut x = Xml::new();
             x.open("User")
@@ -70,6 +77,7 @@ pub async fn create_user(p: &Params, call: &mut Call<'_>) -> Result<Option<Strin
                 .text("Arn", &iam_arn(&account, "user", &user.path, &user.name))
                 .date("CreateDate", user.created);
             super::boundary_xml(&mut x, user.permissions_boundary.as_deref());
+            super::tags::tags_xml(&mut x, &user.tags);
             x.close("User");
             state.users.insert(name.to_ascii_lowercase(), user);
             Ok(Some(x.finish()))
@@ -86,6 +94,7 @@ pub fn get_user(p: &Params, call: &mut Call<'_>) -> Result<Option<String>, ApiEr
             let u = find_user(&dir, &name)?;
             x.open("User");
             user_xml(&mut x, u);
+            super::tags::tags_xml(&mut x, &u.tags);
             x.close("User");
         }
         None => {

@@ -10,7 +10,7 @@ use tokio_postgres::types::ToSql;
 
 use super::super::model::{
     Change, Entity, EntityKey, StoreState, StoredGroup, StoredKey, StoredPolicy, StoredRole,
-    StoredUser, StoredVersion,
+    StoredUser, StoredVersion, Tag,
 };
 
 /// The current value of each named entity (`None`: deleted).
@@ -50,6 +50,12 @@ pub(super) async fn load_state(
     let roles = keys_of(keys, "role");
     let revocations = keys_of(keys, "revocation");
     let inline = inline_policies(c, &users, &groups, &roles).await?;
+    let tags = owner_tags(c, &users, &roles).await?;
+    let take_tags = |kind: &str, key: &str| {
+        tags.get(&(kind.to_string(), key.to_string()))
+            .cloned()
+            .unwrap_or_default()
+    };
     let attached = attached_policies(c, &users, &groups, &roles).await?;
     let take_inline = |kind: &str, key: &str| {
         inline
@@ -111,6 +117,7 @@ pub(super) async fn load_state(
             attached: take_attached("user", &key),
             access_keys: access_keys.remove(&key).unwrap_or_default(),
             permissions_boundary: r.get(5),
+            tags: take_tags("user", &key),
         };
         state.users.insert(key, user);
     }
@@ -198,6 +205,7 @@ pub(super) async fn load_state(
             policies: take_inline("role", &key),
             attached: take_attached("role", &key),
             permissions_boundary: r.get(8),
+            tags: take_tags("role", &key),
         };
         state.roles.insert(key, role);
     }
@@ -237,6 +245,27 @@ async fn inline_policies(
         out.entry((r.get(0), r.get(1)))
             .or_default()
             .insert(r.get(2), r.get(3));
+    }
+    Ok(out)
+}
+
+async fn owner_tags(
+    c: &impl GenericClient,
+    users: &Option<Vec<String>>,
+    roles: &Option<Vec<String>>,
+) -> Result<Owned<Vec<Tag>>, tokio_postgres::Error> {
+    let mut out: Owned<Vec<Tag>> = BTreeMap::new();
+    // Groups carry no tags; an empty list keeps the filter's shape.
+    let none: Option<Vec<String>> = users.as_ref().map(|_| Vec::new());
+    let sql = format!(
+        "SELECT owner_kind, owner_key, key, value FROM s3warden.tags WHERE {OWNER_FILTER}
+         ORDER BY owner_kind, owner_key, position"
+    );
+    for r in c.query(&sql, &[users, &none, roles]).await? {
+        out.entry((r.get(0), r.get(1))).or_default().push(Tag {
+            key: r.get(2),
+            value: r.get(3),
+        });
     }
     Ok(out)
 }
@@ -347,6 +376,15 @@ struct AttachedRows {
 }
 
 #[derive(Default)]
+struct TagRows {
+    owner_kind: Vec<String>,
+    owner_key: Vec<String>,
+    position: Vec<i32>,
+    key: Vec<String>,
+    value: Vec<String>,
+}
+
+#[derive(Default)]
 struct RevocationRows {
     unique_id: Vec<String>,
     revoked_before: Vec<i64>,
@@ -366,6 +404,7 @@ struct Rows {
     roles: RoleRows,
     inline: InlineRows,
     attached: AttachedRows,
+    tags: TagRows,
     revocations: RevocationRows,
     /// Owners whose dependent rows are replaced (or removed), by kind.
     owners: BTreeMap<&'static str, Vec<String>>,
@@ -394,6 +433,17 @@ impl Rows {
             r.owner_key.push(key.to_string());
             r.position.push(i as i32);
             r.arn.push(arn.clone());
+        }
+    }
+
+    fn tagged(&mut self, kind: &'static str, key: &str, tags: &[Tag]) {
+        for (i, t) in tags.iter().enumerate() {
+            let r = &mut self.tags;
+            r.owner_kind.push(kind.to_string());
+            r.owner_key.push(key.to_string());
+            r.position.push(i as i32);
+            r.key.push(t.key.clone());
+            r.value.push(t.value.clone());
         }
     }
 
@@ -434,6 +484,7 @@ impl Rows {
                     r.group_name.push(g.clone());
                 }
                 self.owned("user", key, &u.policies, &u.attached);
+                self.tagged("user", key, &u.tags);
             }
             Some(Entity::Group(g)) => {
                 let r = &mut self.groups;
@@ -477,6 +528,7 @@ impl Rows {
                 r.trust_policy.push(ro.trust_policy.clone());
                 r.boundary.push(ro.permissions_boundary.clone());
                 self.owned("role", key, &ro.policies, &ro.attached);
+                self.tagged("role", key, &ro.tags);
             }
             Some(Entity::Revocation(t)) => {
                 self.revocations.unique_id.push(key.to_string());
@@ -553,7 +605,7 @@ pub(super) async fn write_changes(
         exec(c, sql, &[keys], keys.len()).await?;
     }
     let owners = ou.len() + og.len() + or.len();
-    for table in ["inline_policies", "attached_policies"] {
+    for table in ["inline_policies", "attached_policies", "tags"] {
         let sql = format!(
             "DELETE FROM s3warden.{table} WHERE (owner_kind = 'user' AND owner_key = ANY($1))
              OR (owner_kind = 'group' AND owner_key = ANY($2)) OR (owner_kind = 'role' AND owner_key = ANY($3))"
@@ -694,6 +746,15 @@ pub(super) async fn write_changes(
          SELECT * FROM unnest($1::text[], $2::text[], $3::int[], $4::text[])",
         &[&a.owner_kind, &a.owner_key, &a.position, &a.arn],
         a.owner_kind.len(),
+    )
+    .await?;
+    let t = &rows.tags;
+    exec(
+        c,
+        "INSERT INTO s3warden.tags (owner_kind, owner_key, position, key, value)
+         SELECT * FROM unnest($1::text[], $2::text[], $3::int[], $4::text[], $5::text[])",
+        &[&t.owner_kind, &t.owner_key, &t.position, &t.key, &t.value],
+        t.owner_kind.len(),
     )
     .await?;
     let v = &rows.revocations;

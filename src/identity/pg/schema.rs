@@ -120,6 +120,19 @@ ALTER TABLE s3warden.users ADD COLUMN permissions_boundary text;
 ALTER TABLE s3warden.roles ADD COLUMN permissions_boundary text;
 "#,
     ),
+    (
+        4,
+        r#"
+CREATE TABLE s3warden.tags (
+    owner_kind text NOT NULL,
+    owner_key text NOT NULL,
+    position integer NOT NULL,
+    key text NOT NULL,
+    value text NOT NULL,
+    PRIMARY KEY (owner_kind, owner_key, position)
+);
+"#,
+    ),
 ];
 
 pub(super) async fn migrate(client: &Client, redacted: &str) -> Result<(), IdentityError> {
