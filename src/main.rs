@@ -1,6 +1,6 @@
 //! The `s3warden` command line: parses arguments and calls into the library.
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -176,6 +176,10 @@ fn main() -> ExitCode {
                 .unwrap_or_else(|_| "s3warden=info".into()),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(log_colours(
+            std::env::var_os("NO_COLOR").as_deref(),
+            std::io::stderr().is_terminal(),
+        ))
         .init();
     match cli.command {
         Command::Serve { config } => serve(&config),
@@ -185,6 +189,13 @@ fn main() -> ExitCode {
         } => policy_check(*args),
         Command::Sessions { command } => sessions(command),
     }
+}
+
+/// Colours only for a person at a terminal: log files and collectors get
+/// plain text, and `NO_COLOR` (any non-empty value, per no-color.org) turns
+/// them off everywhere.
+fn log_colours(no_color: Option<&std::ffi::OsStr>, stderr_is_terminal: bool) -> bool {
+    stderr_is_terminal && no_color.is_none_or(|v| v.is_empty())
 }
 
 fn fail(message: impl std::fmt::Display) -> ExitCode {
@@ -501,5 +512,20 @@ impl Signals {
             return;
         }
         let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::log_colours;
+    use std::ffi::OsStr;
+
+    #[test]
+    fn colours_only_on_a_terminal_without_no_color() {
+        assert!(log_colours(None, true));
+        assert!(!log_colours(None, false));
+        assert!(!log_colours(Some(OsStr::new("1")), true));
+        // An empty NO_COLOR does not count (no-color.org).
+        assert!(log_colours(Some(OsStr::new("")), true));
     }
 }

@@ -470,11 +470,19 @@ impl Config {
 
     /// Reads the text of an inline policy declaration.
     pub fn policy_text(&self, decl: &PolicyDecl) -> std::io::Result<String> {
-        match (&decl.document, &decl.file) {
+        match (&decl.document, self.policy_path(decl)) {
             (Some(doc), _) => Ok(doc.clone()),
-            (None, Some(file)) => std::fs::read_to_string(self.base_dir.join(file)),
+            (None, Some(path)) => std::fs::read_to_string(path),
             (None, None) => Ok(String::new()),
         }
+    }
+
+    /// Where a policy declared with `file` is read from: relative to the
+    /// config file's directory, made absolute so that an error names the
+    /// file actually tried, whatever the working directory.
+    pub fn policy_path(&self, decl: &PolicyDecl) -> Option<PathBuf> {
+        let joined = self.base_dir.join(decl.file.as_ref()?);
+        Some(std::path::absolute(&joined).unwrap_or(joined))
     }
 }
 

@@ -248,7 +248,11 @@ fn validate_policies(c: &Config, key: &str, decls: &[PolicyDecl]) -> Result<(), 
             ));
         }
         let text = c.policy_text(d).map_err(|e| {
-            ConfigError::invalid(format!("{pkey}.file"), format!("cannot read: {e}"))
+            let tried = c.policy_path(d).unwrap_or_default();
+            ConfigError::invalid(
+                format!("{pkey}.file"),
+                format!("cannot read {}: {e}", tried.display()),
+            )
         })?;
         Policy::parse(&text, PolicyKind::Identity)
             .and_then(|p| p.check_enforceable())

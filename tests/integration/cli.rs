@@ -111,8 +111,10 @@ fn serve_prints_the_endpoint_and_stops_on_sigterm() {
     let mut child = Command::new(BIN)
         .args(["serve", "--config"])
         .arg(&path)
+        .env_remove("NO_COLOR")
+        .env_remove("RUST_LOG")
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(Stdio::piped())
         .spawn()
         .unwrap();
     let mut line = String::new();
@@ -129,7 +131,15 @@ fn serve_prints_the_endpoint_and_stops_on_sigterm() {
         .status()
         .unwrap();
     assert!(status.success());
-    assert!(child.wait().unwrap().success());
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    // stderr is a pipe here, not a terminal: plain text, no ANSI colours.
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(log.contains("shutting down"), "{log}");
+    assert!(
+        !log.contains('\x1b'),
+        "ANSI escapes in a piped log: {log:?}"
+    );
 }
 
 #[tokio::test]
