@@ -450,11 +450,11 @@ fn serve(path: &Path) -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    runtime.block_on(async move {
+    let code = runtime.block_on(async move {
         let embedded = config.is_embedded();
         let root = config.root.clone();
         let region = config.region.clone();
-        let signals = Signals::install();
+        let mut signals = Signals::install();
         let server = match Server::start(config).await {
             Ok(s) => s,
             Err(e) => {
@@ -482,9 +482,20 @@ fn serve(path: &Path) -> ExitCode {
         let _ = stdout.write_all(banner.as_bytes()).and_then(|_| stdout.flush());
         signals.wait().await;
         tracing::info!("shutting down");
+        // A second SIGTERM or SIGINT means "now": an operator or supervisor
+        // that will not wait for the grace period.
+        tokio::spawn(async move {
+            signals.wait().await;
+            eprintln!("s3warden: second signal; exiting at once");
+            std::process::exit(1);
+        });
         server.shutdown().await;
         ExitCode::SUCCESS
-    })
+    });
+    // Blocking work still running (a file read of the embedded store for a
+    // cut request) must not hold the exit: the server has shut down.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+    code
 }
 
 /// SIGINT and SIGTERM, installed before the server announces itself so a
@@ -502,7 +513,7 @@ impl Signals {
         }
     }
 
-    async fn wait(mut self) {
+    async fn wait(&mut self) {
         #[cfg(unix)]
         if let Some(term) = self.term.as_mut() {
             tokio::select! {

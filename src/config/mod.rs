@@ -337,6 +337,10 @@ pub struct LimitsConfig {
     /// 8 MiB part; more are refused with 503 SlowDown.
     #[serde(default = "default_post_uploads")]
     pub max_post_uploads: usize,
+    /// After SIGTERM: how long requests in flight may take to finish before
+    /// they are cut (each still leaves its audit record).
+    #[serde(default = "default_shutdown_grace")]
+    pub shutdown_grace_secs: u64,
 }
 
 impl Default for LimitsConfig {
@@ -346,8 +350,13 @@ impl Default for LimitsConfig {
             header_read_timeout_secs: default_header_timeout(),
             max_clock_skew_secs: default_skew(),
             max_post_uploads: default_post_uploads(),
+            shutdown_grace_secs: default_shutdown_grace(),
         }
     }
+}
+
+fn default_shutdown_grace() -> u64 {
+    10
 }
 
 fn default_post_uploads() -> usize {

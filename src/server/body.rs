@@ -16,6 +16,7 @@ use tokio::sync::Notify;
 use crate::audit::SharedGuard;
 use crate::auth::payload::{BodyError, BoxError};
 use crate::metrics::Metrics;
+use crate::server::shutdown::{CUT_BY_SHUTDOWN, Cutoff};
 
 /// The client's request body on its way upstream: counts bytes and notifies
 /// `done` once it has ended, failed or been dropped.
@@ -92,29 +93,44 @@ where
 }
 
 /// The response body on its way to the client: counts bytes and finishes the
-/// audit record when the body ends, fails, or is dropped (client gone).
-pub struct OutboundBody<B> {
+/// audit record when the body ends, fails, or is dropped (client gone, or
+/// cut at the shutdown deadline — which the record then says).
+pub struct OutboundBody<B: Body> {
     inner: B,
     sent: u64,
+    /// The body reported its end: everything was handed to the connection.
+    ended: bool,
     audit: SharedGuard,
     metrics: Arc<Metrics>,
+    cutoff: Arc<Cutoff>,
 }
 
-impl<B> OutboundBody<B> {
-    pub fn new(inner: B, audit: SharedGuard, metrics: Arc<Metrics>) -> Self {
+impl<B: Body> OutboundBody<B> {
+    pub fn new(inner: B, audit: SharedGuard, metrics: Arc<Metrics>, cutoff: Arc<Cutoff>) -> Self {
         OutboundBody {
             inner,
             sent: 0,
+            ended: false,
             audit,
             metrics,
+            cutoff,
         }
     }
 }
 
-impl<B> Drop for OutboundBody<B> {
+impl<B: Body> Drop for OutboundBody<B> {
     fn drop(&mut self) {
         let sent = self.sent;
-        self.audit.update(|r| r.bytes_out = sent);
+        // hyper stops polling a body that says it has ended, so either sign counts.
+        let complete = self.ended || self.inner.is_end_stream();
+        let cut = !complete && self.cutoff.is_cut();
+        self.audit.update(|r| {
+            r.bytes_out = sent;
+            if cut {
+                r.error_code = Some(CUT_BY_SHUTDOWN.to_string());
+                r.error_source = Some(crate::s3::ErrorSource::Internal);
+            }
+        });
         self.audit.finish(|r| self.metrics.observe(r));
     }
 }
@@ -138,6 +154,7 @@ where
                     this.sent += d.len() as u64;
                 }
             }
+            Poll::Ready(None) => this.ended = true,
             Poll::Ready(Some(Err(e))) => {
                 let msg = e.to_string();
                 this.audit.update(|r| {

@@ -9,6 +9,7 @@ mod integrity;
 pub mod pipeline;
 mod post_upload;
 mod response;
+pub mod shutdown;
 mod streaming;
 mod tls;
 
@@ -18,7 +19,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use hyper::service::service_fn;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use rand::RngExt;
@@ -67,6 +68,8 @@ pub struct State {
     pub metrics: Arc<Metrics>,
     /// Browser POST uploads that may buffer a part at once.
     pub post_uploads: Arc<tokio::sync::Semaphore>,
+    /// Tracks connection and stream tasks, and cuts them at the shutdown deadline.
+    pub cutoff: Arc<shutdown::Cutoff>,
 }
 
 /// A running s3warden.
@@ -154,6 +157,7 @@ impl Server {
             audit,
             metrics: Arc::new(Metrics::new()),
             post_uploads: Arc::new(tokio::sync::Semaphore::new(config.limits.max_post_uploads)),
+            cutoff: Arc::new(shutdown::Cutoff::default()),
             config,
         });
         let (shutdown, shutdown_rx) = watch::channel(false);
@@ -212,8 +216,9 @@ impl Server {
         self.metrics_server.as_ref().map(|m| m.addr)
     }
 
-    /// Stops accepting, lets in-flight requests finish (up to 10 s), flushes
-    /// the audit log, and stops the embedded store.
+    /// Stops accepting, lets in-flight requests finish for up to `[limits]
+    /// shutdown_grace_secs`, cuts what remains (each cut request leaves its
+    /// audit record), flushes the audit log, and stops the embedded store.
     pub async fn shutdown(self) {
         let _ = self.shutdown.send(true);
         let _ = self.accept_task.await;
@@ -294,9 +299,10 @@ async fn accept_loop(
         let watcher = graceful.watcher();
         let metrics = state.metrics.clone();
         metrics.connection_opened();
-        tokio::spawn(async move {
+        let cutoff = state.cutoff.clone();
+        cutoff.spawn(async move {
             let _open = ConnectionGuard(metrics);
-            let mut builder = auto::Builder::new(TokioExecutor::new());
+            let mut builder = auto::Builder::new(shutdown::CutExecutor(state.cutoff.clone()));
             builder
                 .http1()
                 .timer(TokioTimer::new())
@@ -354,10 +360,6 @@ async fn accept_loop(
         });
     }
     drop(listener);
-    tokio::select! {
-        _ = graceful.shutdown() => {}
-        _ = tokio::time::sleep(Duration::from_secs(10)) => {
-            tracing::warn!("connections still open after 10 s; closing them");
-        }
-    }
+    let grace = Duration::from_secs(state.config.limits.shutdown_grace_secs);
+    shutdown::drain_then_cut(&state.cutoff, graceful.shutdown(), grace).await;
 }

@@ -20,6 +20,7 @@ use super::authenticate::{Authenticated, authenticate, common_context};
 use super::body::{InboundBody, OutboundBody, read_limited};
 use super::cors;
 use super::response;
+use super::shutdown::{CUT_BY_SHUTDOWN, Cutoff};
 use super::streaming::{self, refuse_stray_aws_chunked, rewrite_headers};
 use crate::audit::{AuditGuard, AuditRecord, AuthInfo, DecisionInfo, SharedGuard};
 use crate::auth::RequestParts;
@@ -117,11 +118,16 @@ pub async fn handle(
     let is_head = req.method() == Method::HEAD;
     let origin = header_str(req.headers(), "origin").map(str::to_string);
     let method = req.method().clone();
+    let unanswered = Unanswered {
+        audit: Some(audit.clone()),
+        cutoff: &state.cutoff,
+    };
     let result = if method == Method::OPTIONS {
         preflight(&state, req.headers(), &ctx)
     } else {
         process(&state, &conn, req, &ctx).await
     };
+    unanswered.answered();
     let response = match result {
         Ok(r) => r,
         Err(e) => {
@@ -149,9 +155,45 @@ pub async fn handle(
     }
     Response::from_parts(
         parts,
-        OutboundBody::new(body, audit, state.metrics.clone()).boxed(),
+        OutboundBody::new(body, audit, state.metrics.clone(), state.cutoff.clone()).boxed(),
     )
 }
+
+/// Marks the audit record of a request dropped before it was answered:
+/// hyper drops the request's future when its client goes away, and the
+/// shutdown cut drops it at the deadline. The record is sent either way
+/// (the guard's `Drop`); this says why it has no answer.
+struct Unanswered<'a> {
+    audit: Option<SharedGuard>,
+    cutoff: &'a Cutoff,
+}
+
+impl Unanswered<'_> {
+    fn answered(mut self) {
+        self.audit = None;
+    }
+}
+
+impl Drop for Unanswered<'_> {
+    fn drop(&mut self) {
+        if let Some(audit) = self.audit.take() {
+            let cut = self.cutoff.is_cut();
+            audit.update(|r| {
+                let (code, source) = if cut {
+                    (CUT_BY_SHUTDOWN, ErrorSource::Internal)
+                } else {
+                    (CLIENT_DISCONNECTED, ErrorSource::Client)
+                };
+                r.error_code.get_or_insert_with(|| code.to_string());
+                r.error_source.get_or_insert(source);
+            });
+        }
+    }
+}
+
+/// The audit error code of a request whose client went away before the
+/// whole answer was sent.
+pub const CLIENT_DISCONNECTED: &str = "ClientDisconnected";
 
 /// A CORS preflight: answered from the configuration, before and without
 /// authentication, as S3 answers it.

@@ -25,5 +25,6 @@ mod policy_decisions;
 mod post_upload;
 mod sdk_identities;
 mod sessions;
+mod shutdown;
 mod signature_errors;
 mod sigv4_properties;
