@@ -341,6 +341,10 @@ pub struct LimitsConfig {
     /// they are cut (each still leaves its audit record).
     #[serde(default = "default_shutdown_grace")]
     pub shutdown_grace_secs: u64,
+    /// Largest request header section (request line and headers); larger
+    /// ones are refused before more is buffered.
+    #[serde(default = "default_max_header_bytes")]
+    pub max_header_bytes: usize,
 }
 
 impl Default for LimitsConfig {
@@ -351,8 +355,13 @@ impl Default for LimitsConfig {
             max_clock_skew_secs: default_skew(),
             max_post_uploads: default_post_uploads(),
             shutdown_grace_secs: default_shutdown_grace(),
+            max_header_bytes: default_max_header_bytes(),
         }
     }
+}
+
+fn default_max_header_bytes() -> usize {
+    16 * 1024
 }
 
 fn default_shutdown_grace() -> u64 {

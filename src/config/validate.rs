@@ -140,6 +140,21 @@ pub fn validate(c: &Config) -> Result<(), ConfigError> {
             "must be at least 1024",
         ));
     }
+    // A SigV4 request with a session token and a few x-amz headers is
+    // about 2 KiB; S3 itself allows 8 KiB. Above 1 MiB a limit no longer
+    // bounds memory per connection in any useful way.
+    if !(4096..=1024 * 1024).contains(&c.limits.max_header_bytes) {
+        return Err(ConfigError::invalid(
+            "limits.max_header_bytes",
+            "must be between 4096 and 1048576",
+        ));
+    }
+    if c.limits.header_read_timeout_secs == 0 {
+        return Err(ConfigError::invalid(
+            "limits.header_read_timeout_secs",
+            "must be at least 1",
+        ));
+    }
     if c.limits.max_post_uploads == 0 {
         return Err(ConfigError::invalid(
             "limits.max_post_uploads",

@@ -116,6 +116,7 @@ pub async fn handle(
         audit: audit.clone(),
     };
     let is_head = req.method() == Method::HEAD;
+    let body_may_be_unread = has_body(&req) && req.version() < http::Version::HTTP_2;
     let origin = header_str(req.headers(), "origin").map(str::to_string);
     let method = req.method().clone();
     let unanswered = Unanswered {
@@ -145,6 +146,17 @@ pub async fn handle(
     audit.update(|r| r.status = status);
     let (mut parts, body) = response.into_parts();
     response::stamp(&mut parts.headers, &request_id);
+    if body_may_be_unread && parts.status.as_u16() >= 400 {
+        // An error may be answered before the body was read (or while
+        // upstream refused it early): the rest of the body would arrive as
+        // if it were the next request. Closing is the only safe reuse
+        // decision; saying so keeps keep-alive clients from sending their
+        // next request into a connection about to close. (HTTP/2 ends the
+        // stream instead, which hyper does by itself.)
+        parts
+            .headers
+            .insert(http::header::CONNECTION, HeaderValue::from_static("close"));
+    }
     if method != Method::OPTIONS {
         cors::decorate(
             state.config.cors.as_ref(),
@@ -210,6 +222,13 @@ fn preflight(
     Ok(resp)
 }
 
+/// Whether a request declares a body: a non-zero length or chunked framing.
+fn has_body<B>(req: &Request<B>) -> bool {
+    req.headers().contains_key(http::header::TRANSFER_ENCODING)
+        || header_str(req.headers(), "content-length")
+            .is_some_and(|n| n.trim().parse::<u64>().map_or(true, |n| n > 0))
+}
+
 fn host_of<B>(req: &Request<B>) -> Option<&str> {
     header_str(req.headers(), "host").or_else(|| req.uri().authority().map(|a| a.as_str()))
 }
@@ -247,6 +266,7 @@ async fn process(
     ctx: &RequestCtx,
 ) -> Result<Response<ResponseBody>, S3Error> {
     let (mut parts, body) = req.into_parts();
+    check_header_section(&parts, state.config.limits.max_header_bytes)?;
     let raw_query = parts.uri.query().unwrap_or("");
     let mut query = parse_query(raw_query).ok_or_else(S3Error::invalid_uri)?;
     let host =
@@ -378,6 +398,31 @@ async fn process(
         }
     }
     Ok(relay(resp))
+}
+
+/// Refuses a request whose header section is larger than `limit`, as S3
+/// refuses one above its 8 KiB. hyper's read buffer (at least 8 KiB, see
+/// `server`) already refused anything larger than it before buffering
+/// more; this is the exact check for limits below that, counted as the
+/// bytes on the wire of an HTTP/1.1 head (HTTP/2 compresses them, but its
+/// header list size is bounded the same way).
+fn check_header_section(parts: &http::request::Parts, limit: usize) -> Result<(), S3Error> {
+    // "METHOD URI HTTP/1.1\r\n", each "name: value\r\n", the final "\r\n".
+    let line = parts.method.as_str().len() + parts.uri.to_string().len() + 12;
+    let headers: usize = parts
+        .headers
+        .iter()
+        .map(|(n, v)| n.as_str().len() + v.len() + 4)
+        .sum();
+    if line + headers + 2 > limit {
+        return Err(S3Error::new(
+            "RequestHeaderSectionTooLarge",
+            StatusCode::BAD_REQUEST,
+            "Your request header section exceeds the maximum allowed size.",
+        )
+        .with("MaxSizeAllowed", limit.to_string()));
+    }
+    Ok(())
 }
 
 /// After a failed upstream exchange: if the client's body was at fault

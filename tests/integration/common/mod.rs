@@ -626,8 +626,15 @@ pub const H2_PREFACE: &[u8] =
 
 /// The head of a GET signed by root, as raw bytes for a raw socket.
 pub fn signed_get_head(endpoint: &str, path: &str) -> Vec<u8> {
-    let signed = signed_get(&format!("{endpoint}{path}"), ROOT_KEY, ROOT_SECRET);
-    let mut head = format!("GET {path} HTTP/1.1\r\n");
+    raw_head(
+        &signed_get(&format!("{endpoint}{path}"), ROOT_KEY, ROOT_SECRET),
+        path,
+    )
+}
+
+/// A signed request's HTTP/1.1 head, as raw bytes for a raw socket.
+pub fn raw_head(signed: &Signed, path: &str) -> Vec<u8> {
+    let mut head = format!("{} {path} HTTP/1.1\r\n", signed.method);
     for (n, v) in &signed.headers {
         head.push_str(&format!("{n}: {v}\r\n"));
     }
