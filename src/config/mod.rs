@@ -150,6 +150,11 @@ pub struct UpstreamConfig {
     /// How long to wait for upstream response headers once the request is sent.
     #[serde(default = "default_response_timeout")]
     pub response_timeout_secs: u64,
+    /// How long an exchange with upstream may move no byte either way (a
+    /// request body upstream stopped reading, a response body it stopped
+    /// sending) before it is ended.
+    #[serde(default = "default_upstream_idle")]
+    pub idle_timeout_secs: u64,
 }
 
 impl std::fmt::Debug for UpstreamConfig {
@@ -176,8 +181,15 @@ fn default_connect_timeout() -> u64 {
     3000
 }
 
+/// S3 sends response headers within seconds; operations that take long
+/// (CopyObject, CompleteMultipartUpload) send them early and keep the
+/// connection alive with whitespace, which the idle timeout covers.
 fn default_response_timeout() -> u64 {
-    300
+    60
+}
+
+fn default_upstream_idle() -> u64 {
+    60
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -345,6 +357,10 @@ pub struct LimitsConfig {
     /// ones are refused before more is buffered.
     #[serde(default = "default_max_header_bytes")]
     pub max_header_bytes: usize,
+    /// How long a client may send nothing of a body it announced before it
+    /// is answered `400 RequestTimeout` (S3 waits about 20 s).
+    #[serde(default = "default_body_idle")]
+    pub body_idle_timeout_secs: u64,
 }
 
 impl Default for LimitsConfig {
@@ -356,8 +372,13 @@ impl Default for LimitsConfig {
             max_post_uploads: default_post_uploads(),
             shutdown_grace_secs: default_shutdown_grace(),
             max_header_bytes: default_max_header_bytes(),
+            body_idle_timeout_secs: default_body_idle(),
         }
     }
+}
+
+fn default_body_idle() -> u64 {
+    20
 }
 
 fn default_max_header_bytes() -> usize {

@@ -3,10 +3,12 @@
 //! when the response body is done, and reading small control bodies whole
 //! under a limit.
 
+use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use http_body::{Body, Frame, SizeHint};
@@ -157,8 +159,12 @@ where
             Poll::Ready(None) => this.ended = true,
             Poll::Ready(Some(Err(e))) => {
                 let msg = e.to_string();
+                let code = match e.downcast_ref::<BodyError>() {
+                    Some(BodyError::IdleTimeout { .. }) => "UpstreamIdleTimeout",
+                    _ => "ResponseStreamFailed",
+                };
                 this.audit.update(|r| {
-                    r.error_code.get_or_insert_with(|| "ResponseStreamFailed".to_string());
+                    r.error_code.get_or_insert_with(|| code.to_string());
                     r.error_source.get_or_insert(crate::s3::ErrorSource::Upstream);
                     tracing::warn!(request_id = %r.request_id, error = %msg, "response body failed mid-stream");
                 });
@@ -177,15 +183,89 @@ where
     }
 }
 
+/// A body that fails with [`BodyError::IdleTimeout`] when its source has
+/// nothing for `timeout` while it is being waited on. Time spent while
+/// nobody polls it (the reader is slow) does not count: only a silent
+/// source does. Used for clients that stop sending a body they announced
+/// (S3 answers `400 RequestTimeout` after about 20 s) and for an upstream
+/// that stops sending the object it started.
+pub struct IdleBody<B> {
+    inner: B,
+    timeout: Duration,
+    waiting: Option<Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl<B> IdleBody<B> {
+    pub fn new(inner: B, timeout: Duration) -> Self {
+        IdleBody {
+            inner,
+            timeout,
+            waiting: None,
+        }
+    }
+}
+
+impl<B> Body for IdleBody<B>
+where
+    B: Body<Data = Bytes> + Unpin,
+    B::Error: Into<BoxError>,
+{
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let this = &mut *self;
+        match Pin::new(&mut this.inner).poll_frame(cx) {
+            Poll::Pending => {
+                let timeout = this.timeout;
+                let waiting = this
+                    .waiting
+                    .get_or_insert_with(|| Box::pin(tokio::time::sleep(timeout)));
+                if waiting.as_mut().poll(cx).is_ready() {
+                    let e = BodyError::IdleTimeout {
+                        secs: timeout.as_secs(),
+                    };
+                    return Poll::Ready(Some(Err(Box::new(e))));
+                }
+                Poll::Pending
+            }
+            Poll::Ready(frame) => {
+                this.waiting = None;
+                Poll::Ready(frame.map(|f| f.map_err(Into::into)))
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+/// A client's request body, failing with `RequestTimeout` when the client
+/// stops sending it for `[limits] body_idle_timeout_secs`.
+pub fn from_client(
+    body: hyper::body::Incoming,
+    limits: &crate::config::LimitsConfig,
+) -> IdleBody<hyper::body::Incoming> {
+    IdleBody::new(body, Duration::from_secs(limits.body_idle_timeout_secs))
+}
+
 /// Reads a whole body of at most `limit` bytes.
 pub async fn read_limited<B>(mut body: B, limit: usize) -> Result<Bytes, BodyError>
 where
     B: Body<Data = Bytes> + Unpin,
-    B::Error: std::fmt::Display,
+    B::Error: Into<BoxError>,
 {
     let mut buf = BytesMut::new();
     while let Some(frame) = body.frame().await {
-        let frame = frame.map_err(|e| BodyError::Transport(e.to_string()))?;
+        let frame = frame.map_err(|e| BodyError::transport(&e.into()))?;
         if let Ok(data) = frame.into_data() {
             if buf.len() + data.len() > limit {
                 return Err(BodyError::TooLarge {

@@ -17,7 +17,7 @@ use tokio::sync::Notify;
 
 use super::State;
 use super::authenticate::{Authenticated, authenticate, common_context};
-use super::body::{InboundBody, OutboundBody, read_limited};
+use super::body::{IdleBody, InboundBody, OutboundBody, from_client, read_limited};
 use super::cors;
 use super::response;
 use super::shutdown::{CUT_BY_SHUTDOWN, Cutoff};
@@ -34,7 +34,7 @@ use crate::policy::{Context, Decision};
 use crate::s3::address::resolve;
 use crate::s3::classify::{Classified, RequestView, bucket_arn, classify};
 use crate::s3::delete_objects::{DeleteRequest, denied_errors, merge_into_result, result_with};
-use crate::s3::errors::{upstream_bad_gateway, upstream_unavailable};
+use crate::s3::errors::{upstream_bad_gateway, upstream_timeout, upstream_unavailable};
 use crate::s3::headers::{HeaderRole, role};
 use crate::s3::{ErrorSource, Operation, S3Error};
 use crate::upstream::{Outgoing, UpstreamBody, UpstreamError};
@@ -133,11 +133,18 @@ pub async fn handle(
         Ok(r) => r,
         Err(e) => {
             if e.status.is_server_error() || e.source != ErrorSource::Client {
-                tracing::warn!(request_id = %request_id, code = e.code, message = %e.message, "request failed");
+                tracing::warn!(
+                    request_id = %request_id,
+                    code = e.code,
+                    message = %e.message,
+                    detail = e.internal_detail.as_deref().unwrap_or(""),
+                    "request failed"
+                );
             }
             audit.update(|r| {
                 r.error_code = Some(e.code.to_string());
                 r.error_source = Some(e.source);
+                r.error_detail = e.internal_detail.clone();
             });
             response::error(&e, &request_id, is_head).map(|b| b.map_err(|e| match e {}).boxed())
         }
@@ -339,7 +346,7 @@ async fn process(
     let counter = Arc::new(AtomicU64::new(0));
     let body_done = Arc::new(Notify::new());
     let (body, payload_hash) = upstream_body(
-        body,
+        from_client(body, &state.config.limits),
         &auth,
         &parts.headers,
         &mut headers,
@@ -397,7 +404,7 @@ async fn process(
             return Err(S3Error::access_denied());
         }
     }
-    Ok(relay(resp))
+    Ok(relay(state, resp))
 }
 
 /// Refuses a request whose header section is larger than `limit`, as S3
@@ -438,19 +445,22 @@ pub(super) fn body_failure_or(
     }
     tracing::warn!(request_id = %ctx.request_id, error = %e, "upstream request failed");
     state.metrics.upstream_error(e.kind());
+    let detail = e.to_string();
     match e {
-        UpstreamError::Connect(d) => upstream_unavailable(&d),
-        UpstreamError::Timeout(_) => upstream_unavailable("timed out"),
+        UpstreamError::Connect(_) => upstream_unavailable(&detail),
+        UpstreamError::Timeout(_) => upstream_timeout(&detail),
         UpstreamError::Credentials(_)
         | UpstreamError::Signing(_)
         | UpstreamError::Url(_)
-        | UpstreamError::Tls(_) => S3Error::internal_error().from_source(ErrorSource::Internal),
+        | UpstreamError::Tls(_) => S3Error::internal_error()
+            .from_source(ErrorSource::Internal)
+            .with_internal_detail(detail),
         UpstreamError::HeaderValue(name) => S3Error::invalid_argument(
             "Header values must be visible ASCII (use RFC 2047 encoding for other characters).",
             &name,
             "",
         ),
-        UpstreamError::Request(d) => upstream_bad_gateway(&d),
+        UpstreamError::Request(_) => upstream_bad_gateway(&detail),
     }
 }
 
@@ -458,7 +468,7 @@ pub(super) fn body_failure_or(
 /// with: a hex digest checked in flight, unsigned, or an aws-chunked body
 /// decoded, verified and re-framed (whose headers are rewritten in `out`).
 async fn upstream_body(
-    body: Incoming,
+    body: IdleBody<Incoming>,
     auth: &Authenticated,
     received: &HeaderMap,
     out: &mut HeaderMap,
@@ -522,7 +532,7 @@ where
         PayloadHash::Unsigned | PayloadHash::Streaming(_) => (
             inbound
                 .map_err(move |e| {
-                    failure.set(BodyError::Transport(e.to_string()));
+                    failure.set(BodyError::transport(&e));
                     e
                 })
                 .boxed(),
@@ -597,11 +607,15 @@ pub(super) fn forward_headers(
 }
 
 /// Streams upstream's response back, without its hop-by-hop headers and
-/// request ids (see [`strip_upstream_headers`]).
-pub(super) fn relay(resp: Response<Incoming>) -> Response<ResponseBody> {
+/// request ids (see [`strip_upstream_headers`]). An upstream that stops
+/// sending for `[upstream] idle_timeout_secs` fails the body, which cuts
+/// the client's connection (or stream) short of the announced length: a
+/// truncated object is never taken for a whole one.
+pub(super) fn relay(state: &State, resp: Response<Incoming>) -> Response<ResponseBody> {
     let (mut parts, body) = resp.into_parts();
     strip_upstream_headers(&mut parts.headers);
-    Response::from_parts(parts, body.map_err(|e| -> BoxError { Box::new(e) }).boxed())
+    let idle = std::time::Duration::from_secs(state.config.upstream.idle_timeout_secs);
+    Response::from_parts(parts, IdleBody::new(body, idle).boxed())
 }
 
 /// Drops hop-by-hop headers and upstream's request ids from an upstream
@@ -636,9 +650,12 @@ async fn delete_objects(
     body: Incoming,
     ctx: &RequestCtx,
 ) -> Result<Response<ResponseBody>, S3Error> {
-    let raw = read_limited(body, state.config.limits.max_control_body_bytes)
-        .await
-        .map_err(|e| S3Error::from(&e))?;
+    let raw = read_limited(
+        from_client(body, &state.config.limits),
+        state.config.limits.max_control_body_bytes,
+    )
+    .await
+    .map_err(|e| S3Error::from(&e))?;
     ctx.audit.update(|r| r.bytes_in = raw.len() as u64);
     let (raw, trailer_verified) = match &auth.payload {
         PayloadHash::Streaming(mode) => {
@@ -727,7 +744,7 @@ async fn delete_objects(
         r.upstream_request_id = header_str(resp.headers(), "x-amz-request-id").map(str::to_string)
     });
     if denied.is_empty() || !resp.status().is_success() {
-        return Ok(relay(resp));
+        return Ok(relay(state, resp));
     }
     let upstream_body = read_limited(resp.into_body(), MAX_REWRITTEN_RESPONSE)
         .await

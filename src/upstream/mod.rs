@@ -4,6 +4,7 @@
 //! the proxy's own key; nothing of the client's authentication goes upstream.
 
 pub mod credentials;
+mod progress;
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -144,6 +145,7 @@ pub struct Upstream {
     endpoint: Endpoint,
     credentials: UpstreamCredentials,
     response_timeout: Duration,
+    idle_timeout: Duration,
 }
 
 /// Roots for upstream TLS: the system's, Mozilla's when the system has none,
@@ -210,6 +212,7 @@ impl Upstream {
             endpoint,
             credentials,
             response_timeout: Duration::from_secs(cfg.response_timeout_secs),
+            idle_timeout: Duration::from_secs(cfg.idle_timeout_secs),
         })
     }
 
@@ -301,10 +304,13 @@ impl Upstream {
             &creds,
             &self.endpoint.region,
         )?;
+        let progress = progress::Progress::new();
+        let body =
+            http_body_util::BodyExt::boxed(progress::ProgressBody::new(out.body, progress.clone()));
         let mut req = Request::builder()
             .method(out.method)
             .uri(&url)
-            .body(out.body)
+            .body(body)
             .map_err(|e| UpstreamError::Url(e.to_string()))?;
         *req.headers_mut() = headers;
 
@@ -317,6 +323,9 @@ impl Upstream {
                 out.body_done.notified().await;
                 tokio::time::sleep(timeout).await;
             } => Err(UpstreamError::Timeout(timeout)),
+            // Upstream stopped reading the request body: dropping the
+            // request aborts it, so upstream never completes the object.
+            _ = progress.stalled(self.idle_timeout) => Err(UpstreamError::Timeout(self.idle_timeout)),
         }
     }
 }

@@ -20,6 +20,7 @@ mod early_answers;
 mod embedded_store;
 mod forwarding;
 mod identities;
+mod idle_timeouts;
 mod listener;
 mod persistence;
 mod policy_check;
