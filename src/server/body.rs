@@ -20,11 +20,13 @@ use crate::auth::payload::{BodyError, BoxError};
 use crate::metrics::Metrics;
 use crate::server::shutdown::{CUT_BY_SHUTDOWN, Cutoff};
 
-/// The client's request body on its way upstream: counts bytes and notifies
-/// `done` once it has ended, failed or been dropped.
+/// The client's request body on its way upstream: counts bytes, fails with
+/// [`BodyError::TooLarge`] past its limit, and notifies `done` once it has
+/// ended, failed or been dropped.
 pub struct InboundBody<B> {
     inner: B,
     counter: Arc<AtomicU64>,
+    limit: u64,
     done: Arc<Notify>,
     notified: bool,
 }
@@ -34,9 +36,16 @@ impl<B> InboundBody<B> {
         InboundBody {
             inner,
             counter,
+            limit: u64::MAX,
             done,
             notified: false,
         }
+    }
+
+    /// Fails the body once more than `limit` bytes have arrived.
+    pub fn with_limit(mut self, limit: u64) -> Self {
+        self.limit = limit;
+        self
     }
 
     fn notify(&mut self) {
@@ -69,7 +78,13 @@ where
         match Pin::new(&mut this.inner).poll_frame(cx) {
             Poll::Ready(Some(Ok(frame))) => {
                 if let Some(d) = frame.data_ref() {
-                    this.counter.fetch_add(d.len() as u64, Ordering::Relaxed);
+                    let len = d.len() as u64;
+                    let total = this.counter.fetch_add(len, Ordering::Relaxed) + len;
+                    if total > this.limit {
+                        this.notify();
+                        let limit = this.limit;
+                        return Poll::Ready(Some(Err(Box::new(BodyError::TooLarge { limit }))));
+                    }
                 }
                 Poll::Ready(Some(Ok(frame)))
             }

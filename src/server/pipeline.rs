@@ -345,20 +345,34 @@ async fn process(
     let failure = BodyFailure::default();
     let counter = Arc::new(AtomicU64::new(0));
     let body_done = Arc::new(Notify::new());
-    let (body, payload_hash) = upstream_body(
-        from_client(body, &state.config.limits),
-        &auth,
-        &parts.headers,
-        &mut headers,
-        failure.clone(),
-        counter.clone(),
-        body_done.clone(),
-    )
-    .await?;
     let needs_length = matches!(
         classified.operation,
         Operation::PutObject | Operation::UploadPart
     );
+    let mut inbound = InboundBody::new(
+        from_client(body, &state.config.limits),
+        counter.clone(),
+        body_done.clone(),
+    );
+    if !needs_length {
+        // Everything but object data is a control document (a policy,
+        // CompleteMultipartUpload's part list, a lifecycle configuration):
+        // bounded here as S3 bounds it, not streamed to upstream unchecked.
+        let limit = state.config.limits.max_control_body_bytes as u64;
+        let declared = header_str(&parts.headers, "content-length").and_then(|n| n.parse().ok());
+        if declared.is_some_and(|n: u64| n > limit) {
+            return Err(S3Error::from(&BodyError::TooLarge { limit }));
+        }
+        inbound = inbound.with_limit(limit);
+    }
+    let (body, payload_hash) = upstream_body(
+        inbound,
+        &auth,
+        &parts.headers,
+        &mut headers,
+        failure.clone(),
+    )
+    .await?;
     if needs_length && !headers.contains_key(http::header::CONTENT_LENGTH) {
         return Err(S3Error::missing_content_length());
     }
@@ -468,15 +482,12 @@ pub(super) fn body_failure_or(
 /// with: a hex digest checked in flight, unsigned, or an aws-chunked body
 /// decoded, verified and re-framed (whose headers are rewritten in `out`).
 async fn upstream_body(
-    body: IdleBody<Incoming>,
+    inbound: InboundBody<IdleBody<Incoming>>,
     auth: &Authenticated,
     received: &HeaderMap,
     out: &mut HeaderMap,
     failure: BodyFailure,
-    counter: Arc<AtomicU64>,
-    done: Arc<Notify>,
 ) -> Result<(UpstreamBody, String), S3Error> {
-    let inbound = InboundBody::new(body, counter, done);
     let mode = match &auth.payload {
         PayloadHash::Streaming(mode) => *mode,
         other => {

@@ -13,6 +13,7 @@ mod classification;
 mod cli;
 mod client_matrix;
 mod clients;
+mod control_bodies;
 mod cors;
 mod deadlines;
 mod e2e_sdk;
