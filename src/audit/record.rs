@@ -82,6 +82,10 @@ pub struct AuditRecord {
     pub error_detail: Option<String>,
     pub bytes_in: u64,
     pub bytes_out: u64,
+    /// The length the answer announced, when fewer bytes were sent: a
+    /// download cut short (client gone, upstream stalled, shutdown).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bytes_expected: Option<u64>,
     pub duration_ms: f64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub upstream_ms: Option<f64>,

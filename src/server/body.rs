@@ -18,6 +18,7 @@ use tokio::sync::Notify;
 use crate::audit::SharedGuard;
 use crate::auth::payload::{BodyError, BoxError};
 use crate::metrics::Metrics;
+use crate::server::pipeline::CLIENT_DISCONNECTED;
 use crate::server::shutdown::{CUT_BY_SHUTDOWN, Cutoff};
 
 /// The client's request body on its way upstream: counts bytes, fails with
@@ -115,6 +116,9 @@ where
 pub struct OutboundBody<B: Body> {
     inner: B,
     sent: u64,
+    /// The whole answer's length, per the body's exact size when it was
+    /// created (an announced `Content-Length`); `None` when unknown.
+    expected: Option<u64>,
     /// The body reported its end: everything was handed to the connection.
     ended: bool,
     audit: SharedGuard,
@@ -125,6 +129,7 @@ pub struct OutboundBody<B: Body> {
 impl<B: Body> OutboundBody<B> {
     pub fn new(inner: B, audit: SharedGuard, metrics: Arc<Metrics>, cutoff: Arc<Cutoff>) -> Self {
         OutboundBody {
+            expected: inner.size_hint().exact(),
             inner,
             sent: 0,
             ended: false,
@@ -141,11 +146,26 @@ impl<B: Body> Drop for OutboundBody<B> {
         // hyper stops polling a body that says it has ended, so either sign counts.
         let complete = self.ended || self.inner.is_end_stream();
         let cut = !complete && self.cutoff.is_cut();
+        let expected = self.expected;
         self.audit.update(|r| {
             r.bytes_out = sent;
+            if complete {
+                return;
+            }
+            // An answer cut short must never read as a whole one: say why,
+            // and how much of how much was sent.
+            r.bytes_expected = expected;
+            let (code, source) = if cut {
+                (CUT_BY_SHUTDOWN, crate::s3::ErrorSource::Internal)
+            } else {
+                (CLIENT_DISCONNECTED, crate::s3::ErrorSource::Client)
+            };
             if cut {
-                r.error_code = Some(CUT_BY_SHUTDOWN.to_string());
-                r.error_source = Some(crate::s3::ErrorSource::Internal);
+                r.error_code = Some(code.to_string());
+                r.error_source = Some(source);
+            } else {
+                r.error_code.get_or_insert_with(|| code.to_string());
+                r.error_source.get_or_insert(source);
             }
         });
         self.audit.finish(|r| self.metrics.observe(r));

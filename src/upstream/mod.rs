@@ -48,6 +48,18 @@ pub enum UpstreamError {
 }
 
 impl UpstreamError {
+    /// Every [`UpstreamError::kind`], so metrics can show each at 0.
+    pub const KINDS: [&'static str; 8] = [
+        "connect",
+        "timeout",
+        "request",
+        "credentials",
+        "signing",
+        "header",
+        "tls",
+        "url",
+    ];
+
     /// A short label for metrics.
     pub fn kind(&self) -> &'static str {
         match self {
@@ -443,6 +455,22 @@ mod tests {
     }
 
     use http_body_util::BodyExt;
+
+    #[test]
+    fn every_error_kind_is_listed_for_metrics() {
+        let errors = [
+            UpstreamError::Connect(String::new()),
+            UpstreamError::Timeout(Duration::ZERO),
+            UpstreamError::Request(String::new()),
+            UpstreamError::Credentials(String::new()),
+            UpstreamError::Signing(String::new()),
+            UpstreamError::HeaderValue(String::new()),
+            UpstreamError::Tls(String::new()),
+            UpstreamError::Url(String::new()),
+        ];
+        let kinds: Vec<_> = errors.iter().map(UpstreamError::kind).collect();
+        assert_eq!(kinds, UpstreamError::KINDS);
+    }
 
     #[test]
     fn urls_encode_keys_verbatim() {

@@ -90,6 +90,7 @@ async fn an_upstream_stalling_mid_object_cuts_the_download_short() {
     assert_eq!(r["status"], 200);
     assert_eq!(r["error_code"], "UpstreamIdleTimeout", "{r}");
     assert_eq!(r["bytes_out"], 4096, "{r}");
+    assert_eq!(r["bytes_expected"], SLOW_TOTAL, "{r}");
     h.server.shutdown().await;
 }
 
@@ -162,6 +163,27 @@ async fn a_client_that_stops_sending_its_body_gets_request_timeout_and_nothing_i
         .await
         .unwrap_err();
     assert_eq!(err.raw_response().map(|r| r.status().as_u16()), Some(404));
+    h.server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_download_the_client_abandons_is_recorded_as_cut_short() {
+    let fault = FaultUpstream::start().await;
+    let h = start(&fault).await;
+    let mut s = TcpStream::connect(h.server.local_addr()).await.unwrap();
+    s.write_all(&signed_get_head(&h.endpoint(), "/shared/slow-1"))
+        .await
+        .unwrap();
+    let mut buf = [0u8; 4096];
+    let n = s.read(&mut buf).await.unwrap();
+    assert!(buf[..n].starts_with(b"HTTP/1.1 200"));
+    drop(s);
+    let r = &h.audit(1).await[0];
+    assert_eq!(r["status"], 200, "{r}");
+    assert_eq!(r["error_code"], "ClientDisconnected", "{r}");
+    assert_eq!(r["error_source"], "client", "{r}");
+    assert_eq!(r["bytes_expected"], SLOW_TOTAL, "{r}");
+    assert!(r["bytes_out"].as_u64().unwrap() < SLOW_TOTAL as u64, "{r}");
     h.server.shutdown().await;
 }
 

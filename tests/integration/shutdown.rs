@@ -161,6 +161,7 @@ async fn sigterm_cuts_what_remains_at_the_deadline_and_audits_it() {
     assert_eq!(r["error_code"], "CutByShutdown", "{r}");
     let sent = r["bytes_out"].as_u64().unwrap();
     assert!(sent > 0 && sent < SLOW_TOTAL as u64, "{r}");
+    assert_eq!(r["bytes_expected"], SLOW_TOTAL, "{r}");
     let r = record_for(&records, "done");
     assert_eq!(r["status"], 200, "{r}");
     assert!(r.get("error_code").is_none(), "{r}");
