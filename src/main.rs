@@ -480,7 +480,10 @@ fn serve(path: &Path) -> ExitCode {
         }
         let mut stdout = std::io::stdout();
         let _ = stdout.write_all(banner.as_bytes()).and_then(|_| stdout.flush());
+        let check = tokio::spawn(check_upstream(server.state().clone()));
         signals.wait().await;
+        // The check holds the server's state; it must not delay the exit.
+        check.abort();
         tracing::info!("shutting down");
         // A second SIGTERM or SIGINT means "now": an operator or supervisor
         // that will not wait for the grace period.
@@ -496,6 +499,26 @@ fn serve(path: &Path) -> ExitCode {
     // cut request) must not hold the exit: the server has shut down.
     runtime.shutdown_timeout(std::time::Duration::from_secs(1));
     code
+}
+
+/// Says at start when upstream cannot be reached or has no credentials —
+/// a newcomer's most common first failure, otherwise first seen as 503s —
+/// without holding the start up.
+async fn check_upstream(state: std::sync::Arc<s3warden::server::State>) {
+    let endpoint = state.upstream.endpoint();
+    let url = format!("{}://{}", endpoint.scheme, endpoint.authority);
+    match state
+        .upstream
+        .probe(std::time::Duration::from_secs(5))
+        .await
+    {
+        Ok(()) => tracing::debug!(upstream = %url, "upstream answers"),
+        Err(e) => tracing::warn!(
+            upstream = %url,
+            error = %e,
+            "upstream check at start failed; requests will fail until it answers"
+        ),
+    }
 }
 
 /// SIGINT and SIGTERM, installed before the server announces itself so a

@@ -217,3 +217,43 @@ async fn upstream_credentials_come_from_the_standard_chain_when_not_configured()
         .status();
     let _ = child.wait();
 }
+
+#[test]
+fn serve_warns_at_start_when_upstream_cannot_be_reached() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let path = dir.path().join("s3warden.toml");
+    // VALID's upstream is port 9 on loopback, where nothing listens.
+    std::fs::write(
+        &path,
+        format!(
+            "{VALID}\n[audit]\npath = \"{}\"\n[store]\npath = \"{}\"\n[sessions]\nkey_file = \"{}\"\n",
+            dir.path().join("audit.jsonl").display(),
+            dir.path().join("identity").display(),
+            dir.path().join("session.key").display(),
+        ),
+    )
+    .unwrap();
+    let mut child = Command::new(BIN)
+        .args(["serve", "--config"])
+        .arg(&path)
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = BufReader::new(child.stderr.take().unwrap());
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in stderr.lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let warned = std::iter::from_fn(|| rx.recv_timeout(std::time::Duration::from_secs(10)).ok())
+        .find(|l| l.contains("upstream check at start failed"));
+    let _ = child.kill();
+    let _ = child.wait();
+    let line = warned.expect("no start-up warning about the unreachable upstream");
+    assert!(line.contains("http://127.0.0.1:9"), "{line}");
+}
