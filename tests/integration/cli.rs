@@ -94,20 +94,27 @@ fn missing_config_file_is_reported() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/s3warden.toml"));
 }
 
-#[test]
-fn serve_prints_the_endpoint_and_stops_on_sigterm() {
-    let dir = tempfile::TempDir::new().unwrap();
-    let path = dir.path().join("s3warden.toml");
+/// Writes [`VALID`] with its data under `dir`; returns the config's path.
+/// Its upstream is port 9 on loopback, where nothing listens.
+fn valid_config_in(dir: &std::path::Path) -> std::path::PathBuf {
+    let path = dir.join("s3warden.toml");
     std::fs::write(
         &path,
         format!(
             "{VALID}\n[audit]\npath = \"{}\"\n[store]\npath = \"{}\"\n[sessions]\nkey_file = \"{}\"\n",
-            dir.path().join("audit.jsonl").display(),
-            dir.path().join("identity").display(),
-            dir.path().join("session.key").display(),
+            dir.join("audit.jsonl").display(),
+            dir.join("identity").display(),
+            dir.join("session.key").display(),
         ),
     )
     .unwrap();
+    path
+}
+
+#[test]
+fn serve_prints_the_endpoint_and_stops_on_sigterm() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let path = valid_config_in(dir.path());
     let mut child = Command::new(BIN)
         .args(["serve", "--config"])
         .arg(&path)
@@ -221,18 +228,7 @@ async fn upstream_credentials_come_from_the_standard_chain_when_not_configured()
 #[test]
 fn serve_warns_at_start_when_upstream_cannot_be_reached() {
     let dir = tempfile::TempDir::new().unwrap();
-    let path = dir.path().join("s3warden.toml");
-    // VALID's upstream is port 9 on loopback, where nothing listens.
-    std::fs::write(
-        &path,
-        format!(
-            "{VALID}\n[audit]\npath = \"{}\"\n[store]\npath = \"{}\"\n[sessions]\nkey_file = \"{}\"\n",
-            dir.path().join("audit.jsonl").display(),
-            dir.path().join("identity").display(),
-            dir.path().join("session.key").display(),
-        ),
-    )
-    .unwrap();
+    let path = valid_config_in(dir.path());
     let mut child = Command::new(BIN)
         .args(["serve", "--config"])
         .arg(&path)
