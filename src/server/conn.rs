@@ -10,17 +10,22 @@
 //! S3 (which closes idle connections after about 20 s) lets them.
 //!
 //! When descriptors run out, `accept` fails at once and would be retried
-//! in a hot loop; it backs off instead, and says so once per interval with
-//! a count rather than on every failure.
+//! in a hot loop; it backs off instead, says so once per interval with a
+//! count rather than on every failure, and sheds the oldest idle
+//! connections (no request in progress) so that new clients get in before
+//! the idle timeout would have freed anything.
 
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::sync::watch;
+use tokio::sync::{Notify, watch};
 
 /// Requests in progress on one connection; `Busy` guards count them.
 #[derive(Clone)]
@@ -42,6 +47,11 @@ impl Drop for Busy {
 }
 
 impl Activity {
+    /// True when no request is in progress.
+    fn is_idle(&self) -> bool {
+        *self.0.borrow() == 0
+    }
+
     /// Counts a request as in progress until the guard is dropped.
     pub fn begin(&self) -> Busy {
         self.0.send_modify(|n| *n += 1);
@@ -147,6 +157,64 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for Lingering<S> {
                 Poll::Pending => return Poll::Pending,
             }
         }
+    }
+}
+
+/// Every open connection by age, so the oldest idle ones can be shed.
+#[derive(Default)]
+pub struct Connections {
+    next: AtomicU64,
+    open: Mutex<BTreeMap<u64, (Activity, Arc<Notify>)>>,
+}
+
+/// A connection's place in [`Connections`]; removes it when dropped.
+pub struct Registered {
+    id: u64,
+    connections: Arc<Connections>,
+    /// Notified when the connection is to be shed.
+    pub shed: Arc<Notify>,
+}
+
+impl Drop for Registered {
+    fn drop(&mut self) {
+        if let Ok(mut open) = self.connections.open.lock() {
+            open.remove(&self.id);
+        }
+    }
+}
+
+impl Connections {
+    pub fn register(self: &Arc<Self>, activity: &Activity) -> Registered {
+        let id = self.next.fetch_add(1, Ordering::Relaxed);
+        let shed = Arc::new(Notify::new());
+        if let Ok(mut open) = self.open.lock() {
+            open.insert(id, (activity.clone(), shed.clone()));
+        }
+        Registered {
+            id,
+            connections: self.clone(),
+            shed,
+        }
+    }
+
+    /// Asks up to `count` of the oldest idle connections to close; returns
+    /// how many were asked. Connections with a request in progress are
+    /// never shed: their descriptors come back when the request ends.
+    pub fn shed_idle(&self, count: usize) -> usize {
+        let Ok(open) = self.open.lock() else {
+            return 0;
+        };
+        let mut shed = 0;
+        for (activity, notify) in open.values() {
+            if shed == count {
+                break;
+            }
+            if activity.is_idle() {
+                notify.notify_one();
+                shed += 1;
+            }
+        }
+        shed
     }
 }
 
@@ -256,6 +324,30 @@ mod tests {
         assert_eq!(b.failed(t0 + LOG_INTERVAL), (MAX_DELAY, Some(100)));
         b.succeeded();
         assert_eq!(b.failed(t0 + LOG_INTERVAL).0, MIN_DELAY);
+    }
+
+    #[test]
+    fn the_oldest_idle_connections_are_shed_first() {
+        let connections = Arc::new(Connections::default());
+        let activities: Vec<Activity> = (0..4).map(|_| Activity::default()).collect();
+        let registered: Vec<Registered> =
+            activities.iter().map(|a| connections.register(a)).collect();
+        // The oldest is busy: it is skipped, not shed.
+        let _busy = activities[0].begin();
+        assert_eq!(connections.shed_idle(2), 2);
+        let notified = |r: &Registered| {
+            let n = r.shed.notified();
+            tokio::pin!(n);
+            n.as_mut().enable()
+        };
+        let shed: Vec<bool> = registered.iter().map(notified).collect();
+        assert_eq!(shed, [false, true, true, false]);
+        drop(registered);
+        assert_eq!(
+            connections.shed_idle(10),
+            0,
+            "closed connections stay listed"
+        );
     }
 
     #[test]

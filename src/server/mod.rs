@@ -257,6 +257,11 @@ const H2_PING_TIMEOUT: Duration = Duration::from_secs(20);
 /// request's buffers and an upstream exchange.
 const H2_MAX_STREAMS: u32 = 100;
 
+/// Idle connections closed per failed accept when descriptors run out:
+/// enough to let a burst of new clients in, few enough that a short
+/// shortage does not empty the server.
+const SHED_PER_FAILURE: usize = 8;
+
 /// Counts a connection as open for as long as it lives.
 struct ConnectionGuard(Arc<Metrics>);
 
@@ -295,6 +300,7 @@ async fn accept_loop(
 ) {
     let graceful = GracefulShutdown::new();
     let mut backoff = conn::AcceptBackoff::default();
+    let connections = Arc::new(conn::Connections::default());
     let max_buf = state.config.limits.max_header_bytes.max(MIN_HTTP1_BUFFER);
     loop {
         let (stream, remote) = tokio::select! {
@@ -305,8 +311,9 @@ async fn accept_loop(
                 }
                 Err(e) if conn::out_of_descriptors(&e) => {
                     let (pause, log) = backoff.failed(std::time::Instant::now());
+                    let shed = connections.shed_idle(SHED_PER_FAILURE);
                     if let Some(failures) = log {
-                        tracing::warn!(error = %e, failures, "out of file descriptors; accept backs off");
+                        tracing::warn!(error = %e, failures, shed, "out of file descriptors; accept backs off and sheds the oldest idle connections");
                     }
                     tokio::time::sleep(pause).await;
                     continue;
@@ -327,9 +334,10 @@ async fn accept_loop(
         let metrics = state.metrics.clone();
         metrics.connection_opened();
         let cutoff = state.cutoff.clone();
+        let activity = conn::Activity::default();
+        let registered = connections.register(&activity);
         cutoff.spawn(async move {
             let _open = ConnectionGuard(metrics);
-            let activity = conn::Activity::default();
             let mut builder = auto::Builder::new(shutdown::CutExecutor(state.cutoff.clone()));
             builder
                 .http1()
@@ -413,6 +421,10 @@ async fn accept_loop(
             // the connection is dropped, which closes it.
             let result = tokio::select! {
                 r = serve => r,
+                _ = registered.shed.notified() => {
+                    tracing::debug!(%remote, "idle connection shed: out of file descriptors");
+                    Ok(())
+                }
                 _ = activity.idle_for(header_timeout) => {
                     tracing::debug!(%remote, "connection idle past the header timeout; closing it");
                     Ok(())

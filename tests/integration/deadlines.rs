@@ -172,18 +172,16 @@ async fn header_sections_above_the_limit_are_refused() {
     h.server.shutdown().await;
 }
 
-/// The lockout: with few descriptors, silent connections used to
-/// lock every new client out for as long as they were held. Now they are
-/// closed at the header timeout, accept backs off meanwhile, and the log
-/// says so a few times, not twenty times a second.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn out_of_descriptors_silent_connections_are_shed_and_clients_served_again() {
-    let fault = FaultUpstream::start().await;
+/// The real binary with at most 64 descriptors; the child, its endpoint.
+fn spawn_with_few_descriptors(
+    fault: &FaultUpstream,
+    limits: &str,
+) -> (tempfile::TempDir, std::process::Child, String) {
     let dir = tempfile::TempDir::new().unwrap();
     let text = config_text(
         dir.path(),
         &fault.upstream_section("response_timeout_secs = 30"),
-        "[limits]\nheader_read_timeout_secs = 1\n",
+        limits,
     );
     let path = dir.path().join("s3warden.toml");
     std::fs::write(&path, text).unwrap();
@@ -204,6 +202,91 @@ async fn out_of_descriptors_silent_connections_are_shed_and_clients_served_again
     )
     .unwrap();
     let endpoint = line.split_whitespace().nth(3).unwrap().to_string();
+    (dir, child, endpoint)
+}
+
+/// Sends a GET on a new connection; true if it was answered 200 in time.
+async fn served(addr: &str, endpoint: &str) -> bool {
+    let Ok(mut s) = TcpStream::connect(addr).await else {
+        return false;
+    };
+    if s.write_all(&signed_get_head(endpoint, "/shared/done"))
+        .await
+        .is_err()
+    {
+        return false;
+    }
+    let mut buf = [0u8; 512];
+    match tokio::time::timeout(Duration::from_secs(5), s.read(&mut buf)).await {
+        Ok(Ok(n)) => buf[..n].starts_with(b"HTTP/1.1 200"),
+        _ => false,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn out_of_descriptors_the_oldest_idle_connections_are_shed_first() {
+    let fault = FaultUpstream::start().await;
+    // Idle connections would be kept 60 s: only shedding frees descriptors.
+    let (_dir, child, endpoint) =
+        spawn_with_few_descriptors(&fault, "[limits]\nheader_read_timeout_secs = 60\n");
+    let addr = addr_of(&endpoint);
+    // Kept-alive connections, each idle after one request, oldest first,
+    // until the process runs out of descriptors.
+    let mut idle = Vec::new();
+    for _ in 0..30 {
+        let mut s = TcpStream::connect(&addr).await.unwrap();
+        s.write_all(&signed_get_head(&endpoint, "/shared/done"))
+            .await
+            .unwrap();
+        let mut buf = [0u8; 512];
+        match tokio::time::timeout(Duration::from_millis(500), s.read(&mut buf)).await {
+            Ok(Ok(n)) if n > 0 => idle.push(s),
+            _ => break,
+        }
+    }
+    assert!(idle.len() >= 10, "only {} connections served", idle.len());
+    // Fill what is left, and then some: accept fails, the oldest idle go.
+    let mut extra = Vec::new();
+    for _ in 0..40 {
+        extra.push(TcpStream::connect(&addr).await.unwrap());
+    }
+    let started = Instant::now();
+    let mut ok = false;
+    while !ok && started.elapsed() < Duration::from_secs(10) {
+        extra.clear();
+        ok = served(&addr, &endpoint).await;
+    }
+    assert!(ok, "no new client served within 10 s");
+    // The oldest idle connection was shed: it reads end of stream.
+    let mut buf = [0u8; 16];
+    let first = tokio::time::timeout(Duration::from_secs(1), idle[0].read(&mut buf)).await;
+    assert!(
+        matches!(first, Ok(Ok(0)) | Ok(Err(_))),
+        "the oldest idle connection is still open"
+    );
+    stop_with_few_descriptors(child);
+}
+
+/// Ends the child; returns its log.
+fn stop_with_few_descriptors(child: std::process::Child) -> String {
+    let status = std::process::Command::new("kill")
+        .arg(child.id().to_string())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let out = child.wait_with_output().unwrap();
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// The lockout: with few descriptors, silent connections used to
+/// lock every new client out for as long as they were held. Now they are
+/// closed at the header timeout, accept backs off meanwhile, and the log
+/// says so a few times, not twenty times a second.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn out_of_descriptors_silent_connections_are_shed_and_clients_served_again() {
+    let fault = FaultUpstream::start().await;
+    let (_dir, child, endpoint) =
+        spawn_with_few_descriptors(&fault, "[limits]\nheader_read_timeout_secs = 1\n");
     let addr = addr_of(&endpoint);
     // More silent connections than the process has descriptors.
     let mut silent = Vec::new();
@@ -224,13 +307,7 @@ async fn out_of_descriptors_silent_connections_are_shed_and_clients_served_again
         .unwrap();
     assert!(buf[..n].starts_with(b"HTTP/1.1 200"), "{:?}", &buf[..n]);
     drop(silent);
-    let status = std::process::Command::new("kill")
-        .arg(child.id().to_string())
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let out = child.wait_with_output().unwrap();
-    let log = String::from_utf8_lossy(&out.stderr);
+    let log = stop_with_few_descriptors(child);
     let warnings = log.matches("out of file descriptors").count();
     assert!(
         (1..=3).contains(&warnings),
