@@ -171,3 +171,31 @@ fn readme_toml_snippets_are_valid_when_uncommented() {
     }
     assert!(blocks >= 2, "README toml blocks not found");
 }
+
+#[test]
+fn timeouts_and_limits_of_the_connection_deadlines_are_validated() {
+    let c = parse(MINIMAL).unwrap();
+    assert_eq!(c.limits.shutdown_grace_secs, 10);
+    assert_eq!(c.limits.body_idle_timeout_secs, 20);
+    assert_eq!(c.limits.max_header_bytes, 16 * 1024);
+    assert_eq!(c.upstream.idle_timeout_secs, 60);
+    assert_eq!(c.upstream.response_timeout_secs, 60);
+    for (section, key) in [
+        ("limits", "header_read_timeout_secs"),
+        ("limits", "body_idle_timeout_secs"),
+    ] {
+        let text = format!("{MINIMAL}\n[{section}]\n{key} = 0\n");
+        assert_eq!(invalid_key(&text), format!("{section}.{key}"));
+    }
+    for key in ["idle_timeout_secs", "response_timeout_secs"] {
+        let text = MINIMAL.replace(
+            "endpoint = \"embedded\"",
+            &format!("endpoint = \"embedded\"\n{key} = 0"),
+        );
+        assert_eq!(invalid_key(&text), format!("upstream.{key}"));
+    }
+    for bytes in [1024, 2 * 1024 * 1024] {
+        let text = format!("{MINIMAL}\n[limits]\nmax_header_bytes = {bytes}\n");
+        assert_eq!(invalid_key(&text), "limits.max_header_bytes");
+    }
+}

@@ -149,11 +149,27 @@ pub fn validate(c: &Config) -> Result<(), ConfigError> {
             "must be between 4096 and 1048576",
         ));
     }
-    if c.limits.header_read_timeout_secs == 0 {
-        return Err(ConfigError::invalid(
+    // A zero timeout would end every connection, body or exchange at its
+    // first pause: no setting means "never" here, since unbounded waits are
+    // what these keys exist to prevent.
+    for (key, secs) in [
+        (
             "limits.header_read_timeout_secs",
-            "must be at least 1",
-        ));
+            c.limits.header_read_timeout_secs,
+        ),
+        (
+            "limits.body_idle_timeout_secs",
+            c.limits.body_idle_timeout_secs,
+        ),
+        ("upstream.idle_timeout_secs", c.upstream.idle_timeout_secs),
+        (
+            "upstream.response_timeout_secs",
+            c.upstream.response_timeout_secs,
+        ),
+    ] {
+        if secs == 0 {
+            return Err(ConfigError::invalid(key, "must be at least 1"));
+        }
     }
     if c.limits.max_post_uploads == 0 {
         return Err(ConfigError::invalid(
