@@ -7,7 +7,8 @@
 //! Bounded by count, not time: `cargo bench --bench load`. Knobs (environment):
 //! `LOAD_REQUESTS` small-object requests per scenario (default 4000), `LOAD_CONCURRENCY`
 //! (default 32), `LOAD_LARGE_MIB` size of each large object (default 64), `LOAD_LARGE_COUNT`
-//! large transfers per scenario (default 8, 4 at a time). Client, proxy and store share the
+//! large transfers per scenario (default 8, 4 at a time), `LOAD_SOAK_SECS` length of the soak
+//! phase of misbehaving clients (default 600; see `load/soak.rs`). Client, proxy and store share the
 //! machine, so the figures are a lower bound on what the proxy alone can do. Results are
 //! recorded in docs/benchmarks.md.
 
@@ -30,6 +31,10 @@ use s3warden::config::Config;
 use s3warden::embedded::{EmbeddedConfig, EmbeddedStore};
 use s3warden::server::Server;
 use sha2::{Digest, Sha256};
+
+// Beside this file, not in benches/, where cargo would take it for a bench of its own.
+#[path = "load/soak.rs"]
+mod soak;
 
 const STORE_KEY: &str = "LOADSTOREKEY00000001";
 const STORE_SECRET: &str = "load-store-secret-00000000000000000000000";
@@ -64,6 +69,7 @@ struct Knobs {
     concurrency: usize,
     large: usize,
     large_count: usize,
+    soak_secs: u64,
 }
 
 impl Knobs {
@@ -73,6 +79,7 @@ impl Knobs {
             concurrency: env_usize("LOAD_CONCURRENCY", 32),
             large: env_usize("LOAD_LARGE_MIB", 64) * 1024 * 1024,
             large_count: env_usize("LOAD_LARGE_COUNT", 8),
+            soak_secs: env_usize("LOAD_SOAK_SECS", 600) as u64,
         }
     }
 }
@@ -271,6 +278,10 @@ secret_access_key = "{STORE_SECRET}"
 [audit]
 path = "{audit}"
 
+[limits]
+# The soak's stalling uploaders are answered RequestTimeout after this.
+body_idle_timeout_secs = 2
+
 [store]
 path = "{identity}"
 
@@ -373,6 +384,7 @@ async fn scenarios(client: &Client<HttpConnector, Body>, t: &Target, knobs: Knob
         concurrency,
         large,
         large_count,
+        ..
     } = knobs;
     let o = put_small(client, t, requests, concurrency).await;
     report(
@@ -490,6 +502,7 @@ fn main() {
         for target in [&direct, &through] {
             scenarios(&client, target, knobs).await;
         }
+        let soaked = soak::soak(&client, &through, knobs.soak_secs).await;
         if let Some(peak) = peak_rss_mib() {
             println!("\npeak resident memory of the whole process: {peak:.0} MiB");
         }
@@ -500,7 +513,7 @@ fn main() {
             .map(|t| t.lines().count())
             .unwrap_or(0);
         println!("audit records written by s3warden: {audited}");
-        let proxied = 3 * knobs.requests + 2 * knobs.large_count;
+        let proxied = 3 * knobs.requests + 2 * knobs.large_count + soaked as usize;
         assert_eq!(audited, proxied, "one audit record per proxied request");
     });
 }

@@ -1,6 +1,6 @@
 //! The `s3warden` command line: parses arguments and calls into the library.
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -207,6 +207,10 @@ fn main() -> ExitCode {
                 .unwrap_or_else(|_| "s3warden=info".into()),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(log_colours(
+            std::env::var_os("NO_COLOR").as_deref(),
+            std::io::stderr().is_terminal(),
+        ))
         .init();
     match cli.command {
         Command::Serve { config } => serve(&config),
@@ -217,6 +221,13 @@ fn main() -> ExitCode {
         Command::Sessions { command } => sessions(command),
         Command::Store { command } => store(command),
     }
+}
+
+/// Colours only for a person at a terminal: log files and collectors get
+/// plain text, and `NO_COLOR` (any non-empty value, per no-color.org) turns
+/// them off everywhere.
+fn log_colours(no_color: Option<&std::ffi::OsStr>, stderr_is_terminal: bool) -> bool {
+    stderr_is_terminal && no_color.is_none_or(|v| v.is_empty())
 }
 
 fn fail(message: impl std::fmt::Display) -> ExitCode {
@@ -519,7 +530,7 @@ fn serve(path: &Path) -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    runtime.block_on(async move {
+    let code = runtime.block_on(async move {
         let embedded = config.is_embedded();
         let root = config.root.clone();
         let region = config.region.clone();
@@ -549,6 +560,7 @@ fn serve(path: &Path) -> ExitCode {
         }
         let mut stdout = std::io::stdout();
         let _ = stdout.write_all(banner.as_bytes()).and_then(|_| stdout.flush());
+        let check = tokio::spawn(check_upstream(server.state().clone()));
         let mut signals = signals;
         while let Signal::Reload = signals.wait().await {
             // A config that does not load or validate is refused; the
@@ -564,10 +576,43 @@ fn serve(path: &Path) -> ExitCode {
                 }
             }
         }
+        // The check holds the server's state; it must not delay the exit.
+        check.abort();
         tracing::info!("shutting down");
+        // A second SIGTERM or SIGINT means "now": an operator or supervisor
+        // that will not wait for the grace period.
+        tokio::spawn(async move {
+            while let Signal::Reload = signals.wait().await {}
+            eprintln!("s3warden: second signal; exiting at once");
+            std::process::exit(1);
+        });
         server.shutdown().await;
         ExitCode::SUCCESS
-    })
+    });
+    // Blocking work still running (a file read of the embedded store for a
+    // cut request) must not hold the exit: the server has shut down.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+    code
+}
+
+/// Says at start when upstream cannot be reached or has no credentials —
+/// a newcomer's most common first failure, otherwise first seen as 503s —
+/// without holding the start up.
+async fn check_upstream(state: std::sync::Arc<s3warden::server::State>) {
+    let endpoint = state.upstream.endpoint();
+    let url = format!("{}://{}", endpoint.scheme, endpoint.authority);
+    match state
+        .upstream
+        .probe(std::time::Duration::from_secs(5))
+        .await
+    {
+        Ok(()) => tracing::debug!(upstream = %url, "upstream answers"),
+        Err(e) => tracing::warn!(
+            upstream = %url,
+            error = %e,
+            "upstream check at start failed; requests will fail until it answers"
+        ),
+    }
 }
 
 /// SIGINT, SIGTERM and SIGHUP, installed before the server announces itself
@@ -606,5 +651,20 @@ impl Signals {
         }
         let _ = tokio::signal::ctrl_c().await;
         Signal::Stop
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::log_colours;
+    use std::ffi::OsStr;
+
+    #[test]
+    fn colours_only_on_a_terminal_without_no_color() {
+        assert!(log_colours(None, true));
+        assert!(!log_colours(None, false));
+        assert!(!log_colours(Some(OsStr::new("1")), true));
+        // An empty NO_COLOR does not count (no-color.org).
+        assert!(log_colours(Some(OsStr::new("")), true));
     }
 }

@@ -76,8 +76,16 @@ pub struct AuditRecord {
     /// `client`, `upstream` or `internal` when the request failed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error_source: Option<crate::s3::ErrorSource>,
+    /// What went wrong, in more detail than the client was told (an
+    /// upstream's error text).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error_detail: Option<String>,
     pub bytes_in: u64,
     pub bytes_out: u64,
+    /// The length the answer announced, when fewer bytes were sent: a
+    /// download cut short (client gone, upstream stalled, shutdown).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bytes_expected: Option<u64>,
     pub duration_ms: f64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub upstream_ms: Option<f64>,

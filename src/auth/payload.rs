@@ -79,6 +79,19 @@ pub enum BodyError {
     Transport(String),
     #[error("aws-chunked body refused: {0}")]
     Chunk(ChunkError),
+    #[error("no body data for {secs} s")]
+    IdleTimeout { secs: u64 },
+}
+
+impl BodyError {
+    /// The reason behind a body stream's error: a `BodyError` raised by an
+    /// inner wrapper (an idle timeout, say) keeps its meaning; anything
+    /// else is the transport failing.
+    pub fn transport(e: &BoxError) -> BodyError {
+        e.downcast_ref::<BodyError>()
+            .cloned()
+            .unwrap_or_else(|| BodyError::Transport(e.to_string()))
+    }
 }
 
 /// Where a body wrapper leaves the reason it failed, for the pipeline to report.
@@ -158,7 +171,7 @@ where
                 }
                 Some(Err(e)) => {
                     let e: BoxError = e.into();
-                    this.failure.set(BodyError::Transport(e.to_string()));
+                    this.failure.set(BodyError::transport(&e));
                     this.finished = true;
                     this.held = None;
                     return Poll::Ready(Some(Err(e)));

@@ -152,6 +152,11 @@ pub struct UpstreamConfig {
     /// How long to wait for upstream response headers once the request is sent.
     #[serde(default = "default_response_timeout")]
     pub response_timeout_secs: u64,
+    /// How long an exchange with upstream may move no byte either way (a
+    /// request body upstream stopped reading, a response body it stopped
+    /// sending) before it is ended.
+    #[serde(default = "default_upstream_idle")]
+    pub idle_timeout_secs: u64,
 }
 
 impl std::fmt::Debug for UpstreamConfig {
@@ -178,8 +183,15 @@ fn default_connect_timeout() -> u64 {
     3000
 }
 
+/// S3 sends response headers within seconds; operations that take long
+/// (CopyObject, CompleteMultipartUpload) send them early and keep the
+/// connection alive with whitespace, which the idle timeout covers.
 fn default_response_timeout() -> u64 {
-    300
+    60
+}
+
+fn default_upstream_idle() -> u64 {
+    60
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -387,6 +399,18 @@ pub struct LimitsConfig {
     /// 8 MiB part; more are refused with 503 SlowDown.
     #[serde(default = "default_post_uploads")]
     pub max_post_uploads: usize,
+    /// After SIGTERM: how long requests in flight may take to finish before
+    /// they are cut (each still leaves its audit record).
+    #[serde(default = "default_shutdown_grace")]
+    pub shutdown_grace_secs: u64,
+    /// Largest request header section (request line and headers); larger
+    /// ones are refused before more is buffered.
+    #[serde(default = "default_max_header_bytes")]
+    pub max_header_bytes: usize,
+    /// How long a client may send nothing of a body it announced before it
+    /// is answered `400 RequestTimeout` (S3 waits about 20 s).
+    #[serde(default = "default_body_idle")]
+    pub body_idle_timeout_secs: u64,
 }
 
 impl Default for LimitsConfig {
@@ -396,8 +420,23 @@ impl Default for LimitsConfig {
             header_read_timeout_secs: default_header_timeout(),
             max_clock_skew_secs: default_skew(),
             max_post_uploads: default_post_uploads(),
+            shutdown_grace_secs: default_shutdown_grace(),
+            max_header_bytes: default_max_header_bytes(),
+            body_idle_timeout_secs: default_body_idle(),
         }
     }
+}
+
+fn default_body_idle() -> u64 {
+    20
+}
+
+fn default_max_header_bytes() -> usize {
+    16 * 1024
+}
+
+fn default_shutdown_grace() -> u64 {
+    10
 }
 
 fn default_post_uploads() -> usize {
@@ -563,11 +602,19 @@ impl Config {
 
     /// Reads the text of an inline policy declaration.
     pub fn policy_text(&self, decl: &PolicyDecl) -> std::io::Result<String> {
-        match (&decl.document, &decl.file) {
+        match (&decl.document, self.policy_path(decl)) {
             (Some(doc), _) => Ok(doc.clone()),
-            (None, Some(file)) => std::fs::read_to_string(self.base_dir.join(file)),
+            (None, Some(path)) => std::fs::read_to_string(path),
             (None, None) => Ok(String::new()),
         }
+    }
+
+    /// Where a policy declared with `file` is read from: relative to the
+    /// config file's directory, made absolute so that an error names the
+    /// file actually tried, whatever the working directory.
+    pub fn policy_path(&self, decl: &PolicyDecl) -> Option<PathBuf> {
+        let joined = self.base_dir.join(decl.file.as_ref()?);
+        Some(std::path::absolute(&joined).unwrap_or(joined))
     }
 }
 

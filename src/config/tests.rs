@@ -121,3 +121,81 @@ fn sigv2_is_on_by_default_and_can_be_switched_off() {
     let wrong = parse(&format!("{MINIMAL}\n[auth]\nsigv2 = \"no\"\n")).unwrap_err();
     assert!(wrong.to_string().contains("sigv2"), "{wrong}");
 }
+
+#[test]
+fn a_missing_policy_file_error_names_the_absolute_path_tried() {
+    let text = format!(
+        "{MINIMAL}\n[[groups]]\nname = \"g\"\npolicies = [{{ name = \"p\", file = \"policies/absent.json\" }}]\n"
+    );
+    let err = Config::from_toml(&text, Path::new("conf/s3warden.toml"), Path::new("conf"))
+        .unwrap_err()
+        .to_string();
+    let expected = std::env::current_dir()
+        .unwrap()
+        .join("conf/policies/absent.json");
+    assert!(
+        err.contains(&expected.display().to_string()),
+        "error does not name {expected:?}: {err}"
+    );
+    assert!(err.contains("groups.g.policies.p.file"), "{err}");
+}
+
+/// Every `toml` block of the README parses, and so does every commented
+/// line in it that looks like a key or a table once uncommented: readers
+/// copy them into their configs.
+#[test]
+fn readme_toml_snippets_are_valid_when_uncommented() {
+    let readme = include_str!("../../README.md");
+    let mut blocks = 0;
+    for block in readme.split("```toml\n").skip(1) {
+        let block = block.split("```").next().unwrap_or_default();
+        blocks += 1;
+        toml::from_str::<toml::Table>(block)
+            .unwrap_or_else(|e| panic!("README toml block does not parse: {e}\n{block}"));
+        for line in block.lines() {
+            let Some(rest) = line.trim_start().strip_prefix("# ") else {
+                continue;
+            };
+            // The snippet is what precedes its own trailing comment.
+            let snippet = rest.split("  #").next().unwrap_or_default().trim();
+            let looks_like_toml = snippet.starts_with('[')
+                || snippet
+                    .split_once(" = ")
+                    .is_some_and(|(k, _)| k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'));
+            if looks_like_toml {
+                toml::from_str::<toml::Table>(snippet).unwrap_or_else(|e| {
+                    panic!("commented README snippet is not valid TOML: {snippet:?}: {e}")
+                });
+            }
+        }
+    }
+    assert!(blocks >= 2, "README toml blocks not found");
+}
+
+#[test]
+fn timeouts_and_limits_of_the_connection_deadlines_are_validated() {
+    let c = parse(MINIMAL).unwrap();
+    assert_eq!(c.limits.shutdown_grace_secs, 10);
+    assert_eq!(c.limits.body_idle_timeout_secs, 20);
+    assert_eq!(c.limits.max_header_bytes, 16 * 1024);
+    assert_eq!(c.upstream.idle_timeout_secs, 60);
+    assert_eq!(c.upstream.response_timeout_secs, 60);
+    for (section, key) in [
+        ("limits", "header_read_timeout_secs"),
+        ("limits", "body_idle_timeout_secs"),
+    ] {
+        let text = format!("{MINIMAL}\n[{section}]\n{key} = 0\n");
+        assert_eq!(invalid_key(&text), format!("{section}.{key}"));
+    }
+    for key in ["idle_timeout_secs", "response_timeout_secs"] {
+        let text = MINIMAL.replace(
+            "endpoint = \"embedded\"",
+            &format!("endpoint = \"embedded\"\n{key} = 0"),
+        );
+        assert_eq!(invalid_key(&text), format!("upstream.{key}"));
+    }
+    for bytes in [1024, 2 * 1024 * 1024] {
+        let text = format!("{MINIMAL}\n[limits]\nmax_header_bytes = {bytes}\n");
+        assert_eq!(invalid_key(&text), "limits.max_header_bytes");
+    }
+}

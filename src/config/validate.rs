@@ -140,6 +140,37 @@ pub fn validate(c: &Config) -> Result<(), ConfigError> {
             "must be at least 1024",
         ));
     }
+    // A SigV4 request with a session token and a few x-amz headers is
+    // about 2 KiB; S3 itself allows 8 KiB. Above 1 MiB a limit no longer
+    // bounds memory per connection in any useful way.
+    if !(4096..=1024 * 1024).contains(&c.limits.max_header_bytes) {
+        return Err(ConfigError::invalid(
+            "limits.max_header_bytes",
+            "must be between 4096 and 1048576",
+        ));
+    }
+    // A zero timeout would end every connection, body or exchange at its
+    // first pause: no setting means "never" here, since unbounded waits are
+    // what these keys exist to prevent.
+    for (key, secs) in [
+        (
+            "limits.header_read_timeout_secs",
+            c.limits.header_read_timeout_secs,
+        ),
+        (
+            "limits.body_idle_timeout_secs",
+            c.limits.body_idle_timeout_secs,
+        ),
+        ("upstream.idle_timeout_secs", c.upstream.idle_timeout_secs),
+        (
+            "upstream.response_timeout_secs",
+            c.upstream.response_timeout_secs,
+        ),
+    ] {
+        if secs == 0 {
+            return Err(ConfigError::invalid(key, "must be at least 1"));
+        }
+    }
     if c.limits.max_post_uploads == 0 {
         return Err(ConfigError::invalid(
             "limits.max_post_uploads",
@@ -286,7 +317,11 @@ fn validate_policies(c: &Config, key: &str, decls: &[PolicyDecl]) -> Result<(), 
             ));
         }
         let text = c.policy_text(d).map_err(|e| {
-            ConfigError::invalid(format!("{pkey}.file"), format!("cannot read: {e}"))
+            let tried = c.policy_path(d).unwrap_or_default();
+            ConfigError::invalid(
+                format!("{pkey}.file"),
+                format!("cannot read {}: {e}", tried.display()),
+            )
         })?;
         Policy::parse(&text, PolicyKind::Identity)
             .and_then(|p| p.check_enforceable())

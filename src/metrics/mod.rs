@@ -1,10 +1,17 @@
 //! Prometheus metrics and health endpoints for operators: requests by
 //! operation, decision and status; bytes in and out; total and upstream
-//! latency histograms; open connections; upstream errors; the audit queue.
+//! latency histograms; open connections; upstream errors; the audit queue;
+//! the build; the process (memory, descriptors, CPU).
+//! Names follow Prometheus' conventions: the unit last, before `_total`.
+//! Series without per-request labels exist from the start at 0; those
+//! labelled by operation appear with the first request of that operation
+//! (pre-creating ~80 operations × 18-bucket histograms would be thousands
+//! of empty lines per scrape).
 //! Served on their own address (`metrics_listen`) with `/metrics`,
 //! `/healthz` (alive) and `/readyz` (identities loaded, upstream answers).
 
 pub mod endpoint;
+mod process;
 
 use std::sync::atomic::AtomicI64;
 
@@ -36,6 +43,11 @@ struct KindLabels {
     kind: &'static str,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct BuildLabels {
+    version: &'static str,
+}
+
 fn latency_histogram() -> Histogram {
     // 0.5 ms to ~65 s.
     Histogram::new(exponential_buckets(0.0005, 2.0, 18))
@@ -44,6 +56,9 @@ fn latency_histogram() -> Histogram {
 /// Every metric s3warden exports.
 pub struct Metrics {
     registry: Registry,
+    /// `process_*` metrics, which carry no `s3warden_` prefix.
+    process_registry: Registry,
+    process: process::ProcessMetrics,
     requests: Family<RequestLabels, Counter>,
     bytes_in: Family<OperationLabels, Counter>,
     bytes_out: Family<OperationLabels, Counter>,
@@ -93,12 +108,12 @@ impl Metrics {
             requests.clone(),
         );
         registry.register(
-            "request_bytes_received",
+            "request_body_bytes",
             "Request body bytes received from clients",
             bytes_in.clone(),
         );
         registry.register(
-            "response_bytes_sent",
+            "response_body_bytes",
             "Response body bytes sent to clients",
             bytes_out.clone(),
         );
@@ -117,11 +132,25 @@ impl Metrics {
             "Client connections currently open",
             connections.clone(),
         );
+        for kind in crate::upstream::UpstreamError::KINDS {
+            upstream_errors
+                .get_or_create(&KindLabels { kind })
+                .inc_by(0);
+        }
         registry.register(
             "upstream_errors",
             "Requests that failed at the upstream",
             upstream_errors.clone(),
         );
+        let build_info = Family::<BuildLabels, Gauge>::default();
+        build_info
+            .get_or_create(&BuildLabels {
+                version: env!("CARGO_PKG_VERSION"),
+            })
+            .set(1);
+        registry.register("build_info", "The running s3warden's version", build_info);
+        let mut process_registry = Registry::default();
+        let process = process::ProcessMetrics::register(&mut process_registry);
         registry.register(
             "audit_queue_depth",
             "Audit records waiting for the writer",
@@ -149,6 +178,8 @@ impl Metrics {
             registry,
             store_up,
             store_seq,
+            process_registry,
+            process,
             requests,
             bytes_in,
             bytes_out,
@@ -210,9 +241,14 @@ impl Metrics {
 
     /// The text exposition, with the audit queue depth read now.
     pub fn encode(&self, audit_queue_depth: usize) -> String {
+        use prometheus_client::encoding::text::{encode_eof, encode_registry};
         self.audit_queue.set(audit_queue_depth as i64);
+        self.process.refresh();
         let mut out = String::new();
-        if prometheus_client::encoding::text::encode(&mut out, &self.registry).is_err() {
+        let encoded = encode_registry(&mut out, &self.registry)
+            .and_then(|()| encode_registry(&mut out, &self.process_registry))
+            .and_then(|()| encode_eof(&mut out));
+        if encoded.is_err() {
             tracing::error!("metrics encoding failed");
         }
         out

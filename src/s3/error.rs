@@ -24,6 +24,10 @@ pub struct S3Error {
     /// Extra elements after `<Message>`, e.g. `<Key>`, `<Region>`.
     pub details: Vec<(&'static str, String)>,
     pub source: ErrorSource,
+    /// What went wrong behind the answer (an upstream's own error text),
+    /// for the log and the audit record only: clients get the generic
+    /// message, since the detail names internal hosts and credentials setup.
+    pub internal_detail: Option<String>,
 }
 
 impl fmt::Display for S3Error {
@@ -94,6 +98,7 @@ impl S3Error {
             message: message.into(),
             details: Vec::new(),
             source: ErrorSource::Client,
+            internal_detail: None,
         }
     }
 
@@ -129,6 +134,12 @@ impl S3Error {
 
     pub fn with(mut self, element: &'static str, value: impl Into<String>) -> S3Error {
         self.details.push((element, value.into()));
+        self
+    }
+
+    /// Adds detail for the log and audit record, never sent to the client.
+    pub fn with_internal_detail(mut self, detail: impl Into<String>) -> S3Error {
+        self.internal_detail = Some(detail.into());
         self
     }
 

@@ -191,6 +191,7 @@ impl From<&BodyError> for S3Error {
             }
             BodyError::Transport(_) => S3Error::incomplete_body(),
             BodyError::Chunk(c) => S3Error::from(c),
+            BodyError::IdleTimeout { .. } => S3Error::request_timeout(),
         }
     }
 }
@@ -231,24 +232,40 @@ impl From<&ChunkError> for S3Error {
     }
 }
 
-/// Upstream could not be reached or answered nonsense.
+/// Upstream could not be reached. `detail` goes to the log and the audit
+/// record only.
 pub fn upstream_unavailable(detail: &str) -> S3Error {
     S3Error::new(
         "ServiceUnavailable",
         StatusCode::SERVICE_UNAVAILABLE,
-        format!("The storage service behind s3warden is unavailable: {detail}"),
+        "Service is unable to handle request.",
     )
     .from_source(ErrorSource::Upstream)
+    .with_internal_detail(detail)
 }
 
-/// Upstream answered, but not with something the proxy can relay.
+/// Upstream answered, but not with something the proxy can relay. `detail`
+/// goes to the log and the audit record only.
 pub fn upstream_bad_gateway(detail: &str) -> S3Error {
     S3Error::new(
         "BadGateway",
         StatusCode::BAD_GATEWAY,
-        format!("The storage service behind s3warden failed: {detail}"),
+        "The storage service behind this endpoint failed. Please try again.",
     )
     .from_source(ErrorSource::Upstream)
+    .with_internal_detail(detail)
+}
+
+/// Upstream did not answer, or stopped moving data, in time: a gateway
+/// timeout, which S3 clients retry like S3's own 5xx answers.
+pub fn upstream_timeout(detail: &str) -> S3Error {
+    S3Error::new(
+        "GatewayTimeout",
+        StatusCode::GATEWAY_TIMEOUT,
+        "The storage service behind this endpoint did not answer in time. Please try again.",
+    )
+    .from_source(ErrorSource::Upstream)
+    .with_internal_detail(detail)
 }
 
 impl From<&PostFormError> for S3Error {

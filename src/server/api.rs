@@ -115,7 +115,7 @@ async fn run(
         )));
     }
     let limit = state.config.limits.max_control_body_bytes;
-    let body = read_limited(body, limit)
+    let body = read_limited(super::body::from_client(body, &state.config.limits), limit)
         .await
         .map_err(|_| ApiError::TooLarge(limit))?;
     audit.update(|r| r.bytes_in = body.len() as u64);

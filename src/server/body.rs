@@ -3,10 +3,12 @@
 //! when the response body is done, and reading small control bodies whole
 //! under a limit.
 
+use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use http_body::{Body, Frame, SizeHint};
@@ -16,12 +18,16 @@ use tokio::sync::Notify;
 use crate::audit::SharedGuard;
 use crate::auth::payload::{BodyError, BoxError};
 use crate::metrics::Metrics;
+use crate::server::pipeline::CLIENT_DISCONNECTED;
+use crate::server::shutdown::{CUT_BY_SHUTDOWN, Cutoff};
 
-/// The client's request body on its way upstream: counts bytes and notifies
-/// `done` once it has ended, failed or been dropped.
+/// The client's request body on its way upstream: counts bytes, fails with
+/// [`BodyError::TooLarge`] past its limit, and notifies `done` once it has
+/// ended, failed or been dropped.
 pub struct InboundBody<B> {
     inner: B,
     counter: Arc<AtomicU64>,
+    limit: u64,
     done: Arc<Notify>,
     notified: bool,
 }
@@ -31,9 +37,16 @@ impl<B> InboundBody<B> {
         InboundBody {
             inner,
             counter,
+            limit: u64::MAX,
             done,
             notified: false,
         }
+    }
+
+    /// Fails the body once more than `limit` bytes have arrived.
+    pub fn with_limit(mut self, limit: u64) -> Self {
+        self.limit = limit;
+        self
     }
 
     fn notify(&mut self) {
@@ -66,7 +79,13 @@ where
         match Pin::new(&mut this.inner).poll_frame(cx) {
             Poll::Ready(Some(Ok(frame))) => {
                 if let Some(d) = frame.data_ref() {
-                    this.counter.fetch_add(d.len() as u64, Ordering::Relaxed);
+                    let len = d.len() as u64;
+                    let total = this.counter.fetch_add(len, Ordering::Relaxed) + len;
+                    if total > this.limit {
+                        this.notify();
+                        let limit = this.limit;
+                        return Poll::Ready(Some(Err(Box::new(BodyError::TooLarge { limit }))));
+                    }
                 }
                 Poll::Ready(Some(Ok(frame)))
             }
@@ -92,29 +111,63 @@ where
 }
 
 /// The response body on its way to the client: counts bytes and finishes the
-/// audit record when the body ends, fails, or is dropped (client gone).
-pub struct OutboundBody<B> {
+/// audit record when the body ends, fails, or is dropped (client gone, or
+/// cut at the shutdown deadline — which the record then says).
+pub struct OutboundBody<B: Body> {
     inner: B,
     sent: u64,
+    /// The whole answer's length, per the body's exact size when it was
+    /// created (an announced `Content-Length`); `None` when unknown.
+    expected: Option<u64>,
+    /// The body reported its end: everything was handed to the connection.
+    ended: bool,
     audit: SharedGuard,
     metrics: Arc<Metrics>,
+    cutoff: Arc<Cutoff>,
 }
 
-impl<B> OutboundBody<B> {
-    pub fn new(inner: B, audit: SharedGuard, metrics: Arc<Metrics>) -> Self {
+impl<B: Body> OutboundBody<B> {
+    pub fn new(inner: B, audit: SharedGuard, metrics: Arc<Metrics>, cutoff: Arc<Cutoff>) -> Self {
         OutboundBody {
+            expected: inner.size_hint().exact(),
             inner,
             sent: 0,
+            ended: false,
             audit,
             metrics,
+            cutoff,
         }
     }
 }
 
-impl<B> Drop for OutboundBody<B> {
+impl<B: Body> Drop for OutboundBody<B> {
     fn drop(&mut self) {
         let sent = self.sent;
-        self.audit.update(|r| r.bytes_out = sent);
+        // hyper stops polling a body that says it has ended, so either sign counts.
+        let complete = self.ended || self.inner.is_end_stream();
+        let cut = !complete && self.cutoff.is_cut();
+        let expected = self.expected;
+        self.audit.update(|r| {
+            r.bytes_out = sent;
+            if complete {
+                return;
+            }
+            // An answer cut short must never read as a whole one: say why,
+            // and how much of how much was sent.
+            r.bytes_expected = expected;
+            let (code, source) = if cut {
+                (CUT_BY_SHUTDOWN, crate::s3::ErrorSource::Internal)
+            } else {
+                (CLIENT_DISCONNECTED, crate::s3::ErrorSource::Client)
+            };
+            if cut {
+                r.error_code = Some(code.to_string());
+                r.error_source = Some(source);
+            } else {
+                r.error_code.get_or_insert_with(|| code.to_string());
+                r.error_source.get_or_insert(source);
+            }
+        });
         self.audit.finish(|r| self.metrics.observe(r));
     }
 }
@@ -138,10 +191,15 @@ where
                     this.sent += d.len() as u64;
                 }
             }
+            Poll::Ready(None) => this.ended = true,
             Poll::Ready(Some(Err(e))) => {
                 let msg = e.to_string();
+                let code = match e.downcast_ref::<BodyError>() {
+                    Some(BodyError::IdleTimeout { .. }) => "UpstreamIdleTimeout",
+                    _ => "ResponseStreamFailed",
+                };
                 this.audit.update(|r| {
-                    r.error_code.get_or_insert_with(|| "ResponseStreamFailed".to_string());
+                    r.error_code.get_or_insert_with(|| code.to_string());
                     r.error_source.get_or_insert(crate::s3::ErrorSource::Upstream);
                     tracing::warn!(request_id = %r.request_id, error = %msg, "response body failed mid-stream");
                 });
@@ -160,15 +218,89 @@ where
     }
 }
 
+/// A body that fails with [`BodyError::IdleTimeout`] when its source has
+/// nothing for `timeout` while it is being waited on. Time spent while
+/// nobody polls it (the reader is slow) does not count: only a silent
+/// source does. Used for clients that stop sending a body they announced
+/// (S3 answers `400 RequestTimeout` after about 20 s) and for an upstream
+/// that stops sending the object it started.
+pub struct IdleBody<B> {
+    inner: B,
+    timeout: Duration,
+    waiting: Option<Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl<B> IdleBody<B> {
+    pub fn new(inner: B, timeout: Duration) -> Self {
+        IdleBody {
+            inner,
+            timeout,
+            waiting: None,
+        }
+    }
+}
+
+impl<B> Body for IdleBody<B>
+where
+    B: Body<Data = Bytes> + Unpin,
+    B::Error: Into<BoxError>,
+{
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let this = &mut *self;
+        match Pin::new(&mut this.inner).poll_frame(cx) {
+            Poll::Pending => {
+                let timeout = this.timeout;
+                let waiting = this
+                    .waiting
+                    .get_or_insert_with(|| Box::pin(tokio::time::sleep(timeout)));
+                if waiting.as_mut().poll(cx).is_ready() {
+                    let e = BodyError::IdleTimeout {
+                        secs: timeout.as_secs(),
+                    };
+                    return Poll::Ready(Some(Err(Box::new(e))));
+                }
+                Poll::Pending
+            }
+            Poll::Ready(frame) => {
+                this.waiting = None;
+                Poll::Ready(frame.map(|f| f.map_err(Into::into)))
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+/// A client's request body, failing with `RequestTimeout` when the client
+/// stops sending it for `[limits] body_idle_timeout_secs`.
+pub fn from_client(
+    body: hyper::body::Incoming,
+    limits: &crate::config::LimitsConfig,
+) -> IdleBody<hyper::body::Incoming> {
+    IdleBody::new(body, Duration::from_secs(limits.body_idle_timeout_secs))
+}
+
 /// Reads a whole body of at most `limit` bytes.
 pub async fn read_limited<B>(mut body: B, limit: usize) -> Result<Bytes, BodyError>
 where
     B: Body<Data = Bytes> + Unpin,
-    B::Error: std::fmt::Display,
+    B::Error: Into<BoxError>,
 {
     let mut buf = BytesMut::new();
     while let Some(frame) = body.frame().await {
-        let frame = frame.map_err(|e| BodyError::Transport(e.to_string()))?;
+        let frame = frame.map_err(|e| BodyError::transport(&e.into()))?;
         if let Ok(data) = frame.into_data() {
             if buf.len() + data.len() > limit {
                 return Err(BodyError::TooLarge {

@@ -4,11 +4,13 @@
 mod api;
 mod authenticate;
 mod body;
+mod conn;
 mod cors;
 mod integrity;
 pub mod pipeline;
 mod post_upload;
 mod response;
+pub mod shutdown;
 mod streaming;
 mod tls;
 
@@ -17,8 +19,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use http_body_util::BodyExt;
 use hyper::service::service_fn;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use rand::RngExt;
@@ -69,6 +72,8 @@ pub struct State {
     pub post_uploads: Arc<tokio::sync::Semaphore>,
     /// The keys that seal and open session tokens (reloadable).
     pub sessions: Arc<SessionKeys>,
+    /// Tracks connection and stream tasks, and cuts them at the shutdown deadline.
+    pub cutoff: Arc<shutdown::Cutoff>,
 }
 
 /// A running s3warden.
@@ -157,6 +162,7 @@ impl Server {
             metrics: Arc::new(Metrics::new()),
             post_uploads: Arc::new(tokio::sync::Semaphore::new(config.limits.max_post_uploads)),
             sessions,
+            cutoff: Arc::new(shutdown::Cutoff::default()),
             config,
         });
         tokio::spawn(state.store.clone().follow(
@@ -238,8 +244,9 @@ impl Server {
         self.metrics_server.as_ref().map(|m| m.addr)
     }
 
-    /// Stops accepting, lets in-flight requests finish (up to 10 s), flushes
-    /// the audit log, and stops the embedded store.
+    /// Stops accepting, lets in-flight requests finish for up to `[limits]
+    /// shutdown_grace_secs`, cuts what remains (each cut request leaves its
+    /// audit record), flushes the audit log, and stops the embedded store.
     pub async fn shutdown(self) {
         let _ = self.shutdown.send(true);
         let _ = self.accept_task.await;
@@ -264,6 +271,22 @@ fn tls_version(v: Option<rustls::ProtocolVersion>) -> Option<&'static str> {
         _ => None,
     }
 }
+
+/// hyper's smallest HTTP/1 read buffer; `max_header_bytes` below it still
+/// gets the proxy's own check (see `pipeline`).
+const MIN_HTTP1_BUFFER: usize = 8192;
+/// HTTP/2 pings find peers that vanished without closing (a laptop
+/// closed, a NAT entry dropped), which no request would ever reveal.
+const H2_PING_INTERVAL: Duration = Duration::from_secs(20);
+const H2_PING_TIMEOUT: Duration = Duration::from_secs(20);
+/// Concurrent requests one HTTP/2 connection may have: each holds a
+/// request's buffers and an upstream exchange.
+const H2_MAX_STREAMS: u32 = 100;
+
+/// Idle connections closed per failed accept when descriptors run out:
+/// enough to let a burst of new clients in, few enough that a short
+/// shortage does not empty the server.
+const SHED_PER_FAILURE: usize = 8;
 
 /// Counts a connection as open for as long as it lives.
 struct ConnectionGuard(Arc<Metrics>);
@@ -343,13 +366,29 @@ async fn accept_loop(
     mut shutdown: watch::Receiver<bool>,
 ) {
     let graceful = GracefulShutdown::new();
+    let mut backoff = conn::AcceptBackoff::default();
+    let connections = Arc::new(conn::Connections::default());
+    let max_buf = state.config.limits.max_header_bytes.max(MIN_HTTP1_BUFFER);
     loop {
         let (stream, remote) = tokio::select! {
             accepted = listener.accept() => match accepted {
-                Ok(a) => a,
+                Ok(a) => {
+                    backoff.succeeded();
+                    a
+                }
+                Err(e) if conn::out_of_descriptors(&e) => {
+                    let (pause, log) = backoff.failed(std::time::Instant::now());
+                    let shed = connections.shed_idle(SHED_PER_FAILURE);
+                    if let Some(failures) = log {
+                        tracing::warn!(error = %e, failures, shed, "out of file descriptors; accept backs off and sheds the oldest idle connections");
+                    }
+                    tokio::time::sleep(pause).await;
+                    continue;
+                }
+                // A connection reset before it was accepted concerns that
+                // connection only.
                 Err(e) => {
-                    tracing::warn!(error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    tracing::debug!(error = %e, "accept failed");
                     continue;
                 }
             },
@@ -361,58 +400,101 @@ async fn accept_loop(
         let watcher = graceful.watcher();
         let metrics = state.metrics.clone();
         metrics.connection_opened();
-        tokio::spawn(async move {
+        let cutoff = state.cutoff.clone();
+        let activity = conn::Activity::default();
+        let registered = connections.register(&activity);
+        cutoff.spawn(async move {
             let _open = ConnectionGuard(metrics);
-            let mut builder = auto::Builder::new(TokioExecutor::new());
+            let mut builder = auto::Builder::new(shutdown::CutExecutor(state.cutoff.clone()));
             builder
                 .http1()
                 .timer(TokioTimer::new())
                 .header_read_timeout(header_timeout)
+                .max_buf_size(max_buf)
                 .keep_alive(true);
-            builder.http2().timer(TokioTimer::new());
+            builder
+                .http2()
+                .timer(TokioTimer::new())
+                .keep_alive_interval(Some(H2_PING_INTERVAL))
+                .keep_alive_timeout(H2_PING_TIMEOUT)
+                .max_concurrent_streams(H2_MAX_STREAMS)
+                .max_header_list_size(max_buf as u32);
+            let requests = activity.clone();
             let service = move |conn: ConnInfo| {
+                let requests = requests.clone();
                 service_fn(move |req| {
                     let state = state.clone();
-                    async move { Ok::<_, Infallible>(pipeline::handle(state, conn, req).await) }
+                    let busy = requests.begin();
+                    async move {
+                        let resp = pipeline::handle(state, conn, req).await;
+                        // The request is in progress until its answer's body is
+                        // gone: the closure owns `busy` and drops with the body.
+                        Ok::<_, Infallible>(resp.map(|body| {
+                            body.map_frame(move |frame| {
+                                let _in_progress = &busy;
+                                frame
+                            })
+                            .boxed()
+                        }))
+                    }
                 })
             };
-            let result = match tls {
-                Some(acceptor) => {
-                    match tokio::time::timeout(header_timeout, acceptor.accept(stream)).await {
-                        Ok(Ok(s)) => {
-                            let conn = ConnInfo {
-                                remote,
-                                tls: true,
-                                tls_version: tls_version(s.get_ref().1.protocol_version()),
-                            };
-                            watcher
-                                .watch(
-                                    builder
-                                        .serve_connection(TokioIo::new(s), service(conn))
-                                        .into_owned(),
-                                )
-                                .await
+            let serve = async {
+                match tls {
+                    Some(acceptor) => {
+                        let stream = conn::Lingering::new(stream);
+                        match tokio::time::timeout(header_timeout, acceptor.accept(stream)).await {
+                            Ok(Ok(s)) => {
+                                let conn = ConnInfo {
+                                    remote,
+                                    tls: true,
+                                    tls_version: tls_version(s.get_ref().1.protocol_version()),
+                                };
+                                watcher
+                                    .watch(
+                                        builder
+                                            .serve_connection(TokioIo::new(s), service(conn))
+                                            .into_owned(),
+                                    )
+                                    .await
+                            }
+                            Ok(Err(e)) => {
+                                tracing::debug!(%remote, error = %e, "tls handshake failed");
+                                Ok(())
+                            }
+                            Err(_) => Ok(()),
                         }
-                        Ok(Err(e)) => {
-                            tracing::debug!(%remote, error = %e, "tls handshake failed");
-                            return;
-                        }
-                        Err(_) => return,
+                    }
+                    None => {
+                        let conn = ConnInfo {
+                            remote,
+                            tls: false,
+                            tls_version: None,
+                        };
+                        watcher
+                            .watch(
+                                builder
+                                    .serve_connection(
+                                        TokioIo::new(conn::Lingering::new(stream)),
+                                        service(conn),
+                                    )
+                                    .into_owned(),
+                            )
+                            .await
                     }
                 }
-                None => {
-                    let conn = ConnInfo {
-                        remote,
-                        tls: false,
-                        tls_version: None,
-                    };
-                    watcher
-                        .watch(
-                            builder
-                                .serve_connection(TokioIo::new(stream), service(conn))
-                                .into_owned(),
-                        )
-                        .await
+            };
+            // No request in progress for the header timeout, from accept on:
+            // the connection is dropped, which closes it.
+            let result = tokio::select! {
+                r = serve => r,
+                _ = registered.shed.notified() => {
+                    tracing::debug!(%remote, "idle connection shed: out of file descriptors");
+                    Ok(())
+                }
+                _ = activity.idle_for(header_timeout) => {
+                    tracing::debug!(%remote, "connection idle past the header timeout; closing it");
+                    Ok(())
                 }
             };
             if let Err(e) = result {
@@ -421,10 +503,6 @@ async fn accept_loop(
         });
     }
     drop(listener);
-    tokio::select! {
-        _ = graceful.shutdown() => {}
-        _ = tokio::time::sleep(Duration::from_secs(10)) => {
-            tracing::warn!("connections still open after 10 s; closing them");
-        }
-    }
+    let grace = Duration::from_secs(state.config.limits.shutdown_grace_secs);
+    shutdown::drain_then_cut(&state.cutoff, graceful.shutdown(), grace).await;
 }

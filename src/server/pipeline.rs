@@ -17,9 +17,10 @@ use tokio::sync::Notify;
 
 use super::State;
 use super::authenticate::{Authenticated, authenticate, common_context};
-use super::body::{InboundBody, OutboundBody, read_limited};
+use super::body::{IdleBody, InboundBody, OutboundBody, from_client, read_limited};
 use super::cors;
 use super::response;
+use super::shutdown::{CUT_BY_SHUTDOWN, Cutoff};
 use super::streaming::{self, refuse_stray_aws_chunked, rewrite_headers};
 use crate::audit::{AuditGuard, AuditRecord, AuthInfo, DecisionInfo, SharedGuard};
 use crate::auth::RequestParts;
@@ -33,7 +34,7 @@ use crate::policy::{Context, Decision};
 use crate::s3::address::resolve;
 use crate::s3::classify::{Classified, RequestView, bucket_arn, classify};
 use crate::s3::delete_objects::{DeleteRequest, denied_errors, merge_into_result, result_with};
-use crate::s3::errors::{upstream_bad_gateway, upstream_unavailable};
+use crate::s3::errors::{upstream_bad_gateway, upstream_timeout, upstream_unavailable};
 use crate::s3::headers::{HeaderRole, role};
 use crate::s3::{ErrorSource, Operation, S3Error};
 use crate::upstream::{Outgoing, UpstreamBody, UpstreamError};
@@ -115,22 +116,35 @@ pub async fn handle(
         audit: audit.clone(),
     };
     let is_head = req.method() == Method::HEAD;
+    let body_may_be_unread = has_body(&req) && req.version() < http::Version::HTTP_2;
     let origin = header_str(req.headers(), "origin").map(str::to_string);
     let method = req.method().clone();
+    let unanswered = Unanswered {
+        audit: Some(audit.clone()),
+        cutoff: &state.cutoff,
+    };
     let result = if method == Method::OPTIONS {
         preflight(&state, req.headers(), &ctx)
     } else {
         process(&state, &conn, req, &ctx).await
     };
+    unanswered.answered();
     let response = match result {
         Ok(r) => r,
         Err(e) => {
             if e.status.is_server_error() || e.source != ErrorSource::Client {
-                tracing::warn!(request_id = %request_id, code = e.code, message = %e.message, "request failed");
+                tracing::warn!(
+                    request_id = %request_id,
+                    code = e.code,
+                    message = %e.message,
+                    detail = e.internal_detail.as_deref().unwrap_or(""),
+                    "request failed"
+                );
             }
             audit.update(|r| {
                 r.error_code = Some(e.code.to_string());
                 r.error_source = Some(e.source);
+                r.error_detail = e.internal_detail.clone();
             });
             response::error(&e, &request_id, is_head).map(|b| b.map_err(|e| match e {}).boxed())
         }
@@ -139,6 +153,17 @@ pub async fn handle(
     audit.update(|r| r.status = status);
     let (mut parts, body) = response.into_parts();
     response::stamp(&mut parts.headers, &request_id);
+    if body_may_be_unread && parts.status.as_u16() >= 400 {
+        // An error may be answered before the body was read (or while
+        // upstream refused it early): the rest of the body would arrive as
+        // if it were the next request. Closing is the only safe reuse
+        // decision; saying so keeps keep-alive clients from sending their
+        // next request into a connection about to close. (HTTP/2 ends the
+        // stream instead, which hyper does by itself.)
+        parts
+            .headers
+            .insert(http::header::CONNECTION, HeaderValue::from_static("close"));
+    }
     if method != Method::OPTIONS {
         cors::decorate(
             state.config.cors.as_ref(),
@@ -149,9 +174,45 @@ pub async fn handle(
     }
     Response::from_parts(
         parts,
-        OutboundBody::new(body, audit, state.metrics.clone()).boxed(),
+        OutboundBody::new(body, audit, state.metrics.clone(), state.cutoff.clone()).boxed(),
     )
 }
+
+/// Marks the audit record of a request dropped before it was answered:
+/// hyper drops the request's future when its client goes away, and the
+/// shutdown cut drops it at the deadline. The record is sent either way
+/// (the guard's `Drop`); this says why it has no answer.
+struct Unanswered<'a> {
+    audit: Option<SharedGuard>,
+    cutoff: &'a Cutoff,
+}
+
+impl Unanswered<'_> {
+    fn answered(mut self) {
+        self.audit = None;
+    }
+}
+
+impl Drop for Unanswered<'_> {
+    fn drop(&mut self) {
+        if let Some(audit) = self.audit.take() {
+            let cut = self.cutoff.is_cut();
+            audit.update(|r| {
+                let (code, source) = if cut {
+                    (CUT_BY_SHUTDOWN, ErrorSource::Internal)
+                } else {
+                    (CLIENT_DISCONNECTED, ErrorSource::Client)
+                };
+                r.error_code.get_or_insert_with(|| code.to_string());
+                r.error_source.get_or_insert(source);
+            });
+        }
+    }
+}
+
+/// The audit error code of a request whose client went away before the
+/// whole answer was sent.
+pub const CLIENT_DISCONNECTED: &str = "ClientDisconnected";
 
 /// A CORS preflight: answered from the configuration, before and without
 /// authentication, as S3 answers it.
@@ -166,6 +227,13 @@ fn preflight(
     let mut resp = Response::new(Empty::new().map_err(|e| match e {}).boxed());
     *resp.headers_mut() = cors_headers;
     Ok(resp)
+}
+
+/// Whether a request declares a body: a non-zero length or chunked framing.
+fn has_body<B>(req: &Request<B>) -> bool {
+    req.headers().contains_key(http::header::TRANSFER_ENCODING)
+        || header_str(req.headers(), "content-length")
+            .is_some_and(|n| n.trim().parse::<u64>().map_or(true, |n| n > 0))
 }
 
 fn host_of<B>(req: &Request<B>) -> Option<&str> {
@@ -205,6 +273,7 @@ async fn process(
     ctx: &RequestCtx,
 ) -> Result<Response<ResponseBody>, S3Error> {
     let (mut parts, body) = req.into_parts();
+    check_header_section(&parts, state.config.limits.max_header_bytes)?;
     let raw_query = parts.uri.query().unwrap_or("");
     let mut query = parse_query(raw_query).ok_or_else(S3Error::invalid_uri)?;
     let host =
@@ -276,20 +345,34 @@ async fn process(
     let failure = BodyFailure::default();
     let counter = Arc::new(AtomicU64::new(0));
     let body_done = Arc::new(Notify::new());
-    let (body, payload_hash) = upstream_body(
-        body,
-        &auth,
-        &parts.headers,
-        &mut headers,
-        failure.clone(),
-        counter.clone(),
-        body_done.clone(),
-    )
-    .await?;
     let needs_length = matches!(
         classified.operation,
         Operation::PutObject | Operation::UploadPart
     );
+    let mut inbound = InboundBody::new(
+        from_client(body, &state.config.limits),
+        counter.clone(),
+        body_done.clone(),
+    );
+    if !needs_length {
+        // Everything but object data is a control document (a policy,
+        // CompleteMultipartUpload's part list, a lifecycle configuration):
+        // bounded here as S3 bounds it, not streamed to upstream unchecked.
+        let limit = state.config.limits.max_control_body_bytes as u64;
+        let declared = header_str(&parts.headers, "content-length").and_then(|n| n.parse().ok());
+        if declared.is_some_and(|n: u64| n > limit) {
+            return Err(S3Error::from(&BodyError::TooLarge { limit }));
+        }
+        inbound = inbound.with_limit(limit);
+    }
+    let (body, payload_hash) = upstream_body(
+        inbound,
+        &auth,
+        &parts.headers,
+        &mut headers,
+        failure.clone(),
+    )
+    .await?;
     if needs_length && !headers.contains_key(http::header::CONTENT_LENGTH) {
         return Err(S3Error::missing_content_length());
     }
@@ -335,7 +418,32 @@ async fn process(
             return Err(S3Error::access_denied());
         }
     }
-    Ok(relay(resp))
+    Ok(relay(state, resp))
+}
+
+/// Refuses a request whose header section is larger than `limit`, as S3
+/// refuses one above its 8 KiB. hyper's read buffer (at least 8 KiB, see
+/// `server`) already refused anything larger than it before buffering
+/// more; this is the exact check for limits below that, counted as the
+/// bytes on the wire of an HTTP/1.1 head (HTTP/2 compresses them, but its
+/// header list size is bounded the same way).
+fn check_header_section(parts: &http::request::Parts, limit: usize) -> Result<(), S3Error> {
+    // "METHOD URI HTTP/1.1\r\n", each "name: value\r\n", the final "\r\n".
+    let line = parts.method.as_str().len() + parts.uri.to_string().len() + 12;
+    let headers: usize = parts
+        .headers
+        .iter()
+        .map(|(n, v)| n.as_str().len() + v.len() + 4)
+        .sum();
+    if line + headers + 2 > limit {
+        return Err(S3Error::new(
+            "RequestHeaderSectionTooLarge",
+            StatusCode::BAD_REQUEST,
+            "Your request header section exceeds the maximum allowed size.",
+        )
+        .with("MaxSizeAllowed", limit.to_string()));
+    }
+    Ok(())
 }
 
 /// After a failed upstream exchange: if the client's body was at fault
@@ -351,19 +459,22 @@ pub(super) fn body_failure_or(
     }
     tracing::warn!(request_id = %ctx.request_id, error = %e, "upstream request failed");
     state.metrics.upstream_error(e.kind());
+    let detail = e.to_string();
     match e {
-        UpstreamError::Connect(d) => upstream_unavailable(&d),
-        UpstreamError::Timeout(_) => upstream_unavailable("timed out"),
+        UpstreamError::Connect(_) => upstream_unavailable(&detail),
+        UpstreamError::Timeout(_) => upstream_timeout(&detail),
         UpstreamError::Credentials(_)
         | UpstreamError::Signing(_)
         | UpstreamError::Url(_)
-        | UpstreamError::Tls(_) => S3Error::internal_error().from_source(ErrorSource::Internal),
+        | UpstreamError::Tls(_) => S3Error::internal_error()
+            .from_source(ErrorSource::Internal)
+            .with_internal_detail(detail),
         UpstreamError::HeaderValue(name) => S3Error::invalid_argument(
             "Header values must be visible ASCII (use RFC 2047 encoding for other characters).",
             &name,
             "",
         ),
-        UpstreamError::Request(d) => upstream_bad_gateway(&d),
+        UpstreamError::Request(_) => upstream_bad_gateway(&detail),
     }
 }
 
@@ -371,15 +482,12 @@ pub(super) fn body_failure_or(
 /// with: a hex digest checked in flight, unsigned, or an aws-chunked body
 /// decoded, verified and re-framed (whose headers are rewritten in `out`).
 async fn upstream_body(
-    body: Incoming,
+    inbound: InboundBody<IdleBody<Incoming>>,
     auth: &Authenticated,
     received: &HeaderMap,
     out: &mut HeaderMap,
     failure: BodyFailure,
-    counter: Arc<AtomicU64>,
-    done: Arc<Notify>,
 ) -> Result<(UpstreamBody, String), S3Error> {
-    let inbound = InboundBody::new(body, counter, done);
     let mode = match &auth.payload {
         PayloadHash::Streaming(mode) => *mode,
         other => {
@@ -435,7 +543,7 @@ where
         PayloadHash::Unsigned | PayloadHash::Streaming(_) => (
             inbound
                 .map_err(move |e| {
-                    failure.set(BodyError::Transport(e.to_string()));
+                    failure.set(BodyError::transport(&e));
                     e
                 })
                 .boxed(),
@@ -510,11 +618,15 @@ pub(super) fn forward_headers(
 }
 
 /// Streams upstream's response back, without its hop-by-hop headers and
-/// request ids (see [`strip_upstream_headers`]).
-pub(super) fn relay(resp: Response<Incoming>) -> Response<ResponseBody> {
+/// request ids (see [`strip_upstream_headers`]). An upstream that stops
+/// sending for `[upstream] idle_timeout_secs` fails the body, which cuts
+/// the client's connection (or stream) short of the announced length: a
+/// truncated object is never taken for a whole one.
+pub(super) fn relay(state: &State, resp: Response<Incoming>) -> Response<ResponseBody> {
     let (mut parts, body) = resp.into_parts();
     strip_upstream_headers(&mut parts.headers);
-    Response::from_parts(parts, body.map_err(|e| -> BoxError { Box::new(e) }).boxed())
+    let idle = std::time::Duration::from_secs(state.config.upstream.idle_timeout_secs);
+    Response::from_parts(parts, IdleBody::new(body, idle).boxed())
 }
 
 /// Drops hop-by-hop headers and upstream's request ids from an upstream
@@ -549,9 +661,12 @@ async fn delete_objects(
     body: Incoming,
     ctx: &RequestCtx,
 ) -> Result<Response<ResponseBody>, S3Error> {
-    let raw = read_limited(body, state.config.limits.max_control_body_bytes)
-        .await
-        .map_err(|e| S3Error::from(&e))?;
+    let raw = read_limited(
+        from_client(body, &state.config.limits),
+        state.config.limits.max_control_body_bytes,
+    )
+    .await
+    .map_err(|e| S3Error::from(&e))?;
     ctx.audit.update(|r| r.bytes_in = raw.len() as u64);
     let (raw, trailer_verified) = match &auth.payload {
         PayloadHash::Streaming(mode) => {
@@ -640,7 +755,7 @@ async fn delete_objects(
         r.upstream_request_id = header_str(resp.headers(), "x-amz-request-id").map(str::to_string)
     });
     if denied.is_empty() || !resp.status().is_success() {
-        return Ok(relay(resp));
+        return Ok(relay(state, resp));
     }
     let upstream_body = read_limited(resp.into_body(), MAX_REWRITTEN_RESPONSE)
         .await

@@ -26,7 +26,7 @@ use tokio::sync::Notify;
 
 use super::State;
 use super::authenticate::{Authenticated, common_context, resolve_key};
-use super::body::{InboundBody, read_limited};
+use super::body::{InboundBody, from_client, read_limited};
 use super::pipeline::{
     ConnInfo, RequestCtx, ResponseBody, authorize_all, forward_headers, relay,
     strip_upstream_headers,
@@ -137,7 +137,11 @@ pub async fn handle(
     let content_type = header_str(&parts.headers, "content-type").unwrap_or("");
     let boundary = boundary(content_type).map_err(|e| S3Error::from(&e))?;
     let received = Arc::new(AtomicU64::new(0));
-    let inbound = InboundBody::new(body, received.clone(), Arc::new(Notify::new()));
+    let inbound = InboundBody::new(
+        from_client(body, &state.config.limits),
+        received.clone(),
+        Arc::new(Notify::new()),
+    );
     let form = read_form(BodyDataStream::new(inbound), boundary)
         .await
         .map_err(|e| S3Error::from(&e))?;
@@ -714,7 +718,7 @@ impl Upload<'_> {
         let headers = self.headers.clone();
         let resp = self.send(Method::PUT, Vec::new(), headers, body).await?;
         if !resp.status().is_success() {
-            return Ok(Stored::Refused(relay(resp)));
+            return Ok(Stored::Refused(relay(self.state, resp)));
         }
         Ok(Stored::Etag(etag_of(resp.headers())))
     }
@@ -736,7 +740,7 @@ impl Upload<'_> {
             )
             .await?;
         if !resp.status().is_success() {
-            return Ok(Err(relay(resp)));
+            return Ok(Err(relay(self.state, resp)));
         }
         let text = read_xml(resp).await?;
         upload_id_of(&text).map(Ok).ok_or_else(|| {

@@ -4,6 +4,7 @@
 //! the proxy's own key; nothing of the client's authentication goes upstream.
 
 pub mod credentials;
+mod progress;
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -47,6 +48,18 @@ pub enum UpstreamError {
 }
 
 impl UpstreamError {
+    /// Every [`UpstreamError::kind`], so metrics can show each at 0.
+    pub const KINDS: [&'static str; 8] = [
+        "connect",
+        "timeout",
+        "request",
+        "credentials",
+        "signing",
+        "header",
+        "tls",
+        "url",
+    ];
+
     /// A short label for metrics.
     pub fn kind(&self) -> &'static str {
         match self {
@@ -144,6 +157,7 @@ pub struct Upstream {
     endpoint: Endpoint,
     credentials: UpstreamCredentials,
     response_timeout: Duration,
+    idle_timeout: Duration,
 }
 
 /// Roots for upstream TLS: the system's, Mozilla's when the system has none,
@@ -212,6 +226,7 @@ impl Upstream {
             endpoint,
             credentials,
             response_timeout: Duration::from_secs(cfg.response_timeout_secs),
+            idle_timeout: Duration::from_secs(cfg.idle_timeout_secs),
         })
     }
 
@@ -303,10 +318,13 @@ impl Upstream {
             &creds,
             &self.endpoint.region,
         )?;
+        let progress = progress::Progress::new();
+        let body =
+            http_body_util::BodyExt::boxed(progress::ProgressBody::new(out.body, progress.clone()));
         let mut req = Request::builder()
             .method(out.method)
             .uri(&url)
-            .body(out.body)
+            .body(body)
             .map_err(|e| UpstreamError::Url(e.to_string()))?;
         *req.headers_mut() = headers;
 
@@ -319,6 +337,9 @@ impl Upstream {
                 out.body_done.notified().await;
                 tokio::time::sleep(timeout).await;
             } => Err(UpstreamError::Timeout(timeout)),
+            // Upstream stopped reading the request body: dropping the
+            // request aborts it, so upstream never completes the object.
+            _ = progress.stalled(self.idle_timeout) => Err(UpstreamError::Timeout(self.idle_timeout)),
         }
     }
 }
@@ -436,6 +457,22 @@ mod tests {
     }
 
     use http_body_util::BodyExt;
+
+    #[test]
+    fn every_error_kind_is_listed_for_metrics() {
+        let errors = [
+            UpstreamError::Connect(String::new()),
+            UpstreamError::Timeout(Duration::ZERO),
+            UpstreamError::Request(String::new()),
+            UpstreamError::Credentials(String::new()),
+            UpstreamError::Signing(String::new()),
+            UpstreamError::HeaderValue(String::new()),
+            UpstreamError::Tls(String::new()),
+            UpstreamError::Url(String::new()),
+        ];
+        let kinds: Vec<_> = errors.iter().map(UpstreamError::kind).collect();
+        assert_eq!(kinds, UpstreamError::KINDS);
+    }
 
     #[test]
     fn urls_encode_keys_verbatim() {

@@ -658,10 +658,10 @@ async fn metrics_match_the_requests_made() {
         1.0
     );
     assert_eq!(
-        get("s3warden_request_bytes_received_total{operation=\"PutObject\"}"),
+        get("s3warden_request_body_bytes_total{operation=\"PutObject\"}"),
         2000.0
     );
-    assert!(get("s3warden_response_bytes_sent_total{operation=\"GetObject\"}") >= 500.0);
+    assert!(get("s3warden_response_body_bytes_total{operation=\"GetObject\"}") >= 500.0);
     assert_eq!(
         get("s3warden_request_duration_seconds_count{operation=\"PutObject\"}"),
         4.0
@@ -672,6 +672,21 @@ async fn metrics_match_the_requests_made() {
     );
     assert!(m.contains_key("s3warden_open_connections"));
     assert_eq!(get("s3warden_audit_queue_depth"), 0.0);
+    // Series that exist before their first event, at 0.
+    assert_eq!(get("s3warden_upstream_errors_total{kind=\"timeout\"}"), 0.0);
+    assert_eq!(get("s3warden_audit_refused_requests_total"), 0.0);
+    let version = concat!(
+        "s3warden_build_info{version=\"",
+        env!("CARGO_PKG_VERSION"),
+        "\"}"
+    );
+    assert_eq!(get(version), 1.0);
+    assert!(get("process_resident_memory_bytes") > 1e6);
+    assert!(get("process_open_fds") > 0.0);
+    assert!(get("process_start_time_seconds") > 1.7e9);
+    assert!(m.contains_key("process_cpu_seconds_total"));
+    // Unit last, as Prometheus names it: no `_bytes_received` or `_bytes_sent`.
+    assert!(!body.contains("bytes_received") && !body.contains("bytes_sent"));
 
     let health = client
         .get(format!("{metrics}/healthz"))

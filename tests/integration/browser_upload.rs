@@ -63,7 +63,10 @@ async fn a_person_uploads_a_file_from_the_example_page() {
     // any free port, and the backend's actual origin allowed by [cors].
     let text = std::fs::read_to_string(example.join("s3warden.toml"))
         .unwrap()
-        .replace("./data/", &format!("{}/", dir.path().display()))
+        .replace(
+            "./data/browser-upload/",
+            &format!("{}/", dir.path().display()),
+        )
         .replace("127.0.0.1:9000", "127.0.0.1:0")
         .replace("http://127.0.0.1:8000", &app_origin);
     let config = Config::from_toml(&text, &example.join("s3warden.toml"), &example).unwrap();

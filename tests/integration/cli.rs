@@ -94,25 +94,34 @@ fn missing_config_file_is_reported() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/s3warden.toml"));
 }
 
-#[test]
-fn serve_prints_the_endpoint_and_stops_on_sigterm() {
-    let dir = tempfile::TempDir::new().unwrap();
-    let path = dir.path().join("s3warden.toml");
+/// Writes [`VALID`] with its data under `dir`; returns the config's path.
+/// Its upstream is port 9 on loopback, where nothing listens.
+fn valid_config_in(dir: &std::path::Path) -> std::path::PathBuf {
+    let path = dir.join("s3warden.toml");
     std::fs::write(
         &path,
         format!(
             "{VALID}\n[audit]\npath = \"{}\"\n[store]\npath = \"{}\"\n[sessions]\nkey_file = \"{}\"\n",
-            dir.path().join("audit.jsonl").display(),
-            dir.path().join("identity").display(),
-            dir.path().join("session.key").display(),
+            dir.join("audit.jsonl").display(),
+            dir.join("identity").display(),
+            dir.join("session.key").display(),
         ),
     )
     .unwrap();
+    path
+}
+
+#[test]
+fn serve_prints_the_endpoint_and_stops_on_sigterm() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let path = valid_config_in(dir.path());
     let mut child = Command::new(BIN)
         .args(["serve", "--config"])
         .arg(&path)
+        .env_remove("NO_COLOR")
+        .env_remove("RUST_LOG")
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(Stdio::piped())
         .spawn()
         .unwrap();
     let mut line = String::new();
@@ -129,7 +138,15 @@ fn serve_prints_the_endpoint_and_stops_on_sigterm() {
         .status()
         .unwrap();
     assert!(status.success());
-    assert!(child.wait().unwrap().success());
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    // stderr is a pipe here, not a terminal: plain text, no ANSI colours.
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(log.contains("shutting down"), "{log}");
+    assert!(
+        !log.contains('\x1b'),
+        "ANSI escapes in a piped log: {log:?}"
+    );
 }
 
 #[tokio::test]
@@ -206,4 +223,33 @@ async fn upstream_credentials_come_from_the_standard_chain_when_not_configured()
         .arg(child.id().to_string())
         .status();
     let _ = child.wait();
+}
+
+#[test]
+fn serve_warns_at_start_when_upstream_cannot_be_reached() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let path = valid_config_in(dir.path());
+    let mut child = Command::new(BIN)
+        .args(["serve", "--config"])
+        .arg(&path)
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = BufReader::new(child.stderr.take().unwrap());
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in stderr.lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let warned = std::iter::from_fn(|| rx.recv_timeout(std::time::Duration::from_secs(10)).ok())
+        .find(|l| l.contains("upstream check at start failed"));
+    let _ = child.kill();
+    let _ = child.wait();
+    let line = warned.expect("no start-up warning about the unreachable upstream");
+    assert!(line.contains("http://127.0.0.1:9"), "{line}");
 }

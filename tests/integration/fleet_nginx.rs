@@ -82,7 +82,12 @@ fn start_nginx(prefix: &std::path::Path, instances: &[String]) -> Nginx {
     let port = free_port();
     let conf = prefix.join("nginx.conf");
     std::fs::write(&conf, nginx_config(prefix, port, instances)).unwrap();
-    let child = Command::new("nginx")
+    // Debian installs it in /usr/sbin, which not every PATH holds.
+    let binary = ["/usr/sbin/nginx", "/usr/bin/nginx"]
+        .into_iter()
+        .find(|p| std::path::Path::new(p).exists())
+        .unwrap_or("nginx");
+    let child = Command::new(binary)
         .arg("-c")
         .arg(&conf)
         .arg("-p")

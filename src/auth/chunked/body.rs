@@ -231,7 +231,7 @@ where
                 }
                 Some(Err(e)) => {
                     let e: BoxError = e.into();
-                    return this.fail(BodyError::Transport(e.to_string()));
+                    return this.fail(BodyError::transport(&e));
                 }
                 None => {
                     match this.decoder.finish() {

@@ -2,6 +2,8 @@
 //! loopback port, real S3 clients pointed at it, and the audit log it wrote.
 #![allow(dead_code)]
 
+pub mod fault;
+
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
@@ -633,4 +635,36 @@ pub fn run_ok(cmd: &mut std::process::Command) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     stdout
+}
+
+/// A GET with an empty body, signed now with `key`.
+pub fn signed_get(url: &str, key: &str, secret: &str) -> Signed {
+    sign_request("GET", url, &[], b"", key, secret, SystemTime::now())
+}
+
+/// The first bytes an HTTP/2 client with prior knowledge sends: the
+/// connection preface and an empty SETTINGS frame.
+pub const H2_PREFACE: &[u8] =
+    b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00";
+
+/// The head of a GET signed by root, as raw bytes for a raw socket.
+pub fn signed_get_head(endpoint: &str, path: &str) -> Vec<u8> {
+    raw_head(
+        &signed_get(&format!("{endpoint}{path}"), ROOT_KEY, ROOT_SECRET),
+        path,
+    )
+}
+
+/// A signed request's HTTP/1.1 head, as raw bytes for a raw socket.
+pub fn raw_head(signed: &Signed, path: &str) -> Vec<u8> {
+    let mut head = format!("{} {path} HTTP/1.1\r\n", signed.method);
+    for (n, v) in &signed.headers {
+        head.push_str(&format!("{n}: {v}\r\n"));
+    }
+    head.push_str("\r\n");
+    head.into_bytes()
+}
+
+pub fn addr_of(endpoint: &str) -> String {
+    endpoint.trim_start_matches("http://").to_string()
 }

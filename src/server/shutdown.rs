@@ -1,0 +1,185 @@
+//! Bounded shutdown: on SIGTERM the listener stops accepting, requests in
+//! flight get `[limits] shutdown_grace_secs` to finish, and then whatever
+//! remains is cut — HTTP/1 and HTTP/2 connections, idle or waiting on a
+//! stalled upstream, and the HTTP/2 stream tasks hyper spawns apart from
+//! their connection. Each cut request still leaves its audit record, marked
+//! `error_code = "CutByShutdown"`.
+//!
+//! Orchestrators (Kubernetes, systemd) follow SIGTERM with SIGKILL after
+//! their own grace period; a proxy that overstays it loses its in-flight
+//! audit records, so the deadline here must be a real one.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use tokio::sync::watch;
+
+/// The audit error code of a request cut at the shutdown deadline.
+pub const CUT_BY_SHUTDOWN: &str = "CutByShutdown";
+
+/// How long, after the cut, tasks get to unwind (drop their bodies and send
+/// their audit records). Dropping is immediate; this only bounds a task
+/// stuck in a poll that never yields, which would be a bug.
+const UNWIND: Duration = Duration::from_secs(2);
+
+/// The cut signal shared by every connection and stream task, and the count
+/// of those tasks still alive.
+pub struct Cutoff {
+    cut: AtomicBool,
+    signal: watch::Sender<bool>,
+    live: watch::Sender<usize>,
+}
+
+impl Default for Cutoff {
+    fn default() -> Self {
+        Cutoff {
+            cut: AtomicBool::new(false),
+            signal: watch::Sender::new(false),
+            live: watch::Sender::new(0),
+        }
+    }
+}
+
+impl Cutoff {
+    /// True once the deadline has passed and remaining work is being cut:
+    /// a request unwound after this was cut by shutdown, not by its client.
+    pub fn is_cut(&self) -> bool {
+        self.cut.load(Ordering::Acquire)
+    }
+
+    /// Ends every tracked task at its next poll.
+    pub fn cut(&self) {
+        self.cut.store(true, Ordering::Release);
+        self.signal.send_replace(true);
+    }
+
+    /// Resolves once [`Cutoff::cut`] has been called.
+    pub async fn cut_happened(&self) {
+        let mut rx = self.signal.subscribe();
+        let _ = rx.wait_for(|cut| *cut).await;
+    }
+
+    /// How many tracked tasks are alive.
+    pub fn live(&self) -> usize {
+        *self.live.borrow()
+    }
+
+    /// Runs `fut` as a tracked task that ends when it completes or at the cut.
+    pub fn spawn<F>(self: &Arc<Self>, fut: F)
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        let cutoff = self.clone();
+        cutoff.live.send_modify(|n| *n += 1);
+        tokio::spawn(async move {
+            let _live = Live(cutoff.clone());
+            tokio::select! {
+                _ = fut => {}
+                _ = cutoff.cut_happened() => {}
+            }
+        });
+    }
+
+    /// Waits up to [`UNWIND`] for every tracked task to end; returns how many
+    /// did not.
+    async fn unwound(&self) -> usize {
+        let mut rx = self.live.subscribe();
+        let _ = tokio::time::timeout(UNWIND, rx.wait_for(|n| *n == 0)).await;
+        self.live()
+    }
+}
+
+/// Counts a tracked task as alive until it is dropped (completed or cut).
+struct Live(Arc<Cutoff>);
+
+impl Drop for Live {
+    fn drop(&mut self) {
+        self.0.live.send_modify(|n| *n = n.saturating_sub(1));
+    }
+}
+
+/// hyper's executor for HTTP/2: the stream tasks it spawns (each one runs a
+/// request's service future and response body) are tracked and cut like
+/// connections. With plain `tokio::spawn` they would outlive their
+/// connection, waiting on a stalled upstream for ever.
+#[derive(Clone)]
+pub struct CutExecutor(pub Arc<Cutoff>);
+
+impl<F> hyper::rt::Executor<F> for CutExecutor
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    fn execute(&self, fut: F) {
+        self.0.spawn(fut);
+    }
+}
+
+/// After the listener has stopped: waits for `drained` (every connection
+/// finished gracefully) for at most `grace`, then cuts what remains and
+/// waits for it to unwind.
+pub async fn drain_then_cut(cutoff: &Cutoff, drained: impl Future<Output = ()>, grace: Duration) {
+    if tokio::time::timeout(grace, drained).await.is_ok() {
+        return;
+    }
+    let open = cutoff.live();
+    tracing::warn!(
+        tasks = open,
+        grace_secs = grace.as_secs(),
+        "shutdown grace period over; cutting the connections and requests still open"
+    );
+    cutoff.cut();
+    let stuck = cutoff.unwound().await;
+    if stuck > 0 {
+        tracing::error!(tasks = stuck, "tasks still running after the cut");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn the_cut_ends_tracked_tasks_and_counts_them_out() {
+        let cutoff = Arc::new(Cutoff::default());
+        let (dropped_tx, mut dropped_rx) = tokio::sync::mpsc::channel::<()>(1);
+        struct SendOnDrop(tokio::sync::mpsc::Sender<()>);
+        impl Drop for SendOnDrop {
+            fn drop(&mut self) {
+                let _ = self.0.try_send(());
+            }
+        }
+        let guard = SendOnDrop(dropped_tx);
+        cutoff.spawn(async move {
+            let _guard = guard;
+            std::future::pending::<()>().await;
+        });
+        assert_eq!(cutoff.live(), 1);
+        assert!(!cutoff.is_cut());
+        let started = std::time::Instant::now();
+        drain_then_cut(
+            &cutoff,
+            std::future::pending::<()>(),
+            Duration::from_millis(50),
+        )
+        .await;
+        assert!(cutoff.is_cut());
+        assert_eq!(cutoff.live(), 0);
+        assert!(
+            dropped_rx.recv().await.is_some(),
+            "the task was not dropped"
+        );
+        assert!(started.elapsed() < Duration::from_secs(1));
+    }
+
+    #[tokio::test]
+    async fn a_drained_server_is_not_cut() {
+        let cutoff = Arc::new(Cutoff::default());
+        cutoff.spawn(async {});
+        drain_then_cut(&cutoff, async {}, Duration::from_secs(5)).await;
+        assert!(!cutoff.is_cut());
+    }
+}

@@ -1,0 +1,133 @@
+//! A fault-injecting upstream: a raw HTTP/1.1 server on loopback whose
+//! behaviour is chosen by the object key of each request, so one server
+//! serves every fault a test needs:
+//!
+//! | key starts with   | upstream does                                                      |
+//! |-------------------|--------------------------------------------------------------------|
+//! | `stall`           | reads the request head, never answers                              |
+//! | `sink`            | never reads the body, never answers                                |
+//! | `slow`            | `200`, `Content-Length: SLOW_TOTAL`, 1 KiB every 100 ms            |
+//! | `cut`             | `200`, `Content-Length: SLOW_TOTAL`, 4 KiB, then stalls            |
+//! | anything else     | reads the body (by `Content-Length`), `200` with body `ok`         |
+//!
+//! Each connection is held open until the test drops the server, so a
+//! stalled exchange stays stalled for the proxy.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::JoinSet;
+
+/// The length `slow` and `cut` answers announce.
+pub const SLOW_TOTAL: usize = 10 * 1024 * 1024;
+
+pub struct FaultUpstream {
+    pub addr: SocketAddr,
+    /// Request lines received, in order.
+    pub requests: Arc<Mutex<Vec<String>>>,
+    _tasks: JoinSet<()>,
+}
+
+impl FaultUpstream {
+    pub async fn start() -> FaultUpstream {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let requests = Arc::new(Mutex::new(Vec::new()));
+        let mut tasks = JoinSet::new();
+        let seen = requests.clone();
+        tasks.spawn(async move {
+            let mut conns = JoinSet::new();
+            while let Ok((stream, _)) = listener.accept().await {
+                conns.spawn(serve(stream, seen.clone()));
+            }
+        });
+        FaultUpstream {
+            addr,
+            requests,
+            _tasks: tasks,
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// An `[upstream]` section for it: no proxy-side response timeout short
+    /// enough to end a test's stall before the test means it to end.
+    pub fn upstream_section(&self, extra: &str) -> String {
+        format!(
+            "[upstream]\nendpoint = \"{}\"\naccess_key_id = \"{}\"\nsecret_access_key = \"{}\"\nconnect_timeout_ms = 500\n{extra}\n",
+            self.url(),
+            super::UPSTREAM_KEY,
+            super::UPSTREAM_SECRET
+        )
+    }
+}
+
+/// Reads one request head (up to the blank line); `None` if the peer left.
+async fn read_head(stream: &mut TcpStream) -> Option<String> {
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        if stream.read(&mut byte).await.ok()? == 0 {
+            return None;
+        }
+        head.push(byte[0]);
+    }
+    Some(String::from_utf8_lossy(&head).into_owned())
+}
+
+fn content_length(head: &str) -> usize {
+    head.lines()
+        .find_map(|l| {
+            let (n, v) = l.split_once(':')?;
+            n.eq_ignore_ascii_case("content-length")
+                .then(|| v.trim().parse().ok())?
+        })
+        .unwrap_or(0)
+}
+
+async fn serve(mut stream: TcpStream, seen: Arc<Mutex<Vec<String>>>) {
+    loop {
+        let Some(head) = read_head(&mut stream).await else {
+            return;
+        };
+        let line = head.lines().next().unwrap_or_default().to_string();
+        seen.lock().unwrap().push(line.clone());
+        // "GET /bucket/key?query HTTP/1.1"
+        let path = line.split(' ').nth(1).unwrap_or_default();
+        let key = path.trim_start_matches('/').split_once('/').map(|(_, k)| k);
+        let key = key.unwrap_or_default();
+        let header = format!("HTTP/1.1 200 OK\r\nContent-Length: {SLOW_TOTAL}\r\n\r\n");
+        if key.starts_with("stall") || key.starts_with("sink") {
+            std::future::pending::<()>().await;
+        } else if key.starts_with("slow") {
+            if stream.write_all(header.as_bytes()).await.is_err() {
+                return;
+            }
+            let chunk = [b's'; 1024];
+            loop {
+                if stream.write_all(&chunk).await.is_err() {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        } else if key.starts_with("cut") {
+            let _ = stream.write_all(header.as_bytes()).await;
+            let _ = stream.write_all(&[b'c'; 4096]).await;
+            std::future::pending::<()>().await;
+        } else {
+            let mut body = vec![0u8; content_length(&head)];
+            if stream.read_exact(&mut body).await.is_err() {
+                return;
+            }
+            let ok = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+            if stream.write_all(ok.as_bytes()).await.is_err() {
+                return;
+            }
+        }
+    }
+}
