@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
+use s3warden::audit::checkpoint;
 use s3warden::audit::query::{Filter, parse_decision, parse_status, parse_time};
 use s3warden::audit::review::{self, Format};
 use s3warden::config::Config;
@@ -114,13 +115,29 @@ struct AuditArgs {
 
 #[derive(Subcommand)]
 enum AuditAction {
-    /// Verify the hash chain; exit 0 when intact, 1 when tampered, 2 on error.
+    /// Verify each log's hash chain against its signed checkpoints; exit 0
+    /// when intact, 1 when tampered, 2 on error.
     Verify {
-        /// Log files or directories (a live log also brings its rotated files).
+        /// Log files or directories (a live log also brings its rotated
+        /// files; a directory holds one log per instance).
         paths: Vec<PathBuf>,
-        /// Take the log path from this config file.
+        /// Take the log path (and the signing key) from this config file.
         #[arg(long, short)]
         config: Option<PathBuf>,
+        /// The public key checkpoints must be signed with (as printed by
+        /// `audit public-key`). Without it, or --config, the key each
+        /// checkpoint names is used: that proves integrity, not who signed.
+        #[arg(long)]
+        public_key: Option<PathBuf>,
+    },
+    /// Print the public key that verifies the checkpoints (PEM).
+    PublicKey {
+        /// Take the signing key file from this config file.
+        #[arg(long, short, required_unless_present = "key")]
+        config: Option<PathBuf>,
+        /// The signing key file itself.
+        #[arg(long, conflicts_with = "config")]
+        key: Option<PathBuf>,
     },
 }
 
@@ -207,35 +224,97 @@ fn log_paths(paths: Vec<PathBuf>, config: Option<&Path>) -> Result<Vec<PathBuf>,
     Ok(vec![PathBuf::from(c.audit.path)])
 }
 
-fn audit(args: AuditArgs) -> ExitCode {
-    if let Some(AuditAction::Verify { paths, config }) = args.action {
-        let paths = match log_paths(paths, config.as_deref()) {
+/// The signing key file a config names (or its default beside the log).
+fn signing_key_path(config: &Path) -> Result<PathBuf, String> {
+    let c = Config::load(config).map_err(|e| e.to_string())?;
+    Ok(c.audit
+        .signing_key_file
+        .clone()
+        .unwrap_or_else(|| checkpoint::default_key_path(Path::new(&c.audit.path))))
+}
+
+fn public_key(config: Option<&Path>, key: Option<&Path>) -> ExitCode {
+    let path = match (key, config) {
+        (Some(k), _) => k.to_path_buf(),
+        (None, Some(c)) => match signing_key_path(c) {
             Ok(p) => p,
             Err(e) => return fail(e),
-        };
-        return match review::verify_paths(&paths) {
-            Ok(report) => {
-                for f in &report.findings {
-                    println!("{f}");
-                }
-                println!(
-                    "{} records in {} files: {}",
-                    report.records,
-                    report.files,
-                    if report.is_clean() {
-                        "chain intact"
-                    } else {
-                        "TAMPERED"
-                    }
-                );
-                if report.is_clean() {
-                    ExitCode::SUCCESS
-                } else {
-                    ExitCode::from(1)
-                }
-            }
-            Err(e) => fail(e),
-        };
+        },
+        (None, None) => return fail("give --config FILE or --key FILE"),
+    };
+    match checkpoint::SigningKey::load(&path) {
+        Ok(k) => {
+            let public = k.public_key();
+            print!("{}", public.to_pem());
+            eprintln!("{}", public.fingerprint());
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(e),
+    }
+}
+
+/// The key checkpoints must be signed with: the file given, else the
+/// public half of the config's signing key, else none.
+fn trusted_key(
+    public_key: Option<&Path>,
+    config: Option<&Path>,
+) -> Result<Option<checkpoint::PublicKey>, String> {
+    if let Some(path) = public_key {
+        let text = std::fs::read_to_string(path).map_err(|e| format!("{path:?}: {e}"))?;
+        return checkpoint::PublicKey::parse(&text)
+            .map(Some)
+            .map_err(|e| e.to_string());
+    }
+    match config {
+        Some(c) => checkpoint::SigningKey::load(&signing_key_path(c)?)
+            .map(|k| Some(k.public_key()))
+            .map_err(|e| e.to_string()),
+        None => Ok(None),
+    }
+}
+
+fn verify(paths: Vec<PathBuf>, config: Option<&Path>, public_key: Option<&Path>) -> ExitCode {
+    let paths = match log_paths(paths, config) {
+        Ok(p) => p,
+        Err(e) => return fail(e),
+    };
+    let trusted = match trusted_key(public_key, config) {
+        Ok(k) => k,
+        Err(e) => return fail(e),
+    };
+    let reports = match review::verify_paths(&paths, trusted.as_ref()) {
+        Ok(r) => r,
+        Err(e) => return fail(e),
+    };
+    let mut clean = true;
+    for (live, report) in &reports {
+        clean &= report.is_clean();
+        for f in &report.findings {
+            println!("{f}");
+        }
+        print!(
+            "{}",
+            review::verify_summary(live, report, trusted.is_some())
+        );
+    }
+    if clean {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
+}
+
+fn audit(args: AuditArgs) -> ExitCode {
+    match args.action {
+        Some(AuditAction::Verify {
+            paths,
+            config,
+            public_key,
+        }) => return verify(paths, config.as_deref(), public_key.as_deref()),
+        Some(AuditAction::PublicKey { config, key }) => {
+            return public_key(config.as_deref(), key.as_deref());
+        }
+        None => {}
     }
     let q = args.query;
     let now = chrono::Utc::now();

@@ -7,6 +7,7 @@
 //! early return or client disconnect can skip.
 
 pub mod chain;
+pub mod checkpoint;
 pub mod files;
 pub mod query;
 mod record;
@@ -18,7 +19,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 pub use record::{AuditRecord, AuthInfo, DecisionInfo};
-pub use writer::{AuditLog, AuditWriterError};
+pub use writer::{AuditLog, AuditWriterError, instance_name};
 
 use tokio::sync::mpsc::OwnedPermit;
 

@@ -48,6 +48,8 @@ pub struct AuditRecord {
     /// RFC 3339, milliseconds, UTC.
     pub time: String,
     pub request_id: String,
+    /// The s3warden instance that served the request (set by the writer).
+    pub instance: String,
     pub remote: String,
     pub tls: bool,
     #[serde(skip_serializing_if = "Option::is_none")]

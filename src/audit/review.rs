@@ -8,9 +8,10 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use super::files::{expand, open_lines};
+use super::checkpoint::PublicKey;
+use super::files::{expand, log_sets, open_lines};
 use super::query::{Filter, Summary, TABLE_HEADER, table_row};
-use super::verify::{Report, verify};
+use super::verify::{Report, verify_log};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReviewError {
@@ -118,18 +119,86 @@ pub fn summarize(paths: &[PathBuf], filter: &Filter, top: usize) -> Result<Summa
     Ok(Summary::build(matched.iter(), top))
 }
 
-/// Verifies the hash chain over every file of the logs at `paths`.
-pub fn verify_paths(paths: &[PathBuf]) -> Result<Report, ReviewError> {
-    let files = log_files(paths)?;
-    let mut inputs = Vec::with_capacity(files.len());
-    for path in &files {
-        let lines: Vec<String> = open_lines(path)
-            .map_err(read_err(path))?
-            .collect::<Result<_, _>>()
-            .map_err(read_err(path))?;
-        inputs.push((path.display().to_string(), lines));
+fn read_all(path: &Path) -> Result<Vec<String>, ReviewError> {
+    open_lines(path)
+        .map_err(read_err(path))?
+        .collect::<Result<_, _>>()
+        .map_err(read_err(path))
+}
+
+/// Verifies each log at `paths` on its own: its chain, and its checkpoints
+/// (signed by `trusted` when given). Returns each log's live path and report.
+pub fn verify_paths(
+    paths: &[PathBuf],
+    trusted: Option<&PublicKey>,
+) -> Result<Vec<(PathBuf, Report)>, ReviewError> {
+    let sets = log_sets(paths).map_err(|source| ReviewError::Read {
+        path: paths.first().cloned().unwrap_or_default(),
+        source,
+    })?;
+    if sets.iter().all(|s| s.files.is_empty()) {
+        return Err(ReviewError::NoFiles(paths.to_vec()));
     }
-    Ok(verify(inputs))
+    let mut out = Vec::with_capacity(sets.len());
+    for set in sets {
+        let mut inputs = Vec::with_capacity(set.files.len());
+        for path in &set.files {
+            inputs.push((path.display().to_string(), read_all(path)?));
+        }
+        let cp = set.checkpoints();
+        let checkpoints = if cp.exists() {
+            Some((cp.display().to_string(), read_all(&cp)?))
+        } else {
+            None
+        };
+        out.push((set.live, verify_log(inputs, checkpoints, trusted)));
+    }
+    Ok(out)
+}
+
+/// What `audit verify` says about one log, after its findings.
+pub fn verify_summary(live: &Path, r: &Report, trusted: bool) -> String {
+    let mut out = format!("{}", live.display());
+    if let Some(instance) = &r.instance {
+        out.push_str(&format!(" (instance {instance})"));
+    }
+    out.push('\n');
+    match (r.first_seq, r.last_seq, &r.head_hash) {
+        (Some(first), Some(last), Some(head)) => {
+            out.push_str(&format!("  records {first} to {last}, head hash {head}\n"))
+        }
+        _ => out.push_str("  no records\n"),
+    }
+    let signer = match (r.signers.as_slice(), trusted) {
+        ([], _) => String::new(),
+        (keys, true) => format!(", signed by the trusted key {}", keys.join(", ")),
+        (keys, false) => format!(
+            ", signed by {} (the key the checkpoints name; give --public-key to prove who signed)",
+            keys.join(", ")
+        ),
+    };
+    out.push_str(&format!("  {} checkpoints{signer}\n", r.checkpoints));
+    match r.covered_through {
+        Some(c) => out.push_str(&format!(
+            "  covered through record {c}; {} records after the last checkpoint not yet covered\n",
+            r.uncovered
+        )),
+        None => out.push_str(&format!(
+            "  {} records not covered by any checkpoint\n",
+            r.uncovered
+        )),
+    }
+    out.push_str(&format!(
+        "{} records in {} files: {}\n",
+        r.records,
+        r.files,
+        if r.is_clean() {
+            "chain intact"
+        } else {
+            "TAMPERED"
+        }
+    ));
+    out
 }
 
 /// Prints matching records as they are appended to the live file, reopening

@@ -3,6 +3,8 @@
 //! verify` finds each kind of tampering, filters and summaries return exactly
 //! the expected records, rotation keeps the chain, and metrics match.
 
+mod proof;
+
 use std::collections::HashMap;
 use std::process::Command;
 use std::time::{Duration, SystemTime};
@@ -14,7 +16,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const BIN: &str = env!("CARGO_BIN_EXE_s3warden");
 
-async fn setup(top: &str, audit: &str) -> Harness {
+pub(crate) async fn setup(top: &str, audit: &str) -> Harness {
     let h = Harness::embedded_configured(top, audit, "").await;
     h.root()
         .create_bucket()
@@ -25,7 +27,7 @@ async fn setup(top: &str, audit: &str) -> Harness {
     h
 }
 
-fn cli(args: &[&str]) -> (i32, String, String) {
+pub(crate) fn cli(args: &[&str]) -> (i32, String, String) {
     let out = Command::new(BIN).args(args).output().unwrap();
     (
         out.status.code().unwrap_or(-1),
@@ -364,10 +366,9 @@ async fn kill_9_under_load_then_restart_keeps_a_verifiable_chain() {
     assert!(*seqs.last().unwrap() >= last_seq_before + 5);
 }
 
-/// A fresh log of `n` records written by a real server, and its path.
-async fn log_with(n: usize) -> (Harness, std::path::PathBuf) {
-    let h = setup("", "").await;
-    for i in 0..n.saturating_sub(2) {
+/// Alice puts `n` one-byte objects `alice/0`, `alice/1`, … into `shared`.
+pub(crate) async fn put_n(h: &Harness, n: usize) {
+    for i in 0..n {
         h.alice()
             .put_object()
             .bucket("shared")
@@ -377,11 +378,17 @@ async fn log_with(n: usize) -> (Harness, std::path::PathBuf) {
             .await
             .unwrap();
     }
+}
+
+/// A fresh log of `n` records written by a real server, and its path.
+async fn log_with(n: usize) -> (Harness, std::path::PathBuf) {
+    let h = setup("", "").await;
+    put_n(&h, n.saturating_sub(2)).await;
     let path = h.audit_path();
     (h, path)
 }
 
-fn rewrite(path: &std::path::Path, f: impl FnOnce(&mut Vec<String>)) {
+pub(crate) fn rewrite(path: &std::path::Path, f: impl FnOnce(&mut Vec<String>)) {
     let text = std::fs::read_to_string(path).unwrap();
     let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
     f(&mut lines);
@@ -529,16 +536,7 @@ async fn audit_filters_and_summaries_return_exactly_the_expected_records() {
 #[tokio::test]
 async fn rotation_keeps_one_chain_across_compressed_files() {
     let h = setup("", "rotate_bytes = 4000").await;
-    for i in 0..30 {
-        h.alice()
-            .put_object()
-            .bucket("shared")
-            .key(format!("alice/{i}"))
-            .body(ByteStream::from_static(b"x"))
-            .send()
-            .await
-            .unwrap();
-    }
+    put_n(&h, 30).await;
     h.server.shutdown().await;
     // Compression runs in the background; give it a moment.
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
