@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 use s3warden::audit::checkpoint;
-use s3warden::audit::query::{Filter, parse_decision, parse_status, parse_time};
+use s3warden::audit::query::{Filter, parse_columns, parse_decision, parse_status, parse_time};
 use s3warden::audit::review::{self, Format};
 use s3warden::config::Config;
 use s3warden::server::Server;
@@ -143,38 +143,69 @@ enum AuditAction {
 
 #[derive(Args)]
 struct QueryArgs {
-    /// Log files or directories (a live log also brings its rotated files).
+    /// Log files or directories (a live log also brings its rotated files;
+    /// several logs, of several instances, are merged by time).
     paths: Vec<PathBuf>,
     /// Take the log path from this config file.
     #[arg(long, short)]
     config: Option<PathBuf>,
-    /// Records at or after this time (RFC 3339, or a duration back: 15m, 2h, 7d).
+    /// Records at or after this time: RFC 3339, a date (2026-12-02), a local
+    /// time (20:38), "2026-12-02 20:38", today, yesterday, or a duration back
+    /// (15m, 2h, 7d). Dates and times without an offset are local.
     #[arg(long)]
     since: Option<String>,
     /// Records at or before this time (same forms as --since).
     #[arg(long)]
     until: Option<String>,
-    /// User name, ARN or access key id (substring).
+    /// The request id a client got (x-amz-request-id, or in an S3 error).
+    #[arg(long)]
+    request_id: Option<String>,
+    /// Exactly this user name, ARN or access key id (also the key a failed
+    /// sign-in claimed).
     #[arg(long)]
     principal: Option<String>,
+    /// With --principal: also the temporary sessions that principal issued.
+    #[arg(long, requires = "principal")]
+    include_sessions: bool,
     #[arg(long)]
     bucket: Option<String>,
-    /// Key prefix.
+    /// Key prefix (also matches the prefix a listing asked for).
     #[arg(long)]
     prefix: Option<String>,
-    /// Operation name (GetObject, PutObject, …).
-    #[arg(long)]
-    operation: Option<String>,
+    /// An S3 operation or IAM action name (GetObject, s3:GetObject,
+    /// iam:CreateUser); repeat for any of several.
+    #[arg(long = "operation")]
+    operations: Vec<String>,
     /// allow or deny.
     #[arg(long)]
     decision: Option<String>,
+    /// Words of the decision's reason ("explicit deny", "no statement
+    /// allows") or of why authentication failed ("bad signature").
+    #[arg(long)]
+    reason: Option<String>,
+    /// The deciding statement: its Sid, or POLICY/SID.
+    #[arg(long)]
+    statement: Option<String>,
     /// A status code (403) or class (4xx).
     #[arg(long)]
     status: Option<String>,
-    /// JSON lines instead of a table.
+    /// An S3, IAM or STS error code (AccessDenied, SignatureDoesNotMatch, …).
     #[arg(long)]
+    error_code: Option<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
+    format: OutputFormat,
+    /// Columns of the table or CSV, comma-separated (time, instance,
+    /// request_id, principal, principal_arn, access_key_id, operation, bucket,
+    /// key, target, decision, reason, statement, status, error_code,
+    /// error_message, bytes_in, bytes_out, duration_ms, remote, user_agent, seq).
+    #[arg(long)]
+    columns: Option<String>,
+    /// JSON lines (the same as --format json).
+    #[arg(long, conflicts_with = "format")]
     json: bool,
-    /// Requests and bytes per principal and decision, top denied principals and keys.
+    /// Requests and bytes per principal and decision; counts by reason,
+    /// statement and error code; top denied principals and keys.
     #[arg(long, conflicts_with = "follow")]
     summary: bool,
     /// How many entries the summary's top lists hold.
@@ -183,6 +214,13 @@ struct QueryArgs {
     /// Keep printing matching records as they are written.
     #[arg(long, short)]
     follow: bool,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum OutputFormat {
+    Table,
+    Json,
+    Csv,
 }
 
 fn main() -> ExitCode {
@@ -317,20 +355,29 @@ fn audit(args: AuditArgs) -> ExitCode {
         None => {}
     }
     let q = args.query;
-    let now = chrono::Utc::now();
-    let filter = match build_filter(&q, now) {
+    let filter = match build_filter(&q, chrono::Local::now()) {
         Ok(f) => f,
+        Err(e) => return fail(e),
+    };
+    let columns = match q.columns.as_deref().map(parse_columns).transpose() {
+        Ok(c) => c,
         Err(e) => return fail(e),
     };
     let paths = match log_paths(q.paths, q.config.as_deref()) {
         Ok(p) => p,
         Err(e) => return fail(e),
     };
-    let format = if q.json { Format::Json } else { Format::Table };
+    let format = match (q.json, q.format) {
+        (true, _) | (_, OutputFormat::Json) => Format::Json,
+        (_, OutputFormat::Table) => Format::Table,
+        (_, OutputFormat::Csv) => Format::Csv,
+    };
+    let output = review::Output::new(format, columns);
     let mut out = std::io::stdout().lock();
+    let mut warn = std::io::stderr();
     let result = if q.summary {
-        review::summarize(&paths, &filter, q.top).and_then(|s| {
-            if q.json {
+        review::summarize(&paths, &filter, q.top, &mut warn).and_then(|s| {
+            if format == Format::Json {
                 serde_json::to_writer_pretty(&mut out, &s).map_err(std::io::Error::other)?;
                 println!();
                 Ok(())
@@ -340,11 +387,11 @@ fn audit(args: AuditArgs) -> ExitCode {
         })
     } else if q.follow {
         match paths.as_slice() {
-            [one] => review::follow(one, &filter, format, &mut out),
+            [one] => review::follow(one, &filter, &output, &mut out),
             _ => return fail("--follow takes exactly one live log"),
         }
     } else {
-        review::list(&paths, &filter, format, &mut out).map(|_| ())
+        review::list(&paths, &filter, &output, &mut out, &mut warn).map(|_| ())
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -473,36 +520,38 @@ fn policy_check(args: CheckArgs) -> ExitCode {
     }
 }
 
-fn build_filter(q: &QueryArgs, now: chrono::DateTime<chrono::Utc>) -> Result<Filter, String> {
+fn build_filter(q: &QueryArgs, now: chrono::DateTime<chrono::Local>) -> Result<Filter, String> {
+    let time = |s: &Option<String>| {
+        s.as_deref()
+            .map(|s| parse_time(s, now))
+            .transpose()
+            .map_err(|e| e.to_string())
+    };
     Ok(Filter {
-        since: q
-            .since
-            .as_deref()
-            .map(|s| parse_time(s, now))
-            .transpose()
-            .map_err(|e| e.to_string())?,
-        until: q
-            .until
-            .as_deref()
-            .map(|s| parse_time(s, now))
-            .transpose()
-            .map_err(|e| e.to_string())?,
+        since: time(&q.since)?,
+        until: time(&q.until)?,
+        request_id: q.request_id.clone(),
         principal: q.principal.clone(),
+        include_sessions: q.include_sessions,
+        principal_arns: Vec::new(),
         bucket: q.bucket.clone(),
         key_prefix: q.prefix.clone(),
-        operation: q.operation.clone(),
+        operations: q.operations.clone(),
         allowed: q
             .decision
             .as_deref()
             .map(parse_decision)
             .transpose()
             .map_err(|e| e.to_string())?,
+        reason: q.reason.clone(),
+        statement: q.statement.clone(),
         status: q
             .status
             .as_deref()
             .map(parse_status)
             .transpose()
             .map_err(|e| e.to_string())?,
+        error_code: q.error_code.clone(),
     })
 }
 

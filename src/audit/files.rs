@@ -149,11 +149,6 @@ pub fn log_sets(paths: &[PathBuf]) -> std::io::Result<Vec<LogSet>> {
     Ok(sets)
 }
 
-/// Every file of the logs at `paths` (see [`log_sets`]), log by log.
-pub fn expand(paths: &[PathBuf]) -> std::io::Result<Vec<PathBuf>> {
-    Ok(log_sets(paths)?.into_iter().flat_map(|s| s.files).collect())
-}
-
 /// True for a rotated file's name (`STEM-<stamp>.jsonl[.gz]`).
 fn is_rotated(p: &Path) -> bool {
     let name = p

@@ -4,6 +4,7 @@
 //! the expected records, rotation keeps the chain, and metrics match.
 
 mod proof;
+mod queries;
 
 use std::collections::HashMap;
 use std::process::Command;
@@ -45,7 +46,7 @@ fn by_id(records: &[Value], id: &str) -> Value {
 }
 
 /// Sends a request alice signed (with `secret`) and returns its request id.
-async fn request_id(url: &str, secret: &str) -> (u16, String, String) {
+pub(crate) async fn request_id(url: &str, secret: &str) -> (u16, String, String) {
     let s = sign_request("GET", url, &[], b"", ALICE_KEY, secret, SystemTime::now());
     let (status, headers, body) = send(&s, vec![]).await;
     (
