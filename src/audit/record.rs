@@ -4,6 +4,7 @@
 
 use serde::Serialize;
 
+use super::params::{Parameters, ResponseElements};
 use crate::identity::Principal;
 
 /// How the request authenticated.
@@ -14,6 +15,13 @@ pub struct AuthInfo {
     /// `AWS4-HMAC-SHA256`, `AWS` (SigV2), or absent.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub signature_version: Option<&'static str>,
+    /// The access key id the request claimed, also when it was refused.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub access_key_id: Option<String>,
+    /// Why authentication failed: `bad signature`, `unknown key`, `expired
+    /// token`, `revoked token`, `malformed token`, `expired`, …
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failure: Option<String>,
 }
 
 /// The authorization decision and what decided it.
@@ -67,6 +75,9 @@ pub struct AuditRecord {
     pub operation: Option<String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub actions: Vec<String>,
+    /// What the request asked for beyond bucket and key.
+    #[serde(skip_serializing_if = "Parameters::is_empty")]
+    pub parameters: Parameters,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub principal: Option<Principal>,
     pub auth: AuthInfo,
@@ -75,6 +86,9 @@ pub struct AuditRecord {
     pub status: u16,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error_code: Option<String>,
+    /// The message sent with the error code.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error_message: Option<String>,
     /// `client`, `upstream` or `internal` when the request failed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error_source: Option<crate::s3::ErrorSource>,
@@ -85,4 +99,7 @@ pub struct AuditRecord {
     pub upstream_ms: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub upstream_request_id: Option<String>,
+    /// What the response handed out (issued access key ids).
+    #[serde(skip_serializing_if = "ResponseElements::is_empty")]
+    pub response: ResponseElements,
 }

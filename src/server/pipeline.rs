@@ -16,11 +16,12 @@ use hyper::body::Incoming;
 use tokio::sync::Notify;
 
 use super::State;
-use super::authenticate::{Authenticated, authenticate, common_context};
+use super::authenticate::{Authenticated, authenticate, common_context, record_failure};
 use super::body::{InboundBody, OutboundBody, read_limited};
 use super::cors;
 use super::response;
 use super::streaming::{self, refuse_stray_aws_chunked, rewrite_headers};
+use crate::audit::params::{CopySourceInfo, ObjectOutcome, Parameters, delete_result_outcomes};
 use crate::audit::{AuditGuard, AuditRecord, AuthInfo, DecisionInfo, SharedGuard};
 use crate::auth::RequestParts;
 use crate::auth::canonical::parse_query;
@@ -105,7 +106,7 @@ pub async fn handle(
         host: host_of(&req).map(str::to_string),
         auth: AuthInfo {
             kind: "anonymous",
-            signature_version: None,
+            ..AuthInfo::default()
         },
         ..AuditRecord::default()
     };
@@ -130,6 +131,7 @@ pub async fn handle(
             }
             audit.update(|r| {
                 r.error_code = Some(e.code.to_string());
+                r.error_message = Some(e.message.to_string());
                 r.error_source = Some(e.source);
             });
             response::error(&e, &request_id, is_head).map(|b| b.map_err(|e| match e {}).boxed())
@@ -236,10 +238,10 @@ async fn process(
         headers: &parts.headers,
         authority: parts.uri.authority().map(|a| a.as_str()),
     };
-    let auth = authenticate(state, &dir, &rparts, &query, &target, &ctx.audit)
-        .map_err(|e| S3Error::from(&e))?;
-    ctx.audit
-        .update(|r| r.principal = Some(auth.principal.clone()));
+    let auth = authenticate(state, &dir, &rparts, &query, &target, &ctx.audit).map_err(|e| {
+        record_failure(&ctx.audit, &e);
+        S3Error::from(&e)
+    })?;
     hoist_signed_query_headers(&auth, &mut parts.headers, &mut query)?;
 
     let mut context = Context::new();
@@ -251,7 +253,17 @@ async fn process(
     };
     let classified = classify(&view, &mut context).map_err(|e| S3Error::from(&e))?;
     common_context(state, conn, &parts.headers, &auth, &mut context);
+    let parameters = Parameters::from_s3(
+        &query,
+        &parts.headers,
+        classified.copy_source.as_ref().map(|c| CopySourceInfo {
+            bucket: c.bucket.clone(),
+            key: c.key.clone(),
+            version_id: c.version_id.clone(),
+        }),
+    );
     ctx.audit.update(|r| {
+        r.parameters = parameters;
         r.operation = Some(classified.operation.name().to_string());
         r.version_id = classified.version_id.clone();
         r.actions = classified
@@ -602,8 +614,41 @@ async fn delete_objects(
         r.actions = vec!["s3:DeleteObject".to_string()];
         r.decision = first_decision.as_ref().map(DecisionInfo::from_decision);
     });
+    // Every key with its outcome; allowed keys are settled by upstream's answer.
+    let record_outcomes = |upstream: Option<&[ObjectOutcome]>| {
+        let outcome = |o: &crate::s3::delete_objects::ObjectIdentifier, allowed: bool| {
+            let settled = upstream.and_then(|u| {
+                u.iter().find(|x| {
+                    x.key == o.key && (x.version_id.is_none() || x.version_id == o.version_id)
+                })
+            });
+            ObjectOutcome {
+                key: o.key.clone(),
+                version_id: o.version_id.clone(),
+                outcome: match (allowed, upstream, settled) {
+                    (false, _, _) => "denied",
+                    (true, Some(_), Some(x)) => x.outcome,
+                    // A quiet result names only the keys that failed.
+                    (true, Some(_), None) => "deleted",
+                    (true, None, _) => "error",
+                },
+                error_code: if allowed {
+                    settled.and_then(|x| x.error_code.clone())
+                } else {
+                    Some("AccessDenied".to_string())
+                },
+            }
+        };
+        let objects = request
+            .objects
+            .iter()
+            .map(|o| outcome(o, allowed.iter().any(|a| std::ptr::eq(*a, o))))
+            .collect();
+        ctx.audit.update(|r| r.parameters.objects = objects);
+    };
     let errors = denied_errors(&denied);
     if allowed.is_empty() {
+        record_outcomes(Some(&[]));
         return Ok(xml_ok(result_with(&errors)));
     }
     let forwarded = Bytes::from(request.to_xml(&allowed));
@@ -639,14 +684,26 @@ async fn delete_objects(
     ctx.audit.update(|r| {
         r.upstream_request_id = header_str(resp.headers(), "x-amz-request-id").map(str::to_string)
     });
-    if denied.is_empty() || !resp.status().is_success() {
+    if !resp.status().is_success() {
+        record_outcomes(None);
         return Ok(relay(resp));
     }
-    let upstream_body = read_limited(resp.into_body(), MAX_REWRITTEN_RESPONSE)
+    // Read whole (bounded) even with nothing to merge: the audit record
+    // names each key's outcome.
+    let (mut resp_parts, resp_body) = resp.into_parts();
+    let upstream_body = read_limited(resp_body, MAX_REWRITTEN_RESPONSE)
         .await
         .map_err(|_| upstream_bad_gateway("delete result too large or cut off"))?;
     let text = String::from_utf8(upstream_body.to_vec())
         .map_err(|_| upstream_bad_gateway("delete result is not UTF-8"))?;
+    record_outcomes(Some(&delete_result_outcomes(&text)));
+    if denied.is_empty() {
+        strip_upstream_headers(&mut resp_parts.headers);
+        return Ok(Response::from_parts(
+            resp_parts,
+            Full::new(Bytes::from(text)).map_err(|e| match e {}).boxed(),
+        ));
+    }
     let merged = merge_into_result(&text, &errors)
         .ok_or_else(|| upstream_bad_gateway("delete result is not a DeleteResult"))?;
     Ok(xml_ok(merged))

@@ -5,6 +5,7 @@
 
 mod proof;
 mod queries;
+mod records;
 
 use std::collections::HashMap;
 use std::process::Command;
@@ -37,7 +38,7 @@ pub(crate) fn cli(args: &[&str]) -> (i32, String, String) {
     )
 }
 
-fn by_id(records: &[Value], id: &str) -> Value {
+pub(crate) fn by_id(records: &[Value], id: &str) -> Value {
     records
         .iter()
         .find(|r| r["request_id"] == id)
