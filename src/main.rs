@@ -130,6 +130,28 @@ enum AuditAction {
         #[arg(long)]
         public_key: Option<PathBuf>,
     },
+    /// Write a self-contained HTML report: requests and denials over time,
+    /// denials per principal and prefix, top statements, each log's
+    /// verification, and a searchable table of the records.
+    Report {
+        /// Log files or directories (as for the query).
+        paths: Vec<PathBuf>,
+        /// Take the log path (and the signing key) from this config file.
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+        /// Where to write the page.
+        #[arg(long)]
+        out: PathBuf,
+        /// Records at or after this time (as for the query).
+        #[arg(long)]
+        since: Option<String>,
+        /// Records at or before this time.
+        #[arg(long)]
+        until: Option<String>,
+        /// The public key checkpoints must be signed with.
+        #[arg(long)]
+        public_key: Option<PathBuf>,
+    },
     /// Print the public key that verifies the checkpoints (PEM).
     PublicKey {
         /// Take the signing key file from this config file.
@@ -342,6 +364,44 @@ fn verify(paths: Vec<PathBuf>, config: Option<&Path>, public_key: Option<&Path>)
     }
 }
 
+fn report(
+    paths: Vec<PathBuf>,
+    config: Option<&Path>,
+    out: &Path,
+    [since, until]: [Option<String>; 2],
+    public_key: Option<PathBuf>,
+) -> ExitCode {
+    let now = chrono::Local::now();
+    let time = |s: Option<String>| s.map(|s| parse_time(&s, now)).transpose();
+    let filter = match (time(since), time(until)) {
+        (Ok(since), Ok(until)) => Filter {
+            since,
+            until,
+            ..Filter::default()
+        },
+        (Err(e), _) | (_, Err(e)) => return fail(e),
+    };
+    let paths = match log_paths(paths, config) {
+        Ok(p) => p,
+        Err(e) => return fail(e),
+    };
+    let trusted = match trusted_key(public_key.as_deref(), config) {
+        Ok(k) => k,
+        Err(e) => return fail(e),
+    };
+    let page = match review::report(&paths, &filter, trusted.as_ref(), &mut std::io::stderr()) {
+        Ok(p) => p,
+        Err(e) => return fail(e),
+    };
+    match std::fs::write(out, page) {
+        Ok(()) => {
+            println!("{}", out.display());
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(format!("cannot write {}: {e}", out.display())),
+    }
+}
+
 fn audit(args: AuditArgs) -> ExitCode {
     match args.action {
         Some(AuditAction::Verify {
@@ -352,6 +412,14 @@ fn audit(args: AuditArgs) -> ExitCode {
         Some(AuditAction::PublicKey { config, key }) => {
             return public_key(config.as_deref(), key.as_deref());
         }
+        Some(AuditAction::Report {
+            paths,
+            config,
+            out,
+            since,
+            until,
+            public_key,
+        }) => return report(paths, config.as_deref(), &out, [since, until], public_key),
         None => {}
     }
     let q = args.query;

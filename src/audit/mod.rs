@@ -12,6 +12,7 @@ pub mod files;
 pub mod params;
 pub mod query;
 mod record;
+pub mod report;
 pub mod review;
 pub mod verify;
 mod writer;

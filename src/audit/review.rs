@@ -16,6 +16,7 @@ use super::query::{
     CSV_COLUMNS, Filter, Summary, TABLE_COLUMNS, csv_header, csv_row, str_of, table_header,
     table_row,
 };
+use super::report::{Verification, render};
 use super::verify::{Report, verify_log};
 
 #[derive(Debug, thiserror::Error)]
@@ -268,6 +269,50 @@ pub fn verify_paths(
         out.push((set.live, verify_log(inputs, checkpoints, trusted)));
     }
     Ok(out)
+}
+
+/// The HTML report of the records matching `filter`, with each log's
+/// verification (against `trusted` when given).
+pub fn report(
+    paths: &[PathBuf],
+    filter: &Filter,
+    trusted: Option<&PublicKey>,
+    warn: &mut dyn Write,
+) -> Result<String, ReviewError> {
+    let mut filter = filter.clone();
+    resolve_principal(paths, &mut filter)?;
+    let mut records = Vec::new();
+    for_each_record(paths, warn, |r| {
+        if filter.matches(&r) {
+            records.push(r);
+        }
+        Ok(())
+    })?;
+    let verification = verify_paths(paths, trusted)?
+        .into_iter()
+        .map(|(live, r)| {
+            // The first findings say where to look; `audit verify` lists all.
+            let mut summary: String = r
+                .findings
+                .iter()
+                .take(10)
+                .map(|f| format!("{f}\n"))
+                .collect();
+            if r.findings.len() > 10 {
+                summary.push_str(&format!(
+                    "… and {} more (see `s3warden audit verify`)\n",
+                    r.findings.len() - 10
+                ));
+            }
+            summary.push_str(&verify_summary(&live, &r, trusted.is_some()));
+            Verification {
+                log: live.display().to_string(),
+                intact: r.is_clean(),
+                summary,
+            }
+        })
+        .collect::<Vec<_>>();
+    Ok(render(&records, &verification, chrono::Utc::now()))
 }
 
 /// What `audit verify` says about one log, after its findings.

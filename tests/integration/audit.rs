@@ -3,9 +3,11 @@
 //! verify` finds each kind of tampering, filters and summaries return exactly
 //! the expected records, rotation keeps the chain, and metrics match.
 
+mod docs;
 mod proof;
 mod queries;
 mod records;
+mod report;
 
 use std::collections::HashMap;
 use std::process::Command;
