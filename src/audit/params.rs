@@ -87,6 +87,9 @@ pub struct Parameters {
     /// SHA-256 of a session policy or policy document sent with the call.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub policy_sha256: Option<String>,
+    /// Its text, when `[audit] session_policy = "text"`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub policy: Option<String>,
 }
 
 impl Parameters {
@@ -126,9 +129,11 @@ impl Parameters {
         }
     }
 
-    /// The targets of an IAM or STS call, from its form parameters.
-    pub fn from_api<'a>(get: impl Fn(&str) -> Option<&'a str>) -> Parameters {
+    /// The targets of an IAM or STS call, from its form parameters; a policy
+    /// sent with it by its hash, and by its text too when `policy_text`.
+    pub fn from_api<'a>(get: impl Fn(&str) -> Option<&'a str>, policy_text: bool) -> Parameters {
         let s = |name: &str| get(name).map(str::to_string);
+        let policy = get("Policy").or_else(|| get("PolicyDocument"));
         Parameters {
             user_name: s("UserName"),
             new_user_name: s("NewUserName"),
@@ -141,9 +146,8 @@ impl Parameters {
             access_key_id: s("AccessKeyId"),
             federated_name: s("Name"),
             duration_seconds: get("DurationSeconds").and_then(|v| v.parse().ok()),
-            policy_sha256: get("Policy")
-                .or_else(|| get("PolicyDocument"))
-                .map(|p| hex::encode(Sha256::digest(p.as_bytes()))),
+            policy_sha256: policy.map(|p| hex::encode(Sha256::digest(p.as_bytes()))),
+            policy: policy.filter(|_| policy_text).map(str::to_string),
             ..Parameters::default()
         }
     }
@@ -282,7 +286,12 @@ mod tests {
             ("Policy", "{\"Version\":\"2012-10-17\"}"),
             ("SecretAccessKey", "never"),
         ];
-        let p = Parameters::from_api(|n| form.iter().find(|(k, _)| *k == n).map(|(_, v)| *v));
+        let get = |n: &str| form.iter().find(|(k, _)| *k == n).map(|(_, v)| *v);
+        assert_eq!(
+            Parameters::from_api(get, true).policy.as_deref(),
+            Some(form[3].1)
+        );
+        let p = Parameters::from_api(get, false);
         assert_eq!(p.federated_name.as_deref(), Some("upload"));
         assert_eq!(p.duration_seconds, Some(900));
         assert_eq!(

@@ -278,6 +278,19 @@ pub struct AuditConfig {
     /// host name, so the logs of a fleet can be told apart.
     #[serde(default)]
     pub instance: Option<String>,
+    /// How a session policy (and an IAM policy document) sent with a call
+    /// is recorded: its SHA-256 only, or its text too.
+    #[serde(default)]
+    pub session_policy: PolicyRecording,
+}
+
+/// `[audit] session_policy`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PolicyRecording {
+    #[default]
+    Hash,
+    Text,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
@@ -311,6 +324,7 @@ impl Default for AuditConfig {
             signing_key_file: None,
             checkpoint_secs: default_checkpoint_secs(),
             instance: None,
+            session_policy: PolicyRecording::default(),
         }
     }
 }

@@ -20,6 +20,7 @@ use crate::audit::params::{Parameters, ResponseElements};
 use crate::audit::{DecisionInfo, SharedGuard};
 use crate::auth::sigv4::{AuthorizationV4, Expectations, verify_header};
 use crate::auth::{AuthError, RequestParts};
+use crate::config::PolicyRecording;
 use crate::identity::Principal;
 use crate::policy::Context;
 use crate::s3::ErrorSource;
@@ -131,7 +132,10 @@ async fn run(
         let op = format!("{}:{action}", service.signing_name());
         audit.update(|r| r.operation = Some(op));
     }
-    let targets = Parameters::from_api(|name| params.get(name));
+    let targets = Parameters::from_api(
+        |name| params.get(name),
+        state.config.audit.session_policy == PolicyRecording::Text,
+    );
     audit.update(|r| r.parameters = targets);
 
     audit.update(|r| {

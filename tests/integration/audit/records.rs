@@ -346,3 +346,31 @@ fn validate(files: &[&Path]) {
     let out = run_python("validate_schema.py", &args);
     assert!(out.contains("lines valid"), "{out}");
 }
+
+#[tokio::test]
+async fn a_policy_sent_with_a_call_is_recorded_as_text_when_configured() {
+    let h = setup("", "session_policy = \"text\"").await;
+    let e = h.endpoint();
+    for params in [
+        vec![("Action", "CreateUser"), ("UserName", "dave")],
+        vec![
+            ("Action", "PutUserPolicy"),
+            ("UserName", "dave"),
+            ("PolicyName", "p"),
+            ("PolicyDocument", CAROL_POLICY),
+        ],
+    ] {
+        let (s, b) = api_call(&e, "iam", &params).await;
+        assert_eq!(s, 200, "{b}");
+    }
+    let records = h.audit(3).await;
+    let put = find(&records, "iam:PutUserPolicy")[0];
+    assert_eq!(put["parameters"]["policy"], CAROL_POLICY);
+    assert_eq!(
+        put["parameters"]["policy_sha256"],
+        hex::encode(<sha2::Sha256 as sha2::Digest>::digest(CAROL_POLICY))
+    );
+    let dir = h.dir.path().to_path_buf();
+    h.server.shutdown().await;
+    validate(&[&dir.join("audit.jsonl")]);
+}
