@@ -528,6 +528,20 @@ impl Checkpointer {
         live_first: Option<u64>,
         live: &Path,
     ) -> Result<(), AuditWriterError> {
+        if self.head.last_seq == 0
+            && let Some(oldest) = oldest_record(live)
+            && oldest.seq > 1
+        {
+            // No checkpoint yet over a log whose older files were pruned
+            // (one written before checkpoints existed): the first checkpoint
+            // vouches from the oldest record there is, anchored on its `prev`,
+            // rather than for records that are gone.
+            self.head = CheckpointHead {
+                last_seq: oldest.seq - 1,
+                hash: oldest.prev.clone(),
+                head_hash: oldest.prev,
+            };
+        }
         let covered = self.head.last_seq;
         let refuse = |message: String| AuditWriterError::Checkpoints {
             path: self.path.clone(),
@@ -632,6 +646,17 @@ pub(super) fn sync_dir(path: &Path) -> std::io::Result<()> {
         Some(dir) => File::open(dir)?.sync_all(),
         None => File::open(".")?.sync_all(),
     }
+}
+
+/// The chain fields of the oldest record of the log (rotated files first).
+fn oldest_record(live: &Path) -> Option<super::chain::Link> {
+    let oldest = list_log_files(live).ok()?.into_iter().next()?;
+    open_lines(&oldest)
+        .ok()?
+        .next()?
+        .ok()
+        .as_deref()
+        .and_then(link)
 }
 
 /// The last line of the newest rotated file, to continue the chain from.

@@ -294,3 +294,33 @@ async fn logs_of_two_instances_are_verified_each_on_its_own() {
     assert_eq!(out.matches("chain intact").count(), 1, "{out}");
     assert!(out.contains("audit-b.jsonl:"), "{out}");
 }
+
+#[tokio::test]
+async fn a_pruned_log_without_checkpoints_is_vouched_for_from_its_oldest_record() {
+    // A log written before checkpoints existed, whose oldest records were
+    // pruned: its first checkpoint starts where the log does.
+    let h = setup("", "").await;
+    put_n(&h, 4).await;
+    let dir = h.dir.path().to_path_buf();
+    h.server.shutdown().await;
+    std::fs::remove_file(dir.join("audit.checkpoints.jsonl")).unwrap();
+    rewrite(&dir.join("audit.jsonl"), |l| {
+        l.drain(..3);
+    });
+    let (code, out, _) = cli(&["audit", "verify", dir.join("audit.jsonl").to_str().unwrap()]);
+    assert_eq!(code, 1, "nothing vouches for it yet: {out}");
+
+    let text = config_text_full(&dir, &embedded_upstream(&dir), "", "", "");
+    let config = Config::from_toml(&text, Path::new("t.toml"), &dir).unwrap();
+    let h = Harness {
+        server: Server::start(config).await.unwrap(),
+        dir: tempfile::TempDir::new().unwrap(),
+    };
+    h.server.shutdown().await;
+    let cps = checkpoints(&dir);
+    assert_eq!(cps.len(), 1, "{cps:?}");
+    assert_eq!(cps[0]["first_seq"], 4);
+    let (code, out, _) = cli(&["audit", "verify", dir.join("audit.jsonl").to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("records 4 to 5"), "{out}");
+}
