@@ -15,6 +15,11 @@ fn chromium(args: &[&str]) -> std::process::Output {
             "--headless",
             "--no-sandbox",
             "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
             // Any request the page made would fail: it must need none.
             "--host-resolver-rules=MAP * ~NOTFOUND",
         ])
