@@ -2,6 +2,8 @@
 //! and how it ended. It never holds a secret, signature, session token or
 //! presigned query string.
 
+use std::collections::BTreeMap;
+
 use serde::Serialize;
 
 use super::params::{Parameters, ResponseElements};
@@ -33,6 +35,10 @@ pub struct DecisionInfo {
     pub policy: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub statement: Option<String>,
+    /// The condition keys (and policy variables) the evaluation consulted,
+    /// with the request's values: a string, a list, or null when absent.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub conditions: BTreeMap<String, serde_json::Value>,
 }
 
 impl DecisionInfo {
@@ -47,7 +53,22 @@ impl DecisionInfo {
             reason: d.reason.to_string(),
             policy: by.map(|b| b.policy.clone()),
             statement: by.map(|b| b.statement.clone()),
+            conditions: BTreeMap::new(),
         }
+    }
+
+    /// Adds the values `ctx` held for the condition keys the decision consulted.
+    pub fn with_conditions(mut self, keys: &[String], ctx: &crate::policy::Context) -> Self {
+        use crate::policy::ContextValue;
+        for key in keys {
+            let value = match ctx.get(key) {
+                None => serde_json::Value::Null,
+                Some(ContextValue::Single(v)) => serde_json::Value::from(v.as_str()),
+                Some(ContextValue::Multi(v)) => serde_json::Value::from(v.clone()),
+            };
+            self.conditions.insert(key.clone(), value);
+        }
+        self
     }
 }
 

@@ -200,6 +200,22 @@ pub(super) fn authorize_all(
     })
 }
 
+/// [`authorize_all`], with the decision and the condition keys it consulted
+/// (and their values) in the audit record.
+pub(super) fn authorize_recorded(
+    dir: &Directory,
+    principal: &Principal,
+    c: &Classified,
+    context: &Context,
+    audit: &SharedGuard,
+) -> Decision {
+    let (decision, consulted) =
+        crate::policy::trace::traced(|| authorize_all(dir, principal, c, context));
+    let info = DecisionInfo::from_decision(&decision).with_conditions(&consulted, context);
+    audit.update(|r| r.decision = Some(info));
+    decision
+}
+
 async fn process(
     state: &Arc<State>,
     conn: &ConnInfo,
@@ -277,9 +293,7 @@ async fn process(
         return delete_objects(state, &dir, &auth, classified, &context, parts, body, ctx).await;
     }
 
-    let decision = authorize_all(&dir, &auth.principal, &classified, &context);
-    ctx.audit
-        .update(|r| r.decision = Some(DecisionInfo::from_decision(&decision)));
+    let decision = authorize_recorded(&dir, &auth.principal, &classified, &context, &ctx.audit);
     if !decision.allowed {
         return Err(S3Error::access_denied());
     }
@@ -583,36 +597,40 @@ async fn delete_objects(
     let bucket = classified.bucket.clone().unwrap_or_default();
     let (mut allowed, mut denied) = (Vec::new(), Vec::new());
     let mut first_decision: Option<Decision> = None;
-    for object in &request.objects {
-        let action = if object.version_id.is_some() {
-            "s3:DeleteObjectVersion"
-        } else {
-            "s3:DeleteObject"
-        };
-        let resource = crate::s3::classify::object_arn(&bucket, &object.key);
-        let d = dir.authorize(
-            &auth.principal,
-            &crate::policy::Request {
-                action,
-                resource: &resource,
-                context,
-            },
-        );
-        if d.allowed {
-            allowed.push(object);
-        } else {
-            denied.push(object);
+    let ((), consulted) = crate::policy::trace::traced(|| {
+        for object in &request.objects {
+            let action = if object.version_id.is_some() {
+                "s3:DeleteObjectVersion"
+            } else {
+                "s3:DeleteObject"
+            };
+            let resource = crate::s3::classify::object_arn(&bucket, &object.key);
+            let d = dir.authorize(
+                &auth.principal,
+                &crate::policy::Request {
+                    action,
+                    resource: &resource,
+                    context,
+                },
+            );
+            if d.allowed {
+                allowed.push(object);
+            } else {
+                denied.push(object);
+            }
+            if first_decision
+                .as_ref()
+                .is_none_or(|f| f.allowed && !d.allowed)
+            {
+                first_decision = Some(d);
+            }
         }
-        if first_decision
-            .as_ref()
-            .is_none_or(|f| f.allowed && !d.allowed)
-        {
-            first_decision = Some(d);
-        }
-    }
+    });
     ctx.audit.update(|r| {
         r.actions = vec!["s3:DeleteObject".to_string()];
-        r.decision = first_decision.as_ref().map(DecisionInfo::from_decision);
+        r.decision = first_decision
+            .as_ref()
+            .map(|d| DecisionInfo::from_decision(d).with_conditions(&consulted, context));
     });
     // Every key with its outcome; allowed keys are settled by upstream's answer.
     let record_outcomes = |upstream: Option<&[ObjectOutcome]>| {

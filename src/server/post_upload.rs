@@ -28,10 +28,10 @@ use super::State;
 use super::authenticate::{Authenticated, common_context, record_failure, resolve_key};
 use super::body::{InboundBody, read_limited};
 use super::pipeline::{
-    ConnInfo, RequestCtx, ResponseBody, authorize_all, forward_headers, relay,
+    ConnInfo, RequestCtx, ResponseBody, authorize_recorded, forward_headers, relay,
     strip_upstream_headers,
 };
-use crate::audit::{AuthInfo, DecisionInfo};
+use crate::audit::AuthInfo;
 use crate::auth::AuthError;
 use crate::auth::checksum::{Algorithm, Hasher, well_formed};
 use crate::auth::payload::PayloadHash;
@@ -224,9 +224,7 @@ pub async fn handle(
             .map(|c| c.action.to_string())
             .collect();
     });
-    let decision = authorize_all(&dir, &auth.principal, &classified, &context);
-    ctx.audit
-        .update(|r| r.decision = Some(DecisionInfo::from_decision(&decision)));
+    let decision = authorize_recorded(&dir, &auth.principal, &classified, &context, &ctx.audit);
     if !decision.allowed {
         record_bytes();
         return Err(S3Error::access_denied());

@@ -221,6 +221,9 @@ async fn records_name_parameters_targets_outcomes_and_failed_sign_ins() {
         )
     );
     assert_eq!(list["decision"]["allowed"], false);
+    // What the decision rested on: the prefix asked for, and whose it had to be.
+    assert_eq!(list["decision"]["conditions"]["s3:prefix"], "bob/");
+    assert_eq!(list["decision"]["conditions"]["aws:username"], "alice");
     assert_eq!(list["error_code"], "AccessDenied");
     assert_eq!(list["error_message"], "Access Denied");
 
@@ -234,6 +237,11 @@ async fn records_name_parameters_targets_outcomes_and_failed_sign_ins() {
         .find(|r| r["status"] == 206)
         .expect("the ranged get");
     assert_eq!(ranged["parameters"]["range"], "bytes=0-3");
+    assert_eq!(
+        ranged["decision"]["conditions"],
+        serde_json::json!({"aws:username": "alice"}),
+        "the resource's ${{aws:username}}"
+    );
     let part = find(&records, "UploadPart")[0];
     assert_eq!(part["parameters"]["upload_id"], upload_id.as_str());
     assert_eq!(part["parameters"]["part_number"], 1);
