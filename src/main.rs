@@ -5,7 +5,8 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
-use s3warden::audit::query::{Filter, parse_decision, parse_status, parse_time};
+use s3warden::audit::checkpoint;
+use s3warden::audit::query::{Filter, parse_columns, parse_decision, parse_status, parse_time};
 use s3warden::audit::review::{self, Format};
 use s3warden::config::Config;
 use s3warden::server::Server;
@@ -145,50 +146,119 @@ struct AuditArgs {
 
 #[derive(Subcommand)]
 enum AuditAction {
-    /// Verify the hash chain; exit 0 when intact, 1 when tampered, 2 on error.
+    /// Verify each log's hash chain against its signed checkpoints; exit 0
+    /// when intact, 1 when tampered, 2 on error.
     Verify {
-        /// Log files or directories (a live log also brings its rotated files).
+        /// Log files or directories (a live log also brings its rotated
+        /// files; a directory holds one log per instance).
         paths: Vec<PathBuf>,
-        /// Take the log path from this config file.
+        /// Take the log path (and the signing key) from this config file.
         #[arg(long, short)]
         config: Option<PathBuf>,
+        /// The public key checkpoints must be signed with (as printed by
+        /// `audit public-key`). Without it, or --config, the key each
+        /// checkpoint names is used: that proves integrity, not who signed.
+        #[arg(long)]
+        public_key: Option<PathBuf>,
+    },
+    /// Write a self-contained HTML report: requests and denials over time,
+    /// denials per principal and prefix, top statements, each log's
+    /// verification, and a searchable table of the records.
+    Report {
+        /// Log files or directories (as for the query).
+        paths: Vec<PathBuf>,
+        /// Take the log path (and the signing key) from this config file.
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+        /// Where to write the page.
+        #[arg(long)]
+        out: PathBuf,
+        /// Records at or after this time (as for the query).
+        #[arg(long)]
+        since: Option<String>,
+        /// Records at or before this time.
+        #[arg(long)]
+        until: Option<String>,
+        /// The public key checkpoints must be signed with.
+        #[arg(long)]
+        public_key: Option<PathBuf>,
+    },
+    /// Print the public key that verifies the checkpoints (PEM).
+    PublicKey {
+        /// Take the signing key file from this config file.
+        #[arg(long, short, required_unless_present = "key")]
+        config: Option<PathBuf>,
+        /// The signing key file itself.
+        #[arg(long, conflicts_with = "config")]
+        key: Option<PathBuf>,
     },
 }
 
 #[derive(Args)]
 struct QueryArgs {
-    /// Log files or directories (a live log also brings its rotated files).
+    /// Log files or directories (a live log also brings its rotated files;
+    /// several logs, of several instances, are merged by time).
     paths: Vec<PathBuf>,
     /// Take the log path from this config file.
     #[arg(long, short)]
     config: Option<PathBuf>,
-    /// Records at or after this time (RFC 3339, or a duration back: 15m, 2h, 7d).
+    /// Records at or after this time: RFC 3339, a date (2026-12-02), a local
+    /// time (20:38), "2026-12-02 20:38", today, yesterday, or a duration back
+    /// (15m, 2h, 7d). Dates and times without an offset are local.
     #[arg(long)]
     since: Option<String>,
     /// Records at or before this time (same forms as --since).
     #[arg(long)]
     until: Option<String>,
-    /// User name, ARN or access key id (substring).
+    /// The request id a client got (x-amz-request-id, or in an S3 error).
+    #[arg(long)]
+    request_id: Option<String>,
+    /// Exactly this user name, ARN or access key id (also the key a failed
+    /// sign-in claimed).
     #[arg(long)]
     principal: Option<String>,
+    /// With --principal: also the temporary sessions that principal issued.
+    #[arg(long, requires = "principal")]
+    include_sessions: bool,
     #[arg(long)]
     bucket: Option<String>,
-    /// Key prefix.
+    /// Key prefix (also matches the prefix a listing asked for).
     #[arg(long)]
     prefix: Option<String>,
-    /// Operation name (GetObject, PutObject, …).
-    #[arg(long)]
-    operation: Option<String>,
+    /// An S3 operation or IAM action name (GetObject, s3:GetObject,
+    /// iam:CreateUser); repeat for any of several.
+    #[arg(long = "operation")]
+    operations: Vec<String>,
     /// allow or deny.
     #[arg(long)]
     decision: Option<String>,
+    /// Words of the decision's reason ("explicit deny", "no statement
+    /// allows") or of why authentication failed ("bad signature").
+    #[arg(long)]
+    reason: Option<String>,
+    /// The deciding statement: its Sid, or POLICY/SID.
+    #[arg(long)]
+    statement: Option<String>,
     /// A status code (403) or class (4xx).
     #[arg(long)]
     status: Option<String>,
-    /// JSON lines instead of a table.
+    /// An S3, IAM or STS error code (AccessDenied, SignatureDoesNotMatch, …).
     #[arg(long)]
+    error_code: Option<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
+    format: OutputFormat,
+    /// Columns of the table or CSV, comma-separated (time, instance,
+    /// request_id, principal, principal_arn, access_key_id, operation, bucket,
+    /// key, target, decision, reason, statement, status, error_code,
+    /// error_message, bytes_in, bytes_out, duration_ms, remote, user_agent, seq).
+    #[arg(long)]
+    columns: Option<String>,
+    /// JSON lines (the same as --format json).
+    #[arg(long, conflicts_with = "format")]
     json: bool,
-    /// Requests and bytes per principal and decision, top denied principals and keys.
+    /// Requests and bytes per principal and decision; counts by reason,
+    /// statement and error code; top denied principals and keys.
     #[arg(long, conflicts_with = "follow")]
     summary: bool,
     /// How many entries the summary's top lists hold.
@@ -197,6 +267,13 @@ struct QueryArgs {
     /// Keep printing matching records as they are written.
     #[arg(long, short)]
     follow: bool,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum OutputFormat {
+    Table,
+    Json,
+    Csv,
 }
 
 fn main() -> ExitCode {
@@ -250,51 +327,168 @@ fn log_paths(paths: Vec<PathBuf>, config: Option<&Path>) -> Result<Vec<PathBuf>,
     Ok(vec![PathBuf::from(c.audit.path)])
 }
 
-fn audit(args: AuditArgs) -> ExitCode {
-    if let Some(AuditAction::Verify { paths, config }) = args.action {
-        let paths = match log_paths(paths, config.as_deref()) {
+/// The signing key file a config names (or its default beside the log).
+fn signing_key_path(config: &Path) -> Result<PathBuf, String> {
+    let c = Config::load(config).map_err(|e| e.to_string())?;
+    Ok(c.audit
+        .signing_key_file
+        .clone()
+        .unwrap_or_else(|| checkpoint::default_key_path(Path::new(&c.audit.path))))
+}
+
+fn public_key(config: Option<&Path>, key: Option<&Path>) -> ExitCode {
+    let path = match (key, config) {
+        (Some(k), _) => k.to_path_buf(),
+        (None, Some(c)) => match signing_key_path(c) {
             Ok(p) => p,
             Err(e) => return fail(e),
-        };
-        return match review::verify_paths(&paths) {
-            Ok(report) => {
-                for f in &report.findings {
-                    println!("{f}");
-                }
-                println!(
-                    "{} records in {} files: {}",
-                    report.records,
-                    report.files,
-                    if report.is_clean() {
-                        "chain intact"
-                    } else {
-                        "TAMPERED"
-                    }
-                );
-                if report.is_clean() {
-                    ExitCode::SUCCESS
-                } else {
-                    ExitCode::from(1)
-                }
-            }
-            Err(e) => fail(e),
-        };
+        },
+        (None, None) => return fail("give --config FILE or --key FILE"),
+    };
+    match checkpoint::SigningKey::load(&path) {
+        Ok(k) => {
+            let public = k.public_key();
+            print!("{}", public.to_pem());
+            eprintln!("{}", public.fingerprint());
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(e),
+    }
+}
+
+/// The key checkpoints must be signed with: the file given, else the
+/// public half of the config's signing key, else none.
+fn trusted_key(
+    public_key: Option<&Path>,
+    config: Option<&Path>,
+) -> Result<Option<checkpoint::PublicKey>, String> {
+    if let Some(path) = public_key {
+        let text = std::fs::read_to_string(path).map_err(|e| format!("{path:?}: {e}"))?;
+        return checkpoint::PublicKey::parse(&text)
+            .map(Some)
+            .map_err(|e| e.to_string());
+    }
+    match config {
+        Some(c) => checkpoint::SigningKey::load(&signing_key_path(c)?)
+            .map(|k| Some(k.public_key()))
+            .map_err(|e| e.to_string()),
+        None => Ok(None),
+    }
+}
+
+fn verify(paths: Vec<PathBuf>, config: Option<&Path>, public_key: Option<&Path>) -> ExitCode {
+    let paths = match log_paths(paths, config) {
+        Ok(p) => p,
+        Err(e) => return fail(e),
+    };
+    let trusted = match trusted_key(public_key, config) {
+        Ok(k) => k,
+        Err(e) => return fail(e),
+    };
+    let reports = match review::verify_paths(&paths, trusted.as_ref()) {
+        Ok(r) => r,
+        Err(e) => return fail(e),
+    };
+    let mut clean = true;
+    for (live, report) in &reports {
+        clean &= report.is_clean();
+        for f in &report.findings {
+            println!("{f}");
+        }
+        print!(
+            "{}",
+            review::verify_summary(live, report, trusted.is_some())
+        );
+    }
+    if clean {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
+}
+
+fn report(
+    paths: Vec<PathBuf>,
+    config: Option<&Path>,
+    out: &Path,
+    [since, until]: [Option<String>; 2],
+    public_key: Option<PathBuf>,
+) -> ExitCode {
+    let now = chrono::Local::now();
+    let time = |s: Option<String>| s.map(|s| parse_time(&s, now)).transpose();
+    let filter = match (time(since), time(until)) {
+        (Ok(since), Ok(until)) => Filter {
+            since,
+            until,
+            ..Filter::default()
+        },
+        (Err(e), _) | (_, Err(e)) => return fail(e),
+    };
+    let paths = match log_paths(paths, config) {
+        Ok(p) => p,
+        Err(e) => return fail(e),
+    };
+    let trusted = match trusted_key(public_key.as_deref(), config) {
+        Ok(k) => k,
+        Err(e) => return fail(e),
+    };
+    let page = match review::report(&paths, &filter, trusted.as_ref(), &mut std::io::stderr()) {
+        Ok(p) => p,
+        Err(e) => return fail(e),
+    };
+    match std::fs::write(out, page) {
+        Ok(()) => {
+            println!("{}", out.display());
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(format!("cannot write {}: {e}", out.display())),
+    }
+}
+
+fn audit(args: AuditArgs) -> ExitCode {
+    match args.action {
+        Some(AuditAction::Verify {
+            paths,
+            config,
+            public_key,
+        }) => return verify(paths, config.as_deref(), public_key.as_deref()),
+        Some(AuditAction::PublicKey { config, key }) => {
+            return public_key(config.as_deref(), key.as_deref());
+        }
+        Some(AuditAction::Report {
+            paths,
+            config,
+            out,
+            since,
+            until,
+            public_key,
+        }) => return report(paths, config.as_deref(), &out, [since, until], public_key),
+        None => {}
     }
     let q = args.query;
-    let now = chrono::Utc::now();
-    let filter = match build_filter(&q, now) {
+    let filter = match build_filter(&q, chrono::Local::now()) {
         Ok(f) => f,
+        Err(e) => return fail(e),
+    };
+    let columns = match q.columns.as_deref().map(parse_columns).transpose() {
+        Ok(c) => c,
         Err(e) => return fail(e),
     };
     let paths = match log_paths(q.paths, q.config.as_deref()) {
         Ok(p) => p,
         Err(e) => return fail(e),
     };
-    let format = if q.json { Format::Json } else { Format::Table };
+    let format = match (q.json, q.format) {
+        (true, _) | (_, OutputFormat::Json) => Format::Json,
+        (_, OutputFormat::Table) => Format::Table,
+        (_, OutputFormat::Csv) => Format::Csv,
+    };
+    let output = review::Output::new(format, columns);
     let mut out = std::io::stdout().lock();
+    let mut warn = std::io::stderr();
     let result = if q.summary {
-        review::summarize(&paths, &filter, q.top).and_then(|s| {
-            if q.json {
+        review::summarize(&paths, &filter, q.top, &mut warn).and_then(|s| {
+            if format == Format::Json {
                 serde_json::to_writer_pretty(&mut out, &s).map_err(std::io::Error::other)?;
                 println!();
                 Ok(())
@@ -304,11 +498,11 @@ fn audit(args: AuditArgs) -> ExitCode {
         })
     } else if q.follow {
         match paths.as_slice() {
-            [one] => review::follow(one, &filter, format, &mut out),
+            [one] => review::follow(one, &filter, &output, &mut out),
             _ => return fail("--follow takes exactly one live log"),
         }
     } else {
-        review::list(&paths, &filter, format, &mut out).map(|_| ())
+        review::list(&paths, &filter, &output, &mut out, &mut warn).map(|_| ())
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -485,36 +679,38 @@ fn policy_check(args: CheckArgs) -> ExitCode {
     }
 }
 
-fn build_filter(q: &QueryArgs, now: chrono::DateTime<chrono::Utc>) -> Result<Filter, String> {
+fn build_filter(q: &QueryArgs, now: chrono::DateTime<chrono::Local>) -> Result<Filter, String> {
+    let time = |s: &Option<String>| {
+        s.as_deref()
+            .map(|s| parse_time(s, now))
+            .transpose()
+            .map_err(|e| e.to_string())
+    };
     Ok(Filter {
-        since: q
-            .since
-            .as_deref()
-            .map(|s| parse_time(s, now))
-            .transpose()
-            .map_err(|e| e.to_string())?,
-        until: q
-            .until
-            .as_deref()
-            .map(|s| parse_time(s, now))
-            .transpose()
-            .map_err(|e| e.to_string())?,
+        since: time(&q.since)?,
+        until: time(&q.until)?,
+        request_id: q.request_id.clone(),
         principal: q.principal.clone(),
+        include_sessions: q.include_sessions,
+        principal_arns: Vec::new(),
         bucket: q.bucket.clone(),
         key_prefix: q.prefix.clone(),
-        operation: q.operation.clone(),
+        operations: q.operations.clone(),
         allowed: q
             .decision
             .as_deref()
             .map(parse_decision)
             .transpose()
             .map_err(|e| e.to_string())?,
+        reason: q.reason.clone(),
+        statement: q.statement.clone(),
         status: q
             .status
             .as_deref()
             .map(parse_status)
             .transpose()
             .map_err(|e| e.to_string())?,
+        error_code: q.error_code.clone(),
     })
 }
 

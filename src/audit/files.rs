@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
 
-fn stem_of(live: &Path) -> String {
+pub(super) fn stem_of(live: &Path) -> String {
     let name = live
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -64,34 +64,89 @@ pub fn open_lines(
     Ok(Box::new(reader.lines()))
 }
 
-/// The files to read for `paths`: a live log path expands to its rotated
-/// siblings and itself; a directory to every log in it; other files as given.
-pub fn expand(paths: &[PathBuf]) -> std::io::Result<Vec<PathBuf>> {
-    let mut out = Vec::new();
+/// One log: the files of one writer's chain, in log order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogSet {
+    /// The live file's path (which may no longer exist).
+    pub live: PathBuf,
+    pub files: Vec<PathBuf>,
+}
+
+impl LogSet {
+    /// The checkpoints file beside the log.
+    pub fn checkpoints(&self) -> PathBuf {
+        super::checkpoint::checkpoints_path(&self.live)
+    }
+}
+
+/// The live path of the log a rotated file belongs to.
+fn live_of_rotated(p: &Path) -> PathBuf {
+    let name = p
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let base = name.strip_suffix(".gz").unwrap_or(&name);
+    let stem = base
+        .strip_suffix(".jsonl")
+        .and_then(|b| b.rsplit_once('-'))
+        .map_or(base, |(stem, _)| stem);
+    p.with_file_name(format!("{stem}.jsonl"))
+}
+
+/// A file of audit records (not a checkpoints file).
+fn is_log_file(p: &Path) -> bool {
+    let n = p.to_string_lossy();
+    (n.ends_with(".jsonl") || n.ends_with(".jsonl.gz")) && !n.ends_with(".checkpoints.jsonl")
+}
+
+/// The logs at `paths`, each a chain of its own: a live log path brings its
+/// rotated siblings; a directory every log in it (one per writer); a
+/// rotated file only itself, joined to others of its log given alongside.
+pub fn log_sets(paths: &[PathBuf]) -> std::io::Result<Vec<LogSet>> {
+    let mut sets: Vec<LogSet> = Vec::new();
+    let mut add =
+        |live: PathBuf, files: Vec<PathBuf>| match sets.iter_mut().find(|s| s.live == live) {
+            Some(s) => {
+                for f in files {
+                    if !s.files.contains(&f) {
+                        s.files.push(f);
+                    }
+                }
+            }
+            None => sets.push(LogSet { live, files }),
+        };
     for p in paths {
         if p.is_dir() {
-            let mut files: Vec<PathBuf> = std::fs::read_dir(p)?
+            let mut lives: Vec<PathBuf> = std::fs::read_dir(p)?
                 .filter_map(Result::ok)
                 .map(|e| e.path())
-                .filter(|f| {
-                    let n = f.to_string_lossy();
-                    n.ends_with(".jsonl") || n.ends_with(".jsonl.gz")
+                .filter(|f| is_log_file(f))
+                .map(|f| {
+                    if is_rotated(&f) {
+                        live_of_rotated(&f)
+                    } else {
+                        f
+                    }
                 })
                 .collect();
-            files.sort_by_key(|f| {
-                (
-                    f.to_string_lossy().ends_with(".jsonl") && !is_rotated(f),
-                    f.clone(),
-                )
-            });
-            out.extend(files);
-        } else if !is_rotated(p) {
-            out.extend(list_log_files(p)?);
+            lives.sort();
+            lives.dedup();
+            for live in lives {
+                let files = list_log_files(&live)?;
+                add(live, files);
+            }
+        } else if is_rotated(p) {
+            add(live_of_rotated(p), vec![p.clone()]);
         } else {
-            out.push(p.clone());
+            add(p.clone(), list_log_files(p)?);
         }
     }
-    Ok(out)
+    for s in &mut sets {
+        // Rotated files sort in log order by name; the live file comes last.
+        let live = s.live.clone();
+        s.files.sort_by_key(|f| (*f == live, f.clone()));
+    }
+    Ok(sets)
 }
 
 /// True for a rotated file's name (`STEM-<stamp>.jsonl[.gz]`).
@@ -124,5 +179,46 @@ mod tests {
             "/x/audit-20260102T030405.006Z.jsonl.gz"
         )));
         assert!(!is_rotated(live));
+        assert_eq!(live_of_rotated(&a), live);
+    }
+
+    #[test]
+    fn a_directory_holds_one_log_per_writer() {
+        let dir = tempfile::TempDir::new().unwrap();
+        for name in [
+            "a.jsonl",
+            "a-20260102T030405.006Z.jsonl.gz",
+            "a.checkpoints.jsonl",
+            "b-20260102T030405.006Z.jsonl",
+            "b.jsonl",
+            "a.jsonl.lock",
+        ] {
+            std::fs::write(dir.path().join(name), "").unwrap();
+        }
+        let sets = log_sets(&[dir.path().to_path_buf()]).unwrap();
+        let names: Vec<Vec<String>> = sets
+            .iter()
+            .map(|s| {
+                s.files
+                    .iter()
+                    .map(|f| f.file_name().unwrap().to_string_lossy().into_owned())
+                    .collect()
+            })
+            .collect();
+        assert_eq!(
+            names,
+            [
+                ["a-20260102T030405.006Z.jsonl.gz", "a.jsonl"],
+                ["b-20260102T030405.006Z.jsonl", "b.jsonl"]
+            ]
+        );
+        assert_eq!(
+            sets[0].checkpoints(),
+            dir.path().join("a.checkpoints.jsonl")
+        );
+        // A rotated file given alone is a log of its own, itself only.
+        let one = log_sets(&[dir.path().join("b-20260102T030405.006Z.jsonl")]).unwrap();
+        assert_eq!(one[0].live, dir.path().join("b.jsonl"));
+        assert_eq!(one[0].files.len(), 1);
     }
 }

@@ -7,9 +7,12 @@
 //! early return or client disconnect can skip.
 
 pub mod chain;
+pub mod checkpoint;
 pub mod files;
+pub mod params;
 pub mod query;
 mod record;
+pub mod report;
 pub mod review;
 pub mod verify;
 mod writer;
@@ -18,7 +21,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 pub use record::{AuditRecord, AuthInfo, DecisionInfo};
-pub use writer::{AuditLog, AuditWriterError};
+pub use writer::{AuditLog, AuditWriterError, instance_name};
 
 use tokio::sync::mpsc::OwnedPermit;
 

@@ -2,8 +2,11 @@
 //! and how it ended. It never holds a secret, signature, session token or
 //! presigned query string.
 
+use std::collections::BTreeMap;
+
 use serde::Serialize;
 
+use super::params::{Parameters, ResponseElements};
 use crate::identity::Principal;
 
 /// How the request authenticated.
@@ -14,6 +17,13 @@ pub struct AuthInfo {
     /// `AWS4-HMAC-SHA256`, `AWS` (SigV2), or absent.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub signature_version: Option<&'static str>,
+    /// The access key id the request claimed, also when it was refused.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub access_key_id: Option<String>,
+    /// Why authentication failed: `bad signature`, `unknown key`, `expired
+    /// token`, `revoked token`, `malformed token`, `expired`, …
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failure: Option<String>,
 }
 
 /// The authorization decision and what decided it.
@@ -25,6 +35,10 @@ pub struct DecisionInfo {
     pub policy: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub statement: Option<String>,
+    /// The condition keys (and policy variables) the evaluation consulted,
+    /// with the request's values: a string, a list, or null when absent.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub conditions: BTreeMap<String, serde_json::Value>,
 }
 
 impl DecisionInfo {
@@ -39,7 +53,22 @@ impl DecisionInfo {
             reason: d.reason.to_string(),
             policy: by.map(|b| b.policy.clone()),
             statement: by.map(|b| b.statement.clone()),
+            conditions: BTreeMap::new(),
         }
+    }
+
+    /// Adds the values `ctx` held for the condition keys the decision consulted.
+    pub fn with_conditions(mut self, keys: &[String], ctx: &crate::policy::Context) -> Self {
+        use crate::policy::ContextValue;
+        for key in keys {
+            let value = match ctx.get(key) {
+                None => serde_json::Value::Null,
+                Some(ContextValue::Single(v)) => serde_json::Value::from(v.as_str()),
+                Some(ContextValue::Multi(v)) => serde_json::Value::from(v.clone()),
+            };
+            self.conditions.insert(key.clone(), value);
+        }
+        self
     }
 }
 
@@ -48,6 +77,8 @@ pub struct AuditRecord {
     /// RFC 3339, milliseconds, UTC.
     pub time: String,
     pub request_id: String,
+    /// The s3warden instance that served the request (set by the writer).
+    pub instance: String,
     pub remote: String,
     pub tls: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -65,6 +96,9 @@ pub struct AuditRecord {
     pub operation: Option<String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub actions: Vec<String>,
+    /// What the request asked for beyond bucket and key.
+    #[serde(skip_serializing_if = "Parameters::is_empty")]
+    pub parameters: Parameters,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub principal: Option<Principal>,
     pub auth: AuthInfo,
@@ -73,6 +107,9 @@ pub struct AuditRecord {
     pub status: u16,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error_code: Option<String>,
+    /// The message sent with the error code.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error_message: Option<String>,
     /// `client`, `upstream` or `internal` when the request failed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error_source: Option<crate::s3::ErrorSource>,
@@ -91,4 +128,7 @@ pub struct AuditRecord {
     pub upstream_ms: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub upstream_request_id: Option<String>,
+    /// What the response handed out (issued access key ids).
+    #[serde(skip_serializing_if = "ResponseElements::is_empty")]
+    pub response: ResponseElements,
 }

@@ -4,9 +4,13 @@
 //! a digest record; the next file's first record links to that digest, so the
 //! chain runs across files. Rotated files are compressed in the background.
 //!
-//! On start the writer recovers: a line cut off by a crash is truncated away
-//! (its request had not finished being recorded), and the chain continues
-//! from the last complete record.
+//! On start the writer takes an exclusive lock beside the log, so a second
+//! s3warden on the same path refuses to start instead of interleaving a
+//! second chain into the file. It then recovers: a line cut off by a crash
+//! is truncated away (its request had not finished being recorded), and the
+//! chain continues from the last complete record. Signed checkpoints (see
+//! [`super::checkpoint`]) are written at an interval, at every rotation and
+//! at shutdown, each after the records it covers are on disk.
 
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
@@ -19,6 +23,9 @@ use tokio::sync::mpsc;
 
 use super::AuditRecord;
 use super::chain::{ChainHead, link, seal};
+use super::checkpoint::{
+    self, Checkpoint, CheckpointError, CheckpointHead, FileSpan, SigningKey, checkpoints_path,
+};
 use super::files::{list_log_files, open_lines, rotated_name};
 use crate::config::{AuditConfig, FsyncPolicy};
 
@@ -34,8 +41,32 @@ pub enum AuditWriterError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error(
+        "audit log {path:?} is already being written by another s3warden (lock {lock:?} is held); give each instance its own [audit] path"
+    )]
+    Locked { path: PathBuf, lock: PathBuf },
+    #[error("audit checkpoints {path:?}: {message}")]
+    Checkpoints { path: PathBuf, message: String },
+    #[error(transparent)]
+    SigningKey(#[from] CheckpointError),
     #[error("the audit writer has stopped")]
     Closed,
+}
+
+/// The name records and checkpoints give their writer: the configured one,
+/// else the host name.
+pub fn instance_name(cfg: &AuditConfig) -> String {
+    if let Some(name) = cfg.instance.as_deref().filter(|n| !n.is_empty()) {
+        return name.to_string();
+    }
+    // No dependency just for gethostname(2): Linux exposes it here, and the
+    // other Unixes put it in the environment of most shells and services.
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .or_else(|| std::env::var("HOSTNAME").ok().filter(|h| !h.is_empty()))
+        .unwrap_or_else(|| "localhost".to_string())
 }
 
 /// The sending side of the audit queue.
@@ -51,16 +82,17 @@ impl AuditLog {
         cfg: &AuditConfig,
     ) -> Result<(AuditLog, std::thread::JoinHandle<()>), AuditWriterError> {
         let (tx, rx) = mpsc::channel(cfg.queue);
+        let instance = instance_name(cfg);
         let sink = if cfg.path == "-" {
             Sink::Stdout(std::io::stdout())
         } else {
-            Sink::File(Box::new(LogFile::open(cfg)?))
+            Sink::File(Box::new(LogFile::open(cfg, &instance)?))
         };
         let fsync = cfg.fsync;
         let interval = Duration::from_millis(cfg.fsync_interval_ms);
         let handle = std::thread::Builder::new()
             .name("s3warden-audit".into())
-            .spawn(move || run(rx, sink, fsync, interval))
+            .spawn(move || run(rx, sink, fsync, interval, instance))
             .map_err(|source| AuditWriterError::Open {
                 path: PathBuf::from("audit writer thread"),
                 source,
@@ -102,6 +134,7 @@ fn run(
     mut sink: Sink,
     fsync: FsyncPolicy,
     interval: Duration,
+    instance: String,
 ) {
     let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_time()
@@ -139,7 +172,9 @@ fn run(
             }
         }
         let mut text = String::with_capacity(batch.len() * 600);
-        for record in batch.drain(..) {
+        let first_seq = head.seq + 1;
+        for mut record in batch.drain(..) {
+            record.instance.clone_from(&instance);
             match serde_json::to_string(&record) {
                 Ok(json) => {
                     text.push_str(&seal(&json, &mut head));
@@ -152,7 +187,7 @@ fn run(
         }
         let result = match &mut sink {
             Sink::Stdout(out) => out.write_all(text.as_bytes()).and_then(|_| out.flush()),
-            Sink::File(f) => f.append(&text),
+            Sink::File(f) => f.append(&text, first_seq),
         };
         if let Err(e) = result {
             tracing::error!(error = %e, "audit log write failed");
@@ -174,13 +209,19 @@ fn run(
             if let Err(e) = f.rotate_if_due(&mut head) {
                 tracing::error!(error = %e, "audit log rotation failed");
             }
+            if f.checkpoint_due()
+                && let Err(e) = f.checkpoint("interval", &head)
+            {
+                tracing::error!(error = %e, "audit checkpoint failed");
+            }
         }
     }
-    if let Sink::File(f) = &mut sink
-        && fsync != FsyncPolicy::Never
-        && let Err(e) = f.sync()
-    {
-        tracing::error!(error = %e, "audit log final fsync failed");
+    if let Sink::File(f) = &mut sink {
+        // The shutdown checkpoint syncs the log first, whatever the policy:
+        // a checkpoint must never vouch for records not yet on disk.
+        if let Err(e) = f.checkpoint("shutdown", &head) {
+            tracing::error!(error = %e, "audit shutdown checkpoint failed");
+        }
     }
 }
 
@@ -197,10 +238,15 @@ struct LogFile {
     rotate_bytes: u64,
     rotate_after: Option<Duration>,
     compress: bool,
+    /// The first sequence number written to the live file (None: empty).
+    live_first: Option<u64>,
+    checkpoints: Checkpointer,
+    /// Held for the writer's lifetime; the OS releases it even on kill -9.
+    _lock: File,
 }
 
 impl LogFile {
-    fn open(cfg: &AuditConfig) -> Result<LogFile, AuditWriterError> {
+    fn open(cfg: &AuditConfig, instance: &str) -> Result<LogFile, AuditWriterError> {
         let path = PathBuf::from(&cfg.path);
         let open_err = |source| AuditWriterError::Open {
             path: path.clone(),
@@ -209,6 +255,12 @@ impl LogFile {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(open_err)?;
         }
+        let lock = lock(&path)?;
+        let key_path = cfg
+            .signing_key_file
+            .clone()
+            .unwrap_or_else(|| checkpoint::default_key_path(&path));
+        let key = SigningKey::load_or_create(&key_path)?;
         let file = OpenOptions::new()
             .create(true)
             .read(true)
@@ -226,9 +278,20 @@ impl LogFile {
             rotate_bytes: cfg.rotate_bytes,
             rotate_after: (cfg.rotate_secs > 0).then(|| Duration::from_secs(cfg.rotate_secs)),
             compress: cfg.compress,
+            live_first: None,
+            checkpoints: Checkpointer::open(
+                &path,
+                key,
+                instance,
+                (cfg.checkpoint_secs > 0).then(|| Duration::from_secs(cfg.checkpoint_secs)),
+            )?,
+            _lock: lock,
         };
-        log.recover()
-            .map_err(|source| AuditWriterError::Recover { path, source })?;
+        log.recover().map_err(|source| AuditWriterError::Recover {
+            path: path.clone(),
+            source,
+        })?;
+        log.checkpoints.resume(&log.head, log.live_first, &path)?;
         if log.compress {
             compress_leftovers(&log.path);
         }
@@ -252,7 +315,11 @@ impl LogFile {
             good += n as u64;
             self.digest.update(&line);
             self.records += 1;
-            last_line = Some(String::from_utf8_lossy(&line[..n - 1]).into_owned());
+            let text = String::from_utf8_lossy(&line[..n - 1]).into_owned();
+            if self.live_first.is_none() {
+                self.live_first = link(&text).map(|k| k.seq);
+            }
+            last_line = Some(text);
         }
         let len = self.file.metadata()?.len();
         if len > good {
@@ -274,10 +341,12 @@ impl LogFile {
         Ok(())
     }
 
-    fn append(&mut self, text: &str) -> std::io::Result<()> {
+    /// Appends sealed lines, the first of which has sequence `first_seq`.
+    fn append(&mut self, text: &str, first_seq: u64) -> std::io::Result<()> {
         if text.is_empty() {
             return Ok(());
         }
+        self.live_first.get_or_insert(first_seq);
         self.file.write_all(text.as_bytes())?;
         self.size += text.len() as u64;
         self.digest.update(text.as_bytes());
@@ -323,6 +392,12 @@ impl LogFile {
         self.file.write_all(line.as_bytes())?;
         self.file.sync_all()?;
         std::fs::rename(&self.path, &rotated)?;
+        let first = self.live_first.take().unwrap_or(head.seq);
+        self.checkpoints.closed.push(FileSpan {
+            name: file_name,
+            first_seq: first,
+            last_seq: head.seq,
+        });
         self.file = OpenOptions::new()
             .create(true)
             .read(true)
@@ -333,6 +408,7 @@ impl LogFile {
         self.records = 0;
         self.digest = Sha256::new();
         self.opened = Instant::now();
+        self.checkpoint("rotation", head)?;
         if self.compress {
             std::thread::spawn(move || {
                 if let Err(e) = compress(&rotated) {
@@ -344,11 +420,243 @@ impl LogFile {
     }
 }
 
-fn sync_dir(path: &Path) -> std::io::Result<()> {
+impl LogFile {
+    fn checkpoint_due(&self) -> bool {
+        self.checkpoints
+            .every
+            .is_some_and(|d| self.checkpoints.last.elapsed() >= d)
+    }
+
+    /// Syncs the log, then signs and appends a checkpoint for every record
+    /// since the previous one (none if nothing was written since).
+    fn checkpoint(&mut self, reason: &str, head: &ChainHead) -> std::io::Result<()> {
+        self.checkpoints.last = Instant::now();
+        if head.seq <= self.checkpoints.head.last_seq {
+            return Ok(());
+        }
+        self.file.sync_data()?;
+        let mut files = std::mem::take(&mut self.checkpoints.closed);
+        if let Some(first) = self.live_first {
+            files.push(FileSpan {
+                name: self.checkpoints.log_name.clone(),
+                first_seq: first,
+                last_seq: head.seq,
+            });
+        }
+        self.checkpoints.write(reason, head, files)
+    }
+}
+
+/// The checkpoints file, its signing key, and what the next checkpoint covers.
+struct Checkpointer {
+    path: PathBuf,
+    file: File,
+    key: SigningKey,
+    head: CheckpointHead,
+    instance: String,
+    log_name: String,
+    every: Option<Duration>,
+    last: Instant,
+    /// Rotated files holding records since the last checkpoint.
+    closed: Vec<FileSpan>,
+}
+
+impl Checkpointer {
+    /// Opens the checkpoints file, cutting off a line torn by a crash, and
+    /// takes up its chain from the last checkpoint.
+    fn open(
+        live: &Path,
+        key: SigningKey,
+        instance: &str,
+        every: Option<Duration>,
+    ) -> Result<Checkpointer, AuditWriterError> {
+        let path = checkpoints_path(live);
+        let err = |message: String| AuditWriterError::Checkpoints {
+            path: path.clone(),
+            message,
+        };
+        let mut file = OpenOptions::new()
+            .create(true)
+            .read(true)
+            .append(true)
+            .open(&path)
+            .map_err(|e| err(e.to_string()))?;
+        let mut text = String::new();
+        file.read_to_string(&mut text)
+            .map_err(|e| err(e.to_string()))?;
+        let complete = text.rfind('\n').map_or(0, |i| i + 1);
+        if complete < text.len() {
+            tracing::warn!(path = ?path, "truncating a checkpoint cut off by a crash");
+            file.set_len(complete as u64)
+                .and_then(|_| file.sync_data())
+                .map_err(|e| err(e.to_string()))?;
+        }
+        let head = match text[..complete].lines().last() {
+            None => CheckpointHead::genesis(),
+            Some(line) => {
+                let opened = checkpoint::open(line).ok_or_else(|| {
+                    err("the last line is not a checkpoint; move the file aside to start a new one only after `s3warden audit verify` has examined it".into())
+                })?;
+                CheckpointHead {
+                    last_seq: opened.checkpoint.last_seq,
+                    hash: checkpoint::line_hash(line),
+                    head_hash: opened.checkpoint.head_hash,
+                }
+            }
+        };
+        Ok(Checkpointer {
+            path,
+            file,
+            key,
+            head,
+            instance: instance.to_string(),
+            log_name: live
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+            every,
+            last: Instant::now(),
+            closed: Vec::new(),
+        })
+    }
+
+    /// Checks the recovered log against the last checkpoint and notes which
+    /// rotated file holds records a crash left uncovered.
+    fn resume(
+        &mut self,
+        log: &ChainHead,
+        live_first: Option<u64>,
+        live: &Path,
+    ) -> Result<(), AuditWriterError> {
+        if self.head.last_seq == 0
+            && let Some(oldest) = oldest_record(live)
+            && oldest.seq > 1
+        {
+            // No checkpoint yet over a log whose older files were pruned
+            // (one written before checkpoints existed): the first checkpoint
+            // vouches from the oldest record there is, anchored on its `prev`,
+            // rather than for records that are gone.
+            self.head = CheckpointHead {
+                last_seq: oldest.seq - 1,
+                hash: oldest.prev.clone(),
+                head_hash: oldest.prev,
+            };
+        }
+        let covered = self.head.last_seq;
+        let refuse = |message: String| AuditWriterError::Checkpoints {
+            path: self.path.clone(),
+            message,
+        };
+        if log.seq < covered
+            || (log.seq == covered && covered > 0 && log.hash != self.head.head_hash)
+        {
+            // Continuing would write a second record with a sequence number
+            // a signed checkpoint already vouches for.
+            return Err(refuse(format!(
+                "the log ends at record {} but the last checkpoint vouches for records up to {covered} with another history: records were removed or rewritten. Run `s3warden audit verify`, then move the log and its checkpoints aside to start a new chain",
+                log.seq
+            )));
+        }
+        let live_first = live_first.unwrap_or(log.seq + 1);
+        if covered + 1 < live_first
+            && let Some(newest) = list_log_files(live)
+                .ok()
+                .and_then(|f| f.into_iter().rev().find(|p| p.as_path() != live))
+        {
+            let name = newest
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            self.closed.push(FileSpan {
+                name: name.strip_suffix(".gz").unwrap_or(&name).to_string(),
+                first_seq: covered + 1,
+                last_seq: live_first - 1,
+            });
+        }
+        Ok(())
+    }
+
+    fn write(
+        &mut self,
+        reason: &str,
+        head: &ChainHead,
+        mut files: Vec<FileSpan>,
+    ) -> std::io::Result<()> {
+        let first_seq = self.head.last_seq + 1;
+        // A file begun before the previous checkpoint is covered from there.
+        for f in &mut files {
+            f.first_seq = f.first_seq.max(first_seq);
+        }
+        let cp = Checkpoint {
+            kind: "checkpoint".to_string(),
+            time: Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true),
+            instance: self.instance.clone(),
+            log: self.log_name.clone(),
+            reason: reason.to_string(),
+            first_seq,
+            last_seq: head.seq,
+            head_hash: head.hash.clone(),
+            previous: self.head.hash.clone(),
+            files,
+            public_key: self.key.public_key().to_base64(),
+        };
+        let line = checkpoint::seal(&cp, &self.key).map_err(std::io::Error::other)?;
+        self.file.write_all(format!("{line}\n").as_bytes())?;
+        self.file.sync_data()?;
+        self.head = CheckpointHead {
+            last_seq: head.seq,
+            hash: checkpoint::line_hash(&line),
+            head_hash: head.hash.clone(),
+        };
+        Ok(())
+    }
+}
+
+/// Takes the exclusive lock beside the log (`NAME.lock`).
+fn lock(path: &Path) -> Result<File, AuditWriterError> {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let lock_path = path.with_file_name(format!("{name}.lock"));
+    let file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .map_err(|source| AuditWriterError::Open {
+            path: lock_path.clone(),
+            source,
+        })?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(AuditWriterError::Locked {
+            path: path.to_path_buf(),
+            lock: lock_path,
+        }),
+        Err(std::fs::TryLockError::Error(source)) => Err(AuditWriterError::Open {
+            path: lock_path,
+            source,
+        }),
+    }
+}
+
+pub(super) fn sync_dir(path: &Path) -> std::io::Result<()> {
     match path.parent().filter(|d| !d.as_os_str().is_empty()) {
         Some(dir) => File::open(dir)?.sync_all(),
         None => File::open(".")?.sync_all(),
     }
+}
+
+/// The chain fields of the oldest record of the log (rotated files first).
+fn oldest_record(live: &Path) -> Option<super::chain::Link> {
+    let oldest = list_log_files(live).ok()?.into_iter().next()?;
+    open_lines(&oldest)
+        .ok()?
+        .next()?
+        .ok()
+        .as_deref()
+        .and_then(link)
 }
 
 /// The last line of the newest rotated file, to continue the chain from.

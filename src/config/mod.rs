@@ -328,6 +328,31 @@ pub struct AuditConfig {
     /// refused with 503 SlowDown.
     #[serde(default)]
     pub when_full: WhenFull,
+    /// The Ed25519 key that signs checkpoints (created owner-only when
+    /// missing). Default: `STEM.signing.key` beside the log. Keep it where
+    /// whoever can rewrite the log cannot read it.
+    #[serde(default)]
+    pub signing_key_file: Option<PathBuf>,
+    /// Seconds between signed checkpoints (0: only at rotation and shutdown).
+    #[serde(default = "default_checkpoint_secs")]
+    pub checkpoint_secs: u64,
+    /// The name each record and checkpoint gives its writer; default the
+    /// host name, so the logs of a fleet can be told apart.
+    #[serde(default)]
+    pub instance: Option<String>,
+    /// How a session policy (and an IAM policy document) sent with a call
+    /// is recorded: its SHA-256 only, or its text too.
+    #[serde(default)]
+    pub session_policy: PolicyRecording,
+}
+
+/// `[audit] session_policy`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PolicyRecording {
+    #[default]
+    Hash,
+    Text,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
@@ -358,6 +383,10 @@ impl Default for AuditConfig {
             rotate_secs: default_rotate_secs(),
             compress: true,
             when_full: WhenFull::default(),
+            signing_key_file: None,
+            checkpoint_secs: default_checkpoint_secs(),
+            instance: None,
+            session_policy: PolicyRecording::default(),
         }
     }
 }
@@ -372,6 +401,10 @@ fn default_rotate_bytes() -> u64 {
 
 fn default_rotate_secs() -> u64 {
     86_400
+}
+
+fn default_checkpoint_secs() -> u64 {
+    300
 }
 
 fn default_audit_path() -> String {

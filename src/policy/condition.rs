@@ -437,6 +437,7 @@ impl Condition {
     }
 
     pub fn evaluate(&self, ctx: &Context) -> Truth {
+        super::trace::note(&self.key_lower);
         let value = ctx.get_lower(&self.key_lower);
         if let Values::Null(expected) = &self.values {
             let is_null = value.is_none_or(ContextValue::is_null);

@@ -20,7 +20,8 @@
 //! - `context`: the request's condition keys;
 //! - `principal`: Principal/NotPrincipal of resource (trust) policies;
 //! - `eval`: the decision procedure and its explanation;
-//! - `keys` and `lint`: the catalogue of known condition keys and actions, and the lint.
+//! - `keys` and `lint`: the catalogue of known condition keys and actions, and the lint;
+//! - `trace`: which condition keys an evaluation consulted, for the audit record.
 
 mod condition;
 mod context;
@@ -33,6 +34,7 @@ mod keys;
 mod lint;
 mod matching;
 mod principal;
+pub mod trace;
 mod values;
 mod variables;
 

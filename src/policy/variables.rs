@@ -149,7 +149,10 @@ fn with_resolved<'a, R>(
             Token::Lit(s) => Piece::Lit(s),
             Token::Star => Piece::Star,
             Token::One => Piece::One,
-            Token::Var(var) => Piece::Lit(ctx.variable(&var.key).or(var.default.as_deref())?),
+            Token::Var(var) => {
+                super::trace::note(&var.key);
+                Piece::Lit(ctx.variable(&var.key).or(var.default.as_deref())?)
+            }
         })
     };
     if tokens.len() <= INLINE_TOKENS {

@@ -12,13 +12,15 @@ use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 
 use super::State;
-use super::authenticate::resolve_key;
+use super::authenticate::{record_failure, resolve_key};
 use super::body::read_limited;
 use super::pipeline::{ConnInfo, ResponseBody};
 use crate::api::{self, ApiError, AuditNote, Call, Params, Service};
-use crate::audit::{AuthInfo, DecisionInfo, SharedGuard};
-use crate::auth::RequestParts;
+use crate::audit::params::{Parameters, ResponseElements};
+use crate::audit::{DecisionInfo, SharedGuard};
 use crate::auth::sigv4::{AuthorizationV4, Expectations, verify_header};
+use crate::auth::{AuthError, RequestParts};
+use crate::config::PolicyRecording;
 use crate::identity::Principal;
 use crate::policy::Context;
 use crate::s3::ErrorSource;
@@ -69,7 +71,11 @@ pub async fn handle(
 ) -> Response<ResponseBody> {
     let service = service_of(&parts.headers);
     let (status, xml) = match run(state, conn, &parts, body, audit, request_id, service).await {
-        Ok(xml) => (StatusCode::OK, xml),
+        Ok(xml) => {
+            let response = ResponseElements::from_api_response(&xml);
+            audit.update(|r| r.response = response);
+            (StatusCode::OK, xml)
+        }
         Err(e) => {
             let (code, status) = e.code_and_status();
             let source = if status.is_server_error() {
@@ -82,6 +88,7 @@ pub async fn handle(
             }
             audit.update(|r| {
                 r.error_code = Some(code.to_string());
+                r.error_message = Some(e.to_string());
                 r.error_source = Some(source);
             });
             (status, e.to_xml(service, request_id))
@@ -125,15 +132,17 @@ async fn run(
         let op = format!("{}:{action}", service.signing_name());
         audit.update(|r| r.operation = Some(op));
     }
+    let targets = Parameters::from_api(
+        |name| params.get(name),
+        state.config.audit.session_policy == PolicyRecording::Text,
+    );
+    audit.update(|r| r.parameters = targets);
 
-    let principal = authenticate(state, parts, raw_query, &body, service)?;
     audit.update(|r| {
-        r.auth = AuthInfo {
-            kind: "header",
-            signature_version: Some("AWS4-HMAC-SHA256"),
-        };
-        r.principal = Some(principal.clone());
+        r.auth.kind = "header";
+        r.auth.signature_version = Some("AWS4-HMAC-SHA256");
     });
+    let principal = authenticate(state, parts, raw_query, &body, service, audit)?;
 
     let mut context = Context::new();
     fill_context(state, conn, &parts.headers, &principal, &mut context);
@@ -162,7 +171,12 @@ fn authenticate(
     raw_query: &str,
     body: &[u8],
     service: Service,
+    audit: &SharedGuard,
 ) -> Result<Principal, ApiError> {
+    let refused = |e: AuthError| {
+        record_failure(audit, &e);
+        ApiError::from(&e)
+    };
     let Some(value) = parts.headers.get(http::header::AUTHORIZATION) else {
         if raw_query.contains("X-Amz-Algorithm=") {
             return Err(ApiError::IncompleteSignature(
@@ -174,7 +188,7 @@ fn authenticate(
     let value = value.to_str().map_err(|_| {
         ApiError::IncompleteSignature("The Authorization header is not ASCII.".into())
     })?;
-    let auth = AuthorizationV4::parse(value).map_err(|e| ApiError::from(&e))?;
+    let auth = AuthorizationV4::parse(value).map_err(refused)?;
     // IAM is global: SDKs sign it for us-east-1 whatever their region.
     let region = match service {
         Service::Iam if auth.scope.region() == "us-east-1" => "us-east-1",
@@ -185,8 +199,7 @@ fn authenticate(
         .headers
         .get("x-amz-security-token")
         .and_then(|v| v.to_str().ok());
-    let resolved =
-        resolve_key(&dir, auth.scope.access_key_id(), token).map_err(|e| ApiError::from(&e))?;
+    let resolved = resolve_key(&dir, auth.scope.access_key_id(), token, audit).map_err(refused)?;
     let query = crate::auth::canonical::parse_query(raw_query)
         .ok_or_else(|| ApiError::MalformedQueryString("The query string is not valid.".into()))?;
     let payload_hash = crate::auth::signing::sha256_hex(body);
@@ -212,7 +225,7 @@ fn authenticate(
         &expect,
         &state.keys,
     )
-    .map_err(|e| ApiError::from(&e))?;
+    .map_err(refused)?;
     Ok(resolved.principal)
 }
 

@@ -13,14 +13,14 @@ use http::HeaderMap;
 
 use super::State;
 use super::pipeline::ConnInfo;
-use crate::audit::{AuthInfo, SharedGuard};
+use crate::audit::SharedGuard;
 use crate::auth::chunked::ChunkSigner;
 use crate::auth::payload::PayloadHash;
 use crate::auth::presign::{PresignedV4, is_presigned_v4, verify_presigned};
 use crate::auth::sigv2::{self, AuthorizationV2, PresignedV2, is_presigned_v2};
 use crate::auth::sigv4::{ALGORITHM, AuthorizationV4, Expectations, VerifiedV4, verify_header};
 use crate::auth::{AuthError, RequestParts};
-use crate::identity::{Directory, Principal, Secret, TokenError};
+use crate::identity::{Directory, Principal, Secret, SessionRefusal, TokenError};
 use crate::policy::Context;
 use crate::s3::Target;
 
@@ -53,10 +53,28 @@ pub struct ResolvedKey {
 /// from the directory; temporary ones from their sealed session token, which
 /// must open under a session key, belong to this access key id, be unexpired,
 /// and still have a live parent (see `Principal::for_session`).
+///
+/// The audit record gets the access key id claimed, the principal once the
+/// key is known (so a failed sign-in with a known key names who it claimed
+/// to be), and why a session was refused. A revoked session is answered as
+/// expired: its token is sound, only its time is up.
 pub fn resolve_key(
     dir: &Directory,
     access_key_id: &str,
     session_token: Option<&str>,
+    audit: &SharedGuard,
+) -> Result<ResolvedKey, AuthError> {
+    audit.update(|r| r.auth.access_key_id = Some(access_key_id.to_string()));
+    let resolved = resolve(dir, access_key_id, session_token, audit)?;
+    audit.update(|r| r.principal = Some(resolved.principal.clone()));
+    Ok(resolved)
+}
+
+fn resolve(
+    dir: &Directory,
+    access_key_id: &str,
+    session_token: Option<&str>,
+    audit: &SharedGuard,
 ) -> Result<ResolvedKey, AuthError> {
     if let Some(token) = session_token {
         let sessions = dir.sessions().ok_or(AuthError::InvalidToken)?;
@@ -69,7 +87,15 @@ pub fn resolve_key(
         let secret = opened.secret.clone();
         let principal = Principal::for_session(dir, opened).map_err(|why| {
             tracing::debug!(%access_key_id, reason = %why, "session refused");
-            AuthError::InvalidToken
+            let (failure, error) = match why {
+                SessionRefusal::Revoked => ("revoked token", AuthError::ExpiredToken),
+                SessionRefusal::ParentGone => ("session parent gone", AuthError::InvalidToken),
+                SessionRefusal::ParentKeyInactive => {
+                    ("session parent key inactive", AuthError::InvalidToken)
+                }
+            };
+            audit.update(|r| r.auth.failure = Some(failure.to_string()));
+            error
         })?;
         return Ok(ResolvedKey { secret, principal });
     }
@@ -82,6 +108,36 @@ pub fn resolve_key(
         secret: key.secret.clone(),
         principal,
     })
+}
+
+/// Why authentication failed, in the words the audit record uses.
+pub fn failure_reason(e: &AuthError) -> &'static str {
+    match e {
+        AuthError::SignatureMismatch { .. } => "bad signature",
+        AuthError::UnknownAccessKey(_) => "unknown key",
+        AuthError::InvalidToken => "malformed token",
+        AuthError::ExpiredToken => "expired token",
+        AuthError::Expired { .. } => "expired",
+        AuthError::NotYetValid { .. } => "not yet valid",
+        AuthError::TimeTooSkewed { .. } => "clock skew",
+        AuthError::Missing => "no credentials",
+        AuthError::SigV2Disabled => "signature version 2 is switched off",
+        AuthError::WrongRegion { .. }
+        | AuthError::WrongService { .. }
+        | AuthError::ScopeDateMismatch => "wrong credential scope",
+        AuthError::UnsignedHeaders(_) => "unsigned headers",
+        _ => "malformed request",
+    }
+}
+
+/// Notes a failed authentication in the audit record; a more precise reason
+/// noted on the way (a revoked session) is kept.
+pub fn record_failure(audit: &SharedGuard, e: &AuthError) {
+    audit.update(|r| {
+        r.auth
+            .failure
+            .get_or_insert_with(|| failure_reason(e).to_string());
+    });
 }
 
 /// Authenticates an S3 request. `target` tells SigV2 which bucket a
@@ -133,10 +189,8 @@ fn expectations(state: &State) -> Expectations<'_> {
 
 fn record(audit: &SharedGuard, kind: &'static str, version: &'static str) {
     audit.update(|r| {
-        r.auth = AuthInfo {
-            kind,
-            signature_version: Some(version),
-        }
+        r.auth.kind = kind;
+        r.auth.signature_version = Some(version);
     });
 }
 
@@ -164,7 +218,7 @@ fn header_v4(
     let auth = AuthorizationV4::parse(value)?;
     record(audit, "header", ALGORITHM);
     let token = header_str(parts.headers, "x-amz-security-token");
-    let resolved = resolve_key(dir, auth.scope.access_key_id(), token)?;
+    let resolved = resolve_key(dir, auth.scope.access_key_id(), token, audit)?;
     let sha =
         header_str(parts.headers, "x-amz-content-sha256").ok_or(AuthError::MissingContentSha256)?;
     let payload = PayloadHash::parse(sha)?;
@@ -201,7 +255,7 @@ fn presigned_v4(
         .security_token
         .as_deref()
         .or_else(|| header_str(parts.headers, "x-amz-security-token"));
-    let resolved = resolve_key(dir, p.auth.scope.access_key_id(), token)?;
+    let resolved = resolve_key(dir, p.auth.scope.access_key_id(), token, audit)?;
     let payload = PayloadHash::parse(p.payload_hash(parts.headers))?;
     let verified = verify_presigned(
         parts,
@@ -251,7 +305,7 @@ fn header_v2(
     }
     let auth = AuthorizationV2::parse(value)?;
     let token = header_str(parts.headers, "x-amz-security-token");
-    let resolved = resolve_key(dir, &auth.access_key_id, token)?;
+    let resolved = resolve_key(dir, &auth.access_key_id, token, audit)?;
     let payload = v2_payload(parts.headers)?;
     let signing_time = sigv2::verify_header_v2(
         parts,
@@ -290,7 +344,7 @@ fn presigned_v2(
         .security_token
         .as_deref()
         .or_else(|| header_str(parts.headers, "x-amz-security-token"));
-    let resolved = resolve_key(dir, &p.access_key_id, token)?;
+    let resolved = resolve_key(dir, &p.access_key_id, token, audit)?;
     let payload = v2_payload(parts.headers)?;
     sigv2::verify_presigned_v2(
         parts,

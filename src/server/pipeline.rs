@@ -16,12 +16,13 @@ use hyper::body::Incoming;
 use tokio::sync::Notify;
 
 use super::State;
-use super::authenticate::{Authenticated, authenticate, common_context};
+use super::authenticate::{Authenticated, authenticate, common_context, record_failure};
 use super::body::{IdleBody, InboundBody, OutboundBody, from_client, read_limited};
 use super::cors;
 use super::response;
 use super::shutdown::{CUT_BY_SHUTDOWN, Cutoff};
 use super::streaming::{self, refuse_stray_aws_chunked, rewrite_headers};
+use crate::audit::params::{CopySourceInfo, ObjectOutcome, Parameters, delete_result_outcomes};
 use crate::audit::{AuditGuard, AuditRecord, AuthInfo, DecisionInfo, SharedGuard};
 use crate::auth::RequestParts;
 use crate::auth::canonical::parse_query;
@@ -106,7 +107,7 @@ pub async fn handle(
         host: host_of(&req).map(str::to_string),
         auth: AuthInfo {
             kind: "anonymous",
-            signature_version: None,
+            ..AuthInfo::default()
         },
         ..AuditRecord::default()
     };
@@ -143,6 +144,7 @@ pub async fn handle(
             }
             audit.update(|r| {
                 r.error_code = Some(e.code.to_string());
+                r.error_message = Some(e.message.to_string());
                 r.error_source = Some(e.source);
                 r.error_detail = e.internal_detail.clone();
             });
@@ -266,6 +268,22 @@ pub(super) fn authorize_all(
     })
 }
 
+/// [`authorize_all`], with the decision and the condition keys it consulted
+/// (and their values) in the audit record.
+pub(super) fn authorize_recorded(
+    dir: &Directory,
+    principal: &Principal,
+    c: &Classified,
+    context: &Context,
+    audit: &SharedGuard,
+) -> Decision {
+    let (decision, consulted) =
+        crate::policy::trace::traced(|| authorize_all(dir, principal, c, context));
+    let info = DecisionInfo::from_decision(&decision).with_conditions(&consulted, context);
+    audit.update(|r| r.decision = Some(info));
+    decision
+}
+
 async fn process(
     state: &Arc<State>,
     conn: &ConnInfo,
@@ -305,10 +323,10 @@ async fn process(
         headers: &parts.headers,
         authority: parts.uri.authority().map(|a| a.as_str()),
     };
-    let auth = authenticate(state, &dir, &rparts, &query, &target, &ctx.audit)
-        .map_err(|e| S3Error::from(&e))?;
-    ctx.audit
-        .update(|r| r.principal = Some(auth.principal.clone()));
+    let auth = authenticate(state, &dir, &rparts, &query, &target, &ctx.audit).map_err(|e| {
+        record_failure(&ctx.audit, &e);
+        S3Error::from(&e)
+    })?;
     hoist_signed_query_headers(&auth, &mut parts.headers, &mut query)?;
 
     let mut context = Context::new();
@@ -320,7 +338,17 @@ async fn process(
     };
     let classified = classify(&view, &mut context).map_err(|e| S3Error::from(&e))?;
     common_context(state, conn, &parts.headers, &auth, &mut context);
+    let parameters = Parameters::from_s3(
+        &query,
+        &parts.headers,
+        classified.copy_source.as_ref().map(|c| CopySourceInfo {
+            bucket: c.bucket.clone(),
+            key: c.key.clone(),
+            version_id: c.version_id.clone(),
+        }),
+    );
     ctx.audit.update(|r| {
+        r.parameters = parameters;
         r.operation = Some(classified.operation.name().to_string());
         r.version_id = classified.version_id.clone();
         r.actions = classified
@@ -334,9 +362,7 @@ async fn process(
         return delete_objects(state, &dir, &auth, classified, &context, parts, body, ctx).await;
     }
 
-    let decision = authorize_all(&dir, &auth.principal, &classified, &context);
-    ctx.audit
-        .update(|r| r.decision = Some(DecisionInfo::from_decision(&decision)));
+    let decision = authorize_recorded(&dir, &auth.principal, &classified, &context, &ctx.audit);
     if !decision.allowed {
         return Err(S3Error::access_denied());
     }
@@ -686,39 +712,76 @@ async fn delete_objects(
     let bucket = classified.bucket.clone().unwrap_or_default();
     let (mut allowed, mut denied) = (Vec::new(), Vec::new());
     let mut first_decision: Option<Decision> = None;
-    for object in &request.objects {
-        let action = if object.version_id.is_some() {
-            "s3:DeleteObjectVersion"
-        } else {
-            "s3:DeleteObject"
-        };
-        let resource = crate::s3::classify::object_arn(&bucket, &object.key);
-        let d = dir.authorize(
-            &auth.principal,
-            &crate::policy::Request {
-                action,
-                resource: &resource,
-                context,
-            },
-        );
-        if d.allowed {
-            allowed.push(object);
-        } else {
-            denied.push(object);
+    let ((), consulted) = crate::policy::trace::traced(|| {
+        for object in &request.objects {
+            let action = if object.version_id.is_some() {
+                "s3:DeleteObjectVersion"
+            } else {
+                "s3:DeleteObject"
+            };
+            let resource = crate::s3::classify::object_arn(&bucket, &object.key);
+            let d = dir.authorize(
+                &auth.principal,
+                &crate::policy::Request {
+                    action,
+                    resource: &resource,
+                    context,
+                },
+            );
+            if d.allowed {
+                allowed.push(object);
+            } else {
+                denied.push(object);
+            }
+            if first_decision
+                .as_ref()
+                .is_none_or(|f| f.allowed && !d.allowed)
+            {
+                first_decision = Some(d);
+            }
         }
-        if first_decision
-            .as_ref()
-            .is_none_or(|f| f.allowed && !d.allowed)
-        {
-            first_decision = Some(d);
-        }
-    }
+    });
     ctx.audit.update(|r| {
         r.actions = vec!["s3:DeleteObject".to_string()];
-        r.decision = first_decision.as_ref().map(DecisionInfo::from_decision);
+        r.decision = first_decision
+            .as_ref()
+            .map(|d| DecisionInfo::from_decision(d).with_conditions(&consulted, context));
     });
+    // Every key with its outcome; allowed keys are settled by upstream's answer.
+    let record_outcomes = |upstream: Option<&[ObjectOutcome]>| {
+        let outcome = |o: &crate::s3::delete_objects::ObjectIdentifier, allowed: bool| {
+            let settled = upstream.and_then(|u| {
+                u.iter().find(|x| {
+                    x.key == o.key && (x.version_id.is_none() || x.version_id == o.version_id)
+                })
+            });
+            ObjectOutcome {
+                key: o.key.clone(),
+                version_id: o.version_id.clone(),
+                outcome: match (allowed, upstream, settled) {
+                    (false, _, _) => "denied",
+                    (true, Some(_), Some(x)) => x.outcome,
+                    // A quiet result names only the keys that failed.
+                    (true, Some(_), None) => "deleted",
+                    (true, None, _) => "error",
+                },
+                error_code: if allowed {
+                    settled.and_then(|x| x.error_code.clone())
+                } else {
+                    Some("AccessDenied".to_string())
+                },
+            }
+        };
+        let objects = request
+            .objects
+            .iter()
+            .map(|o| outcome(o, allowed.iter().any(|a| std::ptr::eq(*a, o))))
+            .collect();
+        ctx.audit.update(|r| r.parameters.objects = objects);
+    };
     let errors = denied_errors(&denied);
     if allowed.is_empty() {
+        record_outcomes(Some(&[]));
         return Ok(xml_ok(result_with(&errors)));
     }
     let forwarded = Bytes::from(request.to_xml(&allowed));
@@ -754,14 +817,26 @@ async fn delete_objects(
     ctx.audit.update(|r| {
         r.upstream_request_id = header_str(resp.headers(), "x-amz-request-id").map(str::to_string)
     });
-    if denied.is_empty() || !resp.status().is_success() {
+    if !resp.status().is_success() {
+        record_outcomes(None);
         return Ok(relay(state, resp));
     }
-    let upstream_body = read_limited(resp.into_body(), MAX_REWRITTEN_RESPONSE)
+    // Read whole (bounded) even with nothing to merge: the audit record
+    // names each key's outcome.
+    let (mut resp_parts, resp_body) = resp.into_parts();
+    let upstream_body = read_limited(resp_body, MAX_REWRITTEN_RESPONSE)
         .await
         .map_err(|_| upstream_bad_gateway("delete result too large or cut off"))?;
     let text = String::from_utf8(upstream_body.to_vec())
         .map_err(|_| upstream_bad_gateway("delete result is not UTF-8"))?;
+    record_outcomes(Some(&delete_result_outcomes(&text)));
+    if denied.is_empty() {
+        strip_upstream_headers(&mut resp_parts.headers);
+        return Ok(Response::from_parts(
+            resp_parts,
+            Full::new(Bytes::from(text)).map_err(|e| match e {}).boxed(),
+        ));
+    }
     let merged = merge_into_result(&text, &errors)
         .ok_or_else(|| upstream_bad_gateway("delete result is not a DeleteResult"))?;
     Ok(xml_ok(merged))

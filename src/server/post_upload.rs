@@ -25,13 +25,13 @@ use hyper::body::Incoming;
 use tokio::sync::Notify;
 
 use super::State;
-use super::authenticate::{Authenticated, common_context, resolve_key};
+use super::authenticate::{Authenticated, common_context, record_failure, resolve_key};
 use super::body::{InboundBody, from_client, read_limited};
 use super::pipeline::{
-    ConnInfo, RequestCtx, ResponseBody, authorize_all, forward_headers, relay,
+    ConnInfo, RequestCtx, ResponseBody, authorize_recorded, forward_headers, relay,
     strip_upstream_headers,
 };
-use crate::audit::{AuthInfo, DecisionInfo};
+use crate::audit::AuthInfo;
 use crate::auth::AuthError;
 use crate::auth::checksum::{Algorithm, Hasher, well_formed};
 use crate::auth::payload::PayloadHash;
@@ -131,7 +131,7 @@ pub async fn handle(
         r.operation = Some(Operation::PostObject.name().to_string());
         r.auth = AuthInfo {
             kind: "post-form",
-            signature_version: None,
+            ..AuthInfo::default()
         };
     });
     let content_type = header_str(&parts.headers, "content-type").unwrap_or("");
@@ -228,9 +228,7 @@ pub async fn handle(
             .map(|c| c.action.to_string())
             .collect();
     });
-    let decision = authorize_all(&dir, &auth.principal, &classified, &context);
-    ctx.audit
-        .update(|r| r.decision = Some(DecisionInfo::from_decision(&decision)));
+    let decision = authorize_recorded(&dir, &auth.principal, &classified, &context, &ctx.audit);
     if !decision.allowed {
         record_bytes();
         return Err(S3Error::access_denied());
@@ -351,8 +349,8 @@ fn verify_signature(
                 credential,
             ));
         }
-        let resolved =
-            resolve_key(dir, scope.access_key_id(), token).map_err(|e| S3Error::from(&e))?;
+        let resolved = resolve_key(dir, scope.access_key_id(), token, &ctx.audit)
+            .map_err(|e| refused(ctx, e))?;
         let key = state.keys.key(
             scope.access_key_id(),
             resolved.secret.expose(),
@@ -361,9 +359,12 @@ fn verify_signature(
             scope.service(),
         );
         if !post_policy::verify_v4(policy, key.bytes(), signature) {
-            return Err(S3Error::from(&AuthError::SignatureMismatch {
-                access_key_id: scope.access_key_id().to_string(),
-            }));
+            return Err(refused(
+                ctx,
+                AuthError::SignatureMismatch {
+                    access_key_id: scope.access_key_id().to_string(),
+                },
+            ));
         }
         return Ok(authenticated(
             resolved.principal,
@@ -382,17 +383,27 @@ fn verify_signature(
     let signature = form
         .get("signature")
         .ok_or_else(|| missing_field("Signature"))?;
-    let resolved = resolve_key(dir, access_key_id, token).map_err(|e| S3Error::from(&e))?;
+    let resolved =
+        resolve_key(dir, access_key_id, token, &ctx.audit).map_err(|e| refused(ctx, e))?;
     if !post_policy::verify_v2(policy, resolved.secret.expose(), signature) {
-        return Err(S3Error::from(&AuthError::SignatureMismatch {
-            access_key_id: access_key_id.to_string(),
-        }));
+        return Err(refused(
+            ctx,
+            AuthError::SignatureMismatch {
+                access_key_id: access_key_id.to_string(),
+            },
+        ));
     }
     Ok(authenticated(
         resolved.principal,
         None,
         sigv2::SIGNATURE_VERSION,
     ))
+}
+
+/// A failed authentication: noted in the audit record, answered as S3 would.
+fn refused(ctx: &RequestCtx, e: AuthError) -> S3Error {
+    record_failure(&ctx.audit, &e);
+    S3Error::from(&e)
 }
 
 /// `YYYYMMDDTHHMMSSZ`, exactly: 16 ASCII characters (chrono alone would

@@ -3,6 +3,12 @@
 //! verify` finds each kind of tampering, filters and summaries return exactly
 //! the expected records, rotation keeps the chain, and metrics match.
 
+mod docs;
+mod proof;
+mod queries;
+mod records;
+mod report;
+
 use std::collections::HashMap;
 use std::process::Command;
 use std::time::{Duration, SystemTime};
@@ -14,7 +20,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const BIN: &str = env!("CARGO_BIN_EXE_s3warden");
 
-async fn setup(top: &str, audit: &str) -> Harness {
+pub(crate) async fn setup(top: &str, audit: &str) -> Harness {
     let h = Harness::embedded_configured(top, audit, "").await;
     h.root()
         .create_bucket()
@@ -25,7 +31,7 @@ async fn setup(top: &str, audit: &str) -> Harness {
     h
 }
 
-fn cli(args: &[&str]) -> (i32, String, String) {
+pub(crate) fn cli(args: &[&str]) -> (i32, String, String) {
     let out = Command::new(BIN).args(args).output().unwrap();
     (
         out.status.code().unwrap_or(-1),
@@ -34,7 +40,7 @@ fn cli(args: &[&str]) -> (i32, String, String) {
     )
 }
 
-fn by_id(records: &[Value], id: &str) -> Value {
+pub(crate) fn by_id(records: &[Value], id: &str) -> Value {
     records
         .iter()
         .find(|r| r["request_id"] == id)
@@ -43,7 +49,7 @@ fn by_id(records: &[Value], id: &str) -> Value {
 }
 
 /// Sends a request alice signed (with `secret`) and returns its request id.
-async fn request_id(url: &str, secret: &str) -> (u16, String, String) {
+pub(crate) async fn request_id(url: &str, secret: &str) -> (u16, String, String) {
     let s = sign_request("GET", url, &[], b"", ALICE_KEY, secret, SystemTime::now());
     let (status, headers, body) = send(&s, vec![]).await;
     (
@@ -364,10 +370,9 @@ async fn kill_9_under_load_then_restart_keeps_a_verifiable_chain() {
     assert!(*seqs.last().unwrap() >= last_seq_before + 5);
 }
 
-/// A fresh log of `n` records written by a real server, and its path.
-async fn log_with(n: usize) -> (Harness, std::path::PathBuf) {
-    let h = setup("", "").await;
-    for i in 0..n.saturating_sub(2) {
+/// Alice puts `n` one-byte objects `alice/0`, `alice/1`, … into `shared`.
+pub(crate) async fn put_n(h: &Harness, n: usize) {
+    for i in 0..n {
         h.alice()
             .put_object()
             .bucket("shared")
@@ -377,11 +382,17 @@ async fn log_with(n: usize) -> (Harness, std::path::PathBuf) {
             .await
             .unwrap();
     }
+}
+
+/// A fresh log of `n` records written by a real server, and its path.
+async fn log_with(n: usize) -> (Harness, std::path::PathBuf) {
+    let h = setup("", "").await;
+    put_n(&h, n.saturating_sub(2)).await;
     let path = h.audit_path();
     (h, path)
 }
 
-fn rewrite(path: &std::path::Path, f: impl FnOnce(&mut Vec<String>)) {
+pub(crate) fn rewrite(path: &std::path::Path, f: impl FnOnce(&mut Vec<String>)) {
     let text = std::fs::read_to_string(path).unwrap();
     let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
     f(&mut lines);
@@ -529,16 +540,7 @@ async fn audit_filters_and_summaries_return_exactly_the_expected_records() {
 #[tokio::test]
 async fn rotation_keeps_one_chain_across_compressed_files() {
     let h = setup("", "rotate_bytes = 4000").await;
-    for i in 0..30 {
-        h.alice()
-            .put_object()
-            .bucket("shared")
-            .key(format!("alice/{i}"))
-            .body(ByteStream::from_static(b"x"))
-            .send()
-            .await
-            .unwrap();
-    }
+    put_n(&h, 30).await;
     h.server.shutdown().await;
     // Compression runs in the background; give it a moment.
     let deadline = std::time::Instant::now() + Duration::from_secs(10);

@@ -251,7 +251,8 @@ async fn parent_changes_and_revocation_reach_existing_sessions() {
     )
     .await;
     assert_eq!(s, 200, "{b}");
-    assert_eq!(put(&s1, &e, "a").await.unwrap_err(), "InvalidToken");
+    // A revoked session's token is sound; it is answered as expired.
+    assert_eq!(put(&s1, &e, "a").await.unwrap_err(), "ExpiredToken");
     // A session issued afterwards works; the issuer's own key was never affected.
     tokio::time::sleep(std::time::Duration::from_millis(5)).await;
     let s2 = federate(&e, &ik, &is, "alice", PUT_SHARED).await;
@@ -280,7 +281,7 @@ async fn parent_changes_and_revocation_reach_existing_sessions() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(String::from_utf8_lossy(&out.stdout).contains("issuer"));
-    assert_eq!(put(&s2, &e, "b").await.unwrap_err(), "InvalidToken");
+    assert_eq!(put(&s2, &e, "b").await.unwrap_err(), "ExpiredToken");
 
     // Deleting and re-creating the issuer does not revive old sessions.
     tokio::time::sleep(std::time::Duration::from_millis(5)).await;
