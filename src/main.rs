@@ -108,9 +108,10 @@ struct CheckArgs {
     /// The TOML configuration file declaring the identities.
     #[arg(long, short)]
     config: PathBuf,
-    /// The user whose permissions are evaluated.
+    /// The user whose permissions are evaluated (with --lint alone: omit it
+    /// to lint every identity's policies).
     #[arg(long)]
-    user: String,
+    user: Option<String>,
     /// Evaluate as a session of the user limited by this session policy (JSON file).
     #[arg(long)]
     session_policy: Option<PathBuf>,
@@ -631,7 +632,7 @@ fn policy_check(args: CheckArgs) -> ExitCode {
     let mut out = std::io::stdout().lock();
     let mut findings = 0;
     if args.lint {
-        match simulator::lint(&dir, &args.user, session.as_deref()) {
+        match simulator::lint(&dir, args.user.as_deref(), session.as_deref()) {
             Ok(lints) => {
                 findings = lints.len();
                 for (policy, l) in lints {
@@ -666,7 +667,10 @@ fn policy_check(args: CheckArgs) -> ExitCode {
         Ok(c) => c,
         Err(e) => return fail(e),
     };
-    match simulator::simulate(&dir, &args.user, session.as_deref(), &question, &context) {
+    let Some(user) = args.user.as_deref() else {
+        return fail("give --user (or --lint alone to lint every identity)");
+    };
+    match simulator::simulate(&dir, user, session.as_deref(), &question, &context) {
         Ok(sim) => {
             let _ = write!(out, "{sim}");
             if sim.decision.allowed {

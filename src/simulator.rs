@@ -41,6 +41,8 @@ pub enum SimulateError {
     Unclassifiable(String),
     #[error("context {0:?} must be KEY=VALUE")]
     BadContext(String),
+    #[error("resource {0:?} is not an ARN (arn:PARTITION:SERVICE:REGION:ACCOUNT:RESOURCE)")]
+    BadResource(String),
 }
 
 /// One evaluated check: an action on a resource and its decision.
@@ -59,6 +61,9 @@ pub struct Simulation {
     pub checks: Vec<Evaluated>,
     /// The first denial, else the first allow: what the proxy would decide.
     pub decision: Decision,
+    /// Condition keys the simulator filled because the request line implies
+    /// them (the caller gave no value), as `(key, value)`.
+    pub assumed: Vec<(String, String)>,
 }
 
 impl fmt::Display for Simulation {
@@ -78,6 +83,12 @@ impl fmt::Display for Simulation {
                 f,
                 "  {v:<5} {} on {}: {}",
                 e.action, e.resource, e.decision.reason
+            )?;
+        }
+        for (k, v) in &self.assumed {
+            writeln!(
+                f,
+                "  assumed {k}={v} (implied by the request; --context {k}=... changes it)"
             )?;
         }
         Ok(())
@@ -102,27 +113,63 @@ fn user<'a>(dir: &'a Directory, name: &str) -> Result<&'a User, SimulateError> {
         .ok_or_else(|| SimulateError::NoSuchUser(name.to_string()))
 }
 
-/// The condition keys the proxy derives from the principal and the moment,
-/// then the caller's own (which win).
+/// The condition keys that are facts about the simulated user, then the
+/// caller's own (which win). Nothing about the request or the moment is
+/// filled here: as in IAM's policy simulator, a key the caller did not give
+/// is absent.
 fn base_context(dir: &Directory, u: &User, given: &[(String, String)]) -> Context {
     let mut ctx = Context::new();
-    let now = Utc::now();
     ctx.set("aws:username", u.name.as_str());
     ctx.set("aws:userid", u.user_id.as_str());
     ctx.set("aws:PrincipalType", "User");
     ctx.set("aws:PrincipalArn", u.arn.as_str());
     ctx.set("aws:PrincipalAccount", dir.account_id.as_str());
-    ctx.set(
-        "aws:CurrentTime",
-        now.to_rfc3339_opts(SecondsFormat::Secs, true),
-    );
-    ctx.set("aws:EpochTime", now.timestamp().to_string());
-    ctx.set("aws:SecureTransport", "false");
-    ctx.set("s3:authType", "REST-HEADER");
-    ctx.set("s3:signatureversion", "AWS4-HMAC-SHA256");
-    ctx.set("s3:ResourceAccount", dir.account_id.as_str());
+    for t in u.tags.iter() {
+        ctx.set(&format!("aws:PrincipalTag/{}", t.key), t.value.as_str());
+    }
     apply_given(&mut ctx, given);
     ctx
+}
+
+/// What a signed S3 request line implies beyond its own keys: a SigV4
+/// header-signed request over plain HTTP, now, to this account. Only keys the
+/// caller gave no value for are filled; they are returned to be shown.
+fn assume_request_keys(
+    dir: &Directory,
+    ctx: &mut Context,
+    given: &[(String, String)],
+) -> Vec<(String, String)> {
+    let now = Utc::now();
+    let implied = [
+        ("aws:SecureTransport", "false".to_string()),
+        ("s3:authType", "REST-HEADER".to_string()),
+        ("s3:signatureversion", "AWS4-HMAC-SHA256".to_string()),
+        ("s3:ResourceAccount", dir.account_id.clone()),
+        (
+            "aws:CurrentTime",
+            now.to_rfc3339_opts(SecondsFormat::Secs, true),
+        ),
+        ("aws:EpochTime", now.timestamp().to_string()),
+    ];
+    let mut assumed = Vec::new();
+    for (key, value) in implied {
+        if given.iter().any(|(k, _)| k.eq_ignore_ascii_case(key)) {
+            continue;
+        }
+        ctx.set(key, value.clone());
+        assumed.push((key.to_string(), value));
+    }
+    assumed
+}
+
+/// An ARN has six `:`-separated parts, the first `arn`.
+fn check_arn(resource: &str) -> Result<(), SimulateError> {
+    let parts: Vec<&str> = resource.splitn(6, ':').collect();
+    if parts.len() == 6 && parts[0] == "arn" && !parts[1].is_empty() && !parts[2].is_empty() {
+        Ok(())
+    } else {
+        Err(SimulateError::BadResource(resource.to_string()))
+    }
 }
 
 fn apply_given(ctx: &mut Context, given: &[(String, String)]) {
@@ -153,6 +200,7 @@ fn checks_of(
 ) -> Result<(Option<&'static str>, Vec<ActionOnResource>), SimulateError> {
     match question {
         Question::Action { action, resource } => {
+            check_arn(resource)?;
             Ok((None, vec![(action.clone(), resource.clone())]))
         }
         Question::Request { line, headers } => {
@@ -207,6 +255,10 @@ pub fn simulate(
         .transpose()
         .map_err(|e| SimulateError::SessionPolicy(Box::new(e)))?;
     let mut ctx = base_context(dir, u, context);
+    let assumed = match question {
+        Question::Request { .. } => assume_request_keys(dir, &mut ctx, context),
+        Question::Action { .. } => Vec::new(),
+    };
     let (operation, checks) = checks_of(question, &mut ctx)?;
     // The caller's keys win over what classification derived.
     apply_given(&mut ctx, context);
@@ -250,19 +302,46 @@ pub fn simulate(
         operation,
         checks: evaluated,
         decision,
+        assumed,
     })
 }
 
 /// Lint findings for every policy that applies to the user (and the
-/// session policy), labelled with the policy they belong to.
+/// session policy), labelled with the policy they belong to. Without a
+/// user: every policy of every identity, each once.
 pub fn lint(
     dir: &Directory,
-    name: &str,
+    name: Option<&str>,
     session_policy: Option<&str>,
 ) -> Result<Vec<(String, Lint)>, SimulateError> {
-    let u = user(dir, name)?;
-    let mut out: Vec<(String, Lint)> = dir
-        .user_policies(u)
+    let policies: Vec<NamedPolicy<'_>> = match name {
+        Some(name) => dir.user_policies(user(dir, name)?),
+        None => {
+            let mut all: Vec<NamedPolicy<'_>> = Vec::new();
+            fn inline(p: &crate::identity::InlinePolicy) -> NamedPolicy<'_> {
+                NamedPolicy {
+                    name: &p.label,
+                    policy: &p.policy,
+                }
+            }
+            for u in dir.users() {
+                all.extend(u.policies.iter().map(inline));
+            }
+            for g in dir.groups() {
+                all.extend(g.policies.iter().map(inline));
+            }
+            for r in dir.roles() {
+                all.extend(r.policies.iter().map(inline));
+            }
+            all.extend(dir.managed_policies().map(|m| NamedPolicy {
+                name: &m.arn,
+                policy: &m.policy,
+            }));
+            all.sort_by_key(|p| p.name);
+            all
+        }
+    };
+    let mut out: Vec<(String, Lint)> = policies
         .into_iter()
         .flat_map(|p| {
             p.policy
@@ -396,7 +475,13 @@ policies = [{ name = "p", document = '''{"Version": "2012-10-17", "Statement": [
     fn errors_name_the_problem() {
         let d = dir();
         assert!(matches!(
-            simulate(&d, "nobody", None, &action("s3:GetObject", "*"), &[]),
+            simulate(
+                &d,
+                "nobody",
+                None,
+                &action("s3:GetObject", "arn:aws:s3:::b/k"),
+                &[]
+            ),
             Err(SimulateError::NoSuchUser(_))
         ));
         let bad = Question::Request {
@@ -408,5 +493,97 @@ policies = [{ name = "p", document = '''{"Version": "2012-10-17", "Statement": [
             Err(SimulateError::Unclassifiable(_))
         ));
         assert!(parse_context(&["novalue".into()]).is_err());
+    }
+
+    #[test]
+    fn a_key_not_given_is_absent_and_a_request_line_says_what_it_assumed() {
+        let d = dir();
+        let list = action("s3:ListBucket", "arn:aws:s3:::bkt");
+        // Statement Tls needs aws:SecureTransport true: absent, it does not allow.
+        let s = simulate(&d, "alice", None, &list, &[]).unwrap();
+        assert!(!s.decision.allowed);
+        assert!(s.assumed.is_empty());
+        let given = [("aws:SecureTransport".to_string(), "true".to_string())];
+        assert!(
+            simulate(&d, "alice", None, &list, &given)
+                .unwrap()
+                .decision
+                .allowed
+        );
+        // A request line implies plain HTTP, and says so.
+        let line = Question::Request {
+            line: "GET /bkt?list-type=2".into(),
+            headers: vec![],
+        };
+        let s = simulate(&d, "alice", None, &line, &[]).unwrap();
+        assert!(!s.decision.allowed);
+        assert!(
+            s.assumed
+                .iter()
+                .any(|(k, v)| k == "aws:SecureTransport" && v == "false"),
+            "{:?}",
+            s.assumed
+        );
+        assert!(s.to_string().contains("assumed aws:SecureTransport=false"));
+        // What the caller gives is not assumed.
+        let s = simulate(&d, "alice", None, &line, &given).unwrap();
+        assert!(s.decision.allowed, "{s}");
+        assert!(!s.assumed.iter().any(|(k, _)| k == "aws:SecureTransport"));
+    }
+
+    #[test]
+    fn a_resource_that_is_not_an_arn_is_an_error_not_a_deny() {
+        let d = dir();
+        for bad in ["bkt/alice/x", "*", "arn:aws:s3", "s3:::bkt/x"] {
+            assert!(
+                matches!(
+                    simulate(&d, "alice", None, &action("s3:GetObject", bad), &[]),
+                    Err(SimulateError::BadResource(_))
+                ),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn lint_without_a_user_covers_every_identity() {
+        // Two users in two groups, each group's policy with an unknown key.
+        let text = r#"
+listen = "127.0.0.1:0"
+[root]
+access_key_id = "ROOTKEYFORTESTS00001"
+secret_access_key = "root-secret-for-tests-000000000000000000"
+[upstream]
+endpoint = "embedded"
+[[users]]
+name = "ann"
+groups = ["a"]
+[[users]]
+name = "bo"
+groups = ["b"]
+[[groups]]
+name = "a"
+policies = [{ name = "pa", document = '''{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*", "Condition": {"StringEquals": {"s3:nosuchkey": "x"}}}]}''' }]
+[[groups]]
+name = "b"
+policies = [{ name = "pb", document = '''{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*", "Condition": {"StringEquals": {"aws:nosuchkey": "x"}}}]}''' }]
+"#;
+        let c = Config::from_toml(
+            text,
+            std::path::Path::new("t.toml"),
+            std::path::Path::new("."),
+        )
+        .unwrap();
+        let d = Directory::from_config(&c).unwrap();
+        let names = |l: Vec<(String, Lint)>| {
+            let mut n: Vec<String> = l.into_iter().map(|(p, _)| p).collect();
+            n.dedup();
+            n
+        };
+        assert_eq!(names(lint(&d, Some("ann"), None).unwrap()), ["group/a/pa"]);
+        assert_eq!(
+            names(lint(&d, None, None).unwrap()),
+            ["group/a/pa", "group/b/pb"]
+        );
     }
 }

@@ -209,7 +209,7 @@ policies = [{ name = "odd", document = '''{"Version": "2012-10-17", "Statement":
             "--action",
             "s3:GetObject",
             "--resource",
-            "*",
+            "arn:aws:s3:::b/k",
         ],
     );
     assert_eq!(code, 2);
@@ -217,4 +217,29 @@ policies = [{ name = "odd", document = '''{"Version": "2012-10-17", "Statement":
     let (code, _, err) = check(&dev(), &["--user", "alice"]);
     assert_eq!(code, 2);
     assert!(err.contains("--action"), "{err}");
+    // --lint alone covers every identity of the config.
+    let (code, out, _) = check(c, &["--lint"]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("lint user/carol/odd"), "{out}");
+    // A resource that is not an ARN is an error, not a silent Deny.
+    let (code, _, err) = check(
+        &dev(),
+        &[
+            "--user",
+            "alice",
+            "--action",
+            "s3:GetObject",
+            "--resource",
+            "shared/alice/a.txt",
+        ],
+    );
+    assert_eq!(code, 2);
+    assert!(err.contains("is not an ARN"), "{err}");
+    // Without --user and without --lint, the missing user is named.
+    let (code, _, err) = check(
+        &dev(),
+        &["--action", "s3:GetObject", "--resource", "arn:aws:s3:::b/k"],
+    );
+    assert_eq!(code, 2);
+    assert!(err.contains("--user"), "{err}");
 }
