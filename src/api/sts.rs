@@ -94,18 +94,24 @@ fn session_policy(
     Ok((inline, arns, percent))
 }
 
-fn refuse_mfa_and_tags(p: &Params) -> Result<(), ApiError> {
+/// Refuses what s3warden does not offer: MFA, source identity, provided
+/// contexts, and session tags where `tags` names none (GetSessionToken takes
+/// none; GetFederationToken takes `Tags` but not `TransitiveTagKeys`).
+fn refuse_unsupported(p: &Params, tags: &[&str]) -> Result<(), ApiError> {
     if p.get("SerialNumber").is_some() || p.get("TokenCode").is_some() {
         return Err(ApiError::AccessDenied(
             "MultiFactorAuthentication is not supported by s3warden.".into(),
         ));
     }
-    for name in [
+    let refused = [
         "Tags",
         "TransitiveTagKeys",
         "SourceIdentity",
         "ProvidedContexts",
-    ] {
+    ]
+    .into_iter()
+    .filter(|n| !tags.contains(n));
+    for name in refused {
         if p.get(name).is_some() || p.has_prefix(&format!("{name}.")) {
             return Err(ApiError::Validation(format!(
                 "s3warden does not support the {name} parameter."
@@ -162,6 +168,53 @@ fn base_claims(call: &Call<'_>, kind: SessionKind, duration: i64) -> SessionClai
         expires: call.now.timestamp() + duration,
         policy: None,
         policy_arns: Vec::new(),
+        tags: Vec::new(),
+        transitive: Vec::new(),
+    }
+}
+
+/// Session tags asked for with `Tags` (and, for AssumeRole, which of them
+/// are `TransitiveTagKeys`), and the context keys that authorize them.
+struct SessionTags {
+    tags: Vec<(String, String)>,
+    transitive: Vec<String>,
+}
+
+impl SessionTags {
+    fn parse(p: &Params) -> Result<SessionTags, ApiError> {
+        let tags = crate::api::iam::tags::tags_param(p)?;
+        let transitive = p.members("TransitiveTagKeys", None)?;
+        for k in &transitive {
+            if !tags.iter().any(|t| t.key.eq_ignore_ascii_case(k)) {
+                return Err(ApiError::InvalidInput(format!(
+                    "The transitive tag key {k} is not among the session tags."
+                )));
+            }
+        }
+        Ok(SessionTags {
+            tags: tags.into_iter().map(|t| (t.key, t.value)).collect(),
+            transitive,
+        })
+    }
+
+    fn is_empty(&self) -> bool {
+        self.tags.is_empty()
+    }
+
+    /// `aws:RequestTag/*`, `aws:TagKeys` and `sts:TransitiveTagKeys`.
+    fn context(&self, base: &crate::policy::Context) -> crate::policy::Context {
+        let mut ctx = base.clone();
+        for (k, v) in &self.tags {
+            ctx.set(&format!("aws:RequestTag/{k}"), v.as_str());
+        }
+        ctx.set_multi(
+            "aws:TagKeys",
+            self.tags.iter().map(|(k, _)| k.clone()).collect(),
+        );
+        if !self.transitive.is_empty() {
+            ctx.set_multi("sts:TransitiveTagKeys", self.transitive.clone());
+        }
+        ctx
     }
 }
 
@@ -176,11 +229,17 @@ fn federation_token(p: &Params, call: &mut Call<'_>) -> Result<Option<String>, A
         129_600,
         43_200,
     )?;
-    refuse_mfa_and_tags(p)?;
+    refuse_unsupported(p, &["Tags"])?;
     let (policy, arns, packed) = session_policy(p, call)?;
+    let session_tags = SessionTags::parse(p)?;
     let account = call.account().to_string();
     let arn = format!("arn:aws:sts::{account}:federated-user/{name}");
-    call.authorize("sts:GetFederationToken", &arn)?;
+    let ctx = session_tags.context(call.context);
+    call.authorize_with("sts:GetFederationToken", &arn, ctx.clone())?;
+    if !session_tags.is_empty() {
+        // Passing session tags takes its own permission.
+        call.authorize_with("sts:TagSession", &arn, ctx)?;
+    }
     if call.is_root() {
         // AWS silently shortens root's federation sessions to one hour.
         duration = duration.min(3600);
@@ -189,6 +248,7 @@ fn federation_token(p: &Params, call: &mut Call<'_>) -> Result<Option<String>, A
     claims.name = name.clone();
     claims.policy = policy;
     claims.policy_arns = arns;
+    claims.tags = session_tags.tags;
     let mut out = issue(call, &claims)?;
     let mut rest = Xml::new();
     rest.open("FederatedUser")
@@ -210,7 +270,7 @@ fn session_token(p: &Params, call: &mut Call<'_>) -> Result<Option<String>, ApiE
         129_600,
         43_200,
     )?;
-    refuse_mfa_and_tags(p)?;
+    refuse_unsupported(p, &[])?;
     // No permission is needed: GetSessionToken authenticates, it grants nothing new.
     call.audit.actions.push("sts:GetSessionToken".into());
     if call.is_root() {
@@ -239,8 +299,28 @@ fn assume_role(p: &Params, call: &mut Call<'_>) -> Result<Option<String>, ApiErr
             "Member must have length between 2 and 1224",
         ));
     }
-    refuse_mfa_and_tags(p)?;
+    refuse_unsupported(p, &["Tags", "TransitiveTagKeys"])?;
     let (policy, arns, packed) = session_policy(p, call)?;
+    let mut session_tags = SessionTags::parse(p)?;
+    // A role session passes its transitive tags on; they cannot be replaced.
+    if let Some(s) = &call.principal.session {
+        let c = &s.opened.claims;
+        for key in &c.transitive {
+            if session_tags
+                .tags
+                .iter()
+                .any(|(k, _)| k.eq_ignore_ascii_case(key))
+            {
+                return Err(ApiError::InvalidInput(format!(
+                    "The session tag {key} is transitive from the calling session and cannot be set again."
+                )));
+            }
+            if let Some(t) = c.tags.iter().find(|(k, _)| k.eq_ignore_ascii_case(key)) {
+                session_tags.tags.push(t.clone());
+                session_tags.transitive.push(t.0.clone());
+            }
+        }
+    }
     let principal = call.principal;
     match (principal.kind, principal.session.is_some()) {
         (PrincipalKind::Root, _) => {
@@ -267,7 +347,7 @@ fn assume_role(p: &Params, call: &mut Call<'_>) -> Result<Option<String>, ApiErr
             principal.arn
         ))
     };
-    let mut ctx = call.context.clone();
+    let mut ctx = session_tags.context(call.context);
     ctx.set("sts:RoleSessionName", session_name.as_str());
     if let Some(id) = p.get("ExternalId") {
         ctx.set("sts:ExternalId", id);
@@ -364,6 +444,12 @@ fn assume_role(p: &Params, call: &mut Call<'_>) -> Result<Option<String>, ApiErr
             },
         });
     }
+    if !session_tags.is_empty() && !trusts(call, role, &role_arn, "sts:TagSession", &ctx) {
+        return Err(ApiError::AccessDenied(format!(
+            "User: {} is not authorized to perform: sts:TagSession on resource: {role_arn}",
+            principal.arn
+        )));
+    }
     if duration > i64::from(role.max_session_duration) {
         return Err(ApiError::Validation(
             "The requested DurationSeconds exceeds the MaxSessionDuration set for this role."
@@ -379,6 +465,8 @@ fn assume_role(p: &Params, call: &mut Call<'_>) -> Result<Option<String>, ApiErr
     claims.name = session_name.clone();
     claims.policy = policy;
     claims.policy_arns = arns;
+    claims.tags = session_tags.tags;
+    claims.transitive = session_tags.transitive;
     let mut out = issue(call, &claims)?;
     let mut rest = Xml::new();
     rest.open("AssumedRoleUser")
@@ -394,4 +482,45 @@ fn assume_role(p: &Params, call: &mut Call<'_>) -> Result<Option<String>, ApiErr
         .text("PackedPolicySize", &packed.to_string());
     out.push_str(&rest.finish());
     Ok(Some(out))
+}
+
+/// Whether a role's trust policy lets the caller do `action` (such as
+/// `sts:TagSession`): named directly, it needs nothing else; trusted only
+/// through its account, its own policies must allow too; an explicit Deny in
+/// either refuses.
+fn trusts(
+    call: &Call<'_>,
+    role: &crate::identity::Role,
+    role_arn: &str,
+    action: &str,
+    ctx: &crate::policy::Context,
+) -> bool {
+    let req = Request {
+        action,
+        resource: role_arn,
+        context: ctx,
+    };
+    let trust = NamedPolicy {
+        name: "trust",
+        policy: &role.trust,
+    };
+    let arn = call.principal.principal_arn();
+    let account = call.dir.account_id.clone();
+    let direct = evaluate_resource_policy(&trust, &PrincipalInfo { arn, account: "" }, &req);
+    let via_account = evaluate_resource_policy(
+        &trust,
+        &PrincipalInfo {
+            arn,
+            account: &account,
+        },
+        &req,
+    );
+    let identity = call.dir.authorize(call.principal, &req);
+    let identity_denies = matches!(identity.reason, crate::policy::Reason::ExplicitDeny { .. });
+    match (&direct, &via_account) {
+        (ResourceDecision::ExplicitDeny(_), _) | (_, ResourceDecision::ExplicitDeny(_)) => false,
+        (ResourceDecision::Allowed(_), _) => !identity_denies,
+        (_, ResourceDecision::Allowed(_)) => identity.allowed,
+        _ => false,
+    }
 }

@@ -96,6 +96,24 @@ impl std::fmt::Display for SessionRefusal {
     }
 }
 
+/// A session's principal tags: the parent's, with session tags overriding
+/// those of the same key regardless of case (as STS does).
+fn with_session_tags(parent: &Arc<Vec<Tag>>, session: &[(String, String)]) -> Arc<Vec<Tag>> {
+    if session.is_empty() {
+        return parent.clone();
+    }
+    let mut tags: Vec<Tag> = parent
+        .iter()
+        .filter(|t| !session.iter().any(|(k, _)| k.eq_ignore_ascii_case(&t.key)))
+        .cloned()
+        .collect();
+    tags.extend(session.iter().map(|(key, value)| Tag {
+        key: key.clone(),
+        value: value.clone(),
+    }));
+    Arc::new(tags)
+}
+
 impl Principal {
     pub fn anonymous(account: &str) -> Principal {
         Principal {
@@ -215,7 +233,7 @@ impl Principal {
                     user_name: None,
                     access_key_id: Some(c.access_key_id.clone()),
                     session: Some(info("GetFederationToken", parent_arn)),
-                    tags,
+                    tags: with_session_tags(&tags, &c.tags),
                 }
             }
             SessionKind::User => {
@@ -252,7 +270,7 @@ impl Principal {
                     user_name: None,
                     access_key_id: Some(c.access_key_id.clone()),
                     session: Some(info("AssumeRole", role.arn.clone())),
-                    tags: role.tags.clone(),
+                    tags: with_session_tags(&role.tags, &c.tags),
                 }
             }
         };

@@ -89,6 +89,13 @@ pub struct SessionClaims {
     /// Managed policies passed as session policies (`PolicyArns`).
     #[serde(rename = "pa", default, skip_serializing_if = "Vec::is_empty")]
     pub policy_arns: Vec<String>,
+    /// Session tags (`Tags` on AssumeRole and GetFederationToken, and those
+    /// inherited as transitive): principal tags that override the parent's.
+    #[serde(rename = "t", default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<(String, String)>,
+    /// The keys of `tags` that a role session passes on when it assumes a role.
+    #[serde(rename = "tt", default, skip_serializing_if = "Vec::is_empty")]
+    pub transitive: Vec<String>,
 }
 
 impl fmt::Debug for SessionClaims {

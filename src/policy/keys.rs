@@ -153,7 +153,7 @@ const KEYS: &[KeyInfo] = &[
     key("sts:ExternalId", Str),
     key("sts:RoleSessionName", Str),
     unfilled(key("sts:SourceIdentity", Str)),
-    unfilled(multi("sts:TransitiveTagKeys")),
+    multi("sts:TransitiveTagKeys"),
     unfilled(key("sts:DurationSeconds", Numeric)),
     key("iam:PolicyARN", Arn),
     key("iam:PermissionsBoundary", Arn),

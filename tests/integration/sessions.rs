@@ -83,6 +83,8 @@ fn claims(kind: SessionKind, expires: i64) -> SessionClaims {
         expires,
         policy: Some(PUT_SHARED.into()),
         policy_arns: vec![],
+        tags: vec![],
+        transitive: vec![],
     }
 }
 

@@ -313,3 +313,194 @@ async fn tagging_is_authorized_by_request_and_resource_tags_and_a_roles_tags_rea
     .await;
     assert_eq!(xml_text(&listed, "Value"), "red");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn session_tags_override_principal_tags_need_sts_tag_session_and_pass_on_when_transitive() {
+    let h = Harness::embedded().await;
+    let e = h.endpoint();
+    s3_client(&e, ROOT_KEY, ROOT_SECRET)
+        .create_bucket()
+        .bucket("data")
+        .send()
+        .await
+        .unwrap();
+    // A user tagged red who may federate, and may tag sessions only with team.
+    let issuer_policy = r#"{"Version":"2012-10-17","Statement":[
+        {"Effect":"Allow","Action":"sts:GetFederationToken","Resource":"*"},
+        {"Effect":"Allow","Action":"sts:TagSession","Resource":"*","Condition":{"ForAllValues:StringEqualsIgnoreCase":{"aws:TagKeys":["team"]}}}]}"#;
+    ok(
+        &e,
+        &[
+            ("Action", "CreateUser"),
+            ("UserName", "issuer"),
+            ("Tags.member.1.Key", "team"),
+            ("Tags.member.1.Value", "red"),
+        ],
+    )
+    .await;
+    ok(
+        &e,
+        &[
+            ("Action", "PutUserPolicy"),
+            ("UserName", "issuer"),
+            ("PolicyName", "federate"),
+            ("PolicyDocument", issuer_policy),
+        ],
+    )
+    .await;
+    ok(
+        &e,
+        &[
+            ("Action", "PutUserPolicy"),
+            ("UserName", "issuer"),
+            ("PolicyName", "own-team"),
+            ("PolicyDocument", TEAM_POLICY),
+        ],
+    )
+    .await;
+    let k = ok(&e, &[("Action", "CreateAccessKey"), ("UserName", "issuer")]).await;
+    let (ik, is) = (xml_text(&k, "AccessKeyId"), xml_text(&k, "SecretAccessKey"));
+    let federate = |tags: Vec<(&'static str, &'static str)>| {
+        let (e, ik, is) = (e.clone(), ik.clone(), is.clone());
+        async move {
+            let mut params = vec![
+                ("Action", "GetFederationToken"),
+                ("Name", "visitor"),
+                ("Policy", FEDERATED),
+            ];
+            params.extend(tags);
+            api_call_as(&e, "sts", &params, &ik, &is, None).await
+        }
+    };
+    // Session tag team=blue overrides the issuer's team=red for the session.
+    let (status, body) = federate(vec![
+        ("Tags.member.1.Key", "Team"),
+        ("Tags.member.1.Value", "blue"),
+    ])
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let session = s3_session_client(
+        &e,
+        &xml_text(&body, "AccessKeyId"),
+        &xml_text(&body, "SecretAccessKey"),
+        Some(&xml_text(&body, "SessionToken")),
+    );
+    put(&session, "blue/visit").await.unwrap();
+    assert_eq!(
+        put(&session, "red/visit").await.unwrap_err(),
+        "AccessDenied"
+    );
+    // A tag key outside what sts:TagSession allows is refused.
+    let (status, body) = federate(vec![
+        ("Tags.member.1.Key", "cost"),
+        ("Tags.member.1.Value", "1"),
+    ])
+    .await;
+    assert_eq!((status, xml_code(&body)), (403, "AccessDenied".into()));
+    // GetFederationToken takes no transitive keys.
+    let (status, _) = federate(vec![
+        ("Tags.member.1.Key", "team"),
+        ("Tags.member.1.Value", "blue"),
+        ("TransitiveTagKeys.member.1", "team"),
+    ])
+    .await;
+    assert_eq!(status, 400);
+
+    // Roles: the trust policy must allow sts:TagSession; a transitive tag
+    // passes from one role session to the next and cannot be replaced.
+    let trust = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::000000000000:root"},"Action":["sts:AssumeRole","sts:TagSession"]}]}"#;
+    let strict_trust = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::000000000000:root"},"Action":"sts:AssumeRole"}]}"#;
+    let roles_policy = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["sts:AssumeRole","sts:TagSession"],"Resource":"*"},{"Effect":"Allow","Action":["s3:PutObject"],"Resource":"arn:aws:s3:::data/${aws:PrincipalTag/team}/*"}]}"#;
+    for (name, doc) in [
+        ("first", trust),
+        ("second", trust),
+        ("untaggable", strict_trust),
+    ] {
+        ok(
+            &e,
+            &[
+                ("Action", "CreateRole"),
+                ("RoleName", name),
+                ("AssumeRolePolicyDocument", doc),
+            ],
+        )
+        .await;
+        ok(
+            &e,
+            &[
+                ("Action", "PutRolePolicy"),
+                ("RoleName", name),
+                ("PolicyName", "p"),
+                ("PolicyDocument", roles_policy),
+            ],
+        )
+        .await;
+    }
+    ok(
+        &e,
+        &[
+            ("Action", "PutUserPolicy"),
+            ("UserName", "issuer"),
+            ("PolicyName", "assume"),
+            (
+                "PolicyDocument",
+                r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["sts:AssumeRole","sts:TagSession"],"Resource":"*"}]}"#,
+            ),
+        ],
+    )
+    .await;
+    let assume = |role: &'static str,
+                  creds: (String, String, Option<String>),
+                  tags: Vec<(&'static str, &'static str)>| {
+        let e = e.clone();
+        async move {
+            let arn = format!("arn:aws:iam::000000000000:role/{role}");
+            let mut params = vec![
+                ("Action", "AssumeRole"),
+                ("RoleArn", arn.as_str()),
+                ("RoleSessionName", "chain"),
+            ];
+            params.extend(tags);
+            api_call_as(&e, "sts", &params, &creds.0, &creds.1, creds.2.as_deref()).await
+        }
+    };
+    let tagged = vec![
+        ("Tags.member.1.Key", "team"),
+        ("Tags.member.1.Value", "green"),
+        ("TransitiveTagKeys.member.1", "team"),
+    ];
+    let (status, body) = assume("untaggable", (ik.clone(), is.clone(), None), tagged.clone()).await;
+    assert_eq!((status, xml_code(&body)), (403, "AccessDenied".into()));
+    let (status, body) = assume("first", (ik.clone(), is.clone(), None), tagged).await;
+    assert_eq!(status, 200, "{body}");
+    let first = (
+        xml_text(&body, "AccessKeyId"),
+        xml_text(&body, "SecretAccessKey"),
+        Some(xml_text(&body, "SessionToken")),
+    );
+    // Chained: team=green arrives without being passed again.
+    let (status, body) = assume("second", first.clone(), vec![]).await;
+    assert_eq!(status, 200, "{body}");
+    let second = s3_session_client(
+        &e,
+        &xml_text(&body, "AccessKeyId"),
+        &xml_text(&body, "SecretAccessKey"),
+        Some(&xml_text(&body, "SessionToken")),
+    );
+    put(&second, "green/chained").await.unwrap();
+    assert_eq!(
+        put(&second, "red/chained").await.unwrap_err(),
+        "AccessDenied"
+    );
+    // ... and cannot be replaced on the way.
+    let (status, _) = assume(
+        "second",
+        first,
+        vec![
+            ("Tags.member.1.Key", "team"),
+            ("Tags.member.1.Value", "red"),
+        ],
+    )
+    .await;
+    assert_eq!(status, 400);
+}

@@ -10,7 +10,7 @@ mod boundaries;
 mod groups;
 mod policies;
 mod roles;
-mod tags;
+pub(crate) mod tags;
 mod users;
 
 use super::xml::{Xml, encode_policy};

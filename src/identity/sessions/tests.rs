@@ -17,6 +17,8 @@ fn claims(expires_in: i64) -> SessionClaims {
             r#"{"Statement":{"Effect":"Allow","Action":"s3:GetObject","Resource":"*"}}"#.into(),
         ),
         policy_arns: vec![],
+        tags: vec![],
+        transitive: vec![],
     }
 }
 
