@@ -692,3 +692,54 @@ async fn a_row_changed_behind_the_fleets_back_is_repaired_by_the_periodic_reconc
         .await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_to_postgres_verifies_the_servers_certificate_against_ca_file() {
+    // Debian's PostgreSQL serves TLS with the machine's self-signed
+    // certificate for `localhost`; trusted as ca_file, verify-full works,
+    // and a connection to a name the certificate does not carry is refused.
+    let db = TestDb::create().await;
+    let dir = TempDir::new().unwrap();
+    let s3 = EmbeddedStore::start(EmbeddedConfig {
+        data_dir: dir.path().join("objects"),
+        region: "us-east-1".into(),
+        access_key_id: UPSTREAM_KEY.into(),
+        secret_access_key: UPSTREAM_SECRET.into(),
+    })
+    .await
+    .unwrap();
+    let cert = "/etc/ssl/certs/ssl-cert-snakeoil.pem";
+    assert!(
+        Path::new(cert).exists(),
+        "Debian's ssl-cert package provides the server certificate"
+    );
+    let url = format!("postgres://postgres@localhost:5432/{}", db.name);
+    let config = |extra: &str| {
+        let text = fleet_config(dir.path(), dir.path(), &s3.endpoint(), &url).replace(
+            "poll_interval_ms = 200",
+            &format!("poll_interval_ms = 200\n{extra}"),
+        );
+        Config::from_toml(&text, Path::new("tls.toml"), dir.path()).unwrap()
+    };
+    let verified = Server::start(config(&format!(
+        "sslmode = \"verify-full\"\nca_file = \"{cert}\""
+    )))
+    .await
+    .expect("TLS with the server's certificate trusted");
+    let e = verified.endpoint();
+    iam_ok(&e, &[("Action", "CreateUser"), ("UserName", "over-tls")]).await;
+    verified.shutdown().await;
+    // The same certificate does not name 127.0.0.1: refused.
+    let by_address = format!("postgres://postgres@127.0.0.1:5432/{}", db.name);
+    let text = fleet_config(dir.path(), dir.path(), &s3.endpoint(), &by_address).replace(
+        "poll_interval_ms = 200",
+        &format!("poll_interval_ms = 200\nsslmode = \"verify-full\"\nca_file = \"{cert}\""),
+    );
+    let refused =
+        Server::start(Config::from_toml(&text, Path::new("tls.toml"), dir.path()).unwrap()).await;
+    let err = refused
+        .err()
+        .expect("a certificate for another name is refused")
+        .to_string();
+    assert!(err.contains("certificate"), "{err}");
+}
