@@ -344,6 +344,17 @@ pub struct AuditConfig {
     /// is recorded: its SHA-256 only, or its text too.
     #[serde(default)]
     pub session_policy: PolicyRecording,
+    /// Where closed log files and their checkpoints are copied, through the
+    /// upstream: `s3://BUCKET/PREFIX/`. Absent: kept locally only.
+    #[serde(default)]
+    pub deliver_to: Option<String>,
+    /// Seconds between delivery passes (failed deliveries are retried then).
+    #[serde(default = "default_deliver_interval")]
+    pub deliver_interval_secs: u64,
+}
+
+fn default_deliver_interval() -> u64 {
+    60
 }
 
 /// `[audit] session_policy`.
@@ -387,6 +398,8 @@ impl Default for AuditConfig {
             checkpoint_secs: default_checkpoint_secs(),
             instance: None,
             session_policy: PolicyRecording::default(),
+            deliver_to: None,
+            deliver_interval_secs: default_deliver_interval(),
         }
     }
 }

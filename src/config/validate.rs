@@ -131,6 +131,22 @@ pub fn validate(c: &Config) -> Result<(), ConfigError> {
             ));
         }
     }
+    if let Some(to) = &c.audit.deliver_to {
+        if c.audit.path == "-" {
+            return Err(ConfigError::invalid(
+                "audit.deliver_to",
+                "needs a log file (audit.path is standard output)",
+            ));
+        }
+        crate::server::deliver::Destination::parse(to)
+            .map_err(|problem| ConfigError::invalid("audit.deliver_to", problem))?;
+        if c.audit.deliver_interval_secs == 0 {
+            return Err(ConfigError::invalid(
+                "audit.deliver_interval_secs",
+                "must be at least 1",
+            ));
+        }
+    }
     if c.audit.queue == 0 {
         return Err(ConfigError::invalid("audit.queue", "must be at least 1"));
     }

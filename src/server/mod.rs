@@ -6,6 +6,7 @@ mod authenticate;
 mod body;
 mod conn;
 mod cors;
+pub mod deliver;
 mod integrity;
 pub mod pipeline;
 mod post_upload;
@@ -170,6 +171,20 @@ impl Server {
             Duration::from_secs(state.config.store.reconcile_secs),
         ));
         tokio::spawn(housekeeping(Arc::downgrade(&state)));
+        // Validated with the config: a destination that does not parse never gets here.
+        if let Some(dest) = state
+            .config
+            .audit
+            .deliver_to
+            .as_deref()
+            .and_then(|to| deliver::Destination::parse(to).ok())
+        {
+            tokio::spawn(deliver::run(
+                Arc::downgrade(&state),
+                dest,
+                Duration::from_secs(state.config.audit.deliver_interval_secs),
+            ));
+        }
         let (shutdown, shutdown_rx) = watch::channel(false);
         let metrics_server = match state.config.metrics_listen {
             Some(addr) => Some(

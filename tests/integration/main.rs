@@ -7,6 +7,7 @@ mod common;
 
 mod api_errors;
 mod audit;
+mod audit_delivery;
 mod auth_errors;
 mod boundaries;
 mod browser_upload;
