@@ -75,6 +75,8 @@ pub struct Call<'a> {
 pub struct AuditNote {
     pub actions: Vec<String>,
     pub decision: Option<Decision>,
+    /// The condition keys the noted decision consulted, with their values.
+    pub conditions: std::collections::BTreeMap<String, serde_json::Value>,
 }
 
 impl Call<'_> {
@@ -126,7 +128,8 @@ impl Call<'_> {
             resource,
             context: &context,
         };
-        let decision = self.dir.authorize(self.principal, &req);
+        let (decision, consulted) =
+            crate::policy::trace::traced(|| self.dir.authorize(self.principal, &req));
         let allowed = decision.allowed;
         self.audit.actions.push(action.to_string());
         // The first denial explains the outcome; otherwise the first allow.
@@ -136,6 +139,9 @@ impl Call<'_> {
             .as_ref()
             .is_none_or(|d| d.allowed && !allowed)
         {
+            self.audit.conditions = crate::audit::DecisionInfo::default()
+                .with_conditions(&consulted, &context)
+                .conditions;
             self.audit.decision = Some(decision);
         }
         if allowed {

@@ -159,7 +159,10 @@ async fn run(
     let result = api::dispatch(service, &params, &mut call, request_id).await;
     audit.update(|r| {
         r.actions = note.actions.clone();
-        r.decision = note.decision.as_ref().map(DecisionInfo::from_decision);
+        r.decision = note.decision.as_ref().map(|d| DecisionInfo {
+            conditions: note.conditions.clone(),
+            ..DecisionInfo::from_decision(d)
+        });
     });
     result
 }

@@ -197,6 +197,12 @@ async fn tagging_is_authorized_by_request_and_resource_tags_and_a_roles_tags_rea
     ];
     let (status, body) = as_delegate(blue).await;
     assert_eq!((status, xml_code(&body)), (403, "AccessDenied".into()));
+    // The audit record names the condition values the refusal rested on.
+    let refused = h.audit_for(&xml_text(&body, "RequestId")).await;
+    assert_eq!(
+        refused["decision"]["conditions"]["aws:requesttag/team"], "blue",
+        "{refused}"
+    );
     let extra = vec![
         ("Action", "TagUser"),
         ("UserName", "r1"),
