@@ -56,6 +56,10 @@ pub struct Parameters {
     pub part_number: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub range: Option<String>,
+    /// How many stored tags were read from upstream to fill
+    /// `s3:ExistingObjectTag/*` for this decision.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub existing_object_tags: Option<u64>,
     /// DeleteObjects: every key asked for, with its outcome.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub objects: Vec<ObjectOutcome>,

@@ -125,6 +125,17 @@ fn denied(reason: Reason) -> Decision {
     }
 }
 
+/// What decides for a principal: root, or its identity policies with the
+/// boundary and session policies that narrow them.
+enum Sets<'a> {
+    Root,
+    Policies {
+        identity: Vec<NamedPolicy<'a>>,
+        boundary: Option<Vec<NamedPolicy<'a>>>,
+        session: Option<Vec<NamedPolicy<'a>>>,
+    },
+}
+
 /// Root's identity policy when root is the parent of a session: everything,
 /// so that the session policy alone narrows it.
 static ROOT_POLICY: LazyLock<Option<Policy>> = LazyLock::new(|| {
@@ -138,18 +149,49 @@ static ROOT_POLICY: LazyLock<Option<Policy>> = LazyLock::new(|| {
 impl Directory {
     /// Evaluates one request for a principal against its current policies.
     pub fn authorize(&self, principal: &Principal, req: &policy::Request<'_>) -> Decision {
+        match self.policy_sets(principal) {
+            Some(Sets::Root) => root_decision(),
+            Some(Sets::Policies {
+                identity,
+                boundary,
+                session,
+            }) => policy::evaluate_bounded(&identity, boundary.as_deref(), session.as_deref(), req),
+            None => denied(Reason::NoIdentityAllow),
+        }
+    }
+
+    /// Whether any policy that decides for `principal` reads
+    /// `s3:ExistingObjectTag/*`, so that the object's tags must be fetched.
+    pub fn needs_object_tags(&self, principal: &Principal) -> bool {
+        match self.policy_sets(principal) {
+            Some(Sets::Policies {
+                identity,
+                boundary,
+                session,
+            }) => identity
+                .iter()
+                .chain(boundary.iter().flatten())
+                .chain(session.iter().flatten())
+                .any(|p| p.policy.uses_existing_object_tags()),
+            Some(Sets::Root) | None => false,
+        }
+    }
+
+    /// The policies that decide for a principal, as they are now; `None` when
+    /// nothing can allow (anonymous, a parent that is gone).
+    fn policy_sets<'a>(&'a self, principal: &'a Principal) -> Option<Sets<'a>> {
         let session = principal.session.as_ref();
         match (principal.kind, session) {
-            (PrincipalKind::Anonymous, _) => denied(Reason::NoIdentityAllow),
+            (PrincipalKind::Anonymous, _) => None,
             // Root, and root's own GetSessionToken session.
-            (PrincipalKind::Root, _) => root_decision(),
+            (PrincipalKind::Root, _) => Some(Sets::Root),
             (PrincipalKind::User, _) => {
-                let Some(user) = principal.user_name.as_deref().and_then(|n| self.user(n)) else {
-                    return denied(Reason::NoIdentityAllow);
-                };
-                let named = self.user_policies(user);
-                let boundary = self.boundary_policies(user.boundary.as_deref());
-                policy::evaluate_bounded(&named, boundary.as_deref(), None, req)
+                let user = principal.user_name.as_deref().and_then(|n| self.user(n))?;
+                Some(Sets::Policies {
+                    identity: self.user_policies(user),
+                    boundary: self.boundary_policies(user.boundary.as_deref()),
+                    session: None,
+                })
             }
             (PrincipalKind::FederatedUser, Some(s)) => {
                 let c = &s.opened.claims;
@@ -165,33 +207,31 @@ impl Directory {
                         None => (Vec::new(), None),
                     }
                 } else {
-                    match self.user(&c.parent_name) {
-                        Some(user) => (
-                            self.user_policies(user),
-                            self.boundary_policies(user.boundary.as_deref()),
-                        ),
-                        None => return denied(Reason::NoIdentityAllow),
-                    }
+                    let user = self.user(&c.parent_name)?;
+                    (
+                        self.user_policies(user),
+                        self.boundary_policies(user.boundary.as_deref()),
+                    )
                 };
                 // A federated session without a session policy has no permissions.
-                let session = self.session_policies(&s.opened);
-                policy::evaluate_bounded(&identity, boundary.as_deref(), Some(&session), req)
+                Some(Sets::Policies {
+                    identity,
+                    boundary,
+                    session: Some(self.session_policies(&s.opened)),
+                })
             }
             (PrincipalKind::AssumedRole, Some(s)) => {
                 let c = &s.opened.claims;
-                let Some(role) = self.role(&c.parent_name) else {
-                    return denied(Reason::NoIdentityAllow);
-                };
-                let identity = self.role_policies(role);
-                let boundary = self.boundary_policies(role.boundary.as_deref());
-                let session = c
-                    .has_session_policy()
-                    .then(|| self.session_policies(&s.opened));
-                policy::evaluate_bounded(&identity, boundary.as_deref(), session.as_deref(), req)
+                let role = self.role(&c.parent_name)?;
+                Some(Sets::Policies {
+                    identity: self.role_policies(role),
+                    boundary: self.boundary_policies(role.boundary.as_deref()),
+                    session: c
+                        .has_session_policy()
+                        .then(|| self.session_policies(&s.opened)),
+                })
             }
-            (PrincipalKind::FederatedUser | PrincipalKind::AssumedRole, None) => {
-                denied(Reason::NoIdentityAllow)
-            }
+            (PrincipalKind::FederatedUser | PrincipalKind::AssumedRole, None) => None,
         }
     }
 

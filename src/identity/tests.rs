@@ -422,7 +422,7 @@ fn an_unenforceable_policy_from_another_instance_denies_instead_of_widening() {
     // an Allow could fail open), as a newer release might have written.
     user.policies.insert(
         "future".into(),
-        r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":"*","Condition":{"StringNotEquals":{"s3:ExistingObjectTag/x":"y"}}}]}"#.into(),
+        r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":"*","Condition":{"StringNotEquals":{"aws:ResourceTag/x":"y"}}}]}"#.into(),
     );
     let change = model::Change {
         entity: model::EntityKey::User("carol".into()),

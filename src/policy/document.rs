@@ -70,6 +70,9 @@ pub(crate) struct Inner {
     pub kind: PolicyKind,
     pub version: Version,
     pub statements: Vec<Statement>,
+    /// Some condition reads `s3:ExistingObjectTag/*`: deciding needs the
+    /// object's stored tags.
+    pub existing_object_tags: bool,
 }
 
 impl Policy {
@@ -96,13 +99,24 @@ impl Policy {
             }
             statements.push(statement);
         }
+        let existing_object_tags = statements.iter().any(|s| {
+            s.conditions
+                .iter()
+                .any(|c| c.key_lower.starts_with("s3:existingobjecttag/"))
+        });
         Ok(Policy {
             inner: Arc::new(Inner {
                 kind,
                 version,
                 statements,
+                existing_object_tags,
             }),
         })
+    }
+
+    /// Whether deciding with this policy needs the object's stored tags.
+    pub fn uses_existing_object_tags(&self) -> bool {
+        self.inner.existing_object_tags
     }
 
     pub fn kind(&self) -> PolicyKind {

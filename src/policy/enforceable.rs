@@ -59,27 +59,20 @@ mod tests {
 
     #[test]
     fn fail_open_uses_of_unfilled_keys_are_refused() {
-        // Deny when the object is tagged secret: s3warden cannot see tags, so it would never deny.
+        // Deny when the resource is tagged secret: s3warden cannot see resource tags, so it would never deny.
         assert!(matches!(
-            check(&stmt("Deny", "StringEquals", "s3:ExistingObjectTag/class")),
+            check(&stmt("Deny", "StringEquals", "aws:ResourceTag/class")),
             Err(PolicyError::Unenforceable { .. })
         ));
         // Allow unless tagged secret: would always allow.
-        assert!(
-            check(&stmt(
-                "Allow",
-                "StringNotEquals",
-                "s3:ExistingObjectTag/class"
-            ))
-            .is_err()
-        );
+        assert!(check(&stmt("Allow", "StringNotEquals", "aws:ResourceTag/class")).is_err());
         assert!(check(&stmt("Allow", "StringEqualsIfExists", "aws:PrincipalOrgID")).is_err());
     }
 
     #[test]
     fn fail_closed_uses_and_filled_keys_are_accepted() {
         // Allow only when tagged public: never applies, which only narrows.
-        assert!(check(&stmt("Allow", "StringEquals", "s3:ExistingObjectTag/class")).is_ok());
+        assert!(check(&stmt("Allow", "StringEquals", "aws:ResourceTag/class")).is_ok());
         // Deny unless in the organisation: always applies, which only narrows.
         assert!(check(&stmt("Deny", "StringNotEquals", "aws:PrincipalOrgID")).is_ok());
         assert!(check(&stmt("Deny", "StringEquals", "s3:prefix")).is_ok());

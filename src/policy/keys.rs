@@ -131,7 +131,7 @@ const KEYS: &[KeyInfo] = &[
     key("s3:RequestObjectTag/", Str),
     multi("s3:RequestObjectTagKeys"),
     // Stored object tags would need an upstream lookup per request.
-    unfilled(key("s3:ExistingObjectTag/", Str)),
+    key("s3:ExistingObjectTag/", Str),
     key("s3:object-lock-mode", Str),
     key("s3:object-lock-retain-until-date", Date),
     key("s3:object-lock-remaining-retention-days", Numeric),

@@ -8,6 +8,7 @@ mod conn;
 mod cors;
 pub mod deliver;
 mod integrity;
+mod object_tags;
 pub mod pipeline;
 mod post_upload;
 mod response;
@@ -73,6 +74,8 @@ pub struct State {
     pub post_uploads: Arc<tokio::sync::Semaphore>,
     /// The keys that seal and open session tokens (reloadable).
     pub sessions: Arc<SessionKeys>,
+    /// Object tags read for `s3:ExistingObjectTag/*`, briefly cached.
+    pub object_tags: object_tags::ObjectTagCache,
     /// Tracks connection and stream tasks, and cuts them at the shutdown deadline.
     pub cutoff: Arc<shutdown::Cutoff>,
 }
@@ -163,6 +166,7 @@ impl Server {
             metrics: Arc::new(Metrics::new()),
             post_uploads: Arc::new(tokio::sync::Semaphore::new(config.limits.max_post_uploads)),
             sessions,
+            object_tags: object_tags::ObjectTagCache::default(),
             cutoff: Arc::new(shutdown::Cutoff::default()),
             config,
         });

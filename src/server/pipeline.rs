@@ -362,6 +362,15 @@ async fn process(
         return delete_objects(state, &dir, &auth, classified, &context, parts, body, ctx).await;
     }
 
+    super::object_tags::fill(
+        state,
+        &dir,
+        &auth.principal,
+        &classified,
+        &mut context,
+        &ctx.audit,
+    )
+    .await?;
     let decision = authorize_recorded(&dir, &auth.principal, &classified, &context, &ctx.audit);
     if !decision.allowed {
         return Err(S3Error::access_denied());

@@ -490,17 +490,27 @@ struct Tag {
     value: String,
 }
 
+/// The tags of an S3 `Tagging` document, in order.
+pub(super) fn parse_tagging(xml: &str) -> Result<Vec<(String, String)>, S3Error> {
+    let t: Tagging = quick_xml::de::from_str(xml).map_err(|_| S3Error::malformed_xml())?;
+    Ok(t.tag_set
+        .tags
+        .into_iter()
+        .map(|t| (t.key, t.value))
+        .collect())
+}
+
 /// A POST form's `tagging` XML as the `x-amz-tagging` query string.
 fn tagging_header(xml: &str) -> Result<String, S3Error> {
-    let t: Tagging = quick_xml::de::from_str(xml).map_err(|_| S3Error::malformed_xml())?;
+    let tags = parse_tagging(xml)?;
     let mut out = String::new();
-    for (i, tag) in t.tag_set.tags.iter().enumerate() {
+    for (i, (key, value)) in tags.iter().enumerate() {
         if i > 0 {
             out.push('&');
         }
-        crate::auth::canonical::uri_encode_into(&mut out, &tag.key, false);
+        crate::auth::canonical::uri_encode_into(&mut out, key, false);
         out.push('=');
-        crate::auth::canonical::uri_encode_into(&mut out, &tag.value, false);
+        crate::auth::canonical::uri_encode_into(&mut out, value, false);
     }
     Ok(out)
 }

@@ -279,7 +279,7 @@ async fn every_action_refuses_missing_or_invalid_parameters_and_writes_nothing()
                 ("PolicyName", "p"),
                 (
                     "PolicyDocument",
-                    r#"{"Version":"2012-10-17","Statement":{"Effect":"Deny","Action":"s3:GetObject","Resource":"*","Condition":{"StringEquals":{"s3:ExistingObjectTag/class":"secret"}}}}"#,
+                    r#"{"Version":"2012-10-17","Statement":{"Effect":"Deny","Action":"s3:GetObject","Resource":"*","Condition":{"StringEquals":{"aws:ResourceTag/class":"secret"}}}}"#,
                 ),
             ],
             "MalformedPolicyDocument",

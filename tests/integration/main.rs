@@ -27,6 +27,7 @@ mod forwarding;
 mod identities;
 mod idle_timeouts;
 mod listener;
+mod object_tags;
 mod persistence;
 mod policy_check;
 mod policy_decisions;

@@ -1,0 +1,177 @@
+//! `s3:ExistingObjectTag/<key>`: the tags stored on an object, read from the
+//! upstream (`GET ?tagging`) before an object-level request on an existing
+//! object is decided — only when a policy that decides for the caller reads
+//! the key, so everyone else pays nothing.
+//!
+//! Read tags are cached briefly (a few seconds, a bounded number of objects);
+//! the proxy's own writes to an object's tags or content drop its entry
+//! before they are forwarded. A lookup that fails (other than "no such
+//! object") refuses the request rather than deciding without the tags: a
+//! Deny on a tag must never be skipped. The lookup is part of the request's
+//! audit record (`parameters.existing_object_tags`).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use dashmap::DashMap;
+use http::{HeaderMap, Method};
+use http_body_util::BodyExt;
+
+use super::State;
+use crate::audit::SharedGuard;
+use crate::identity::{Directory, Principal};
+use crate::policy::Context;
+use crate::s3::S3Error;
+use crate::s3::classify::Classified;
+use crate::upstream::Outgoing;
+
+/// How long read tags are used without asking again.
+const TTL: Duration = Duration::from_secs(5);
+/// Objects whose tags are kept at once; past it the cache starts over.
+const CAPACITY: usize = 10_000;
+/// Largest tagging document read (S3 allows 10 tags of 128 + 256 characters).
+const MAX_TAGGING: usize = 64 * 1024;
+
+/// The actions for which S3 fills `s3:ExistingObjectTag/*`.
+const ACTIONS: &[&str] = &[
+    "s3:GetObject",
+    "s3:GetObjectVersion",
+    "s3:GetObjectAcl",
+    "s3:GetObjectVersionAcl",
+    "s3:PutObjectAcl",
+    "s3:PutObjectVersionAcl",
+    "s3:GetObjectTagging",
+    "s3:GetObjectVersionTagging",
+    "s3:PutObjectTagging",
+    "s3:PutObjectVersionTagging",
+    "s3:DeleteObjectTagging",
+    "s3:DeleteObjectVersionTagging",
+    "s3:GetObjectAttributes",
+    "s3:GetObjectVersionAttributes",
+];
+
+/// Actions that may change an object's tags (a new object has new tags).
+const WRITES: &[&str] = &[
+    "s3:PutObject",
+    "s3:DeleteObject",
+    "s3:DeleteObjectVersion",
+    "s3:PutObjectTagging",
+    "s3:PutObjectVersionTagging",
+    "s3:DeleteObjectTagging",
+    "s3:DeleteObjectVersionTagging",
+];
+
+type CacheKey = (String, String, Option<String>);
+type Tags = Arc<Vec<(String, String)>>;
+
+/// Recently read object tags.
+#[derive(Default)]
+pub struct ObjectTagCache {
+    entries: DashMap<CacheKey, (Instant, Tags)>,
+}
+
+impl ObjectTagCache {
+    fn get(&self, key: &CacheKey) -> Option<Tags> {
+        let hit = self.entries.get(key)?;
+        (hit.0.elapsed() < TTL).then(|| hit.1.clone())
+    }
+
+    fn put(&self, key: CacheKey, tags: Tags) {
+        if self.entries.len() >= CAPACITY {
+            self.entries.clear();
+        }
+        self.entries.insert(key, (Instant::now(), tags));
+    }
+
+    /// Drops every cached version of an object.
+    fn forget(&self, bucket: &str, key: &str) {
+        self.entries.retain(|k, _| !(k.0 == bucket && k.1 == key));
+    }
+}
+
+/// Fills `s3:ExistingObjectTag/*` when the request and the caller's
+/// policies need it, and drops cached tags that the request may change.
+pub(super) async fn fill(
+    state: &State,
+    dir: &Directory,
+    principal: &Principal,
+    c: &Classified,
+    context: &mut Context,
+    audit: &SharedGuard,
+) -> Result<(), S3Error> {
+    let (Some(bucket), Some(key)) = (&c.bucket, &c.key) else {
+        return Ok(());
+    };
+    if c.checks.iter().any(|ch| WRITES.contains(&ch.action)) {
+        state.object_tags.forget(bucket, key);
+    }
+    if !c.checks.iter().any(|ch| ACTIONS.contains(&ch.action)) || !dir.needs_object_tags(principal)
+    {
+        return Ok(());
+    }
+    let cache_key = (bucket.clone(), key.clone(), c.version_id.clone());
+    let tags = match state.object_tags.get(&cache_key) {
+        Some(t) => t,
+        None => {
+            let t = Arc::new(read(state, bucket, key, c.version_id.as_deref()).await?);
+            state.object_tags.put(cache_key, t.clone());
+            t
+        }
+    };
+    for (k, v) in tags.iter() {
+        context.set(&format!("s3:ExistingObjectTag/{k}"), v.as_str());
+    }
+    let n = tags.len();
+    audit.update(|r| r.parameters.existing_object_tags = Some(n as u64));
+    Ok(())
+}
+
+/// The object's tags from upstream; none when the object does not exist
+/// (the request itself then gets upstream's answer).
+async fn read(
+    state: &State,
+    bucket: &str,
+    key: &str,
+    version: Option<&str>,
+) -> Result<Vec<(String, String)>, S3Error> {
+    let mut query = vec![("tagging".to_string(), String::new())];
+    if let Some(v) = version {
+        query.push(("versionId".to_string(), v.to_string()));
+    }
+    let out = Outgoing::whole(
+        Method::GET,
+        Some(bucket.to_string()),
+        Some(key.to_string()),
+        query,
+        HeaderMap::new(),
+        bytes::Bytes::new(),
+    );
+    let unavailable = |detail: String| {
+        S3Error::service_unavailable()
+            .with_message("The object's tags could not be read to decide this request.")
+            .with_internal_detail(detail)
+    };
+    let resp = state
+        .upstream
+        .send(out)
+        .await
+        .map_err(|e| unavailable(format!("reading object tags: {e}")))?;
+    let status = resp.status();
+    let body = http_body_util::Limited::new(resp.into_body(), MAX_TAGGING)
+        .collect()
+        .await
+        .map_err(|e| unavailable(format!("reading object tags: {e}")))?
+        .to_bytes();
+    if status == http::StatusCode::NOT_FOUND {
+        return Ok(Vec::new());
+    }
+    if !status.is_success() {
+        return Err(unavailable(format!(
+            "reading object tags: upstream answered {status}"
+        )));
+    }
+    let text =
+        std::str::from_utf8(&body).map_err(|_| unavailable("object tags are not UTF-8".into()))?;
+    super::post_upload::parse_tagging(text)
+        .map_err(|_| unavailable("object tags are not a Tagging document".into()))
+}
