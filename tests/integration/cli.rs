@@ -6,15 +6,40 @@ use std::process::{Command, Stdio};
 
 const BIN: &str = env!("CARGO_BIN_EXE_s3warden");
 
+/// Runs `serve` on a config that must be refused; one that is not (the
+/// server starts and would run for ever) is killed after 20 s so the test
+/// fails instead of hanging.
 fn serve(config: &str) -> std::process::Output {
     let dir = tempfile::TempDir::new().unwrap();
     let path = dir.path().join("s3warden.toml");
     std::fs::write(&path, config).unwrap();
-    Command::new(BIN)
+    let child = Command::new(BIN)
         .args(["serve", "--config"])
         .arg(&path)
-        .output()
-        .unwrap()
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let watchdog = {
+        let done = done.clone();
+        std::thread::spawn(move || {
+            for _ in 0..200 {
+                if done.load(std::sync::atomic::Ordering::SeqCst) {
+                    return;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
+            let _ = Command::new("kill")
+                .args(["-KILL", &pid.to_string()])
+                .status();
+        })
+    };
+    let out = child.wait_with_output().unwrap();
+    done.store(true, std::sync::atomic::Ordering::SeqCst);
+    let _ = watchdog.join();
+    out
 }
 
 const VALID: &str = r#"
@@ -60,10 +85,10 @@ fn config_errors_name_the_key_and_exit_non_zero() {
             ),
             "groups.g.policies.p.file",
         ),
-        // A Deny on stored object tags: s3warden never sees them, so it would never deny.
+        // A Deny on resource tags: s3warden never sees them on S3 resources, so it would never deny.
         (
             format!(
-                "{VALID}\n[[groups]]\nname = \"g\"\npolicies = [{{ name = \"tags\", document = '{{\"Statement\": [{{\"Effect\": \"Deny\", \"Action\": \"s3:GetObject\", \"Resource\": \"*\", \"Condition\": {{\"StringEquals\": {{\"s3:ExistingObjectTag/class\": \"secret\"}}}}}}]}}' }}]\n"
+                "{VALID}\n[[groups]]\nname = \"g\"\npolicies = [{{ name = \"tags\", document = '{{\"Statement\": [{{\"Effect\": \"Deny\", \"Action\": \"s3:GetObject\", \"Resource\": \"*\", \"Condition\": {{\"StringEquals\": {{\"aws:ResourceTag/class\": \"secret\"}}}}}}]}}' }}]\n"
             ),
             "groups.g.policies.tags",
         ),
@@ -178,19 +203,27 @@ async fn upstream_credentials_come_from_the_standard_chain_when_not_configured()
         .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
         .env("AWS_EC2_METADATA_DISABLED", "true")
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(Stdio::piped())
         .spawn()
         .unwrap();
     let mut line = String::new();
     BufReader::new(child.stdout.take().unwrap())
         .read_line(&mut line)
         .unwrap();
-    let endpoint = line
+    let Some(endpoint) = line
         .trim()
         .strip_prefix("s3warden listening on ")
         .and_then(|s| s.split(' ').next())
-        .unwrap()
-        .to_string();
+        .map(str::to_string)
+    else {
+        let _ = child.kill();
+        let out = child.wait_with_output().unwrap();
+        panic!(
+            "serve did not start ({:?}): {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
     let conf = aws_sdk_s3::Config::builder()
         .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
         .region(aws_sdk_s3::config::Region::new("us-east-1"))
