@@ -13,8 +13,8 @@ use zeroize::Zeroizing;
 
 use super::IdentityError;
 use super::model::{
-    Change, Entity, EntityKey, StoreState, StoredGroup, StoredKey, StoredPolicy, StoredRole,
-    StoredUser, StoredVersion, Tag,
+    Change, Entity, EntityKey, StoreState, StoredGroup, StoredKey, StoredOidcProvider,
+    StoredPolicy, StoredRole, StoredUser, StoredVersion, Tag,
 };
 use super::sessions::SessionKeys;
 use crate::config::{Config, PolicyDecl};
@@ -144,6 +144,7 @@ pub struct Counts {
     pub policies: usize,
     pub roles: usize,
     pub revocations: usize,
+    pub oidc_providers: usize,
 }
 
 /// One immutable view of every identity. The maps are persistent (shared
@@ -161,6 +162,8 @@ pub struct Directory {
     keys: imbl::HashMap<String, Arc<AccessKey>>,
     /// Unique id → sessions issued before this (Unix ms) are revoked.
     revoked_before: imbl::HashMap<String, i64>,
+    /// OpenID Connect providers by ARN.
+    oidc_providers: imbl::HashMap<String, Arc<StoredOidcProvider>>,
     /// Lowercase group name → lowercase names of its member users.
     members: imbl::HashMap<String, imbl::HashSet<String>>,
     /// Managed policy ARN → how many users, groups and roles attach it.
@@ -511,6 +514,20 @@ impl Directory {
                     self.counts.revocations -= 1;
                 }
             }
+            (EntityKey::OidcProvider(k), Some(Entity::OidcProvider(p))) => {
+                if self
+                    .oidc_providers
+                    .insert(k.clone(), Arc::new(p.clone()))
+                    .is_none()
+                {
+                    self.counts.oidc_providers += 1;
+                }
+            }
+            (EntityKey::OidcProvider(k), None) => {
+                if self.oidc_providers.remove(k).is_some() {
+                    self.counts.oidc_providers -= 1;
+                }
+            }
             (key, Some(_)) => {
                 return Err(IdentityError::Internal(format!(
                     "a change of {key:?} carries another kind of entity"
@@ -818,6 +835,11 @@ impl Directory {
             .iter()
             .map(|(k, v)| (k.clone(), *v))
             .collect();
+        state.oidc_providers = self
+            .oidc_providers
+            .iter()
+            .map(|(k, v)| (k.clone(), StoredOidcProvider::clone(v)))
+            .collect();
         state
     }
 
@@ -913,6 +935,16 @@ impl Directory {
     /// When sessions of the principal with this unique id were last revoked (Unix ms).
     pub fn revoked_before(&self, unique_id: &str) -> Option<i64> {
         self.revoked_before.get(unique_id).copied()
+    }
+
+    /// An OpenID Connect provider by ARN.
+    pub fn oidc_provider(&self, arn: &str) -> Option<&StoredOidcProvider> {
+        self.oidc_providers.get(arn).map(Arc::as_ref)
+    }
+
+    /// Every OpenID Connect provider with its ARN.
+    pub fn oidc_providers(&self) -> impl Iterator<Item = (&String, &StoredOidcProvider)> {
+        self.oidc_providers.iter().map(|(k, v)| (k, v.as_ref()))
     }
 
     /// When the config was loaded: the creation time of config-declared entities.

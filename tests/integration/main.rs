@@ -26,6 +26,7 @@ mod forwarding;
 mod identities;
 mod idle_timeouts;
 mod listener;
+mod oidc_providers;
 mod persistence;
 mod policy_check;
 mod policy_decisions;
