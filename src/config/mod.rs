@@ -74,6 +74,8 @@ pub struct Config {
     #[serde(default)]
     pub quotas: QuotasConfig,
     #[serde(default)]
+    pub federation: FederationConfig,
+    #[serde(default)]
     pub users: Vec<UserDecl>,
     #[serde(default)]
     pub groups: Vec<GroupDecl>,
@@ -270,6 +272,40 @@ impl Default for StoreConfig {
 
 fn default_store_path() -> PathBuf {
     PathBuf::from("./data/identity")
+}
+
+/// OpenID Connect federation (`AssumeRoleWithWebIdentity`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FederationConfig {
+    /// A private CA (PEM) trusted, besides the system's roots, for the
+    /// providers' discovery documents and keys.
+    pub ca_file: Option<PathBuf>,
+    /// How long a provider's key set is used before it is fetched again.
+    #[serde(default = "default_jwks_cache")]
+    pub jwks_cache_secs: u64,
+    /// The least time between two fetches of one provider's keys (a token
+    /// naming an unknown key id asks for one).
+    #[serde(default = "default_jwks_refetch")]
+    pub jwks_refetch_secs: u64,
+}
+
+impl Default for FederationConfig {
+    fn default() -> Self {
+        FederationConfig {
+            ca_file: None,
+            jwks_cache_secs: default_jwks_cache(),
+            jwks_refetch_secs: default_jwks_refetch(),
+        }
+    }
+}
+
+fn default_jwks_cache() -> u64 {
+    3600
+}
+
+fn default_jwks_refetch() -> u64 {
+    60
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -53,6 +53,7 @@ fn claims(dir: &Directory, kind: SessionKind, policy: Option<&str>) -> SessionCl
         expires: Utc::now().timestamp() + 900,
         policy: policy.map(str::to_string),
         policy_arns: vec![],
+        web_identity: None,
     }
 }
 

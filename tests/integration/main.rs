@@ -39,3 +39,4 @@ mod shutdown;
 mod signature_errors;
 mod sigv4_properties;
 mod tags;
+mod web_identity;

@@ -204,6 +204,7 @@ fn run(file: &CaseFile, case: &Case) -> Result<(), String> {
         let who = PrincipalInfo {
             arn: &principal.arn,
             account: &principal.account,
+            federated: false,
         };
         let decision = evaluate_resource_policy(&NamedPolicy { name, policy }, &who, &req);
         let allowed = matches!(decision, ResourceDecision::Allowed(_));

@@ -83,6 +83,7 @@ fn claims(kind: SessionKind, expires: i64) -> SessionClaims {
         expires,
         policy: Some(PUT_SHARED.into()),
         policy_arns: vec![],
+        web_identity: None,
     }
 }
 

@@ -17,6 +17,7 @@ fn claims(expires_in: i64) -> SessionClaims {
             r#"{"Statement":{"Effect":"Allow","Action":"s3:GetObject","Resource":"*"}}"#.into(),
         ),
         policy_arns: vec![],
+        web_identity: None,
     }
 }
 
