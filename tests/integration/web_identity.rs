@@ -201,7 +201,7 @@ impl Issuer {
 
 /// Registers the provider and a role it may assume when `sub` is `alice`,
 /// `amr` includes `otp` and the custom claim `team` is `photos`; the role may
-/// write under `shared/web/`.
+/// write under `shared/web/` and under `shared/users/${HOST/PATH:sub}/`.
 pub async fn provider_and_role(e: &str, issuer: &Issuer) {
     let ok = |params: Vec<(&'static str, String)>| {
         let e = e.to_string();
@@ -233,9 +233,10 @@ pub async fn provider_and_role(e: &str, issuer: &Issuer) {
         ("AssumeRolePolicyDocument", trust.to_string()),
     ])
     .await;
+    let own = format!("arn:aws:s3:::shared/users/${{{hp}:sub}}/*");
     let policy = json!({"Version": "2012-10-17", "Statement": [{
         "Effect": "Allow", "Action": ["s3:PutObject", "s3:GetObject"],
-        "Resource": "arn:aws:s3:::shared/web/*"
+        "Resource": ["arn:aws:s3:::shared/web/*", own]
     }]});
     ok(vec![
         ("Action", "PutRolePolicy".into()),
@@ -297,6 +298,12 @@ async fn a_providers_token_gives_a_role_session_that_does_s3_within_the_role_and
     put_shared(&session, "web/photo.jpg").await.unwrap();
     assert_eq!(
         put_shared(&session, "private/photo.jpg").await.unwrap_err(),
+        "AccessDenied"
+    );
+    // The subject fills its policy variable: alice's own prefix, no one else's.
+    put_shared(&session, "users/alice/a.jpg").await.unwrap();
+    assert_eq!(
+        put_shared(&session, "users/bob/a.jpg").await.unwrap_err(),
         "AccessDenied"
     );
     let (s, me) = api_call_as(
@@ -497,4 +504,99 @@ async fn keys_are_cached_refetched_for_a_new_kid_and_not_faster_than_configured(
         assert_eq!(xml_code(&b), "InvalidIdentityToken", "{b}");
     }
     assert_eq!(issuer2.jwks_hits.load(Ordering::SeqCst), 1);
+}
+
+/// The environment of a workload signed in through a token file.
+fn web_identity_env(cmd: &mut std::process::Command, e: &str, token_file: &std::path::Path) {
+    cmd.env("AWS_WEB_IDENTITY_TOKEN_FILE", token_file)
+        .env("AWS_ROLE_ARN", ROLE_ARN)
+        .env("AWS_ROLE_SESSION_NAME", "ci-job")
+        .env("AWS_ENDPOINT_URL_STS", e)
+        .env("AWS_DEFAULT_REGION", "us-east-1")
+        .env("AWS_CONFIG_FILE", "/nonexistent")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("AWS_MAX_ATTEMPTS", "1")
+        .env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
+        .env_remove("AWS_SESSION_TOKEN")
+        .env_remove("AWS_PROFILE");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn boto3_and_the_aws_cli_sign_in_with_their_own_web_identity_providers() {
+    let key = Key::ec();
+    let issuer = Issuer::start(vec![key.jwk("k1")]).await;
+    let h = harness(&issuer, 60).await;
+    let e = h.endpoint();
+    shared_bucket(&e).await;
+    provider_and_role(&e, &issuer).await;
+    let token_file = h.dir.path().join("web-identity-token");
+    std::fs::write(&token_file, key.sign("k1", &issuer.claims("alice"))).unwrap();
+    let session_arn = "arn:aws:sts::000000000000:assumed-role/web-uploader/ci-job";
+
+    let (e2, tf) = (e.clone(), token_file.clone());
+    let boto3 = tokio::task::spawn_blocking(move || {
+        let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/clients/boto3_web_identity.py");
+        let mut cmd = std::process::Command::new("python3");
+        cmd.arg(script).arg(&e2);
+        web_identity_env(&mut cmd, &e2, &tf);
+        cmd.output().unwrap()
+    })
+    .await
+    .unwrap();
+    let out = String::from_utf8_lossy(&boto3.stdout);
+    assert!(
+        boto3.status.success(),
+        "{out}{}",
+        String::from_utf8_lossy(&boto3.stderr)
+    );
+    assert_eq!(out.lines().collect::<Vec<_>>(), [session_arn, "ok"]);
+
+    let (e2, tf) = (e.clone(), token_file.clone());
+    let upload = h.dir.path().join("upload.txt");
+    std::fs::write(&upload, b"from the aws CLI").unwrap();
+    let cli = tokio::task::spawn_blocking(move || {
+        let run = |args: &[&str]| {
+            let mut cmd = std::process::Command::new("aws");
+            cmd.arg("--endpoint-url").arg(&e2).args(args);
+            web_identity_env(&mut cmd, &e2, &tf);
+            cmd.output().unwrap()
+        };
+        let up = upload.to_str().unwrap();
+        (
+            run(&["s3", "cp", up, "s3://shared/web/from-cli.txt"]),
+            run(&["s3", "cp", up, "s3://shared/private/from-cli.txt"]),
+            run(&[
+                "sts",
+                "get-caller-identity",
+                "--output",
+                "text",
+                "--query",
+                "Arn",
+            ]),
+        )
+    })
+    .await
+    .unwrap();
+    assert!(cli.0.status.success(), "{:?}", cli.0);
+    assert!(!cli.1.status.success(), "{:?}", cli.1);
+    assert!(
+        String::from_utf8_lossy(&cli.1.stderr).contains("AccessDenied"),
+        "{:?}",
+        cli.1
+    );
+    assert!(cli.2.status.success(), "{:?}", cli.2);
+    assert_eq!(String::from_utf8_lossy(&cli.2.stdout).trim(), session_arn);
+    let got = h
+        .root()
+        .get_object()
+        .bucket("shared")
+        .key("web/from-cli.txt")
+        .send()
+        .await
+        .unwrap();
+    let body = got.body.collect().await.unwrap().into_bytes();
+    assert_eq!(&body[..], b"from the aws CLI");
 }
