@@ -506,9 +506,15 @@ async fn keys_are_cached_refetched_for_a_new_kid_and_not_faster_than_configured(
     assert_eq!(issuer2.jwks_hits.load(Ordering::SeqCst), 1);
 }
 
-/// The environment of a workload signed in through a token file.
+/// The environment of a workload signed in through a token file. `HOME` is
+/// the token's directory: the aws CLI caches web-identity credentials under
+/// `~/.aws/cli/cache`, which must not outlive this test's server.
 fn web_identity_env(cmd: &mut std::process::Command, e: &str, token_file: &std::path::Path) {
-    cmd.env("AWS_WEB_IDENTITY_TOKEN_FILE", token_file)
+    let home = token_file
+        .parent()
+        .unwrap_or(std::path::Path::new("/nonexistent"));
+    cmd.env("HOME", home)
+        .env("AWS_WEB_IDENTITY_TOKEN_FILE", token_file)
         .env("AWS_ROLE_ARN", ROLE_ARN)
         .env("AWS_ROLE_SESSION_NAME", "ci-job")
         .env("AWS_ENDPOINT_URL_STS", e)
