@@ -75,6 +75,9 @@ pub struct Config {
     pub quotas: QuotasConfig,
     #[serde(default)]
     pub federation: FederationConfig,
+    /// OpenID Connect providers owned by the config file.
+    #[serde(default)]
+    pub oidc_providers: Vec<OidcProviderDecl>,
     #[serde(default)]
     pub users: Vec<UserDecl>,
     #[serde(default)]
@@ -582,6 +585,17 @@ impl Default for AuthConfig {
     fn default() -> Self {
         AuthConfig { sigv2: true }
     }
+}
+
+/// An OpenID Connect provider declared in the config file (and owned by it).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OidcProviderDecl {
+    /// The issuer: `https://HOST/PATH`.
+    pub url: String,
+    /// The audiences its tokens may be for.
+    #[serde(default)]
+    pub client_ids: Vec<String>,
 }
 
 /// An IAM user declared in the config file (and therefore owned by it).

@@ -214,7 +214,7 @@ impl Stored for i64 {
 
 impl Stored for StoredOidcProvider {
     fn load(dir: &Directory, key: &str) -> Option<Self> {
-        dir.oidc_provider(key).cloned()
+        dir.stored_oidc_provider(key)
     }
     fn count(dir: &Directory) -> usize {
         dir.counts().oidc_providers

@@ -203,6 +203,22 @@ impl Issuer {
 /// `amr` includes `otp` and the custom claim `team` is `photos`; the role may
 /// write under `shared/web/` and under `shared/users/${HOST/PATH:sub}/`.
 pub async fn provider_and_role(e: &str, issuer: &Issuer) {
+    let (s, b) = api_call(
+        e,
+        "iam",
+        &[
+            ("Action", "CreateOpenIDConnectProvider"),
+            ("Url", &issuer.url),
+            ("ClientIDList.member.1", CLIENT_ID),
+        ],
+    )
+    .await;
+    assert_eq!(s, 200, "{b}");
+    role_for(e, issuer).await;
+}
+
+/// The role of [`provider_and_role`], for a provider that exists already.
+pub async fn role_for(e: &str, issuer: &Issuer) {
     let ok = |params: Vec<(&'static str, String)>| {
         let e = e.to_string();
         async move {
@@ -211,12 +227,6 @@ pub async fn provider_and_role(e: &str, issuer: &Issuer) {
             assert_eq!(s, 200, "{p:?}: {b}");
         }
     };
-    ok(vec![
-        ("Action", "CreateOpenIDConnectProvider".into()),
-        ("Url", issuer.url.clone()),
-        ("ClientIDList.member.1", CLIENT_ID.into()),
-    ])
-    .await;
     let hp = &issuer.host_path;
     let trust = json!({"Version": "2012-10-17", "Statement": [{
         "Effect": "Allow",
@@ -605,4 +615,65 @@ async fn boto3_and_the_aws_cli_sign_in_with_their_own_web_identity_providers() {
         .unwrap();
     let body = got.body.collect().await.unwrap().into_bytes();
     assert_eq!(&body[..], b"from the aws CLI");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_provider_declared_in_the_config_is_trusted_and_read_only_through_iam() {
+    let key = Key::ed();
+    let issuer = Issuer::start(vec![key.jwk("k1")]).await;
+    let declared = format!(
+        "{}\n[[oidc_providers]]\nurl = \"{}\"\nclient_ids = [\"{CLIENT_ID}\"]\n",
+        issuer.config(60),
+        issuer.url
+    );
+    let h = Harness::embedded_with(&declared).await;
+    let e = h.endpoint();
+    role_for(&e, &issuer).await;
+    let arn = issuer.provider_arn();
+    let (s, got) = api_call(
+        &e,
+        "iam",
+        &[
+            ("Action", "GetOpenIDConnectProvider"),
+            ("OpenIDConnectProviderArn", &arn),
+        ],
+    )
+    .await;
+    assert_eq!(s, 200, "{got}");
+    assert_eq!(xml_text(&got, "Url"), issuer.host_path);
+    for params in [
+        vec![
+            ("Action", "DeleteOpenIDConnectProvider"),
+            ("OpenIDConnectProviderArn", arn.as_str()),
+        ],
+        vec![
+            ("Action", "AddClientIDToOpenIDConnectProvider"),
+            ("OpenIDConnectProviderArn", arn.as_str()),
+            ("ClientID", "other"),
+        ],
+    ] {
+        let (s, b) = api_call(&e, "iam", &params).await;
+        assert_eq!((s, xml_code(&b)), (400, "UnmodifiableEntity".into()), "{b}");
+    }
+    let (s, b) = api_call(
+        &e,
+        "iam",
+        &[
+            ("Action", "CreateOpenIDConnectProvider"),
+            ("Url", &issuer.url),
+        ],
+    )
+    .await;
+    assert_eq!(
+        (s, xml_code(&b)),
+        (409, "EntityAlreadyExists".into()),
+        "{b}"
+    );
+    let (s, body) = assume(&e, &key.sign("k1", &issuer.claims("alice"))).await;
+    assert_eq!(s, 200, "{body}");
+    // A token for an audience the config does not list is refused.
+    let mut other = issuer.claims("alice");
+    other["aud"] = json!("other");
+    let (_, body) = assume(&e, &key.sign("k1", &other)).await;
+    assert_eq!(xml_code(&body), "InvalidIdentityToken", "{body}");
 }

@@ -9,19 +9,22 @@
 //! thumbprints are optional and kept for the API only: s3warden checks the
 //! provider's certificate against the system's roots and `[federation]
 //! ca_file`); deleting a provider that does not exist is not an error.
+//! Providers declared in the config file (`[[oidc_providers]]`) are read-only
+//! here (`UnmodifiableEntity`).
 
 use super::super::query::invalid;
 use super::super::validate;
 use super::super::xml::Xml;
 use super::super::{ApiError, Call, Params};
 use crate::identity::model::StoredOidcProvider;
+pub(crate) use crate::identity::oidc::provider_arn;
+use crate::identity::oidc::provider_host_path;
 
 const MAX_PROVIDERS: usize = 100;
 const MAX_CLIENT_IDS: usize = 100;
 const MAX_THUMBPRINTS: usize = 5;
 
-/// The provider's `HOST/PATH` from an issuer URL: `https://` required, no
-/// query, fragment or user info, a trailing `/` dropped.
+/// The provider's `HOST/PATH` from an issuer URL (see `identity::oidc`).
 pub(crate) fn provider_url(url: &str) -> Result<String, ApiError> {
     if url.is_empty() || url.len() > 255 {
         return Err(invalid(
@@ -30,26 +33,7 @@ pub(crate) fn provider_url(url: &str) -> Result<String, ApiError> {
             "Member must have length between 1 and 255",
         ));
     }
-    let rest = url
-        .strip_prefix("https://")
-        .ok_or_else(|| ApiError::InvalidInput("Url must begin with https://".into()))?;
-    let rest = rest.trim_end_matches('/');
-    let host = rest.split('/').next().unwrap_or("");
-    if host.is_empty()
-        || rest
-            .chars()
-            .any(|c| c.is_whitespace() || c.is_control() || "?#@\\".contains(c))
-    {
-        return Err(ApiError::InvalidInput(format!(
-            "Url {url} is not a valid OpenID Connect issuer URL"
-        )));
-    }
-    Ok(rest.to_string())
-}
-
-/// `arn:aws:iam::ACCOUNT:oidc-provider/HOST/PATH`.
-pub(crate) fn provider_arn(account: &str, host_path: &str) -> String {
-    format!("arn:aws:iam::{account}:oidc-provider/{host_path}")
+    provider_host_path(url).map_err(|why| ApiError::InvalidInput(why.to_string()))
 }
 
 fn client_id(id: &str, field: &str) -> Result<(), ApiError> {
@@ -66,6 +50,14 @@ fn client_id(id: &str, field: &str) -> Result<(), ApiError> {
 fn arn_param(p: &Params) -> Result<String, ApiError> {
     let arn = p.required("OpenIDConnectProviderArn", "openIDConnectProviderArn")?;
     Ok(validate::arn(arn, "openIDConnectProviderArn")?.to_string())
+}
+
+/// A provider the config file declares cannot be changed here.
+fn config_owned(dir: &crate::identity::Directory, arn: &str) -> Result<(), ApiError> {
+    if dir.oidc_provider_from_config(arn) {
+        return Err(super::unmodifiable("OpenID Connect provider", arn));
+    }
+    Ok(())
 }
 
 fn not_found(arn: &str) -> ApiError {
@@ -109,8 +101,8 @@ pub async fn create(p: &Params, call: &mut Call<'_>) -> Result<Option<String>, A
     call.authorize("iam:CreateOpenIDConnectProvider", &arn)?;
     let now = call.now;
     call.store
-        .update(move |_dir, state| {
-            if state.oidc_providers.contains_key(&arn) {
+        .update(move |dir, state| {
+            if state.oidc_providers.contains_key(&arn) || dir.oidc_provider(&arn).is_some() {
                 return Err(ApiError::EntityAlreadyExists(format!(
                     "Provider with url https://{url} already exists."
                 )));
@@ -172,7 +164,8 @@ pub async fn delete(p: &Params, call: &mut Call<'_>) -> Result<Option<String>, A
     let arn = arn_param(p)?;
     call.authorize("iam:DeleteOpenIDConnectProvider", &arn)?;
     call.store
-        .update(move |_dir, state| {
+        .update(move |dir, state| {
+            config_owned(dir, &arn)?;
             state.oidc_providers.remove(&arn);
             Ok(None)
         })
@@ -185,7 +178,8 @@ pub async fn add_client_id(p: &Params, call: &mut Call<'_>) -> Result<Option<Str
     client_id(&id, "clientID")?;
     call.authorize("iam:AddClientIDToOpenIDConnectProvider", &arn)?;
     call.store
-        .update(move |_dir, state| {
+        .update(move |dir, state| {
+            config_owned(dir, &arn)?;
             let provider = state
                 .oidc_providers
                 .get_mut(&arn)

@@ -28,6 +28,29 @@ use crate::config::FederationConfig;
 const FETCH_TIMEOUT: Duration = Duration::from_secs(5);
 const MAX_DOCUMENT_BYTES: usize = 256 * 1024;
 
+/// A provider's `HOST/PATH` from its issuer URL: `https://` required, no
+/// query, fragment or user info, a final `/` dropped. The error says why not.
+pub fn provider_host_path(url: &str) -> Result<String, &'static str> {
+    let rest = url
+        .strip_prefix("https://")
+        .ok_or("Url must begin with https://")?;
+    let rest = rest.trim_end_matches('/');
+    let host = rest.split('/').next().unwrap_or("");
+    if host.is_empty()
+        || rest
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || "?#@\\".contains(c))
+    {
+        return Err("Url is not a valid OpenID Connect issuer URL");
+    }
+    Ok(rest.to_string())
+}
+
+/// `arn:aws:iam::ACCOUNT:oidc-provider/HOST/PATH`.
+pub fn provider_arn(account: &str, host_path: &str) -> String {
+    format!("arn:aws:iam::{account}:oidc-provider/{host_path}")
+}
+
 /// Why a token could not be accepted.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum FederationError {
