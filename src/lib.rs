@@ -24,6 +24,11 @@
 //!   token; the session key file and the identity store, which holds access
 //!   key secrets, are readable by their owner only. A session is evaluated
 //!   against its parent's current policies on every request.
+//! - Web identity tokens (`AssumeRoleWithWebIdentity`) are verified against
+//!   keys fetched over HTTPS only from providers an administrator registered,
+//!   with RS256, ES256 or EdDSA and a key of the matching type (never `none`
+//!   or HMAC); a made-up key id cannot make the proxy refetch keys faster
+//!   than `[federation] jwks_refetch_secs`.
 
 pub mod api;
 pub mod audit;

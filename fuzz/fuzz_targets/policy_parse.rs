@@ -24,6 +24,7 @@ fuzz_target!(|data: &[u8]| {
     let who = PrincipalInfo {
         arn: "arn:aws:iam::111122223333:user/alice",
         account: "111122223333",
+        federated: false,
     };
     for kind in [
         PolicyKind::Identity,

@@ -60,6 +60,15 @@ pub enum ApiError {
     ExpiredToken,
     #[error("{0}")]
     ServiceFailure(String),
+    /// A web identity token is malformed, badly signed, or not for this provider.
+    #[error("{0}")]
+    InvalidIdentityToken(String),
+    /// A web identity token has expired.
+    #[error("{0}")]
+    ExpiredTokenException(String),
+    /// The OpenID provider's discovery document or keys could not be had.
+    #[error("{0}")]
+    IdpCommunication(String),
     /// The shared identity store cannot be reached: the change was not made.
     #[error("{0}")]
     ServiceUnavailable(String),
@@ -171,6 +180,9 @@ impl ApiError {
             ApiError::InvalidClientTokenId(_) => ("InvalidClientTokenId", S::FORBIDDEN),
             ApiError::SignatureDoesNotMatch(_) => ("SignatureDoesNotMatch", S::FORBIDDEN),
             ApiError::ExpiredToken => ("ExpiredToken", S::FORBIDDEN),
+            ApiError::InvalidIdentityToken(_) => ("InvalidIdentityToken", S::BAD_REQUEST),
+            ApiError::ExpiredTokenException(_) => ("ExpiredTokenException", S::BAD_REQUEST),
+            ApiError::IdpCommunication(_) => ("IDPCommunicationError", S::BAD_REQUEST),
             ApiError::ServiceFailure(_) => ("ServiceFailure", S::INTERNAL_SERVER_ERROR),
             ApiError::ServiceUnavailable(_) => ("ServiceUnavailable", S::SERVICE_UNAVAILABLE),
         }

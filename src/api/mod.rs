@@ -15,6 +15,7 @@ pub mod iam;
 pub mod query;
 pub mod sts;
 mod validate;
+pub mod web_identity;
 pub mod xml;
 
 use std::sync::Arc;

@@ -1,6 +1,7 @@
 //! The STS query API (version 2011-06-15): GetFederationToken,
-//! GetSessionToken, AssumeRole and GetCallerIdentity, issuing sealed session
-//! tokens (see `identity::sessions`).
+//! GetSessionToken, AssumeRole, AssumeRoleWithWebIdentity (in
+//! `api::web_identity`) and GetCallerIdentity, issuing sealed session tokens
+//! (see `identity::sessions`).
 //!
 //! Follows S3-SEMANTICS §3: federated-user names of 2–32 characters,
 //! durations of 900–129600 s (default 43200, at most 3600 for root), session
@@ -35,6 +36,9 @@ pub async fn run(
         "GetFederationToken" => federation_token(p, call),
         "GetSessionToken" => session_token(p, call),
         "AssumeRole" => assume_role(p, call),
+        "AssumeRoleWithWebIdentity" if call.principal.kind == PrincipalKind::Anonymous => {
+            super::web_identity::assume_role_with_web_identity(p, call).await
+        }
         other => Err(ApiError::InvalidAction(format!(
             "The action {other} is not valid for this web service."
         ))),
@@ -53,7 +57,7 @@ fn caller_identity(call: &mut Call<'_>) -> Result<Option<String>, ApiError> {
 
 /// The session policy parameters, validated; returns the inline policy, the
 /// ARNs and the packed size in percent.
-fn session_policy(
+pub(crate) fn session_policy(
     p: &Params,
     call: &Call<'_>,
 ) -> Result<(Option<String>, Vec<String>, usize), ApiError> {
@@ -94,6 +98,11 @@ fn session_policy(
     Ok((inline, arns, percent))
 }
 
+/// Refuses MFA, session tags and the rest for calls that take none of them.
+pub(crate) fn refuse_mfa_and_tags(p: &Params) -> Result<(), ApiError> {
+    refuse_unsupported(p, &[])
+}
+
 /// Refuses what s3warden does not offer: MFA, source identity, provided
 /// contexts, and session tags where `tags` names none (GetSessionToken takes
 /// none; GetFederationToken takes `Tags` but not `TransitiveTagKeys`).
@@ -131,7 +140,7 @@ fn long_term_caller(call: &Call<'_>, action: &str) -> Result<(), ApiError> {
 }
 
 /// Seals a session and renders its `<Credentials>`.
-fn issue(call: &Call<'_>, claims: &SessionClaims) -> Result<String, ApiError> {
+pub(crate) fn issue(call: &Call<'_>, claims: &SessionClaims) -> Result<String, ApiError> {
     let sessions = call.dir.sessions().ok_or_else(|| {
         ApiError::ServiceFailure("Temporary credentials are not configured.".into())
     })?;
@@ -152,7 +161,7 @@ fn issue(call: &Call<'_>, claims: &SessionClaims) -> Result<String, ApiError> {
 }
 
 /// The claims every session shares; the caller fills in the kind-specific parts.
-fn base_claims(call: &Call<'_>, kind: SessionKind, duration: i64) -> SessionClaims {
+pub(crate) fn base_claims(call: &Call<'_>, kind: SessionKind, duration: i64) -> SessionClaims {
     let principal = call.principal;
     let root = principal.kind == PrincipalKind::Root;
     SessionClaims {
@@ -170,6 +179,7 @@ fn base_claims(call: &Call<'_>, kind: SessionKind, duration: i64) -> SessionClai
         policy_arns: Vec::new(),
         tags: Vec::new(),
         transitive: Vec::new(),
+        web_identity: None,
     }
 }
 
@@ -280,7 +290,8 @@ fn session_token(p: &Params, call: &mut Call<'_>) -> Result<Option<String>, ApiE
     Ok(Some(issue(call, &claims)?))
 }
 
-fn assume_role(p: &Params, call: &mut Call<'_>) -> Result<Option<String>, ApiError> {
+/// `RoleArn`, `RoleSessionName` and `DurationSeconds` of the AssumeRole calls.
+pub(crate) fn role_params(p: &Params) -> Result<(String, String, i64), ApiError> {
     let role_arn = validate::arn(p.required("RoleArn", "roleArn")?, "roleArn")?.to_string();
     let session_name = validate::name(
         p.required("RoleSessionName", "roleSessionName")?,
@@ -290,6 +301,68 @@ fn assume_role(p: &Params, call: &mut Call<'_>) -> Result<Option<String>, ApiErr
     )?
     .to_string();
     let duration = validate::int(p, "DurationSeconds", "durationSeconds", 900, 43_200, 3600)?;
+    Ok((role_arn, session_name, duration))
+}
+
+/// A session of `role` named `session_name`, after its trust policy allowed
+/// it: the claims to seal (kind-specific fields still to fill by the caller
+/// when needed), or a refusal of a duration beyond the role's maximum.
+pub(crate) fn role_session(
+    call: &Call<'_>,
+    role: &crate::identity::Role,
+    session_name: &str,
+    duration: i64,
+    policy: (Option<String>, Vec<String>),
+) -> Result<SessionClaims, ApiError> {
+    if duration > i64::from(role.max_session_duration) {
+        return Err(ApiError::Validation(
+            "The requested DurationSeconds exceeds the MaxSessionDuration set for this role."
+                .into(),
+        ));
+    }
+    let mut claims = base_claims(call, SessionKind::Role, duration);
+    claims.parent_is_root = false;
+    claims.parent_name = role.name.clone();
+    claims.parent_id = role.role_id.clone();
+    // A role session lives on its own: it is not tied to the caller's key.
+    claims.parent_key = None;
+    claims.name = session_name.to_string();
+    (claims.policy, claims.policy_arns) = policy;
+    Ok(claims)
+}
+
+/// The role an ARN names, if it exists with exactly that ARN (path included).
+pub(crate) fn role_by_arn<'a>(
+    dir: &'a crate::identity::Directory,
+    arn: &str,
+) -> Option<&'a crate::identity::Role> {
+    arn.rsplit('/')
+        .next()
+        .and_then(|name| dir.role(name))
+        .filter(|r| r.arn == arn)
+}
+
+/// `<AssumedRoleUser>` of a role session.
+pub(crate) fn assumed_role_xml(
+    x: &mut Xml,
+    account: &str,
+    role: &crate::identity::Role,
+    session_name: &str,
+) {
+    x.open("AssumedRoleUser")
+        .text("AssumedRoleId", &format!("{}:{session_name}", role.role_id))
+        .text(
+            "Arn",
+            &format!(
+                "arn:aws:sts::{account}:assumed-role/{}/{session_name}",
+                role.name
+            ),
+        )
+        .close("AssumedRoleUser");
+}
+
+fn assume_role(p: &Params, call: &mut Call<'_>) -> Result<Option<String>, ApiError> {
+    let (role_arn, session_name, duration) = role_params(p)?;
     if let Some(id) = p.get("ExternalId")
         && !(2..=1224).contains(&id.chars().count())
     {
@@ -353,12 +426,7 @@ fn assume_role(p: &Params, call: &mut Call<'_>) -> Result<Option<String>, ApiErr
         ctx.set("sts:ExternalId", id);
     }
     // An unknown role is answered like a refused one: existence is not disclosed.
-    let role = role_arn
-        .rsplit('/')
-        .next()
-        .and_then(|name| dir.role(name))
-        .filter(|r| r.arn == role_arn);
-    let Some(role) = role else {
+    let Some(role) = role_by_arn(&dir, &role_arn) else {
         call.audit.actions.push("sts:AssumeRole".into());
         return Err(denied());
     };
@@ -379,6 +447,7 @@ fn assume_role(p: &Params, call: &mut Call<'_>) -> Result<Option<String>, ApiErr
         &PrincipalInfo {
             arn: principal.principal_arn(),
             account: "",
+            federated: false,
         },
         &req,
     );
@@ -387,6 +456,7 @@ fn assume_role(p: &Params, call: &mut Call<'_>) -> Result<Option<String>, ApiErr
         &PrincipalInfo {
             arn: principal.principal_arn(),
             account: &account,
+            federated: false,
         },
         &req,
     );
@@ -450,36 +520,13 @@ fn assume_role(p: &Params, call: &mut Call<'_>) -> Result<Option<String>, ApiErr
             principal.arn
         )));
     }
-    if duration > i64::from(role.max_session_duration) {
-        return Err(ApiError::Validation(
-            "The requested DurationSeconds exceeds the MaxSessionDuration set for this role."
-                .into(),
-        ));
-    }
-    let mut claims = base_claims(call, SessionKind::Role, duration);
-    claims.parent_is_root = false;
-    claims.parent_name = role.name.clone();
-    claims.parent_id = role.role_id.clone();
-    // A role session lives on its own: it is not tied to the caller's key.
-    claims.parent_key = None;
-    claims.name = session_name.clone();
-    claims.policy = policy;
-    claims.policy_arns = arns;
+    let mut claims = role_session(call, role, &session_name, duration, (policy, arns))?;
     claims.tags = session_tags.tags;
     claims.transitive = session_tags.transitive;
     let mut out = issue(call, &claims)?;
     let mut rest = Xml::new();
-    rest.open("AssumedRoleUser")
-        .text("AssumedRoleId", &format!("{}:{session_name}", role.role_id))
-        .text(
-            "Arn",
-            &format!(
-                "arn:aws:sts::{account}:assumed-role/{}/{session_name}",
-                role.name
-            ),
-        )
-        .close("AssumedRoleUser")
-        .text("PackedPolicySize", &packed.to_string());
+    assumed_role_xml(&mut rest, &account, role, &session_name);
+    rest.text("PackedPolicySize", &packed.to_string());
     out.push_str(&rest.finish());
     Ok(Some(out))
 }
@@ -506,12 +553,21 @@ fn trusts(
     };
     let arn = call.principal.principal_arn();
     let account = call.dir.account_id.clone();
-    let direct = evaluate_resource_policy(&trust, &PrincipalInfo { arn, account: "" }, &req);
+    let direct = evaluate_resource_policy(
+        &trust,
+        &PrincipalInfo {
+            arn,
+            account: "",
+            federated: false,
+        },
+        &req,
+    );
     let via_account = evaluate_resource_policy(
         &trust,
         &PrincipalInfo {
             arn,
             account: &account,
+            federated: false,
         },
         &req,
     );

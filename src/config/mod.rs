@@ -74,6 +74,11 @@ pub struct Config {
     #[serde(default)]
     pub quotas: QuotasConfig,
     #[serde(default)]
+    pub federation: FederationConfig,
+    /// OpenID Connect providers owned by the config file.
+    #[serde(default)]
+    pub oidc_providers: Vec<OidcProviderDecl>,
+    #[serde(default)]
     pub users: Vec<UserDecl>,
     #[serde(default)]
     pub groups: Vec<GroupDecl>,
@@ -270,6 +275,40 @@ impl Default for StoreConfig {
 
 fn default_store_path() -> PathBuf {
     PathBuf::from("./data/identity")
+}
+
+/// OpenID Connect federation (`AssumeRoleWithWebIdentity`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FederationConfig {
+    /// A private CA (PEM) trusted, besides the system's roots, for the
+    /// providers' discovery documents and keys.
+    pub ca_file: Option<PathBuf>,
+    /// How long a provider's key set is used before it is fetched again.
+    #[serde(default = "default_jwks_cache")]
+    pub jwks_cache_secs: u64,
+    /// The least time between two fetches of one provider's keys (a token
+    /// naming an unknown key id asks for one).
+    #[serde(default = "default_jwks_refetch")]
+    pub jwks_refetch_secs: u64,
+}
+
+impl Default for FederationConfig {
+    fn default() -> Self {
+        FederationConfig {
+            ca_file: None,
+            jwks_cache_secs: default_jwks_cache(),
+            jwks_refetch_secs: default_jwks_refetch(),
+        }
+    }
+}
+
+fn default_jwks_cache() -> u64 {
+    3600
+}
+
+fn default_jwks_refetch() -> u64 {
+    60
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -559,6 +598,17 @@ impl Default for AuthConfig {
     fn default() -> Self {
         AuthConfig { sigv2: true }
     }
+}
+
+/// An OpenID Connect provider declared in the config file (and owned by it).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OidcProviderDecl {
+    /// The issuer: `https://HOST/PATH`.
+    pub url: String,
+    /// The audiences its tokens may be for.
+    #[serde(default)]
+    pub client_ids: Vec<String>,
 }
 
 /// An IAM user declared in the config file (and therefore owned by it).

@@ -199,3 +199,21 @@ fn timeouts_and_limits_of_the_connection_deadlines_are_validated() {
         assert_eq!(invalid_key(&text), "limits.max_header_bytes");
     }
 }
+
+#[test]
+fn declared_oidc_providers_are_validated() {
+    let ok = format!(
+        "{MINIMAL}\n[[oidc_providers]]\nurl = \"https://idp.example.com/realms/a/\"\nclient_ids = [\"app\"]\n"
+    );
+    assert_eq!(parse(&ok).unwrap().oidc_providers.len(), 1);
+    let http = format!("{MINIMAL}\n[[oidc_providers]]\nurl = \"http://idp.example.com\"\n");
+    assert_eq!(invalid_key(&http), "oidc_providers[0].url");
+    let twice = format!(
+        "{MINIMAL}\n[[oidc_providers]]\nurl = \"https://idp.example.com\"\n[[oidc_providers]]\nurl = \"https://idp.example.com/\"\n"
+    );
+    assert_eq!(invalid_key(&twice), "oidc_providers[1].url");
+    let empty_id = format!(
+        "{MINIMAL}\n[[oidc_providers]]\nurl = \"https://idp.example.com\"\nclient_ids = [\"\"]\n"
+    );
+    assert_eq!(invalid_key(&empty_id), "oidc_providers[0].client_ids");
+}

@@ -346,7 +346,34 @@ fn validate_policies(c: &Config, key: &str, decls: &[PolicyDecl]) -> Result<(), 
     Ok(())
 }
 
+fn validate_oidc_providers(c: &Config) -> Result<(), ConfigError> {
+    let mut seen = HashSet::new();
+    for (i, p) in c.oidc_providers.iter().enumerate() {
+        let key = format!("oidc_providers[{i}]");
+        let host_path = crate::identity::oidc::provider_host_path(&p.url)
+            .map_err(|why| ConfigError::invalid(format!("{key}.url"), why))?;
+        if !seen.insert(host_path) {
+            return Err(ConfigError::invalid(
+                format!("{key}.url"),
+                format!("provider {:?} is declared twice", p.url),
+            ));
+        }
+        if p.client_ids.len() > 100
+            || p.client_ids
+                .iter()
+                .any(|c| c.is_empty() || c.chars().count() > 255)
+        {
+            return Err(ConfigError::invalid(
+                format!("{key}.client_ids"),
+                "at most 100 client ids of 1 to 255 characters",
+            ));
+        }
+    }
+    Ok(())
+}
+
 fn validate_identities(c: &Config) -> Result<(), ConfigError> {
+    validate_oidc_providers(c)?;
     let mut group_names = HashSet::new();
     for g in &c.groups {
         let key = format!("groups.{}", g.name);

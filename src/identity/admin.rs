@@ -71,6 +71,8 @@ pub struct IdentityStore {
     applied_seq: AtomicI64,
     identities: Arc<Identities>,
     quotas: QuotasConfig,
+    /// Verifies OpenID Connect tokens, with its providers' key cache.
+    federation: Arc<super::oidc::Federation>,
 }
 
 impl IdentityStore {
@@ -81,6 +83,8 @@ impl IdentityStore {
         config: &Config,
         sessions: Arc<SessionKeys>,
     ) -> Result<(IdentityStore, Vec<String>), IdentityError> {
+        let federation =
+            super::oidc::Federation::new(&config.federation).map_err(IdentityError::Internal)?;
         let base = Directory::from_config(config)?.with_sessions(sessions);
         let (backend, mut state, seq) = match &config.store.url {
             Some(url) => {
@@ -118,9 +122,15 @@ impl IdentityStore {
                 applied_seq: AtomicI64::new(seq),
                 identities: Arc::new(Identities::new(dir)),
                 quotas: config.quotas.clone(),
+                federation: Arc::new(federation),
             },
             dropped,
         ))
+    }
+
+    /// The OpenID Connect token verifier.
+    pub fn federation(&self) -> &Arc<super::oidc::Federation> {
+        &self.federation
     }
 
     /// Every identity of a config whose store is PostgreSQL, read once (for

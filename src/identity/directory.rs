@@ -13,8 +13,8 @@ use zeroize::Zeroizing;
 
 use super::IdentityError;
 use super::model::{
-    Change, Entity, EntityKey, StoreState, StoredGroup, StoredKey, StoredPolicy, StoredRole,
-    StoredUser, StoredVersion, Tag,
+    Change, Entity, EntityKey, StoreState, StoredGroup, StoredKey, StoredOidcProvider,
+    StoredPolicy, StoredRole, StoredUser, StoredVersion, Tag,
 };
 use super::sessions::SessionKeys;
 use crate::config::{Config, PolicyDecl};
@@ -144,6 +144,7 @@ pub struct Counts {
     pub policies: usize,
     pub roles: usize,
     pub revocations: usize,
+    pub oidc_providers: usize,
 }
 
 /// One immutable view of every identity. The maps are persistent (shared
@@ -161,6 +162,10 @@ pub struct Directory {
     keys: imbl::HashMap<String, Arc<AccessKey>>,
     /// Unique id → sessions issued before this (Unix ms) are revoked.
     revoked_before: imbl::HashMap<String, i64>,
+    /// OpenID Connect providers by ARN.
+    oidc_providers: imbl::HashMap<String, Arc<StoredOidcProvider>>,
+    /// The ARNs of the providers the config file declares (and owns).
+    config_oidc: imbl::HashSet<String>,
     /// Lowercase group name → lowercase names of its member users.
     members: imbl::HashMap<String, imbl::HashSet<String>>,
     /// Managed policy ARN → how many users, groups and roles attach it.
@@ -360,6 +365,23 @@ impl Directory {
                 .collect();
             dir.put_user(&u.name.to_ascii_lowercase(), Some((user, keys)));
         }
+        for p in &config.oidc_providers {
+            // Validated with the config.
+            let Ok(host_path) = super::oidc::provider_host_path(&p.url) else {
+                continue;
+            };
+            let arn = super::oidc::provider_arn(account, &host_path);
+            dir.config_oidc.insert(arn.clone());
+            dir.oidc_providers.insert(
+                arn,
+                Arc::new(StoredOidcProvider {
+                    url: host_path,
+                    client_ids: p.client_ids.clone(),
+                    thumbprints: Vec::new(),
+                    created: now,
+                }),
+            );
+        }
         Ok(dir)
     }
 
@@ -386,6 +408,11 @@ impl Directory {
         for (key, g) in &state.groups {
             if self.groups.contains_key(key) {
                 return conflict(format!("group {:?}", g.name));
+            }
+        }
+        for arn in state.oidc_providers.keys() {
+            if self.config_oidc.contains(arn) {
+                return conflict(format!("OpenID Connect provider {arn:?}"));
             }
         }
         let mut dropped = Vec::new();
@@ -509,6 +536,23 @@ impl Directory {
             (EntityKey::Revocation(k), None) => {
                 if self.revoked_before.remove(k).is_some() {
                     self.counts.revocations -= 1;
+                }
+            }
+            (EntityKey::OidcProvider(k), _) if self.config_oidc.contains(k) => {
+                tracing::warn!(provider = %k, "a stored change of a provider the config declares is ignored");
+            }
+            (EntityKey::OidcProvider(k), Some(Entity::OidcProvider(p))) => {
+                if self
+                    .oidc_providers
+                    .insert(k.clone(), Arc::new(p.clone()))
+                    .is_none()
+                {
+                    self.counts.oidc_providers += 1;
+                }
+            }
+            (EntityKey::OidcProvider(k), None) => {
+                if self.oidc_providers.remove(k).is_some() {
+                    self.counts.oidc_providers -= 1;
                 }
             }
             (key, Some(_)) => {
@@ -818,6 +862,12 @@ impl Directory {
             .iter()
             .map(|(k, v)| (k.clone(), *v))
             .collect();
+        state.oidc_providers = self
+            .oidc_providers
+            .iter()
+            .filter(|(k, _)| !self.config_oidc.contains(*k))
+            .map(|(k, v)| (k.clone(), StoredOidcProvider::clone(v)))
+            .collect();
         state
     }
 
@@ -913,6 +963,31 @@ impl Directory {
     /// When sessions of the principal with this unique id were last revoked (Unix ms).
     pub fn revoked_before(&self, unique_id: &str) -> Option<i64> {
         self.revoked_before.get(unique_id).copied()
+    }
+
+    /// An OpenID Connect provider by ARN.
+    pub fn oidc_provider(&self, arn: &str) -> Option<&StoredOidcProvider> {
+        self.oidc_providers.get(arn).map(Arc::as_ref)
+    }
+
+    /// A store-owned OpenID Connect provider (`None` for a config one).
+    pub fn stored_oidc_provider(&self, arn: &str) -> Option<StoredOidcProvider> {
+        if self.config_oidc.contains(arn) {
+            return None;
+        }
+        self.oidc_providers
+            .get(arn)
+            .map(|p| StoredOidcProvider::clone(p))
+    }
+
+    /// Whether the config file declares (and owns) this provider.
+    pub fn oidc_provider_from_config(&self, arn: &str) -> bool {
+        self.config_oidc.contains(arn)
+    }
+
+    /// Every OpenID Connect provider with its ARN.
+    pub fn oidc_providers(&self) -> impl Iterator<Item = (&String, &StoredOidcProvider)> {
+        self.oidc_providers.iter().map(|(k, v)| (k, v.as_ref()))
     }
 
     /// When the config was loaded: the creation time of config-declared entities.

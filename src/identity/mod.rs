@@ -12,6 +12,7 @@
 mod admin;
 mod directory;
 pub mod model;
+pub mod oidc;
 mod pg;
 mod principal;
 pub mod sessions;

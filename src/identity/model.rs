@@ -34,6 +34,27 @@ pub struct StoreState {
     /// issued before this time (Unix milliseconds) are refused.
     #[serde(default)]
     pub revoked_before: BTreeMap<String, i64>,
+    /// OpenID Connect providers, keyed by ARN.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub oidc_providers: BTreeMap<String, StoredOidcProvider>,
+}
+
+/// An IAM OpenID Connect provider: the issuer whose tokens
+/// `AssumeRoleWithWebIdentity` accepts, and the audiences (client ids) it
+/// accepts them for. `url` is the issuer without `https://` (`HOST/PATH`),
+/// as IAM shows it and as trust policy condition keys begin.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct StoredOidcProvider {
+    pub url: String,
+    /// In the order added; unique.
+    #[serde(default)]
+    pub client_ids: Vec<String>,
+    /// Lowercase hex SHA-1 thumbprints, as given (informational: certificates
+    /// are checked against the system's roots and `[federation] ca_file`).
+    #[serde(default)]
+    pub thumbprints: Vec<String>,
+    pub created: DateTime<Utc>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -241,6 +262,7 @@ pub enum EntityKey {
     Policy(String),
     Role(String),
     Revocation(String),
+    OidcProvider(String),
 }
 
 impl EntityKey {
@@ -252,6 +274,7 @@ impl EntityKey {
             EntityKey::Policy(_) => "policy",
             EntityKey::Role(_) => "role",
             EntityKey::Revocation(_) => "revocation",
+            EntityKey::OidcProvider(_) => "oidc_provider",
         }
     }
 
@@ -261,7 +284,8 @@ impl EntityKey {
             | EntityKey::Group(k)
             | EntityKey::Policy(k)
             | EntityKey::Role(k)
-            | EntityKey::Revocation(k) => k,
+            | EntityKey::Revocation(k)
+            | EntityKey::OidcProvider(k) => k,
         }
     }
 
@@ -273,6 +297,7 @@ impl EntityKey {
             "policy" => EntityKey::Policy(key),
             "role" => EntityKey::Role(key),
             "revocation" => EntityKey::Revocation(key),
+            "oidc_provider" => EntityKey::OidcProvider(key),
             _ => return None,
         })
     }
@@ -288,6 +313,7 @@ pub enum Entity {
     Policy(StoredPolicy),
     Role(StoredRole),
     Revocation(i64),
+    OidcProvider(StoredOidcProvider),
 }
 
 /// What one change did to one entity: its new value, or `None` when deleted.
@@ -306,6 +332,11 @@ impl StoreState {
             EntityKey::Policy(k) => self.policies.get(k).cloned().map(Entity::Policy),
             EntityKey::Role(k) => self.roles.get(k).cloned().map(Entity::Role),
             EntityKey::Revocation(k) => self.revoked_before.get(k).copied().map(Entity::Revocation),
+            EntityKey::OidcProvider(k) => self
+                .oidc_providers
+                .get(k)
+                .cloned()
+                .map(Entity::OidcProvider),
         }
     }
 
@@ -344,6 +375,14 @@ impl StoreState {
                     _ => None,
                 },
             ),
+            (EntityKey::OidcProvider(k), None | Some(Entity::OidcProvider(_))) => put(
+                &mut self.oidc_providers,
+                k,
+                match v {
+                    Some(Entity::OidcProvider(p)) => Some(p),
+                    _ => None,
+                },
+            ),
             (key, Some(_)) => return Err(format!("a change of {key:?} carries another kind")),
         }
         Ok(())
@@ -372,6 +411,12 @@ impl StoreState {
         }
         for (k, v) in &self.revoked_before {
             push(EntityKey::Revocation(k.clone()), Entity::Revocation(*v));
+        }
+        for (k, v) in &self.oidc_providers {
+            push(
+                EntityKey::OidcProvider(k.clone()),
+                Entity::OidcProvider(v.clone()),
+            );
         }
         out
     }

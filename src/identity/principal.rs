@@ -45,7 +45,7 @@ impl PrincipalKind {
 /// The temporary-credential side of a principal.
 #[derive(Debug, Clone, Serialize)]
 pub struct SessionInfo {
-    /// `GetFederationToken`, `AssumeRole` or `GetSessionToken`.
+    /// `GetFederationToken`, `AssumeRole`, `AssumeRoleWithWebIdentity` or `GetSessionToken`.
     pub issued_by: &'static str,
     pub issued_at: String,
     pub expires_at: String,
@@ -269,7 +269,14 @@ impl Principal {
                     account,
                     user_name: None,
                     access_key_id: Some(c.access_key_id.clone()),
-                    session: Some(info("AssumeRole", role.arn.clone())),
+                    session: Some(info(
+                        if c.web_identity.is_some() {
+                            "AssumeRoleWithWebIdentity"
+                        } else {
+                            "AssumeRole"
+                        },
+                        role.arn.clone(),
+                    )),
                     tags: with_session_tags(&role.tags, &c.tags),
                 }
             }
@@ -303,6 +310,12 @@ impl Principal {
         if let Some(s) = &self.session {
             ctx.set("aws:TokenIssueTime", s.issued_at.as_str());
             ctx.set("aws:MultiFactorAuthPresent", "false");
+            if let Some(w) = &s.opened.claims.web_identity {
+                ctx.set("aws:FederatedProvider", w.provider.as_str());
+                let hp = w.host_path();
+                ctx.set(&format!("{hp}:sub"), w.sub.as_str());
+                ctx.set(&format!("{hp}:aud"), w.aud.as_str());
+            }
         }
     }
 }

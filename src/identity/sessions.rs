@@ -96,6 +96,32 @@ pub struct SessionClaims {
     /// The keys of `tags` that a role session passes on when it assumes a role.
     #[serde(rename = "tt", default, skip_serializing_if = "Vec::is_empty")]
     pub transitive: Vec<String>,
+    /// For a role session from `AssumeRoleWithWebIdentity`: who signed in.
+    #[serde(rename = "w", default, skip_serializing_if = "Option::is_none")]
+    pub web_identity: Option<WebIdentity>,
+}
+
+/// The web identity behind a role session: the OpenID Connect provider and
+/// the token's subject and audience, for `aws:FederatedProvider`, the
+/// `HOST/PATH:sub`-style keys and the audit record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WebIdentity {
+    /// The provider's ARN.
+    #[serde(rename = "p")]
+    pub provider: String,
+    #[serde(rename = "s")]
+    pub sub: String,
+    #[serde(rename = "a")]
+    pub aud: String,
+}
+
+impl WebIdentity {
+    /// The provider's `HOST/PATH` (its ARN after `oidc-provider/`).
+    pub fn host_path(&self) -> &str {
+        self.provider
+            .split_once(":oidc-provider/")
+            .map_or("", |(_, hp)| hp)
+    }
 }
 
 impl fmt::Debug for SessionClaims {

@@ -55,6 +55,7 @@ fn claims(dir: &Directory, kind: SessionKind, policy: Option<&str>) -> SessionCl
         policy_arns: vec![],
         tags: vec![],
         transitive: vec![],
+        web_identity: None,
     }
 }
 
@@ -454,4 +455,35 @@ fn an_unenforceable_policy_from_another_instance_denies_instead_of_widening() {
         context: &ctx,
     };
     assert!(!applied.authorize(&p, &req).allowed);
+}
+
+#[test]
+fn a_config_declared_provider_is_not_the_stores_and_a_stored_namesake_is_a_conflict() {
+    let text = format!(
+        "{CONFIG}\n[[oidc_providers]]\nurl = \"https://idp.example.com/a\"\nclient_ids = [\"app\"]\n"
+    );
+    let config = Config::from_toml(&text, Path::new("t.toml"), Path::new(".")).unwrap();
+    let base = Directory::from_config(&config).unwrap();
+    let arn = "arn:aws:iam::000000000000:oidc-provider/idp.example.com/a";
+    assert_eq!(base.oidc_provider(arn).unwrap().client_ids, ["app"]);
+    assert!(base.oidc_provider_from_config(arn));
+    assert!(base.stored_oidc_provider(arn).is_none());
+    assert!(base.store_state().oidc_providers.is_empty());
+    let mut state = StoreState::empty();
+    state.oidc_providers.insert(
+        arn.to_string(),
+        super::model::StoredOidcProvider {
+            url: "idp.example.com/a".into(),
+            client_ids: vec!["other".into()],
+            thumbprints: vec![],
+            created: Utc::now(),
+        },
+    );
+    assert!(matches!(
+        base.reconcile(&mut state),
+        Err(IdentityError::Conflict(_))
+    ));
+    // A change from elsewhere does not replace or remove it.
+    let changed = base.apply(&state.changes());
+    assert_eq!(changed.oidc_provider(arn).unwrap().client_ids, ["app"]);
 }

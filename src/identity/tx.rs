@@ -7,7 +7,10 @@
 use std::collections::BTreeMap;
 
 use super::directory::Directory;
-use super::model::{Change, Entity, EntityKey, StoredGroup, StoredPolicy, StoredRole, StoredUser};
+use super::model::{
+    Change, Entity, EntityKey, StoredGroup, StoredOidcProvider, StoredPolicy, StoredRole,
+    StoredUser,
+};
 
 /// A stored entity kind, read from the directory on first touch.
 pub trait Stored: Clone + PartialEq + Sized {
@@ -103,6 +106,8 @@ pub struct Tx<'a> {
     pub roles: Table<'a, StoredRole>,
     /// Session revocation marks by the principal's unique id (Unix ms).
     pub revoked_before: Table<'a, i64>,
+    /// OpenID Connect providers by ARN.
+    pub oidc_providers: Table<'a, StoredOidcProvider>,
 }
 
 impl<'a> Tx<'a> {
@@ -113,6 +118,7 @@ impl<'a> Tx<'a> {
             policies: Table::new(dir),
             roles: Table::new(dir),
             revoked_before: Table::new(dir),
+            oidc_providers: Table::new(dir),
         }
     }
 
@@ -126,6 +132,7 @@ impl<'a> Tx<'a> {
         self.users.finish(&mut out);
         self.roles.finish(&mut out);
         self.revoked_before.finish(&mut out);
+        self.oidc_providers.finish(&mut out);
         out
     }
 }
@@ -202,5 +209,20 @@ impl Stored for i64 {
     }
     fn entity(self) -> Entity {
         Entity::Revocation(self)
+    }
+}
+
+impl Stored for StoredOidcProvider {
+    fn load(dir: &Directory, key: &str) -> Option<Self> {
+        dir.stored_oidc_provider(key)
+    }
+    fn count(dir: &Directory) -> usize {
+        dir.counts().oidc_providers
+    }
+    fn key(key: String) -> EntityKey {
+        EntityKey::OidcProvider(key)
+    }
+    fn entity(self) -> Entity {
+        Entity::OidcProvider(self)
     }
 }

@@ -76,6 +76,9 @@ mod tests {
         // Deny unless in the organisation: always applies, which only narrows.
         assert!(check(&stmt("Deny", "StringNotEquals", "aws:PrincipalOrgID")).is_ok());
         assert!(check(&stmt("Deny", "StringEquals", "s3:prefix")).is_ok());
+        // Filled for web identity sessions (absent, as in AWS, for the rest).
+        assert!(check(&stmt("Deny", "StringEquals", "aws:FederatedProvider")).is_ok());
+        assert!(check(&stmt("Allow", "StringNotEquals", "aws:FederatedProvider")).is_ok());
         // Keys s3warden does not know at all are AWS-accepted and left to the lint.
         assert!(check(&stmt("Deny", "StringEquals", "vendor:custom")).is_ok());
     }

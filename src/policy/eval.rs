@@ -39,6 +39,9 @@ pub struct NamedPolicy<'a> {
 pub struct PrincipalInfo<'a> {
     pub arn: &'a str,
     pub account: &'a str,
+    /// A web identity: `arn` is its OpenID Connect provider's ARN, which
+    /// only `"Federated"` entries (and `"*"`) name.
+    pub federated: bool,
 }
 
 /// A statement, named by its policy's name and its Sid (or `#<0-based index>`).
@@ -483,6 +486,7 @@ mod tests {
         let who = PrincipalInfo {
             arn: "arn:aws:iam::111122223333:user/a",
             account: "111122223333",
+            federated: false,
         };
         let req = Request {
             action: "sts:AssumeRole",

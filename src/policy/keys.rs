@@ -78,6 +78,8 @@ const KEYS: &[KeyInfo] = &[
     key("aws:RequestTag/", Str),
     multi("aws:TagKeys"),
     key("aws:PrincipalTag/", Str),
+    // Role sessions from AssumeRoleWithWebIdentity, and their trust policy.
+    key("aws:FederatedProvider", Str),
     // Global keys that exist at AWS but never occur in s3warden requests.
     unfilled(key("aws:MultiFactorAuthAge", Numeric)),
     unfilled(key("aws:SourceVpc", Str)),
@@ -96,7 +98,6 @@ const KEYS: &[KeyInfo] = &[
     unfilled(multi("aws:CalledVia")),
     unfilled(key("aws:CalledViaFirst", Str)),
     unfilled(key("aws:CalledViaLast", Str)),
-    unfilled(key("aws:FederatedProvider", Str)),
     unfilled(key("aws:SourceIdentity", Str)),
     unfilled(key("aws:ResourceTag/", Str)),
     unfilled(key("aws:ResourceAccount", Str)),

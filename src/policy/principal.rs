@@ -4,8 +4,9 @@
 //! `Service` or `CanonicalUser`, each a string or an array. An `AWS` entry is `"*"`, a 12-digit
 //! account id, or an ARN; an account id and `arn:<partition>:iam::<account>:root` both name the
 //! whole account (any principal in it), any other ARN names exactly that principal. Wildcards
-//! inside a principal are refused, as AWS refuses them. s3warden's principals are all of the
-//! `AWS` kind, so `Federated`, `Service` and `CanonicalUser` entries are accepted but never match.
+//! inside a principal are refused, as AWS refuses them. A `Federated` entry names an OpenID
+//! Connect provider's ARN and matches only a web identity of that provider (which no `AWS`
+//! entry matches, not even `"*"`); `Service` and `CanonicalUser` entries never match.
 
 use super::error::PolicyError;
 use super::eval::PrincipalInfo;
@@ -24,6 +25,8 @@ enum AwsPrincipal {
 pub(crate) struct PrincipalSpec {
     pub negated: bool,
     aws: Vec<AwsPrincipal>,
+    /// Identity provider ARNs (`Federated`).
+    federated: Vec<String>,
     /// Everyone, as in `"Principal": "*"`.
     everyone: bool,
 }
@@ -43,6 +46,7 @@ impl PrincipalSpec {
         let mut spec = PrincipalSpec {
             negated,
             aws: Vec::new(),
+            federated: Vec::new(),
             everyone: false,
         };
         match raw {
@@ -78,6 +82,9 @@ impl PrincipalSpec {
                             if let Some(bad) = values.0.iter().find(|v| v.is_empty()) {
                                 return Err(invalid(bad, "empty principal"));
                             }
+                            if kind == "Federated" {
+                                spec.federated.extend(values.0);
+                            }
                         }
                         _ => {
                             return Err(invalid(
@@ -94,6 +101,10 @@ impl PrincipalSpec {
 
     /// Whether the element applies to this principal (NotPrincipal: is not listed).
     pub fn matches(&self, who: &PrincipalInfo<'_>) -> bool {
+        if who.federated {
+            let listed = self.everyone || self.federated.iter().any(|f| f == who.arn);
+            return listed != self.negated;
+        }
         let listed = self.everyone
             || self.aws.iter().any(|p| match p {
                 AwsPrincipal::Any => true,
@@ -140,7 +151,34 @@ mod tests {
     const ALICE: PrincipalInfo<'static> = PrincipalInfo {
         arn: "arn:aws:iam::111122223333:user/alice",
         account: "111122223333",
+        federated: false,
     };
+
+    #[test]
+    fn a_federated_entry_matches_only_a_web_identity_of_that_provider() {
+        const IDP: &str = "arn:aws:iam::111122223333:oidc-provider/idp.example.com";
+        let web = PrincipalInfo {
+            arn: IDP,
+            account: "",
+            federated: true,
+        };
+        let fed = spec(&format!(r#"{{"Federated": "{IDP}"}}"#), false).unwrap();
+        assert!(fed.matches(&web));
+        assert!(!fed.matches(&ALICE));
+        let other = PrincipalInfo {
+            arn: "arn:aws:iam::111122223333:oidc-provider/other.example.com",
+            ..web
+        };
+        assert!(!fed.matches(&other));
+        // No AWS entry names a web identity, not even "*" or its ARN.
+        assert!(!spec(r#"{"AWS": "*"}"#, false).unwrap().matches(&web));
+        assert!(
+            !spec(&format!(r#"{{"AWS": "{IDP}"}}"#), false)
+                .unwrap()
+                .matches(&web)
+        );
+        assert!(spec(r#""*""#, false).unwrap().matches(&web));
+    }
 
     #[test]
     fn forms_of_aws_principals() {

@@ -284,7 +284,7 @@ proptest! {
                 let req = Request { action: "s3:GetObject", resource: "arn:aws:s3:::b/k", context: &ctx };
                 let named = NamedPolicy { name: "p", policy: &policy };
                 let _ = evaluate(&[named], Some(&[named]), &req);
-                let who = PrincipalInfo { arn: "arn:aws:iam::111122223333:user/a", account: "111122223333" };
+                let who = PrincipalInfo { arn: "arn:aws:iam::111122223333:user/a", account: "111122223333", federated: false };
                 let _ = evaluate_resource_policy(&named, &who, &req);
             }
         }

@@ -142,7 +142,11 @@ async fn run(
         r.auth.kind = "header";
         r.auth.signature_version = Some("AWS4-HMAC-SHA256");
     });
-    let principal = authenticate(state, parts, raw_query, &body, service, audit)?;
+    let principal =
+        match api::web_identity::unsigned_caller(&params, &state.config.account_id, audit) {
+            Some(p) => p,
+            None => authenticate(state, parts, raw_query, &body, service, audit)?,
+        };
 
     let mut context = Context::new();
     fill_context(state, conn, &parts.headers, &principal, &mut context);

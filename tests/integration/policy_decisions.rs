@@ -67,6 +67,9 @@ struct Case {
 struct Principal {
     arn: String,
     account: String,
+    /// A web identity: `arn` is its OpenID Connect provider's.
+    #[serde(default)]
+    federated: bool,
 }
 
 fn wrap(statements: &str) -> String {
@@ -204,6 +207,7 @@ fn run(file: &CaseFile, case: &Case) -> Result<(), String> {
         let who = PrincipalInfo {
             arn: &principal.arn,
             account: &principal.account,
+            federated: principal.federated,
         };
         let decision = evaluate_resource_policy(&NamedPolicy { name, policy }, &who, &req);
         let allowed = matches!(decision, ResourceDecision::Allowed(_));

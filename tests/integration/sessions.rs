@@ -85,6 +85,7 @@ fn claims(kind: SessionKind, expires: i64) -> SessionClaims {
         policy_arns: vec![],
         tags: vec![],
         transitive: vec![],
+        web_identity: None,
     }
 }
 

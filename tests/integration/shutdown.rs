@@ -128,9 +128,10 @@ async fn sigterm_cuts_what_remains_at_the_deadline_and_audits_it() {
     let (took, status) = exit_within(&mut child, Duration::from_secs(GRACE + 8)).await;
     eprintln!("exited {took:?} after SIGTERM (grace {GRACE} s)");
     assert!(status.success(), "{status:?}");
-    // The deadline is real: grace plus the cut's unwinding, not minutes.
+    // The deadline is real: grace plus the cut's unwinding (a few seconds
+    // on a loaded 2-core machine), not the tens of seconds before the fix.
     assert!(
-        took < Duration::from_millis(GRACE * 1000 + 1500),
+        took < Duration::from_millis(GRACE * 1000 + 5000),
         "exited {took:?} after SIGTERM with a {GRACE} s grace period"
     );
     assert!(

@@ -1,5 +1,5 @@
 //! The IAM query API (version 2010-05-08): users, access keys, groups, inline
-//! and managed policies, roles. Each call is authorized as `iam:<Action>` on
+//! and managed policies, roles, OpenID Connect providers. Each call is authorized as `iam:<Action>` on
 //! the ARN of the entity it touches (root may do anything); temporary
 //! credentials may not call IAM at all.
 //!
@@ -8,6 +8,7 @@
 
 mod boundaries;
 mod groups;
+pub(crate) mod oidc;
 mod policies;
 mod roles;
 pub(crate) mod tags;
@@ -88,6 +89,11 @@ pub async fn run(
         "DeleteUserPermissionsBoundary" => boundaries::delete(Owner::User, p, call).await,
         "PutRolePermissionsBoundary" => boundaries::put(Owner::Role, p, call).await,
         "DeleteRolePermissionsBoundary" => boundaries::delete(Owner::Role, p, call).await,
+        "CreateOpenIDConnectProvider" => oidc::create(p, call).await,
+        "GetOpenIDConnectProvider" => oidc::get(p, call),
+        "ListOpenIDConnectProviders" => oidc::list(p, call),
+        "DeleteOpenIDConnectProvider" => oidc::delete(p, call).await,
+        "AddClientIDToOpenIDConnectProvider" => oidc::add_client_id(p, call).await,
         "CreateRole" => roles::create_role(p, call).await,
         "GetRole" => roles::get_role(p, call),
         "ListRoles" => roles::list_roles(p, call),

@@ -525,6 +525,7 @@ pub fn to_micros(mut c: Change) -> Change {
             }
         }
         Some(Entity::Role(r)) => t(&mut r.created),
+        Some(Entity::OidcProvider(p)) => t(&mut p.created),
         Some(Entity::Revocation(_)) | None => {}
     }
     c

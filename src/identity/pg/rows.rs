@@ -9,8 +9,8 @@ use tokio_postgres::GenericClient;
 use tokio_postgres::types::ToSql;
 
 use super::super::model::{
-    Change, Entity, EntityKey, StoreState, StoredGroup, StoredKey, StoredPolicy, StoredRole,
-    StoredUser, StoredVersion, Tag,
+    Change, Entity, EntityKey, StoreState, StoredGroup, StoredKey, StoredOidcProvider,
+    StoredPolicy, StoredRole, StoredUser, StoredVersion, Tag,
 };
 
 /// The current value of each named entity (`None`: deleted).
@@ -49,6 +49,7 @@ pub(super) async fn load_state(
     let policies = keys_of(keys, "policy");
     let roles = keys_of(keys, "role");
     let revocations = keys_of(keys, "revocation");
+    let providers = keys_of(keys, "oidc_provider");
     let inline = inline_policies(c, &users, &groups, &roles).await?;
     let tags = owner_tags(c, &users, &roles).await?;
     let take_tags = |kind: &str, key: &str| {
@@ -218,6 +219,22 @@ pub(super) async fn load_state(
         .await?
     {
         state.revoked_before.insert(r.get(0), r.get(1));
+    }
+    for r in c
+        .query(
+            "SELECT arn, url, client_ids, thumbprints, created FROM s3warden.oidc_providers
+             WHERE $1::text[] IS NULL OR arn = ANY($1)",
+            &[&providers],
+        )
+        .await?
+    {
+        let provider = StoredOidcProvider {
+            url: r.get(1),
+            client_ids: r.get(2),
+            thumbprints: r.get(3),
+            created: r.get(4),
+        };
+        state.oidc_providers.insert(r.get(0), provider);
     }
     Ok(state)
 }
@@ -406,6 +423,8 @@ struct Rows {
     attached: AttachedRows,
     tags: TagRows,
     revocations: RevocationRows,
+    /// OpenID Connect providers, written one statement each (there are few).
+    providers: Vec<(String, StoredOidcProvider)>,
     /// Owners whose dependent rows are replaced (or removed), by kind.
     owners: BTreeMap<&'static str, Vec<String>>,
     deleted: BTreeMap<&'static str, Vec<String>>,
@@ -534,6 +553,9 @@ impl Rows {
                 self.revocations.unique_id.push(key.to_string());
                 self.revocations.revoked_before.push(*t);
             }
+            Some(Entity::OidcProvider(p)) => {
+                self.providers.push((key.to_string(), p.clone()));
+            }
         }
     }
 
@@ -569,12 +591,13 @@ pub(super) async fn write_changes(
         rows.add(ch);
     }
     // Deletions, and the dependent rows of every entity rewritten.
-    let (du, dg, dp, dr, dv) = (
+    let (du, dg, dp, dr, dv, dop) = (
         rows.deleted("user"),
         rows.deleted("group"),
         rows.deleted("policy"),
         rows.deleted("role"),
         rows.deleted("revocation"),
+        rows.deleted("oidc_provider"),
     );
     let (ou, og, or) = (
         rows.owners("user"),
@@ -592,6 +615,10 @@ pub(super) async fn write_changes(
         (
             "DELETE FROM s3warden.session_revocations WHERE unique_id = ANY($1)",
             &dv,
+        ),
+        (
+            "DELETE FROM s3warden.oidc_providers WHERE arn = ANY($1)",
+            &dop,
         ),
         (
             "DELETE FROM s3warden.access_keys WHERE user_key = ANY($1)",
@@ -767,5 +794,15 @@ pub(super) async fn write_changes(
         v.unique_id.len(),
     )
     .await?;
+    for (arn, p) in &rows.providers {
+        c.execute(
+            "INSERT INTO s3warden.oidc_providers (arn, url, client_ids, thumbprints, created)
+             VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT (arn) DO UPDATE SET url = excluded.url, client_ids = excluded.client_ids,
+                 thumbprints = excluded.thumbprints, created = excluded.created",
+            &[arn, &p.url, &p.client_ids, &p.thumbprints, &p.created],
+        )
+        .await?;
+    }
     Ok(())
 }

@@ -133,6 +133,18 @@ CREATE TABLE s3warden.tags (
 );
 "#,
     ),
+    (
+        5,
+        r#"
+CREATE TABLE s3warden.oidc_providers (
+    arn text PRIMARY KEY,
+    url text NOT NULL,
+    client_ids text[] NOT NULL,
+    thumbprints text[] NOT NULL,
+    created timestamptz NOT NULL
+);
+"#,
+    ),
 ];
 
 pub(super) async fn migrate(client: &Client, redacted: &str) -> Result<(), IdentityError> {

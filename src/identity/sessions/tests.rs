@@ -19,6 +19,7 @@ fn claims(expires_in: i64) -> SessionClaims {
         policy_arns: vec![],
         tags: vec![],
         transitive: vec![],
+        web_identity: None,
     }
 }
 
