@@ -18,7 +18,9 @@
 //! (no `--bench` argument) a token size of a few seconds. Knobs (environment), full / token:
 //! `CMP_SECS` seconds per wrk run (10 / 1), `CMP_RUNS` rounds (3 / 1), `CMP_CONNS` connections
 //! for small requests (64 / 16), `CMP_WRK_THREADS` client threads (2), `CMP_LARGE_MIB` object size for the
-//! large GET and PUTs (1024 / 4), `CMP_NGINX_WORKERS` worker processes of each nginx (2).
+//! large GET and PUTs (1024 / 4), `CMP_NGINX_WORKERS` worker processes of each nginx (2),
+//! and `CMP_EARLIER_BIN`, another s3warden binary (the build before a change) measured as a
+//! fourth target in the same rounds.
 //! Figures are recorded in docs/benchmarks.md.
 
 use std::convert::Infallible;
@@ -131,6 +133,24 @@ impl Process {
         let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
         Some(kib / 1024.0)
     }
+}
+
+/// User + system CPU time of `pid` and its children (nginx's workers), in seconds, from /proc.
+fn cpu_seconds(pid: u32) -> f64 {
+    let ticks = |pid: &str| -> u64 {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        // Fields after the parenthesised command: utime and stime are the 12th and 13th.
+        let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+        let f: Vec<&str> = rest.split_whitespace().collect();
+        let n = |i: usize| f.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+        n(11) + n(12)
+    };
+    let children =
+        std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).unwrap_or_default();
+    let total: u64 = ticks(&pid.to_string()) + children.split_whitespace().map(ticks).sum::<u64>();
+    // SAFETY: sysconf(3) has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+    total as f64 / hz
 }
 
 impl Drop for Process {
@@ -248,7 +268,8 @@ fn baseline_blocks(upstream: u16) -> String {
     )
 }
 
-fn start_s3warden(dir: &Path, upstream: &str) -> Process {
+fn start_s3warden(dir: &Path, upstream: &str, binary: &str) -> Process {
+    std::fs::create_dir_all(dir).expect("s3warden dir");
     let port = free_port();
     let config = format!(
         r#"
@@ -266,6 +287,9 @@ secret_access_key = "cmp-store-secret-000000000000000000000000"
 
 [audit]
 path = "{dir}/audit.jsonl"
+# One file, so that every record can be counted at the end.
+rotate_bytes = 0
+rotate_secs = 0
 
 [store]
 path = "{dir}/identity"
@@ -290,7 +314,7 @@ policies = [{{ name = "own-prefix", document = '''{{
     std::fs::write(&path, config).expect("s3warden.toml");
     let log = dir.join("s3warden.log");
     let out = std::fs::File::create(&log).expect("s3warden.log");
-    let child = Command::new(env!("CARGO_BIN_EXE_s3warden"))
+    let child = Command::new(binary)
         .arg("serve")
         .arg("--config")
         .arg(&path)
@@ -354,6 +378,8 @@ struct Measure {
     p50_ms: f64,
     p99_ms: f64,
     requests: u64,
+    /// CPU time the server (with its child processes) spent per request, in µs.
+    cpu_us: f64,
 }
 
 const WRK_SCRIPT: &str = r#"
@@ -425,6 +451,7 @@ fn wrk(
         p50_ms: p50 as f64 / 1000.0,
         p99_ms: p99 as f64 / 1000.0,
         requests,
+        cpu_us: 0.0,
     }
 }
 
@@ -482,6 +509,7 @@ async fn hyper_load(
         p50_ms: at(0.50),
         p99_ms: at(0.99),
         requests: latencies.len() as u64,
+        cpu_us: 0.0,
     }
 }
 
@@ -530,6 +558,7 @@ async fn put(
         p50_ms: secs * 1000.0,
         p99_ms: secs * 1000.0,
         requests: 1,
+        cpu_us: 0.0,
     }
 }
 
@@ -638,12 +667,28 @@ fn main() {
         knobs.nginx_workers,
         &baseline_blocks(upstream.port),
     );
-    let mut warden = start_s3warden(dir.path(), &upstream.endpoint());
-    let targets = [
-        ("direct", upstream.endpoint()),
-        ("nginx proxy", baseline.endpoint()),
-        ("s3warden", warden.endpoint()),
+    // This build's s3warden, and optionally an earlier build measured in the same rounds.
+    let mut wardens = vec![start_s3warden(
+        &dir.path().join("s3warden"),
+        &upstream.endpoint(),
+        env!("CARGO_BIN_EXE_s3warden"),
+    )];
+    let earlier = std::env::var("CMP_EARLIER_BIN").ok();
+    if let Some(binary) = &earlier {
+        wardens.push(start_s3warden(
+            &dir.path().join("earlier"),
+            &upstream.endpoint(),
+            binary,
+        ));
+    }
+    let mut targets = vec![
+        ("direct", &upstream),
+        ("nginx proxy", &baseline),
+        ("s3warden", &wardens[0]),
     ];
+    if wardens.len() > 1 {
+        targets.push(("earlier s3warden", &wardens[1]));
+    }
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(knobs.wrk_threads)
@@ -657,15 +702,18 @@ fn main() {
         .build(connector);
 
     println!("machine: {}", machine());
-    let mut results: Vec<Vec<Vec<Measure>>> = vec![vec![Vec::new(); 3]; Load::ALL.len()];
-    let mut through_warden = 0u64;
+    let mut results: Vec<Vec<Vec<Measure>>> =
+        vec![vec![Vec::new(); targets.len()]; Load::ALL.len()];
+    let mut through_warden = vec![0u64; wardens.len()];
     for _round in 0..knobs.runs {
         for (l, load) in Load::ALL.into_iter().enumerate() {
-            for (t, (_, endpoint)) in targets.iter().enumerate() {
+            for (t, (_, server)) in targets.iter().enumerate() {
+                let endpoint = server.endpoint();
                 let small = format!("{endpoint}/bench/bencher/small");
                 let large = format!("{endpoint}/bench/bencher/large");
                 let put_url = format!("{endpoint}/bench/bencher/upload");
-                let m = match load {
+                let cpu_before = cpu_seconds(server.child.id());
+                let mut m = match load {
                     Load::PresignedGet => {
                         let (url, _) = sign_v4("GET", &small, true, None);
                         wrk(&knobs, &script, "GET", &url, &vec![], knobs.conns, false)
@@ -695,16 +743,26 @@ fn main() {
                         runtime.block_on(put(&client, &url, &headers, &frame, knobs.large))
                     }
                 };
-                if t == 2 {
-                    through_warden += m.requests;
+                m.cpu_us = (cpu_seconds(server.child.id()) - cpu_before) * 1e6 / m.requests as f64;
+                if t >= 2 {
+                    through_warden[t - 2] += m.requests;
                 }
                 results[l][t].push(m);
             }
         }
     }
 
+    let names: Vec<&str> = targets.iter().map(|(n, _)| *n).collect();
     println!(
-        "\n| load | direct | nginx proxy | s3warden | s3warden / nginx |\n|---|---|---|---|---|"
+        "\n| load | {} | s3warden / nginx |{}\n|---|{}---|{}",
+        names.join(" | "),
+        if earlier.is_some() {
+            " earlier / nginx |"
+        } else {
+            ""
+        },
+        "---|".repeat(names.len()),
+        if earlier.is_some() { "---|" } else { "" },
     );
     for (l, load) in Load::ALL.into_iter().enumerate() {
         let cell = |t: usize| {
@@ -715,37 +773,53 @@ fn main() {
             } else {
                 let p50 = median(runs.iter().map(|m| m.p50_ms).collect());
                 let p99 = median(runs.iter().map(|m| m.p99_ms).collect());
-                format!("{rate:.0} req/s, p50 {p50:.2} ms, p99 {p99:.2} ms")
+                let cpu = median(runs.iter().map(|m| m.cpu_us).collect());
+                format!("{rate:.0} req/s, p50 {p50:.2} ms, p99 {p99:.2} ms, {cpu:.1} CPU µs/req")
             }
         };
-        let ratio = median(results[l][2].iter().map(|m| m.rate).collect())
-            / median(results[l][1].iter().map(|m| m.rate).collect());
+        let rate = |t: usize| median(results[l][t].iter().map(|m| m.rate).collect());
+        let cells: Vec<String> = (0..targets.len()).map(cell).collect();
+        let ratios: Vec<String> = (2..targets.len())
+            .map(|t| format!(" **{:.2}** |", rate(t) / rate(1)))
+            .collect();
         println!(
-            "| {} | {} | {} | {} | **{ratio:.2}** |",
+            "| {} | {} |{}",
             load.name(&knobs),
-            cell(0),
-            cell(1),
-            cell(2)
+            cells.join(" | "),
+            ratios.concat()
         );
     }
+    let peaks: Vec<String> = wardens
+        .iter()
+        .map(|w| format!("{:.0} MiB", w.peak_rss_mib().unwrap_or(f64::NAN)))
+        .collect();
     println!(
-        "\n{} rounds of {} s per wrk run; medians. Peak RSS of s3warden: {:.0} MiB.",
+        "\n{} rounds of {} s per wrk run; medians. Peak RSS of s3warden: {}.",
         knobs.runs,
         knobs.secs,
-        warden.peak_rss_mib().unwrap_or(f64::NAN)
+        peaks.join(", earlier build: ")
     );
 
     // s3warden drains on SIGTERM: every answered request has its record by then (wrk may have
     // had requests in flight that it did not count, so at least as many).
-    warden.stop();
-    let audited = std::fs::read_to_string(dir.path().join("audit.jsonl"))
-        .map(|t| t.lines().count() as u64)
-        .unwrap_or(0);
-    println!(
-        "audit records written by s3warden: {audited} (requests it answered: {through_warden})"
-    );
-    assert!(
-        audited >= through_warden,
-        "one audit record per request through s3warden"
-    );
+    drop(targets);
+    for ((warden, name), answered) in wardens
+        .iter_mut()
+        .zip(["s3warden", "earlier"])
+        .zip(through_warden)
+    {
+        warden.stop();
+        let audited = std::fs::read_to_string(dir.path().join(name).join("audit.jsonl"))
+            .map(|t| {
+                t.lines()
+                    .filter(|l| !l.contains(r#""kind":"checkpoint""#))
+                    .count() as u64
+            })
+            .unwrap_or(0);
+        println!("{name}: audit records {audited}, requests it answered {answered}");
+        assert!(
+            audited >= answered,
+            "one audit record per request through {name}"
+        );
+    }
 }
