@@ -5,9 +5,10 @@
 
 pub mod credentials;
 mod progress;
+mod signer;
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Method, Request, Response, Uri};
@@ -20,6 +21,7 @@ use tokio::sync::Notify;
 
 use crate::auth::canonical::uri_encode_into;
 use crate::auth::payload::BoxError;
+use crate::auth::signing::SigningKeyCache;
 use crate::config::UpstreamConfig;
 pub use credentials::UpstreamCredentials;
 
@@ -158,6 +160,8 @@ pub struct Upstream {
     credentials: UpstreamCredentials,
     response_timeout: Duration,
     idle_timeout: Duration,
+    /// `kSigning` for the upstream credentials, per day and region.
+    keys: SigningKeyCache,
 }
 
 /// Roots for upstream TLS: the system's, Mozilla's when the system has none,
@@ -227,6 +231,7 @@ impl Upstream {
             credentials,
             response_timeout: Duration::from_secs(cfg.response_timeout_secs),
             idle_timeout: Duration::from_secs(cfg.idle_timeout_secs),
+            keys: SigningKeyCache::new(16),
         })
     }
 
@@ -310,13 +315,22 @@ impl Upstream {
             http::header::HOST,
             HeaderValue::from_str(&host).map_err(|_| UpstreamError::Url(host.clone()))?,
         );
-        sign(
+        // The path as encoded in the URL, between the authority and the query.
+        let after_scheme = url.find("://").map_or(0, |i| i + 3);
+        let path_start = url[after_scheme..]
+            .find('/')
+            .map_or(url.len(), |i| after_scheme + i);
+        let path_end = url.find('?').unwrap_or(url.len());
+        signer::sign(
             &out.method,
-            &url,
+            &url[path_start..path_end],
+            &out.query,
             &mut headers,
             &out.payload_hash,
             &creds,
             &self.endpoint.region,
+            &self.keys,
+            chrono::Utc::now(),
         )?;
         let progress = progress::Progress::new();
         let body =
@@ -374,55 +388,6 @@ pub fn s3_signing_settings() -> aws_sigv4::http_request::SigningSettings {
     settings.uri_path_normalization_mode = UriPathNormalizationMode::Disabled;
     settings.payload_checksum_kind = PayloadChecksumKind::XAmzSha256;
     settings
-}
-
-/// Signs `headers` in place for S3, with `payload_hash` as the payload.
-fn sign(
-    method: &Method,
-    url: &str,
-    headers: &mut HeaderMap,
-    payload_hash: &str,
-    creds: &aws_credential_types::Credentials,
-    region: &str,
-) -> Result<(), UpstreamError> {
-    use aws_sigv4::http_request::{SignableBody, SignableRequest, sign as sigv4_sign};
-    let settings = s3_signing_settings();
-    let identity = creds.clone().into();
-    let params = aws_sigv4::sign::v4::SigningParams::builder()
-        .identity(&identity)
-        .region(region)
-        .name("s3")
-        .time(SystemTime::now())
-        .settings(settings)
-        .build()
-        .map_err(|e| UpstreamError::Signing(e.to_string()))?
-        .into();
-    let mut pairs: Vec<(&str, &str)> = Vec::with_capacity(headers.len());
-    for (name, value) in headers.iter() {
-        let v = value
-            .to_str()
-            .map_err(|_| UpstreamError::HeaderValue(name.as_str().to_string()))?;
-        pairs.push((name.as_str(), v));
-    }
-    let signable = SignableRequest::new(
-        method.as_str(),
-        url,
-        pairs.into_iter(),
-        SignableBody::Precomputed(payload_hash.to_string()),
-    )
-    .map_err(|e| UpstreamError::Signing(e.to_string()))?;
-    let (instructions, _) = sigv4_sign(signable, &params)
-        .map_err(|e| UpstreamError::Signing(e.to_string()))?
-        .into_parts();
-    let (new_headers, _) = instructions.into_parts();
-    for h in new_headers {
-        let value =
-            HeaderValue::from_str(h.value()).map_err(|e| UpstreamError::Signing(e.to_string()))?;
-        let name = http::HeaderName::from_bytes(h.name().as_bytes())
-            .map_err(|e| UpstreamError::Signing(e.to_string()))?;
-        headers.insert(name, value);
-    }
-    Ok(())
 }
 
 #[cfg(test)]

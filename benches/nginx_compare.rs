@@ -1,0 +1,825 @@
+//! s3warden beside a plain nginx `proxy_pass`, on the same loads, on one machine (issue 12).
+//!
+//! Three processes on loopback, each with a config of its own in a temp dir:
+//! - the upstream: Debian's nginx serving files (`dav_methods PUT`, so it takes uploads too);
+//! - the baseline: nginx `proxy_pass` to it with a keep-alive upstream pool, `access_log off`
+//!   and 256 KiB buffers, request bodies streamed (`proxy_request_buffering off`);
+//! - s3warden (the release binary, `s3warden serve`) in front of the same upstream, as a user
+//!   whose prefix policy is evaluated on every request: every request is authenticated,
+//!   authorized, re-signed and audited.
+//!
+//! Every load runs straight at the upstream, through nginx and through s3warden, the three
+//! interleaved, `CMP_RUNS` rounds; the table gives medians and the ratio s3warden / nginx.
+//! Small loads and large GETs are driven by `wrk` (Debian's; presigned URLs and replayable
+//! header signatures make it usable), uploads by a streaming hyper client. At the end the
+//! audit log must hold at least one record per request s3warden answered.
+//!
+//! `cargo bench --bench nginx_compare` runs the full size; `cargo test --bench nginx_compare`
+//! (no `--bench` argument) a token size of a few seconds. Knobs (environment), full / token:
+//! `CMP_SECS` seconds per wrk run (10 / 1), `CMP_RUNS` rounds (3 / 1), `CMP_CONNS` connections
+//! for small requests (64 / 16), `CMP_WRK_THREADS` client threads (2), `CMP_LARGE_MIB` object size for the
+//! large GET and PUTs (1024 / 4), `CMP_NGINX_WORKERS` worker processes of each nginx (2),
+//! and `CMP_EARLIER_BIN`, another s3warden binary (the build before a change) measured as a
+//! fourth target in the same rounds.
+//! Figures are recorded in docs/benchmarks.md.
+
+use std::convert::Infallible;
+use std::net::TcpListener as StdListener;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use aws_sigv4::http_request::{SignableBody, SignableRequest, SignatureLocation, sign};
+use bytes::Bytes;
+use futures_util::stream;
+use http::Method;
+use http_body::Frame;
+use http_body_util::combinators::BoxBody;
+use http_body_util::{BodyExt, StreamBody};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use sha2::{Digest, Sha256};
+
+const USER_KEY: &str = "CMPUSERKEY0000000001";
+const USER_SECRET: &str = "cmp-user-secret-0000000000000000000000000";
+const SMALL: usize = 4096;
+const FRAME: usize = 64 * 1024;
+
+type Body = BoxBody<Bytes, Infallible>;
+
+#[derive(Clone, Copy)]
+struct Knobs {
+    secs: u64,
+    runs: usize,
+    conns: usize,
+    wrk_threads: usize,
+    large: usize,
+    nginx_workers: usize,
+}
+
+impl Knobs {
+    fn from_env(full: bool) -> Knobs {
+        let pick = |name: &str, full_v: usize, token_v: usize| {
+            let default = if full { full_v } else { token_v };
+            match std::env::var(name) {
+                Ok(v) => v
+                    .parse()
+                    .unwrap_or_else(|_| panic!("{name} must be a whole number, not {v:?}")),
+                Err(_) => default,
+            }
+        };
+        Knobs {
+            secs: pick("CMP_SECS", 10, 1) as u64,
+            runs: pick("CMP_RUNS", 3, 1),
+            conns: pick("CMP_CONNS", 64, 16),
+            wrk_threads: pick("CMP_WRK_THREADS", 2, 2),
+            large: pick("CMP_LARGE_MIB", 1024, 4) * 1024 * 1024,
+            nginx_workers: pick("CMP_NGINX_WORKERS", 2, 2),
+        }
+    }
+}
+
+fn free_port() -> u16 {
+    StdListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free loopback port")
+        .port()
+}
+
+fn wait_listening(port: u16, what: &str, log: &Path) {
+    let start = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "{what} did not listen: {}",
+            std::fs::read_to_string(log).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A server process of the benchmark's own; SIGTERM and wait on drop (nginx's master then
+/// stops its workers, s3warden drains and writes its last audit records).
+struct Process {
+    child: Child,
+    port: u16,
+}
+
+impl Process {
+    fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    fn stop(&mut self) {
+        // SAFETY: kill(2) on our own child's pid, which wait() below has not reaped yet.
+        unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM) };
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(15) {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Peak resident set of the process itself (nginx: the master only), from /proc.
+    fn peak_rss_mib(&self) -> Option<f64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).ok()?;
+        let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+        let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+        Some(kib / 1024.0)
+    }
+}
+
+/// User + system CPU time of `pid` and its children (nginx's workers), in seconds, from /proc.
+fn cpu_seconds(pid: u32) -> f64 {
+    let ticks = |pid: &str| -> u64 {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        // Fields after the parenthesised command: utime and stime are the 12th and 13th.
+        let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+        let f: Vec<&str> = rest.split_whitespace().collect();
+        let n = |i: usize| f.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+        n(11) + n(12)
+    };
+    let children =
+        std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).unwrap_or_default();
+    let total: u64 = ticks(&pid.to_string()) + children.split_whitespace().map(ticks).sum::<u64>();
+    // SAFETY: sysconf(3) has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+    total as f64 / hz
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            self.stop();
+        }
+    }
+}
+
+fn nginx_binary() -> &'static str {
+    ["/usr/sbin/nginx", "/usr/bin/nginx"]
+        .into_iter()
+        .find(|p| Path::new(p).exists())
+        .unwrap_or("nginx")
+}
+
+/// Starts nginx with `server` (the `server { }` body and any `upstream` block) in a private
+/// prefix.
+fn start_nginx(prefix: &Path, workers: usize, blocks: &str) -> Process {
+    std::fs::create_dir_all(prefix).expect("nginx prefix");
+    let port = free_port();
+    let p = prefix.display();
+    // As root, nginx's workers would run as nobody and could not write to the temp dir.
+    // SAFETY: geteuid(2) has no preconditions.
+    let user = if unsafe { libc::geteuid() } == 0 {
+        "user root root;"
+    } else {
+        ""
+    };
+    let conf = format!(
+        r#"
+{user}
+daemon off;
+master_process on;
+worker_processes {workers};
+pid {p}/nginx.pid;
+error_log {p}/error.log;
+events {{ worker_connections 4096; }}
+http {{
+    access_log off;
+    sendfile on;
+    tcp_nodelay on;
+    keepalive_requests 10000000;
+    default_type application/octet-stream;
+    client_body_temp_path {p}/body;
+    proxy_temp_path {p}/proxy;
+    fastcgi_temp_path {p}/fastcgi;
+    uwsgi_temp_path {p}/uwsgi;
+    scgi_temp_path {p}/scgi;
+{blocks}
+}}
+"#,
+        blocks = blocks.replace("PORT", &port.to_string())
+    );
+    let path = prefix.join("nginx.conf");
+    std::fs::write(&path, conf).expect("nginx.conf");
+    let child = Command::new(nginx_binary())
+        .arg("-c")
+        .arg(&path)
+        .arg("-p")
+        .arg(prefix)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("nginx runs (Debian's nginx; scripts/test installs it)");
+    let process = Process { child, port };
+    wait_listening(port, "nginx", &prefix.join("error.log"));
+    process
+}
+
+/// The upstream: files under `www`, PUTs written there (a real store's work: the body lands in
+/// a file).
+fn upstream_blocks(www: &Path) -> String {
+    format!(
+        r#"
+    server {{
+        listen 127.0.0.1:PORT;
+        root {www};
+        client_max_body_size 0;
+        location / {{
+            dav_methods PUT;
+            create_full_put_path on;
+        }}
+    }}"#,
+        www = www.display()
+    )
+}
+
+/// The baseline proxy: what teams would otherwise put in front of S3.
+fn baseline_blocks(upstream: u16) -> String {
+    format!(
+        r#"
+    upstream store {{
+        server 127.0.0.1:{upstream};
+        keepalive 64;
+        keepalive_requests 10000000;
+    }}
+    server {{
+        listen 127.0.0.1:PORT;
+        client_max_body_size 0;
+        client_body_buffer_size 256k;
+        location / {{
+            proxy_pass http://store;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_set_header Host $http_host;
+            proxy_buffer_size 256k;
+            proxy_buffers 4 256k;
+            proxy_busy_buffers_size 256k;
+            proxy_max_temp_file_size 0;
+            proxy_request_buffering off;
+        }}
+    }}"#
+    )
+}
+
+fn start_s3warden(dir: &Path, upstream: &str, binary: &str) -> Process {
+    std::fs::create_dir_all(dir).expect("s3warden dir");
+    let port = free_port();
+    let config = format!(
+        r#"
+listen = "127.0.0.1:{port}"
+region = "us-east-1"
+
+[root]
+access_key_id = "CMPROOTKEY0000000001"
+secret_access_key = "cmp-root-secret-0000000000000000000000000"
+
+[upstream]
+endpoint = "{upstream}"
+access_key_id = "CMPSTOREKEY000000001"
+secret_access_key = "cmp-store-secret-000000000000000000000000"
+
+[audit]
+path = "{dir}/audit.jsonl"
+# One file, so that every record can be counted at the end.
+rotate_bytes = 0
+rotate_secs = 0
+
+[store]
+path = "{dir}/identity"
+
+[sessions]
+key_file = "{dir}/session.key"
+
+[[users]]
+name = "bencher"
+access_keys = [{{ access_key_id = "{USER_KEY}", secret_access_key = "{USER_SECRET}" }}]
+policies = [{{ name = "own-prefix", document = '''{{
+  "Version": "2012-10-17",
+  "Statement": [
+    {{"Sid": "OwnObjects", "Effect": "Allow", "Action": ["s3:GetObject", "s3:PutObject"],
+     "Resource": "arn:aws:s3:::bench/${{aws:username}}/*"}}
+  ]
+}}''' }}]
+"#,
+        dir = dir.display()
+    );
+    let path = dir.join("s3warden.toml");
+    std::fs::write(&path, config).expect("s3warden.toml");
+    let log = dir.join("s3warden.log");
+    let out = std::fs::File::create(&log).expect("s3warden.log");
+    let child = Command::new(binary)
+        .arg("serve")
+        .arg("--config")
+        .arg(&path)
+        .stdout(out.try_clone().expect("log handle"))
+        .stderr(out)
+        .spawn()
+        .expect("s3warden runs");
+    let process = Process { child, port };
+    wait_listening(port, "s3warden", &log);
+    process
+}
+
+/// SigV4 for S3 as the SDKs do it: in headers (returned as name/value pairs to send) or in the
+/// query (returned in the URL).
+fn sign_v4(method: &str, url: &str, presign: bool, payload: Option<&str>) -> (String, Headers) {
+    let identity =
+        aws_credential_types::Credentials::new(USER_KEY, USER_SECRET, None, None, "cmp").into();
+    let mut settings = s3warden::upstream::s3_signing_settings();
+    if presign {
+        settings.signature_location = SignatureLocation::QueryParams;
+        settings.expires_in = Some(Duration::from_secs(3600));
+    }
+    let params = aws_sigv4::sign::v4::SigningParams::builder()
+        .identity(&identity)
+        .region("us-east-1")
+        .name("s3")
+        .time(SystemTime::now())
+        .settings(settings)
+        .build()
+        .expect("signing params")
+        .into();
+    let host = url.split('/').nth(2).expect("host in url").to_string();
+    let body = match payload {
+        Some(hash) => SignableBody::Precomputed(hash.to_string()),
+        None => SignableBody::UnsignedPayload,
+    };
+    let signable = SignableRequest::new(method, url, [("host", host.as_str())].into_iter(), body)
+        .expect("signable");
+    let (instructions, _) = sign(signable, &params).expect("sign").into_parts();
+    let mut req = http::Request::builder()
+        .method(method)
+        .uri(url)
+        .body(())
+        .expect("request");
+    instructions.apply_to_request_http1x(&mut req);
+    let headers = req
+        .headers()
+        .iter()
+        .map(|(n, v)| (n.to_string(), v.to_str().expect("ascii").to_string()))
+        .collect();
+    (req.uri().to_string(), headers)
+}
+
+type Headers = Vec<(String, String)>;
+
+/// What one run measured.
+#[derive(Clone, Copy, Default)]
+struct Measure {
+    /// Requests per second, or MiB/s for the throughput loads.
+    rate: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+    requests: u64,
+    /// CPU time the server (with its child processes) spent per request, in µs.
+    cpu_us: f64,
+}
+
+const WRK_SCRIPT: &str = r#"
+wrk.method = os.getenv("WRK_METHOD") or "GET"
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format("RESULT %d %d %d %d %d %d %d\n", summary.requests, summary.bytes,
+    summary.duration, latency:percentile(50), latency:percentile(99), e.status,
+    e.connect + e.read + e.write + e.timeout))
+end
+"#;
+
+/// One wrk run; every response must be 2xx and no socket error may happen.
+fn wrk(
+    knobs: &Knobs,
+    script: &Path,
+    method: &str,
+    url: &str,
+    headers: &Headers,
+    conns: usize,
+    throughput: bool,
+) -> Measure {
+    let mut cmd = Command::new("wrk");
+    cmd.env("WRK_METHOD", method)
+        .arg("-t")
+        .arg(knobs.wrk_threads.min(conns).to_string())
+        .arg("-c")
+        .arg(conns.to_string())
+        .arg("-d")
+        .arg(format!("{}s", knobs.secs))
+        .arg("-s")
+        .arg(script);
+    for (name, value) in headers {
+        if name != "host" {
+            cmd.arg("-H").arg(format!("{name}: {value}"));
+        }
+    }
+    let out = cmd
+        .arg(url)
+        .output()
+        .expect("wrk runs (Debian's wrk; scripts/test installs it)");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("RESULT "))
+        .unwrap_or_else(|| {
+            panic!(
+                "wrk printed no result: {text}{}",
+                String::from_utf8_lossy(&out.stderr)
+            )
+        });
+    let f: Vec<u64> = line[7..]
+        .split_whitespace()
+        .map(|v| v.parse().expect("a number"))
+        .collect();
+    let [requests, bytes, micros, p50, p99, bad_status, socket_errors] = f[..] else {
+        panic!("wrk result: {line}");
+    };
+    assert_eq!(bad_status, 0, "{method} {url}: non-2xx answers\n{text}");
+    assert_eq!(socket_errors, 0, "{method} {url}: socket errors\n{text}");
+    assert!(requests > 0, "{method} {url}: no request completed");
+    let secs = micros as f64 / 1e6;
+    Measure {
+        rate: if throughput {
+            bytes as f64 / secs / (1024.0 * 1024.0)
+        } else {
+            requests as f64 / secs
+        },
+        p50_ms: p50 as f64 / 1000.0,
+        p99_ms: p99 as f64 / 1000.0,
+        requests,
+        cpu_us: 0.0,
+    }
+}
+
+/// `conns` clients sending the same bodiless request back to back for `secs` seconds, with a
+/// hyper client (wrk cannot read HEAD answers: it waits for the body their length announces).
+async fn hyper_load(
+    client: &Client<HttpConnector, Body>,
+    method: &str,
+    url: &str,
+    headers: &Headers,
+    conns: usize,
+    secs: u64,
+) -> Measure {
+    let mut proto = http::Request::builder().method(method).uri(url);
+    for (name, value) in headers {
+        if name != "host" {
+            proto = proto.header(name, value);
+        }
+    }
+    let proto = Arc::new(proto.body(()).expect("request"));
+    let start = Instant::now();
+    let until = start + Duration::from_secs(secs);
+    let mut workers = Vec::new();
+    for _ in 0..conns {
+        let (client, proto) = (client.clone(), proto.clone());
+        workers.push(tokio::spawn(async move {
+            let mut latencies = Vec::new();
+            while Instant::now() < until {
+                let mut req = http::Request::new(http_body_util::Empty::new().boxed());
+                *req.method_mut() = proto.method().clone();
+                *req.uri_mut() = proto.uri().clone();
+                *req.headers_mut() = proto.headers().clone();
+                let t = Instant::now();
+                let resp = client.request(req).await.expect("request sent");
+                let status = resp.status();
+                resp.into_body().collect().await.expect("answer");
+                latencies.push(t.elapsed());
+                assert!(status.is_success(), "{}: {status}", proto.uri());
+            }
+            latencies
+        }));
+    }
+    let mut latencies = Vec::new();
+    for w in workers {
+        latencies.extend(w.await.expect("worker"));
+    }
+    let wall = start.elapsed().as_secs_f64();
+    latencies.sort();
+    let at = |p: f64| {
+        let i = ((latencies.len() as f64 * p).ceil() as usize).clamp(1, latencies.len()) - 1;
+        latencies[i].as_secs_f64() * 1000.0
+    };
+    Measure {
+        rate: latencies.len() as f64 / wall,
+        p50_ms: at(0.50),
+        p99_ms: at(0.99),
+        requests: latencies.len() as u64,
+        cpu_us: 0.0,
+    }
+}
+
+/// One PUT of `size` bytes streamed in 64 KiB frames; MiB/s.
+async fn put(
+    client: &Client<HttpConnector, Body>,
+    url: &str,
+    headers: &Headers,
+    frame: &Bytes,
+    size: usize,
+) -> Measure {
+    let frame = frame.clone();
+    let frames = (0..size.div_ceil(FRAME)).map(move |i| {
+        let len = FRAME.min(size - i * FRAME);
+        Ok::<_, Infallible>(Frame::data(frame.slice(..len)))
+    });
+    let mut req = http::Request::builder()
+        .method(Method::PUT)
+        .uri(url)
+        .header("content-length", size);
+    for (name, value) in headers {
+        if name != "host" {
+            req = req.header(name, value);
+        }
+    }
+    let req = req
+        .body(StreamBody::new(stream::iter(frames)).boxed())
+        .expect("request");
+    let start = Instant::now();
+    let resp = client.request(req).await.expect("PUT sent");
+    let status = resp.status();
+    let body = resp
+        .into_body()
+        .collect()
+        .await
+        .expect("PUT answer")
+        .to_bytes();
+    let secs = start.elapsed().as_secs_f64();
+    assert!(
+        status.is_success(),
+        "PUT {url}: {status} {}",
+        String::from_utf8_lossy(&body)
+    );
+    Measure {
+        rate: size as f64 / secs / (1024.0 * 1024.0),
+        p50_ms: secs * 1000.0,
+        p99_ms: secs * 1000.0,
+        requests: 1,
+        cpu_us: 0.0,
+    }
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Load {
+    PresignedGet,
+    SignedGet,
+    SignedHead,
+    LargeGet,
+    PutUnsigned,
+    PutSignedHex,
+}
+
+impl Load {
+    const ALL: [Load; 6] = [
+        Load::PresignedGet,
+        Load::SignedGet,
+        Load::SignedHead,
+        Load::LargeGet,
+        Load::PutUnsigned,
+        Load::PutSignedHex,
+    ];
+
+    fn name(self, knobs: &Knobs) -> String {
+        let mib = knobs.large / (1024 * 1024);
+        match self {
+            Load::PresignedGet => format!("4 KiB GET, presigned, {} conns", knobs.conns),
+            Load::SignedGet => format!("4 KiB GET, header-signed, {} conns", knobs.conns),
+            Load::SignedHead => format!(
+                "HEAD 4 KiB, header-signed, {} conns (hyper client)",
+                knobs.conns
+            ),
+            Load::LargeGet => format!("GET {mib} MiB, 4 conns"),
+            Load::PutUnsigned => format!("PUT {mib} MiB, UNSIGNED-PAYLOAD"),
+            Load::PutSignedHex => format!("PUT {mib} MiB, signed hex SHA-256"),
+        }
+    }
+
+    fn throughput(self) -> bool {
+        matches!(
+            self,
+            Load::LargeGet | Load::PutUnsigned | Load::PutSignedHex
+        )
+    }
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    v[v.len() / 2]
+}
+
+fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|t| {
+            t.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split(':').nth(1))
+                .map(|s| s.trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    format!(
+        "{cpu}, {cores} cores, load average at start {}",
+        load.split_whitespace()
+            .take(3)
+            .collect::<Vec<_>>()
+            .join(" ")
+    )
+}
+
+fn main() {
+    // `cargo bench` passes `--bench`; `cargo test --bench nginx_compare` does not.
+    let full = std::env::args().any(|a| a == "--bench");
+    let knobs = Knobs::from_env(full);
+    let dir = tempfile::TempDir::new().expect("temp dir");
+    let www = dir.path().join("www");
+    let objects = www.join("bench/bencher");
+    std::fs::create_dir_all(&objects).expect("www");
+    std::fs::write(objects.join("small"), vec![b's'; SMALL]).expect("small object");
+    let frame = Bytes::from((0..FRAME).map(|i| (i % 251) as u8).collect::<Vec<u8>>());
+    let mut hasher = Sha256::new();
+    {
+        use std::io::Write;
+        let mut large = std::fs::File::create(objects.join("large")).expect("large object");
+        let mut left = knobs.large;
+        while left > 0 {
+            let n = left.min(FRAME);
+            large.write_all(&frame[..n]).expect("large object");
+            hasher.update(&frame[..n]);
+            left -= n;
+        }
+    }
+    let large_hash = hex::encode(hasher.finalize());
+    let script = dir.path().join("report.lua");
+    std::fs::write(&script, WRK_SCRIPT).expect("wrk script");
+
+    let upstream = start_nginx(
+        &dir.path().join("upstream"),
+        knobs.nginx_workers,
+        &upstream_blocks(&www),
+    );
+    let baseline = start_nginx(
+        &dir.path().join("baseline"),
+        knobs.nginx_workers,
+        &baseline_blocks(upstream.port),
+    );
+    // This build's s3warden, and optionally an earlier build measured in the same rounds.
+    let mut wardens = vec![start_s3warden(
+        &dir.path().join("s3warden"),
+        &upstream.endpoint(),
+        env!("CARGO_BIN_EXE_s3warden"),
+    )];
+    let earlier = std::env::var("CMP_EARLIER_BIN").ok();
+    if let Some(binary) = &earlier {
+        wardens.push(start_s3warden(
+            &dir.path().join("earlier"),
+            &upstream.endpoint(),
+            binary,
+        ));
+    }
+    let mut targets = vec![
+        ("direct", &upstream),
+        ("nginx proxy", &baseline),
+        ("s3warden", &wardens[0]),
+    ];
+    if wardens.len() > 1 {
+        targets.push(("earlier s3warden", &wardens[1]));
+    }
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(knobs.wrk_threads)
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    let mut connector = HttpConnector::new();
+    connector.set_nodelay(true);
+    let client: Client<HttpConnector, Body> = Client::builder(TokioExecutor::new())
+        .pool_max_idle_per_host(256)
+        .build(connector);
+
+    println!("machine: {}", machine());
+    let mut results: Vec<Vec<Vec<Measure>>> =
+        vec![vec![Vec::new(); targets.len()]; Load::ALL.len()];
+    let mut through_warden = vec![0u64; wardens.len()];
+    for _round in 0..knobs.runs {
+        for (l, load) in Load::ALL.into_iter().enumerate() {
+            for (t, (_, server)) in targets.iter().enumerate() {
+                let endpoint = server.endpoint();
+                let small = format!("{endpoint}/bench/bencher/small");
+                let large = format!("{endpoint}/bench/bencher/large");
+                let put_url = format!("{endpoint}/bench/bencher/upload");
+                let cpu_before = cpu_seconds(server.child.id());
+                let mut m = match load {
+                    Load::PresignedGet => {
+                        let (url, _) = sign_v4("GET", &small, true, None);
+                        wrk(&knobs, &script, "GET", &url, &vec![], knobs.conns, false)
+                    }
+                    Load::SignedGet => {
+                        let (url, headers) = sign_v4("GET", &small, false, None);
+                        wrk(&knobs, &script, "GET", &url, &headers, knobs.conns, false)
+                    }
+                    Load::SignedHead => {
+                        let (url, headers) = sign_v4("HEAD", &small, false, None);
+                        runtime.block_on(hyper_load(
+                            &client,
+                            "HEAD",
+                            &url,
+                            &headers,
+                            knobs.conns,
+                            knobs.secs,
+                        ))
+                    }
+                    Load::LargeGet => {
+                        let (url, headers) = sign_v4("GET", &large, false, None);
+                        wrk(&knobs, &script, "GET", &url, &headers, 4, true)
+                    }
+                    Load::PutUnsigned | Load::PutSignedHex => {
+                        let hash = (load == Load::PutSignedHex).then_some(large_hash.as_str());
+                        let (url, headers) = sign_v4("PUT", &put_url, false, hash);
+                        runtime.block_on(put(&client, &url, &headers, &frame, knobs.large))
+                    }
+                };
+                m.cpu_us = (cpu_seconds(server.child.id()) - cpu_before) * 1e6 / m.requests as f64;
+                if t >= 2 {
+                    through_warden[t - 2] += m.requests;
+                }
+                results[l][t].push(m);
+            }
+        }
+    }
+
+    let names: Vec<&str> = targets.iter().map(|(n, _)| *n).collect();
+    println!(
+        "\n| load | {} | s3warden / nginx |{}\n|---|{}---|{}",
+        names.join(" | "),
+        if earlier.is_some() {
+            " earlier / nginx |"
+        } else {
+            ""
+        },
+        "---|".repeat(names.len()),
+        if earlier.is_some() { "---|" } else { "" },
+    );
+    for (l, load) in Load::ALL.into_iter().enumerate() {
+        let cell = |t: usize| {
+            let runs = &results[l][t];
+            let rate = median(runs.iter().map(|m| m.rate).collect());
+            if load.throughput() {
+                format!("{rate:.0} MiB/s")
+            } else {
+                let p50 = median(runs.iter().map(|m| m.p50_ms).collect());
+                let p99 = median(runs.iter().map(|m| m.p99_ms).collect());
+                let cpu = median(runs.iter().map(|m| m.cpu_us).collect());
+                format!("{rate:.0} req/s, p50 {p50:.2} ms, p99 {p99:.2} ms, {cpu:.1} CPU µs/req")
+            }
+        };
+        let rate = |t: usize| median(results[l][t].iter().map(|m| m.rate).collect());
+        let cells: Vec<String> = (0..targets.len()).map(cell).collect();
+        let ratios: Vec<String> = (2..targets.len())
+            .map(|t| format!(" **{:.2}** |", rate(t) / rate(1)))
+            .collect();
+        println!(
+            "| {} | {} |{}",
+            load.name(&knobs),
+            cells.join(" | "),
+            ratios.concat()
+        );
+    }
+    let peaks: Vec<String> = wardens
+        .iter()
+        .map(|w| format!("{:.0} MiB", w.peak_rss_mib().unwrap_or(f64::NAN)))
+        .collect();
+    println!(
+        "\n{} rounds of {} s per wrk run; medians. Peak RSS of s3warden: {}.",
+        knobs.runs,
+        knobs.secs,
+        peaks.join(", earlier build: ")
+    );
+
+    // s3warden drains on SIGTERM: every answered request has its record by then (wrk may have
+    // had requests in flight that it did not count, so at least as many).
+    drop(targets);
+    for ((warden, name), answered) in wardens
+        .iter_mut()
+        .zip(["s3warden", "earlier"])
+        .zip(through_warden)
+    {
+        warden.stop();
+        let audited = std::fs::read_to_string(dir.path().join(name).join("audit.jsonl"))
+            .map(|t| {
+                t.lines()
+                    .filter(|l| !l.contains(r#""kind":"checkpoint""#))
+                    .count() as u64
+            })
+            .unwrap_or(0);
+        println!("{name}: audit records {audited}, requests it answered {answered}");
+        assert!(
+            audited >= answered,
+            "one audit record per request through {name}"
+        );
+    }
+}
