@@ -391,9 +391,4 @@ impl IdentityStore {
         self.identities.replace(next);
         Ok(())
     }
-
-    /// The last change sequence of the shared store applied here.
-    pub fn applied_seq(&self) -> i64 {
-        self.applied_seq.load(Ordering::Relaxed)
-    }
 }

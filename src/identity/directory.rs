@@ -145,6 +145,17 @@ pub struct Counts {
     pub roles: usize,
     pub revocations: usize,
     pub oidc_providers: usize,
+    /// Policies (inline or managed) that read `s3:ExistingObjectTag/*`:
+    /// while there are none, no request needs an object's tags.
+    pub object_tag_policies: usize,
+}
+
+/// How many of these inline policies read `s3:ExistingObjectTag/*`.
+fn object_tag_uses(policies: &[InlinePolicy]) -> usize {
+    policies
+        .iter()
+        .filter(|p| p.policy.uses_existing_object_tags())
+        .count()
 }
 
 /// One immutable view of every identity. The maps are persistent (shared
@@ -689,6 +700,7 @@ impl Directory {
             }
             self.attach(&old.attached, -1);
             self.bound(old.boundary.as_ref(), -1);
+            self.counts.object_tag_policies -= object_tag_uses(&old.policies);
             if !old.from_config {
                 self.counts.store_users -= 1;
             }
@@ -705,6 +717,7 @@ impl Directory {
         }
         self.attach(&user.attached, 1);
         self.bound(user.boundary.as_ref(), 1);
+        self.counts.object_tag_policies += object_tag_uses(&user.policies);
         if !user.from_config {
             self.counts.store_users += 1;
         }
@@ -714,12 +727,14 @@ impl Directory {
     fn put_group(&mut self, key: &str, group: Option<Group>) {
         if let Some(old) = self.groups.remove(key) {
             self.attach(&old.attached, -1);
+            self.counts.object_tag_policies -= object_tag_uses(&old.policies);
             if !old.from_config {
                 self.counts.store_groups -= 1;
             }
         }
         let Some(group) = group else { return };
         self.attach(&group.attached, 1);
+        self.counts.object_tag_policies += object_tag_uses(&group.policies);
         if !group.from_config {
             self.counts.store_groups += 1;
         }
@@ -730,21 +745,25 @@ impl Directory {
         if let Some(old) = self.roles.remove(key) {
             self.attach(&old.attached, -1);
             self.bound(old.boundary.as_ref(), -1);
+            self.counts.object_tag_policies -= object_tag_uses(&old.policies);
             self.counts.roles -= 1;
         }
         let Some(role) = role else { return };
         self.attach(&role.attached, 1);
         self.bound(role.boundary.as_ref(), 1);
+        self.counts.object_tag_policies += object_tag_uses(&role.policies);
         self.counts.roles += 1;
         self.roles.insert(key.to_string(), Arc::new(role));
     }
 
     fn put_policy(&mut self, arn: &str, policy: Option<ManagedPolicy>) {
-        if self.policies.remove(arn).is_some() {
+        if let Some(old) = self.policies.remove(arn) {
             self.counts.policies -= 1;
+            self.counts.object_tag_policies -= usize::from(old.policy.uses_existing_object_tags());
         }
         if let Some(p) = policy {
             self.counts.policies += 1;
+            self.counts.object_tag_policies += usize::from(p.policy.uses_existing_object_tags());
             self.policies.insert(arn.to_string(), Arc::new(p));
         }
     }

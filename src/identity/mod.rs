@@ -164,6 +164,16 @@ impl Directory {
     /// Whether any policy that decides for `principal` reads
     /// `s3:ExistingObjectTag/*`, so that the object's tags must be fetched.
     pub fn needs_object_tags(&self, principal: &Principal) -> bool {
+        // The common case, checked without collecting anything: no stored
+        // or declared policy reads object tags, nor the session's own.
+        let session_reads = principal
+            .session
+            .as_ref()
+            .and_then(|s| s.opened.policy.as_ref())
+            .is_some_and(|p| p.uses_existing_object_tags());
+        if self.counts().object_tag_policies == 0 && !session_reads {
+            return false;
+        }
         match self.policy_sets(principal) {
             Some(Sets::Policies {
                 identity,

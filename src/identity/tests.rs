@@ -487,3 +487,28 @@ fn a_config_declared_provider_is_not_the_stores_and_a_stored_namesake_is_a_confl
     let changed = base.apply(&state.changes());
     assert_eq!(changed.oidc_provider(arn).unwrap().client_ids, ["app"]);
 }
+
+#[test]
+fn the_directory_knows_whether_any_policy_reads_object_tags() {
+    let dir = directory(&StoreState::empty());
+    assert_eq!(dir.counts().object_tag_policies, 0);
+    let mut user = stored_user("carol", &[], "CAROLKEY0000000001");
+    user.policies.insert(
+        "tags".into(),
+        r#"{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":"s3:GetObject","Resource":"*","Condition":{"StringEquals":{"s3:ExistingObjectTag/class":"secret"}}}]}"#.into(),
+    );
+    let put = model::Change {
+        entity: model::EntityKey::User("carol".into()),
+        value: Some(model::Entity::User(user)),
+    };
+    let with = dir.apply(std::slice::from_ref(&put));
+    assert_eq!(with.counts().object_tag_policies, 1);
+    // Replacing the user counts it once; removing it counts it out.
+    let again = with.apply(&[put]);
+    assert_eq!(again.counts().object_tag_policies, 1);
+    let gone = again.apply(&[model::Change {
+        entity: model::EntityKey::User("carol".into()),
+        value: None,
+    }]);
+    assert_eq!(gone.counts().object_tag_policies, 0);
+}

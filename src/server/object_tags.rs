@@ -61,31 +61,43 @@ const WRITES: &[&str] = &[
     "s3:DeleteObjectVersionTagging",
 ];
 
-type CacheKey = (String, String, Option<String>);
 type Tags = Arc<Vec<(String, String)>>;
+/// Tags read at a moment, for one version of an object (`None`: the current one).
+type Read = (Option<String>, Instant, Tags);
 
-/// Recently read object tags.
+/// Recently read object tags, by bucket and key (so that a write drops every
+/// version's entry in one step).
 #[derive(Default)]
 pub struct ObjectTagCache {
-    entries: DashMap<CacheKey, (Instant, Tags)>,
+    entries: DashMap<(String, String), Vec<Read>>,
 }
 
 impl ObjectTagCache {
-    fn get(&self, key: &CacheKey) -> Option<Tags> {
-        let hit = self.entries.get(key)?;
-        (hit.0.elapsed() < TTL).then(|| hit.1.clone())
+    fn get(&self, bucket: &str, key: &str, version: Option<&str>) -> Option<Tags> {
+        let reads = self.entries.get(&(bucket.to_string(), key.to_string()))?;
+        reads
+            .iter()
+            .find(|(v, at, _)| v.as_deref() == version && at.elapsed() < TTL)
+            .map(|(_, _, t)| t.clone())
     }
 
-    fn put(&self, key: CacheKey, tags: Tags) {
+    fn put(&self, bucket: &str, key: &str, version: Option<&str>, tags: Tags) {
         if self.entries.len() >= CAPACITY {
             self.entries.clear();
         }
-        self.entries.insert(key, (Instant::now(), tags));
+        let mut reads = self
+            .entries
+            .entry((bucket.to_string(), key.to_string()))
+            .or_default();
+        reads.retain(|(v, at, _)| v.as_deref() != version && at.elapsed() < TTL);
+        reads.push((version.map(str::to_string), Instant::now(), tags));
     }
 
     /// Drops every cached version of an object.
     fn forget(&self, bucket: &str, key: &str) {
-        self.entries.retain(|k, _| !(k.0 == bucket && k.1 == key));
+        if !self.entries.is_empty() {
+            self.entries.remove(&(bucket.to_string(), key.to_string()));
+        }
     }
 }
 
@@ -109,12 +121,12 @@ pub(super) async fn fill(
     {
         return Ok(());
     }
-    let cache_key = (bucket.clone(), key.clone(), c.version_id.clone());
-    let tags = match state.object_tags.get(&cache_key) {
+    let version = c.version_id.as_deref();
+    let tags = match state.object_tags.get(bucket, key, version) {
         Some(t) => t,
         None => {
-            let t = Arc::new(read(state, bucket, key, c.version_id.as_deref()).await?);
-            state.object_tags.put(cache_key, t.clone());
+            let t = Arc::new(read(state, bucket, key, version).await?);
+            state.object_tags.put(bucket, key, version, t.clone());
             t
         }
     };

@@ -154,12 +154,7 @@ async fn a_boundary_caps_a_users_and_a_roles_own_policies() {
     )
     .await;
     assert_eq!(status, 200, "{body}");
-    let session = s3_session_client(
-        &e,
-        &xml_text(&body, "AccessKeyId"),
-        &xml_text(&body, "SecretAccessKey"),
-        Some(&xml_text(&body, "SessionToken")),
-    );
+    let session = sts_session_client(&e, &body);
     put_shared(&session, "uploads/from-role").await.unwrap();
     assert_eq!(
         put_shared(&session, "reports/from-role").await.unwrap_err(),

@@ -128,12 +128,7 @@ async fn one_policy_with_principal_tag_prefixes_serves_every_team_across_the_fle
     )
     .await;
     assert_eq!(status, 200, "{body}");
-    let session = s3_session_client(
-        &a,
-        &xml_text(&body, "AccessKeyId"),
-        &xml_text(&body, "SecretAccessKey"),
-        Some(&xml_text(&body, "SessionToken")),
-    );
+    let session = sts_session_client(&a, &body);
     put(&session, "blue/from-session").await.unwrap();
     assert_eq!(
         put(&session, "red/from-session").await.unwrap_err(),
@@ -298,12 +293,7 @@ async fn tagging_is_authorized_by_request_and_resource_tags_and_a_roles_tags_rea
     )
     .await;
     assert_eq!(status, 200, "{body}");
-    let session = s3_session_client(
-        &e,
-        &xml_text(&body, "AccessKeyId"),
-        &xml_text(&body, "SecretAccessKey"),
-        Some(&xml_text(&body, "SessionToken")),
-    );
+    let session = sts_session_client(&e, &body);
     put(&session, "red/job").await.unwrap();
     assert_eq!(put(&session, "blue/job").await.unwrap_err(), "AccessDenied");
 
@@ -385,12 +375,7 @@ async fn session_tags_override_principal_tags_need_sts_tag_session_and_pass_on_w
     ])
     .await;
     assert_eq!(status, 200, "{body}");
-    let session = s3_session_client(
-        &e,
-        &xml_text(&body, "AccessKeyId"),
-        &xml_text(&body, "SecretAccessKey"),
-        Some(&xml_text(&body, "SessionToken")),
-    );
+    let session = sts_session_client(&e, &body);
     put(&session, "blue/visit").await.unwrap();
     assert_eq!(
         put(&session, "red/visit").await.unwrap_err(),
@@ -487,12 +472,7 @@ async fn session_tags_override_principal_tags_need_sts_tag_session_and_pass_on_w
     // Chained: team=green arrives without being passed again.
     let (status, body) = assume("second", first.clone(), vec![]).await;
     assert_eq!(status, 200, "{body}");
-    let second = s3_session_client(
-        &e,
-        &xml_text(&body, "AccessKeyId"),
-        &xml_text(&body, "SecretAccessKey"),
-        Some(&xml_text(&body, "SessionToken")),
-    );
+    let second = sts_session_client(&e, &body);
     put(&second, "green/chained").await.unwrap();
     assert_eq!(
         put(&second, "red/chained").await.unwrap_err(),

@@ -249,6 +249,17 @@ pub async fn put_shared(client: &aws_sdk_s3::Client, key: &str) -> Result<(), St
         .map_err(|e| error_code(&e))
 }
 
+/// An S3 client with the temporary credentials in an STS answer
+/// (`<Credentials>` of GetFederationToken, AssumeRole and the like).
+pub fn sts_session_client(endpoint: &str, sts_body: &str) -> aws_sdk_s3::Client {
+    s3_session_client(
+        endpoint,
+        &xml_text(sts_body, "AccessKeyId"),
+        &xml_text(sts_body, "SecretAccessKey"),
+        Some(&xml_text(sts_body, "SessionToken")),
+    )
+}
+
 /// The S3 error code of an SDK error, or "" when there is none.
 pub fn error_code<E, R>(err: &aws_sdk_s3::error::SdkError<E, R>) -> String
 where
