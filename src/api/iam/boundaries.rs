@@ -43,18 +43,13 @@ pub(crate) fn check_exists(dir: &Directory, arn: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
-fn owner_name(owner: Owner, p: &Params) -> Result<String, ApiError> {
-    let (param, field) = owner.param();
-    Ok(validate::name(p.required(param, field)?, field, 1, owner.max_name())?.to_string())
-}
-
 /// `PutUserPermissionsBoundary` and `PutRolePermissionsBoundary`.
 pub async fn put(
     owner: Owner,
     p: &Params,
     call: &mut Call<'_>,
 ) -> Result<Option<String>, ApiError> {
-    let name = owner_name(owner, p)?;
+    let name = owner.name_param(p)?;
     let arn = validate::arn(
         p.required("PermissionsBoundary", "permissionsBoundary")?,
         "permissionsBoundary",
@@ -82,7 +77,7 @@ pub async fn delete(
     p: &Params,
     call: &mut Call<'_>,
 ) -> Result<Option<String>, ApiError> {
-    let name = owner_name(owner, p)?;
+    let name = owner.name_param(p)?;
     let resource = owner_arn(&call.dir, owner, &name);
     let current = match owner {
         Owner::User => call.dir.user(&name).and_then(|u| u.boundary.clone()),

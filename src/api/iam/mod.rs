@@ -122,6 +122,15 @@ impl Owner {
         }
     }
 
+    /// The owner's name parameter (`UserName`, `GroupName`, `RoleName`), validated.
+    fn name_param(self, p: &Params) -> Result<String, ApiError> {
+        let (param, field) = self.param();
+        Ok(
+            super::validate::name(p.required(param, field)?, field, 1, self.max_name())?
+                .to_string(),
+        )
+    }
+
     fn noun(self) -> &'static str {
         match self {
             Owner::User => "user",

@@ -20,11 +20,6 @@ const MANAGED_POLICY_SIZE: usize = 6144;
 const MAX_ATTACHED: usize = 10;
 const MAX_POLICY_VERSIONS: usize = 5;
 
-fn owner_name(owner: Owner, p: &Params) -> Result<String, ApiError> {
-    let (param, field) = owner.param();
-    Ok(validate::name(p.required(param, field)?, field, 1, owner.max_name())?.to_string())
-}
-
 fn policy_name(p: &Params) -> Result<String, ApiError> {
     Ok(validate::name(
         p.required("PolicyName", "policyName")?,
@@ -89,7 +84,7 @@ pub async fn put_inline(
     p: &Params,
     call: &mut Call<'_>,
 ) -> Result<Option<String>, ApiError> {
-    let name = owner_name(owner, p)?;
+    let name = owner.name_param(p)?;
     let policy = policy_name(p)?;
     let doc = p.required("PolicyDocument", "policyDocument")?.to_string();
     validate::policy_document(&doc, "policyDocument", PolicyKind::Identity)?;
@@ -126,7 +121,7 @@ pub fn get_inline(
     p: &Params,
     call: &mut Call<'_>,
 ) -> Result<Option<String>, ApiError> {
-    let name = owner_name(owner, p)?;
+    let name = owner.name_param(p)?;
     let policy = policy_name(p)?;
     let dir = call.dir.clone();
     call.authorize(
@@ -152,7 +147,7 @@ pub fn list_inline(
     p: &Params,
     call: &mut Call<'_>,
 ) -> Result<Option<String>, ApiError> {
-    let name = owner_name(owner, p)?;
+    let name = owner.name_param(p)?;
     let dir = call.dir.clone();
     call.authorize(
         &format!("iam:List{}Policies", owner.capitalized()),
@@ -176,7 +171,7 @@ pub async fn delete_inline(
     p: &Params,
     call: &mut Call<'_>,
 ) -> Result<Option<String>, ApiError> {
-    let name = owner_name(owner, p)?;
+    let name = owner.name_param(p)?;
     let policy = policy_name(p)?;
     let dir = call.dir.clone();
     call.authorize(
@@ -564,7 +559,7 @@ pub async fn attach(
     p: &Params,
     call: &mut Call<'_>,
 ) -> Result<Option<String>, ApiError> {
-    let name = owner_name(owner, p)?;
+    let name = owner.name_param(p)?;
     let arn = policy_arn(p)?;
     authorize_attachment(call, "Attach", owner, &name, &arn)?;
     call.store
@@ -593,7 +588,7 @@ pub async fn detach(
     p: &Params,
     call: &mut Call<'_>,
 ) -> Result<Option<String>, ApiError> {
-    let name = owner_name(owner, p)?;
+    let name = owner.name_param(p)?;
     let arn = policy_arn(p)?;
     authorize_attachment(call, "Detach", owner, &name, &arn)?;
     call.store
@@ -617,7 +612,7 @@ pub fn list_attached(
     p: &Params,
     call: &mut Call<'_>,
 ) -> Result<Option<String>, ApiError> {
-    let name = owner_name(owner, p)?;
+    let name = owner.name_param(p)?;
     let prefix = validate::path_prefix(p.get("PathPrefix"))?;
     let dir = call.dir.clone();
     call.authorize(

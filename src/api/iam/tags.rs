@@ -10,7 +10,6 @@
 //! with an existing key replaces it (taking the new key's case).
 
 use super::super::query::invalid;
-use super::super::validate;
 use super::super::xml::Xml;
 use super::super::{ApiError, Call, Params};
 use super::{Owner, find_role, find_user, listing, owner_arn, store_role, store_user};
@@ -119,11 +118,6 @@ fn member_xml(x: &mut Xml, t: &Tag) {
     x.text("Key", &t.key).text("Value", &t.value);
 }
 
-fn owner_name(owner: Owner, p: &Params) -> Result<String, ApiError> {
-    let (param, field) = owner.param();
-    Ok(validate::name(p.required(param, field)?, field, 1, owner.max_name())?.to_string())
-}
-
 /// The stored tags of a user or role the API may change.
 fn stored_tags<'a>(
     owner: Owner,
@@ -146,7 +140,7 @@ pub async fn tag(
     p: &Params,
     call: &mut Call<'_>,
 ) -> Result<Option<String>, ApiError> {
-    let name = owner_name(owner, p)?;
+    let name = owner.name_param(p)?;
     let tags = tags_param(p)?;
     if tags.is_empty() {
         return Err(invalid(None, "tags", "Member must not be null"));
@@ -168,7 +162,7 @@ pub async fn untag(
     p: &Params,
     call: &mut Call<'_>,
 ) -> Result<Option<String>, ApiError> {
-    let name = owner_name(owner, p)?;
+    let name = owner.name_param(p)?;
     let keys = p.members("TagKeys", None)?;
     if keys.is_empty() || keys.len() > MAX_TAGS {
         return Err(invalid(
@@ -195,7 +189,7 @@ pub async fn untag(
 
 /// `ListUserTags` and `ListRoleTags`.
 pub fn list(owner: Owner, p: &Params, call: &mut Call<'_>) -> Result<Option<String>, ApiError> {
-    let name = owner_name(owner, p)?;
+    let name = owner.name_param(p)?;
     let dir = call.dir.clone();
     call.authorize(
         &format!("iam:List{}Tags", owner.capitalized()),
