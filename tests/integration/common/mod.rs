@@ -170,7 +170,9 @@ impl Harness {
         let deadline = std::time::Instant::now() + Duration::from_secs(5);
         loop {
             let text = std::fs::read_to_string(self.audit_path()).unwrap_or_default();
-            let records: Vec<serde_json::Value> = text
+            // The writer may be midway through a line: only whole lines count.
+            let whole = &text[..text.rfind('\n').map_or(0, |i| i + 1)];
+            let records: Vec<serde_json::Value> = whole
                 .lines()
                 .map(|l| serde_json::from_str(l).expect("audit line is JSON"))
                 .collect();
