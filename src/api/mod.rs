@@ -92,11 +92,16 @@ impl Call<'_> {
         self.authorize_with(action, resource, self.context.clone())
     }
 
-    /// The tags of the user or role an IAM ARN names, when it exists.
+    /// The tags of the user, role or OpenID Connect provider an IAM ARN
+    /// names, when it exists.
     fn resource_tags(&self, arn: &str) -> Option<std::sync::Arc<Vec<crate::identity::model::Tag>>> {
         let rest = arn.strip_prefix(&format!("arn:aws:iam::{}:", self.dir.account_id))?;
         let name = rest.rsplit('/').next()?;
-        if rest.starts_with("user/") {
+        if rest.starts_with("oidc-provider/") {
+            self.dir
+                .oidc_provider(arn)
+                .map(|p| std::sync::Arc::new(p.tags.clone()))
+        } else if rest.starts_with("user/") {
             self.dir
                 .user(name)
                 .filter(|u| u.arn == arn)
@@ -118,7 +123,7 @@ impl Call<'_> {
         resource: &str,
         mut context: Context,
     ) -> Result<(), ApiError> {
-        // An IAM call on a tagged user or role sees its tags.
+        // An IAM call on a tagged user, role or provider sees its tags.
         if let Some(tags) = self.resource_tags(resource) {
             for t in tags.iter() {
                 context.set(&format!("iam:ResourceTag/{}", t.key), t.value.as_str());

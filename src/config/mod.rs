@@ -6,6 +6,7 @@
 
 mod validate;
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
@@ -609,6 +610,15 @@ pub struct OidcProviderDecl {
     /// The audiences its tokens may be for.
     #[serde(default)]
     pub client_ids: Vec<String>,
+    /// The provider's own IAM tags (`ListOpenIDConnectProviderTags`,
+    /// `iam:ResourceTag/*` on IAM calls naming it).
+    #[serde(default)]
+    pub tags: BTreeMap<String, String>,
+    /// s3warden's addition: session tags taken from plain token claims, tag
+    /// key -> claim name (string claims only), besides AWS's
+    /// `https://aws.amazon.com/tags` claim.
+    #[serde(default)]
+    pub tag_claims: BTreeMap<String, String>,
 }
 
 /// An IAM user declared in the config file (and therefore owned by it).

@@ -217,3 +217,40 @@ fn declared_oidc_providers_are_validated() {
     );
     assert_eq!(invalid_key(&empty_id), "oidc_providers[0].client_ids");
 }
+
+#[test]
+fn declared_provider_tags_and_tag_claims_are_validated() {
+    let with = |extra: &str| {
+        format!("{MINIMAL}\n[[oidc_providers]]\nurl = \"https://idp.example.com\"\n{extra}\n")
+    };
+    let ok = parse(&with(
+        "tags = { env = \"prod\", Env = \"x\" }\ntag_claims = { team = \"team\", cost = \"cost_center\" }",
+    ))
+    .unwrap();
+    assert_eq!(ok.oidc_providers[0].tags.len(), 2);
+    assert_eq!(ok.oidc_providers[0].tag_claims["cost"], "cost_center");
+    for (extra, key) in [
+        ("tags = { \"aws:env\" = \"x\" }", "oidc_providers[0].tags"),
+        ("tags = { env = \"a;b\" }", "oidc_providers[0].tags"),
+        ("tags = { \"\" = \"x\" }", "oidc_providers[0].tags"),
+        (
+            "tag_claims = { team = \"team\", TEAM = \"group\" }",
+            "oidc_providers[0].tag_claims",
+        ),
+        (
+            "tag_claims = { team = \"\" }",
+            "oidc_providers[0].tag_claims",
+        ),
+        (
+            "tag_claims = { \"aws:team\" = \"team\" }",
+            "oidc_providers[0].tag_claims",
+        ),
+    ] {
+        assert_eq!(invalid_key(&with(extra)), key, "{extra}");
+    }
+    let many: Vec<String> = (0..51).map(|i| format!("k{i} = \"v\"")).collect();
+    assert_eq!(
+        invalid_key(&with(&format!("tags = {{ {} }}", many.join(", ")))),
+        "oidc_providers[0].tags"
+    );
+}

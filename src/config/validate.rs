@@ -4,6 +4,7 @@
 use std::collections::HashSet;
 
 use super::{Config, ConfigError, PolicyDecl};
+use crate::identity::model::{MAX_TAGS, tag_key_problem, tag_value_problem};
 use crate::policy::{Policy, PolicyKind};
 
 /// IAM's name charset for users, groups and policies: `[\w+=,.@-]`.
@@ -366,6 +367,51 @@ fn validate_oidc_providers(c: &Config) -> Result<(), ConfigError> {
             return Err(ConfigError::invalid(
                 format!("{key}.client_ids"),
                 "at most 100 client ids of 1 to 255 characters",
+            ));
+        }
+        // Provider tag keys compare exactly, session tag keys regardless of case.
+        validate_tag_keys(&format!("{key}.tags"), p.tags.keys(), false)?;
+        for (k, v) in &p.tags {
+            if let Some(why) = tag_value_problem(v) {
+                return Err(ConfigError::invalid(
+                    format!("{key}.tags"),
+                    format!("the value of tag {k:?} {why}"),
+                ));
+            }
+        }
+        validate_tag_keys(&format!("{key}.tag_claims"), p.tag_claims.keys(), true)?;
+        if let Some((k, _)) = p.tag_claims.iter().find(|(_, claim)| claim.is_empty()) {
+            return Err(ConfigError::invalid(
+                format!("{key}.tag_claims"),
+                format!("tag {k:?} names no claim"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// At most 50 keys, each one IAM accepts, none twice (regardless of case
+/// when `folded`, as session tag keys compare).
+fn validate_tag_keys<'a>(
+    key: &str,
+    keys: impl ExactSizeIterator<Item = &'a String>,
+    folded: bool,
+) -> Result<(), ConfigError> {
+    if keys.len() > MAX_TAGS {
+        return Err(ConfigError::invalid(
+            key,
+            format!("at most {MAX_TAGS} tags"),
+        ));
+    }
+    let mut seen = HashSet::new();
+    for k in keys {
+        if let Some(why) = tag_key_problem(k) {
+            return Err(ConfigError::invalid(key, format!("tag key {k:?} {why}")));
+        }
+        if folded && !seen.insert(k.to_lowercase()) {
+            return Err(ConfigError::invalid(
+                key,
+                format!("tag key {k:?} is given twice (keys compare regardless of case)"),
             ));
         }
     }

@@ -175,8 +175,9 @@ pub struct Directory {
     revoked_before: imbl::HashMap<String, i64>,
     /// OpenID Connect providers by ARN.
     oidc_providers: imbl::HashMap<String, Arc<StoredOidcProvider>>,
-    /// The ARNs of the providers the config file declares (and owns).
-    config_oidc: imbl::HashSet<String>,
+    /// The providers the config file declares (and owns), by ARN, with the
+    /// token claims they turn into session tags (tag key, claim name).
+    config_oidc: imbl::HashMap<String, Arc<Vec<(String, String)>>>,
     /// Lowercase group name → lowercase names of its member users.
     members: imbl::HashMap<String, imbl::HashSet<String>>,
     /// Managed policy ARN → how many users, groups and roles attach it.
@@ -382,7 +383,12 @@ impl Directory {
                 continue;
             };
             let arn = super::oidc::provider_arn(account, &host_path);
-            dir.config_oidc.insert(arn.clone());
+            let tag_claims = p
+                .tag_claims
+                .iter()
+                .map(|(k, c)| (k.clone(), c.clone()))
+                .collect();
+            dir.config_oidc.insert(arn.clone(), Arc::new(tag_claims));
             dir.oidc_providers.insert(
                 arn,
                 Arc::new(StoredOidcProvider {
@@ -390,6 +396,14 @@ impl Directory {
                     client_ids: p.client_ids.clone(),
                     thumbprints: Vec::new(),
                     created: now,
+                    tags: p
+                        .tags
+                        .iter()
+                        .map(|(key, value)| Tag {
+                            key: key.clone(),
+                            value: value.clone(),
+                        })
+                        .collect(),
                 }),
             );
         }
@@ -422,7 +436,7 @@ impl Directory {
             }
         }
         for arn in state.oidc_providers.keys() {
-            if self.config_oidc.contains(arn) {
+            if self.config_oidc.contains_key(arn) {
                 return conflict(format!("OpenID Connect provider {arn:?}"));
             }
         }
@@ -549,7 +563,7 @@ impl Directory {
                     self.counts.revocations -= 1;
                 }
             }
-            (EntityKey::OidcProvider(k), _) if self.config_oidc.contains(k) => {
+            (EntityKey::OidcProvider(k), _) if self.config_oidc.contains_key(k) => {
                 tracing::warn!(provider = %k, "a stored change of a provider the config declares is ignored");
             }
             (EntityKey::OidcProvider(k), Some(Entity::OidcProvider(p))) => {
@@ -884,7 +898,7 @@ impl Directory {
         state.oidc_providers = self
             .oidc_providers
             .iter()
-            .filter(|(k, _)| !self.config_oidc.contains(*k))
+            .filter(|(k, _)| !self.config_oidc.contains_key(*k))
             .map(|(k, v)| (k.clone(), StoredOidcProvider::clone(v)))
             .collect();
         state
@@ -991,7 +1005,7 @@ impl Directory {
 
     /// A store-owned OpenID Connect provider (`None` for a config one).
     pub fn stored_oidc_provider(&self, arn: &str) -> Option<StoredOidcProvider> {
-        if self.config_oidc.contains(arn) {
+        if self.config_oidc.contains_key(arn) {
             return None;
         }
         self.oidc_providers
@@ -1001,7 +1015,13 @@ impl Directory {
 
     /// Whether the config file declares (and owns) this provider.
     pub fn oidc_provider_from_config(&self, arn: &str) -> bool {
-        self.config_oidc.contains(arn)
+        self.config_oidc.contains_key(arn)
+    }
+
+    /// The token claims a config-declared provider turns into session tags,
+    /// as (tag key, claim name); none for others.
+    pub fn oidc_tag_claims(&self, arn: &str) -> &[(String, String)] {
+        self.config_oidc.get(arn).map_or(&[], |c| c.as_slice())
     }
 
     /// Every OpenID Connect provider with its ARN.

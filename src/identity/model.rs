@@ -55,6 +55,10 @@ pub struct StoredOidcProvider {
     #[serde(default)]
     pub thumbprints: Vec<String>,
     pub created: DateTime<Utc>,
+    /// Tags, in the order given; keys unique, compared with their case (as
+    /// IAM compares them on providers).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<Tag>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -90,6 +94,52 @@ pub struct StoredUser {
 pub struct Tag {
     pub key: String,
     pub value: String,
+}
+
+/// At most this many tags on an entity or a session, as IAM and STS allow.
+pub const MAX_TAGS: usize = 50;
+
+/// IAM's tag charset: letters, digits, spaces and `_ . : / = + - @`.
+pub fn tag_chars(s: &str) -> bool {
+    s.chars()
+        .all(|c| c.is_alphanumeric() || c.is_whitespace() || "_.:/=+-@".contains(c))
+}
+
+/// Why a tag key is not one IAM accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TagKeyProblem {
+    /// Not 1–128 characters of the tag charset.
+    Shape,
+    /// Starts with `aws:`, which is AWS's own.
+    Reserved,
+}
+
+impl fmt::Display for TagKeyProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            TagKeyProblem::Shape => "must have 1 to 128 letters, digits, spaces or _ . : / = + - @",
+            TagKeyProblem::Reserved => "must not start with 'aws:'",
+        })
+    }
+}
+
+/// Checks a tag key against IAM's rules.
+pub fn tag_key_problem(key: &str) -> Option<TagKeyProblem> {
+    if key.is_empty() || key.chars().count() > 128 || !tag_chars(key) {
+        return Some(TagKeyProblem::Shape);
+    }
+    if key.len() >= 4 && key[..4].eq_ignore_ascii_case("aws:") {
+        return Some(TagKeyProblem::Reserved);
+    }
+    None
+}
+
+/// Why a tag value is not one IAM accepts (0–256 characters of the charset).
+pub fn tag_value_problem(value: &str) -> Option<&'static str> {
+    if value.chars().count() > 256 || !tag_chars(value) {
+        return Some("must have at most 256 letters, digits, spaces or _ . : / = + - @");
+    }
+    None
 }
 
 #[derive(Clone, Serialize, Deserialize, PartialEq)]

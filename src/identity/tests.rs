@@ -477,6 +477,7 @@ fn a_config_declared_provider_is_not_the_stores_and_a_stored_namesake_is_a_confl
             client_ids: vec!["other".into()],
             thumbprints: vec![],
             created: Utc::now(),
+            tags: vec![],
         },
     );
     assert!(matches!(

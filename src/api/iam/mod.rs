@@ -19,6 +19,7 @@ use super::{ApiError, Call, Params};
 use crate::identity::model::{StoredGroup, StoredRole, StoredUser};
 use crate::identity::tx::Tx;
 use crate::identity::{Directory, Group, ManagedPolicy, Role, User, iam_arn};
+use tags::Tagged;
 
 /// Runs one IAM action; `Ok(None)` for actions without a result element.
 pub async fn run(
@@ -79,12 +80,15 @@ pub async fn run(
         "AttachRolePolicy" => policies::attach(Owner::Role, p, call).await,
         "DetachRolePolicy" => policies::detach(Owner::Role, p, call).await,
         "ListAttachedRolePolicies" => policies::list_attached(Owner::Role, p, call),
-        "TagUser" => tags::tag(Owner::User, p, call).await,
-        "UntagUser" => tags::untag(Owner::User, p, call).await,
-        "ListUserTags" => tags::list(Owner::User, p, call),
-        "TagRole" => tags::tag(Owner::Role, p, call).await,
-        "UntagRole" => tags::untag(Owner::Role, p, call).await,
-        "ListRoleTags" => tags::list(Owner::Role, p, call),
+        "TagUser" => tags::tag(Tagged::User, p, call).await,
+        "UntagUser" => tags::untag(Tagged::User, p, call).await,
+        "ListUserTags" => tags::list(Tagged::User, p, call),
+        "TagRole" => tags::tag(Tagged::Role, p, call).await,
+        "UntagRole" => tags::untag(Tagged::Role, p, call).await,
+        "ListRoleTags" => tags::list(Tagged::Role, p, call),
+        "TagOpenIDConnectProvider" => tags::tag(Tagged::OidcProvider, p, call).await,
+        "UntagOpenIDConnectProvider" => tags::untag(Tagged::OidcProvider, p, call).await,
+        "ListOpenIDConnectProviderTags" => tags::list(Tagged::OidcProvider, p, call),
         "PutUserPermissionsBoundary" => boundaries::put(Owner::User, p, call).await,
         "DeleteUserPermissionsBoundary" => boundaries::delete(Owner::User, p, call).await,
         "PutRolePermissionsBoundary" => boundaries::put(Owner::Role, p, call).await,

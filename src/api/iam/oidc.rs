@@ -1,5 +1,6 @@
 //! OpenID Connect providers: `CreateOpenIDConnectProvider`, `Get…`, `List…`,
-//! `Delete…` and `AddClientIDToOpenIDConnectProvider`. A provider names an
+//! `Delete…` and `AddClientIDToOpenIDConnectProvider` (its tags are in
+//! `iam::tags`). A provider names an
 //! issuer (`https://HOST/PATH`) and the audiences (client ids) whose tokens
 //! `AssumeRoleWithWebIdentity` accepts; roles trust it as
 //! `"Federated": "arn:aws:iam::ACCOUNT:oidc-provider/HOST/PATH"`.
@@ -16,6 +17,7 @@ use super::super::query::invalid;
 use super::super::validate;
 use super::super::xml::Xml;
 use super::super::{ApiError, Call, Params};
+use super::tags;
 use crate::identity::model::StoredOidcProvider;
 pub(crate) use crate::identity::oidc::provider_arn;
 use crate::identity::oidc::provider_host_path;
@@ -47,25 +49,25 @@ fn client_id(id: &str, field: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
-fn arn_param(p: &Params) -> Result<String, ApiError> {
+pub(super) fn arn_param(p: &Params) -> Result<String, ApiError> {
     let arn = p.required("OpenIDConnectProviderArn", "openIDConnectProviderArn")?;
     Ok(validate::arn(arn, "openIDConnectProviderArn")?.to_string())
 }
 
 /// A provider the config file declares cannot be changed here.
-fn config_owned(dir: &crate::identity::Directory, arn: &str) -> Result<(), ApiError> {
+pub(super) fn config_owned(dir: &crate::identity::Directory, arn: &str) -> Result<(), ApiError> {
     if dir.oidc_provider_from_config(arn) {
         return Err(super::unmodifiable("OpenID Connect provider", arn));
     }
     Ok(())
 }
 
-fn not_found(arn: &str) -> ApiError {
+pub(super) fn not_found(arn: &str) -> ApiError {
     ApiError::NoSuchEntity(format!("OpenIDConnect Provider not found for arn {arn}"))
 }
 
 pub async fn create(p: &Params, call: &mut Call<'_>) -> Result<Option<String>, ApiError> {
-    validate::refuse_unsupported(p, &["Tags"])?;
+    let tags = tags::tags_param_as(p, tags::KeyCase::Exact)?;
     let url = provider_url(p.required("Url", "url")?)?;
     let mut client_ids: Vec<String> = Vec::new();
     for id in p.members("ClientIDList", None)? {
@@ -98,7 +100,12 @@ pub async fn create(p: &Params, call: &mut Call<'_>) -> Result<Option<String>, A
     }
     let thumbprints: Vec<String> = thumbprints.iter().map(|t| t.to_lowercase()).collect();
     let arn = provider_arn(call.account(), &url);
-    call.authorize("iam:CreateOpenIDConnectProvider", &arn)?;
+    let ctx = tags::request_context(call.context, &tags);
+    call.authorize_with("iam:CreateOpenIDConnectProvider", &arn, ctx.clone())?;
+    if !tags.is_empty() {
+        // As IAM: creating with tags also takes the permission to tag.
+        call.authorize_with("iam:TagOpenIDConnectProvider", &arn, ctx)?;
+    }
     let now = call.now;
     call.store
         .update(move |dir, state| {
@@ -119,6 +126,7 @@ pub async fn create(p: &Params, call: &mut Call<'_>) -> Result<Option<String>, A
                     client_ids,
                     thumbprints,
                     created: now,
+                    tags,
                 },
             );
             let mut x = Xml::new();
@@ -142,6 +150,7 @@ pub fn get(p: &Params, call: &mut Call<'_>) -> Result<Option<String>, ApiError> 
             x.escaped(t);
         })
         .date("CreateDate", provider.created);
+    tags::tags_xml(&mut x, &provider.tags);
     Ok(Some(x.finish()))
 }
 

@@ -51,7 +51,7 @@ pub(super) async fn load_state(
     let revocations = keys_of(keys, "revocation");
     let providers = keys_of(keys, "oidc_provider");
     let inline = inline_policies(c, &users, &groups, &roles).await?;
-    let tags = owner_tags(c, &users, &roles).await?;
+    let tags = owner_tags(c, &users, &roles, &providers).await?;
     let take_tags = |kind: &str, key: &str| {
         tags.get(&(kind.to_string(), key.to_string()))
             .cloned()
@@ -228,13 +228,15 @@ pub(super) async fn load_state(
         )
         .await?
     {
+        let arn: String = r.get(0);
         let provider = StoredOidcProvider {
             url: r.get(1),
             client_ids: r.get(2),
             thumbprints: r.get(3),
             created: r.get(4),
+            tags: take_tags("oidc_provider", &arn),
         };
-        state.oidc_providers.insert(r.get(0), provider);
+        state.oidc_providers.insert(arn, provider);
     }
     Ok(state)
 }
@@ -270,15 +272,17 @@ async fn owner_tags(
     c: &impl GenericClient,
     users: &Option<Vec<String>>,
     roles: &Option<Vec<String>>,
+    providers: &Option<Vec<String>>,
 ) -> Result<Owned<Vec<Tag>>, tokio_postgres::Error> {
     let mut out: Owned<Vec<Tag>> = BTreeMap::new();
     // Groups carry no tags; an empty list keeps the filter's shape.
     let none: Option<Vec<String>> = users.as_ref().map(|_| Vec::new());
     let sql = format!(
-        "SELECT owner_kind, owner_key, key, value FROM s3warden.tags WHERE {OWNER_FILTER}
+        "SELECT owner_kind, owner_key, key, value FROM s3warden.tags
+         WHERE {OWNER_FILTER} OR (owner_kind = 'oidc_provider' AND owner_key = ANY($4))
          ORDER BY owner_kind, owner_key, position"
     );
-    for r in c.query(&sql, &[users, &none, roles]).await? {
+    for r in c.query(&sql, &[users, &none, roles, providers]).await? {
         out.entry((r.get(0), r.get(1))).or_default().push(Tag {
             key: r.get(2),
             value: r.get(3),
@@ -474,7 +478,10 @@ impl Rows {
                 self.deleted.entry(kind).or_default().push(key.to_string());
                 if matches!(
                     c.entity,
-                    EntityKey::User(_) | EntityKey::Group(_) | EntityKey::Role(_)
+                    EntityKey::User(_)
+                        | EntityKey::Group(_)
+                        | EntityKey::Role(_)
+                        | EntityKey::OidcProvider(_)
                 ) {
                     self.owners.entry(kind).or_default().push(key.to_string());
                 }
@@ -555,6 +562,11 @@ impl Rows {
             }
             Some(Entity::OidcProvider(p)) => {
                 self.providers.push((key.to_string(), p.clone()));
+                self.owners
+                    .entry("oidc_provider")
+                    .or_default()
+                    .push(key.to_string());
+                self.tagged("oidc_provider", key, &p.tags);
             }
         }
     }
@@ -639,6 +651,14 @@ pub(super) async fn write_changes(
         );
         exec(c, &sql, &[&ou, &og, &or], owners).await?;
     }
+    let oop = rows.owners("oidc_provider");
+    exec(
+        c,
+        "DELETE FROM s3warden.tags WHERE owner_kind = 'oidc_provider' AND owner_key = ANY($1)",
+        &[&oop],
+        oop.len(),
+    )
+    .await?;
     // Entities, then what depends on them.
     let u = &rows.users;
     exec(
