@@ -56,7 +56,7 @@ fn caller_identity(call: &mut Call<'_>) -> Result<Option<String>, ApiError> {
 }
 
 /// The session policy parameters, validated; returns the inline policy, the
-/// ARNs and the packed size in percent.
+/// ARNs and their plaintext size (see [`packed_size`]).
 pub(crate) fn session_policy(
     p: &Params,
     call: &Call<'_>,
@@ -89,13 +89,26 @@ pub(crate) fn session_policy(
     }
     let plaintext = inline.as_deref().map_or(0, |d| d.chars().count())
         + arns.iter().map(String::len).sum::<usize>();
-    let percent = (plaintext * 100).div_ceil(SESSION_POLICY_CHARS);
+    packed_size(plaintext, &[])?;
+    Ok((inline, arns, plaintext))
+}
+
+/// The packed size, in percent of what is allowed, of session policies of
+/// `plaintext` characters together with session tags: AWS packs both into
+/// one budget and refuses the call beyond it. s3warden counts characters of
+/// the policies and of every tag key and value against 2048.
+pub(crate) fn packed_size(plaintext: usize, tags: &[(String, String)]) -> Result<usize, ApiError> {
+    let tag_chars: usize = tags
+        .iter()
+        .map(|(k, v)| k.chars().count() + v.chars().count())
+        .sum();
+    let percent = ((plaintext + tag_chars) * 100).div_ceil(SESSION_POLICY_CHARS);
     if percent > 100 {
         return Err(ApiError::PackedPolicyTooLarge(format!(
             "Packed policy consumes {percent}% of allotted space, please use smaller policy for this operation."
         )));
     }
-    Ok((inline, arns, percent))
+    Ok(percent)
 }
 
 /// Refuses MFA, session tags and the rest for calls that take none of them.
@@ -184,10 +197,11 @@ pub(crate) fn base_claims(call: &Call<'_>, kind: SessionKind, duration: i64) -> 
 }
 
 /// Session tags asked for with `Tags` (and, for AssumeRole, which of them
-/// are `TransitiveTagKeys`), and the context keys that authorize them.
-struct SessionTags {
-    tags: Vec<(String, String)>,
-    transitive: Vec<String>,
+/// are `TransitiveTagKeys`) or carried by a web identity token, and the
+/// context keys that authorize them.
+pub(crate) struct SessionTags {
+    pub(crate) tags: Vec<(String, String)>,
+    pub(crate) transitive: Vec<String>,
 }
 
 impl SessionTags {
@@ -207,12 +221,12 @@ impl SessionTags {
         })
     }
 
-    fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.tags.is_empty()
     }
 
     /// `aws:RequestTag/*`, `aws:TagKeys` and `sts:TransitiveTagKeys`.
-    fn context(&self, base: &crate::policy::Context) -> crate::policy::Context {
+    pub(crate) fn context(&self, base: &crate::policy::Context) -> crate::policy::Context {
         let mut ctx = base.clone();
         for (k, v) in &self.tags {
             ctx.set(&format!("aws:RequestTag/{k}"), v.as_str());
@@ -240,8 +254,9 @@ fn federation_token(p: &Params, call: &mut Call<'_>) -> Result<Option<String>, A
         43_200,
     )?;
     refuse_unsupported(p, &["Tags"])?;
-    let (policy, arns, packed) = session_policy(p, call)?;
+    let (policy, arns, plaintext) = session_policy(p, call)?;
     let session_tags = SessionTags::parse(p)?;
+    let packed = packed_size(plaintext, &session_tags.tags)?;
     let account = call.account().to_string();
     let arn = format!("arn:aws:sts::{account}:federated-user/{name}");
     let ctx = session_tags.context(call.context);
@@ -373,7 +388,7 @@ fn assume_role(p: &Params, call: &mut Call<'_>) -> Result<Option<String>, ApiErr
         ));
     }
     refuse_unsupported(p, &["Tags", "TransitiveTagKeys"])?;
-    let (policy, arns, packed) = session_policy(p, call)?;
+    let (policy, arns, plaintext) = session_policy(p, call)?;
     let mut session_tags = SessionTags::parse(p)?;
     // A role session passes its transitive tags on; they cannot be replaced.
     if let Some(s) = &call.principal.session {
@@ -394,6 +409,7 @@ fn assume_role(p: &Params, call: &mut Call<'_>) -> Result<Option<String>, ApiErr
             }
         }
     }
+    let packed = packed_size(plaintext, &session_tags.tags)?;
     let principal = call.principal;
     match (principal.kind, principal.session.is_some()) {
         (PrincipalKind::Root, _) => {

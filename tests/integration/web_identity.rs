@@ -190,6 +190,16 @@ impl Issuer {
                "exp": now + 600, "amr": ["pwd", "otp"], "team": "photos"})
     }
 
+    /// [`Issuer::config`] with the provider declared in the config file
+    /// (for [`CLIENT_ID`]), with `extra` lines in its declaration.
+    pub fn declared(&self, extra: &str) -> String {
+        format!(
+            "{}\n[[oidc_providers]]\nurl = \"{}\"\nclient_ids = [\"{CLIENT_ID}\"]\n{extra}\n",
+            self.config(60),
+            self.url
+        )
+    }
+
     /// The `[federation]` section trusting this provider's CA.
     pub fn config(&self, refetch_secs: u64) -> String {
         format!(
@@ -259,13 +269,26 @@ pub async fn role_for(e: &str, issuer: &Issuer) {
 
 /// An unsigned AssumeRoleWithWebIdentity, as the SDKs send it.
 pub async fn assume(e: &str, token: &str) -> (u16, String) {
-    let body = form_urlencoded::Serializer::new(String::new())
-        .append_pair("Action", "AssumeRoleWithWebIdentity")
+    assume_with(e, ROLE_ARN, token, &[]).await
+}
+
+/// An unsigned AssumeRoleWithWebIdentity of `role_arn`, with extra parameters.
+pub async fn assume_with(
+    e: &str,
+    role_arn: &str,
+    token: &str,
+    extra: &[(&str, &str)],
+) -> (u16, String) {
+    let mut form = form_urlencoded::Serializer::new(String::new());
+    form.append_pair("Action", "AssumeRoleWithWebIdentity")
         .append_pair("Version", "2011-06-15")
-        .append_pair("RoleArn", ROLE_ARN)
+        .append_pair("RoleArn", role_arn)
         .append_pair("RoleSessionName", "alice-laptop")
-        .append_pair("WebIdentityToken", token)
-        .finish();
+        .append_pair("WebIdentityToken", token);
+    for (k, v) in extra {
+        form.append_pair(k, v);
+    }
+    let body = form.finish();
     let resp = reqwest::Client::new()
         .post(format!("{e}/"))
         .header("content-type", "application/x-www-form-urlencoded")
@@ -274,6 +297,25 @@ pub async fn assume(e: &str, token: &str) -> (u16, String) {
         .await
         .unwrap();
     (resp.status().as_u16(), resp.text().await.unwrap())
+}
+
+/// Checks that the audit record of the upload of `key` names the web
+/// identity session `arn`; returns the record of the call that made it.
+fn audited_session(records: &[Value], key: &str, arn: &str) -> Value {
+    let put = records
+        .iter()
+        .find(|r| r["key"] == key)
+        .expect("a record of the upload");
+    assert_eq!(put["principal"]["arn"], arn);
+    assert_eq!(
+        put["principal"]["session"]["issued_by"],
+        "AssumeRoleWithWebIdentity"
+    );
+    records
+        .iter()
+        .find(|r| r["operation"] == "sts:AssumeRoleWithWebIdentity")
+        .expect("a record of the call")
+        .clone()
 }
 
 async fn harness(issuer: &Issuer, refetch_secs: u64) -> Harness {
@@ -316,16 +358,7 @@ async fn a_providers_token_gives_a_role_session_that_does_s3_within_the_role_and
         put_shared(&session, "users/bob/a.jpg").await.unwrap_err(),
         "AccessDenied"
     );
-    let (s, me) = api_call_as(
-        &e,
-        "sts",
-        &[("Action", "GetCallerIdentity")],
-        &k,
-        &sk,
-        Some(&t),
-    )
-    .await;
-    assert_eq!(s, 200, "{me}");
+    let me = caller_identity(&e, &k, &sk, &t).await;
     assert_eq!(
         xml_text(&me, "Arn"),
         "arn:aws:sts::000000000000:assumed-role/web-uploader/alice-laptop"
@@ -334,23 +367,11 @@ async fn a_providers_token_gives_a_role_session_that_does_s3_within_the_role_and
 
     // The audit names the session and how it was made, and the call that
     // made it records the trust statement that allowed it.
-    let records = h.audit(4).await;
-    let put = records
-        .iter()
-        .find(|r| r["key"] == "web/photo.jpg")
-        .expect("a record of the upload");
-    assert_eq!(
-        put["principal"]["arn"],
-        "arn:aws:sts::000000000000:assumed-role/web-uploader/alice-laptop"
+    let call = audited_session(
+        &h.audit(4).await,
+        "web/photo.jpg",
+        "arn:aws:sts::000000000000:assumed-role/web-uploader/alice-laptop",
     );
-    assert_eq!(
-        put["principal"]["session"]["issued_by"],
-        "AssumeRoleWithWebIdentity"
-    );
-    let call = records
-        .iter()
-        .find(|r| r["operation"] == "sts:AssumeRoleWithWebIdentity")
-        .expect("a record of the call");
     assert_eq!(call["auth"]["kind"], "anonymous", "{call}");
     assert_eq!(call["decision"]["allowed"], true, "{call}");
     assert_eq!(call["response"]["issued_access_key_id"], json!(k), "{call}");
@@ -621,12 +642,7 @@ async fn boto3_and_the_aws_cli_sign_in_with_their_own_web_identity_providers() {
 async fn a_provider_declared_in_the_config_is_trusted_and_read_only_through_iam() {
     let key = Key::ed();
     let issuer = Issuer::start(vec![key.jwk("k1")]).await;
-    let declared = format!(
-        "{}\n[[oidc_providers]]\nurl = \"{}\"\nclient_ids = [\"{CLIENT_ID}\"]\n",
-        issuer.config(60),
-        issuer.url
-    );
-    let h = Harness::embedded_with(&declared).await;
+    let h = Harness::embedded_with(&issuer.declared("")).await;
     let e = h.endpoint();
     role_for(&e, &issuer).await;
     let arn = issuer.provider_arn();
@@ -676,4 +692,334 @@ async fn a_provider_declared_in_the_config_is_trusted_and_read_only_through_iam(
     other["aud"] = json!("other");
     let (_, body) = assume(&e, &key.sign("k1", &other)).await;
     assert_eq!(xml_code(&body), "InvalidIdentityToken", "{body}");
+}
+
+const TAGGED_ROLE: &str = "tagged-web";
+const TAGGED_ROLE_ARN: &str = "arn:aws:iam::000000000000:role/tagged-web";
+const NEXT_ROLE_ARN: &str = "arn:aws:iam::000000000000:role/next";
+
+/// A role the provider's tokens for [`CLIENT_ID`] may assume with session
+/// tags (its trust allows `sts:TagSession`), whose one policy serves every
+/// team: `shared/${aws:PrincipalTag/team}/*`, and `shared/cost-${cost}/*`
+/// for a `cost` tag. A second role, `next`, trusts it (role chaining) with
+/// the same policy.
+async fn tagged_roles(e: &str, issuer: &Issuer) {
+    let hp = &issuer.host_path;
+    let trust = json!({"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow",
+        "Principal": {"Federated": issuer.provider_arn()},
+        "Action": ["sts:AssumeRoleWithWebIdentity", "sts:TagSession"],
+        "Condition": {"StringEquals": {format!("{hp}:aud"): CLIENT_ID}}
+    }]});
+    let next_trust = json!({"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow",
+        "Principal": {"AWS": TAGGED_ROLE_ARN},
+        "Action": ["sts:AssumeRole", "sts:TagSession"]
+    }]});
+    let policy = json!({"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Action": "s3:PutObject",
+        "Resource": ["arn:aws:s3:::shared/${aws:PrincipalTag/team}/*",
+                     "arn:aws:s3:::shared/cost-${aws:PrincipalTag/cost}/*"]
+    }]});
+    for (role, trust) in [(TAGGED_ROLE, trust), ("next", next_trust)] {
+        for params in [
+            vec![
+                ("Action", "CreateRole".to_string()),
+                ("RoleName", role.to_string()),
+                ("AssumeRolePolicyDocument", trust.to_string()),
+            ],
+            vec![
+                ("Action", "PutRolePolicy".to_string()),
+                ("RoleName", role.to_string()),
+                ("PolicyName", "team".to_string()),
+                ("PolicyDocument", policy.to_string()),
+            ],
+        ] {
+            let p: Vec<(&str, &str)> = params.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            let (s, b) = api_call(e, "iam", &p).await;
+            assert_eq!(s, 200, "{p:?}: {b}");
+        }
+    }
+}
+
+/// `issuer.claims(sub)` with AWS's session-tags claim set to `tags`.
+fn tagged_claims(issuer: &Issuer, sub: &str, tags: Value) -> Value {
+    let mut c = issuer.claims(sub);
+    c["https://aws.amazon.com/tags"] = tags;
+    c
+}
+
+/// `GetCallerIdentity`'s answer for a session's credentials.
+pub async fn caller_identity(e: &str, key: &str, secret: &str, token: &str) -> String {
+    let (s, me) = api_call_as(
+        e,
+        "sts",
+        &[("Action", "GetCallerIdentity")],
+        key,
+        secret,
+        Some(token),
+    )
+    .await;
+    assert_eq!(s, 200, "{me}");
+    me
+}
+
+/// The credentials of an STS answer.
+pub fn creds(body: &str) -> (String, String, String) {
+    (
+        xml_text(body, "AccessKeyId"),
+        xml_text(body, "SecretAccessKey"),
+        xml_text(body, "SessionToken"),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tokens_session_tags_become_principal_tags_and_transitive_ones_survive_a_role_chain() {
+    let key = Key::ed();
+    let issuer = Issuer::start(vec![key.jwk("k1")]).await;
+    let h = harness(&issuer, 60).await;
+    let e = h.endpoint();
+    shared_bucket(&e).await;
+    provider_and_role(&e, &issuer).await;
+    tagged_roles(&e, &issuer).await;
+    let tags = json!({"principal_tags": {"team": ["photos"], "cost": ["42"]},
+                      "transitive_tag_keys": ["team"]});
+    let token = key.sign("k1", &tagged_claims(&issuer, "alice", tags));
+    let (s, body) = assume_with(&e, TAGGED_ROLE_ARN, &token, &[]).await;
+    assert_eq!(s, 200, "{body}");
+    let (k, sk, t) = creds(&body);
+    let session = s3_session_client(&e, &k, &sk, Some(&t));
+    // One policy, the team's prefix from the token's tag.
+    put_shared(&session, "photos/a.jpg").await.unwrap();
+    put_shared(&session, "cost-42/a.jpg").await.unwrap();
+    assert_eq!(
+        put_shared(&session, "finance/a.jpg").await.unwrap_err(),
+        "AccessDenied"
+    );
+    assert_eq!(
+        xml_text(&caller_identity(&e, &k, &sk, &t).await, "Arn"),
+        "arn:aws:sts::000000000000:assumed-role/tagged-web/alice-laptop"
+    );
+
+    // The session assumes the next role: `team` is transitive and carries
+    // on; `cost` is not and stays behind.
+    let (s, chained) = api_call_as(
+        &e,
+        "sts",
+        &[
+            ("Action", "AssumeRole"),
+            ("RoleArn", NEXT_ROLE_ARN),
+            ("RoleSessionName", "chained"),
+        ],
+        &k,
+        &sk,
+        Some(&t),
+    )
+    .await;
+    assert_eq!(s, 200, "{chained}");
+    let (k2, sk2, t2) = creds(&chained);
+    let next = s3_session_client(&e, &k2, &sk2, Some(&t2));
+    put_shared(&next, "photos/b.jpg").await.unwrap();
+    assert_eq!(
+        put_shared(&next, "cost-42/b.jpg").await.unwrap_err(),
+        "AccessDenied"
+    );
+    // A transitive tag cannot be set again down the chain.
+    let (s, b) = api_call_as(
+        &e,
+        "sts",
+        &[
+            ("Action", "AssumeRole"),
+            ("RoleArn", NEXT_ROLE_ARN),
+            ("RoleSessionName", "chained"),
+            ("Tags.member.1.Key", "Team"),
+            ("Tags.member.1.Value", "finance"),
+        ],
+        &k,
+        &sk,
+        Some(&t),
+    )
+    .await;
+    assert_eq!((s, xml_code(&b)), (400, "InvalidInput".into()), "{b}");
+
+    // The audit names the session and records that passing tags was checked.
+    let call = audited_session(
+        &h.audit(17).await,
+        "photos/a.jpg",
+        "arn:aws:sts::000000000000:assumed-role/tagged-web/alice-laptop",
+    );
+    assert_eq!(call["decision"]["allowed"], true, "{call}");
+    assert!(call.to_string().contains("sts:TagSession"), "{call}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn token_tags_need_tag_session_in_the_trust_policy_and_bad_shapes_are_refused() {
+    let key = Key::ec();
+    let issuer = Issuer::start(vec![key.jwk("k1")]).await;
+    let h = harness(&issuer, 60).await;
+    let e = h.endpoint();
+    provider_and_role(&e, &issuer).await;
+    tagged_roles(&e, &issuer).await;
+    let team = json!({"principal_tags": {"team": ["photos"]}});
+
+    // `web-uploader` trusts the provider for sts:AssumeRoleWithWebIdentity only.
+    let token = key.sign("k1", &tagged_claims(&issuer, "alice", team.clone()));
+    let (s, b) = assume(&e, &token).await;
+    assert_eq!((s, xml_code(&b)), (403, "AccessDenied".into()), "{b}");
+    assert!(b.contains("sts:TagSession"), "{b}");
+    // The same token without tags is fine there.
+    let (s, b) = assume(&e, &key.sign("k1", &issuer.claims("alice"))).await;
+    assert_eq!(s, 200, "{b}");
+
+    let many: serde_json::Map<String, Value> =
+        (0..51).map(|i| (format!("k{i}"), json!(["v"]))).collect();
+    // Ten tags of 220 characters: within every per-tag limit, 2200
+    // characters together, beyond the 2048 that pack.
+    let big: serde_json::Map<String, Value> = (0..10)
+        .map(|i| (format!("{i:0>20}"), json!(["v".repeat(200)])))
+        .collect();
+    let cases: Vec<(&str, Value, &str)> = vec![
+        (
+            "not an object",
+            json!("team=photos"),
+            "InvalidIdentityToken",
+        ),
+        (
+            "a value that is not an array",
+            json!({"principal_tags": {"team": "photos"}}),
+            "InvalidIdentityToken",
+        ),
+        (
+            "two values",
+            json!({"principal_tags": {"team": ["photos", "video"]}}),
+            "InvalidIdentityToken",
+        ),
+        (
+            "no value",
+            json!({"principal_tags": {"team": []}}),
+            "InvalidIdentityToken",
+        ),
+        (
+            "a number",
+            json!({"principal_tags": {"team": [7]}}),
+            "InvalidIdentityToken",
+        ),
+        (
+            "keys differing only in case",
+            json!({"principal_tags": {"team": ["a"], "Team": ["b"]}}),
+            "InvalidIdentityToken",
+        ),
+        (
+            "a reserved key",
+            json!({"principal_tags": {"aws:team": ["a"]}}),
+            "InvalidIdentityToken",
+        ),
+        (
+            "a key of 129 characters",
+            json!({"principal_tags": {"k".repeat(129): ["a"]}}),
+            "InvalidIdentityToken",
+        ),
+        (
+            "a value of 257 characters",
+            json!({"principal_tags": {"team": ["v".repeat(257)]}}),
+            "InvalidIdentityToken",
+        ),
+        (
+            "a value with a character outside the charset",
+            json!({"principal_tags": {"team": ["photos;rm"]}}),
+            "InvalidIdentityToken",
+        ),
+        (
+            "51 tags",
+            json!({ "principal_tags": many }),
+            "InvalidIdentityToken",
+        ),
+        (
+            "a transitive key without a tag",
+            json!({"principal_tags": {"team": ["a"]}, "transitive_tag_keys": ["cost"]}),
+            "InvalidIdentityToken",
+        ),
+        (
+            "transitive keys not an array",
+            json!({"principal_tags": {"team": ["a"]}, "transitive_tag_keys": "team"}),
+            "InvalidIdentityToken",
+        ),
+        (
+            "an unknown member",
+            json!({"principal_tags": {"team": ["a"]}, "session_tags": {}}),
+            "InvalidIdentityToken",
+        ),
+        (
+            "tags too large to pack",
+            json!({ "principal_tags": big }),
+            "PackedPolicyTooLarge",
+        ),
+    ];
+    for (what, tags, code) in cases {
+        let token = key.sign("k1", &tagged_claims(&issuer, "alice", tags));
+        let (s, b) = assume_with(&e, TAGGED_ROLE_ARN, &token, &[]).await;
+        assert_eq!((s, xml_code(&b).as_str()), (400, code), "{what}: {b}");
+    }
+    // The role accepts well-formed tags: the refusals above were the shapes'.
+    let token = key.sign("k1", &tagged_claims(&issuer, "alice", team));
+    let (s, b) = assume_with(&e, TAGGED_ROLE_ARN, &token, &[]).await;
+    assert_eq!(s, 200, "{b}");
+    // AWS's API has no Tags parameter here: the token carries the tags.
+    for extra in [
+        [("Tags.member.1.Key", "team"), ("Tags.member.1.Value", "x")].as_slice(),
+        [("TransitiveTagKeys.member.1", "team")].as_slice(),
+    ] {
+        let (s, b) = assume_with(&e, TAGGED_ROLE_ARN, &token, extra).await;
+        assert_eq!((s, xml_code(&b)), (400, "ValidationError".into()), "{b}");
+        assert!(b.contains("https://aws.amazon.com/tags"), "{b}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_declared_provider_maps_plain_claims_to_session_tags() {
+    let key = Key::ed();
+    let issuer = Issuer::start(vec![key.jwk("k1")]).await;
+    let declared = issuer.declared("tag_claims = { team = \"team\", cost = \"cost_center\" }");
+    let h = Harness::embedded_with(&declared).await;
+    let e = h.endpoint();
+    shared_bucket(&e).await;
+    tagged_roles(&e, &issuer).await;
+    // `team` comes from the plain claim (issuer.claims sets it to "photos");
+    // `cost_center` is absent, so there is no `cost` tag.
+    let (s, body) = assume_with(
+        &e,
+        TAGGED_ROLE_ARN,
+        &key.sign("k1", &issuer.claims("alice")),
+        &[],
+    )
+    .await;
+    assert_eq!(s, 200, "{body}");
+    let (k, sk, t) = creds(&body);
+    let session = s3_session_client(&e, &k, &sk, Some(&t));
+    put_shared(&session, "photos/a.jpg").await.unwrap();
+    assert_eq!(
+        put_shared(&session, "cost-/a.jpg").await.unwrap_err(),
+        "AccessDenied"
+    );
+    // A mapped claim that is not a string refuses the token.
+    let mut claims = issuer.claims("alice");
+    claims["cost_center"] = json!(42);
+    let (s, b) = assume_with(&e, TAGGED_ROLE_ARN, &key.sign("k1", &claims), &[]).await;
+    assert_eq!(
+        (s, xml_code(&b)),
+        (400, "InvalidIdentityToken".into()),
+        "{b}"
+    );
+    // A mapped claim and AWS's claim naming the same tag key collide.
+    let claims = tagged_claims(
+        &issuer,
+        "alice",
+        json!({"principal_tags": {"TEAM": ["video"]}}),
+    );
+    let (s, b) = assume_with(&e, TAGGED_ROLE_ARN, &key.sign("k1", &claims), &[]).await;
+    assert_eq!(
+        (s, xml_code(&b)),
+        (400, "InvalidIdentityToken".into()),
+        "{b}"
+    );
 }
