@@ -132,6 +132,15 @@ impl Fleet {
 
     /// With the instances reaching PostgreSQL through `port` (a relay).
     pub async fn start_via(n: usize, port: Option<u16>) -> Fleet {
+        Fleet::start_configured(n, port, "").await
+    }
+
+    /// With `extra` appended to every instance's config.
+    pub async fn start_with(n: usize, extra: &str) -> Fleet {
+        Fleet::start_configured(n, None, extra).await
+    }
+
+    async fn start_configured(n: usize, port: Option<u16>, extra: &str) -> Fleet {
         let dir = TempDir::new().unwrap();
         let db = TestDb::create().await;
         let s3 = EmbeddedStore::start(EmbeddedConfig {
@@ -147,7 +156,7 @@ impl Fleet {
         for i in 0..n {
             let own = dir.path().join(format!("instance{i}"));
             std::fs::create_dir_all(&own).unwrap();
-            let text = fleet_config(dir.path(), &own, &s3.endpoint(), &url);
+            let text = fleet_config(dir.path(), &own, &s3.endpoint(), &url) + extra;
             let config = Config::from_toml(&text, Path::new("fleet.toml"), &own).unwrap();
             instances.push(Server::start(config).await.unwrap());
         }
@@ -351,6 +360,101 @@ async fn a_session_issued_by_one_instance_works_on_another_and_a_revocation_thro
     put_shared(&s3_client(&b, &k, &s), "issuer/own")
         .await
         .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_web_identity_session_crosses_instances_and_revocation_or_provider_deletion_reaches_all()
+{
+    use crate::web_identity::{Issuer, Key, assume, caller_identity, creds, provider_and_role};
+    let key = Key::ed();
+    let issuer = Issuer::start(vec![key.jwk("k1")]).await;
+    let f = Fleet::start_with(3, &issuer.config(60)).await;
+    let (a, b, c) = (f.endpoint(0), f.endpoint(1), f.endpoint(2));
+    shared_bucket(&a).await;
+    // Provider and role made through instance 1 ...
+    provider_and_role(&a, &issuer).await;
+    // ... a session assumed through instance 2 ...
+    let token = key.sign("k1", &issuer.claims("alice"));
+    let answer = Arc::new(std::sync::Mutex::new(String::new()));
+    let took = within(PROPAGATION, "provider and role on instance 2", || {
+        let (b, token, answer) = (b.clone(), token.clone(), answer.clone());
+        async move {
+            let (s, got) = assume(&b, &token).await;
+            *answer.lock().unwrap() = got;
+            s == 200
+        }
+    })
+    .await;
+    eprintln!("provider and role usable on instance 2 after {took:?}");
+    let body = answer.lock().unwrap().clone();
+    let (k, sk, t) = creds(&body);
+    // ... works on instance 3, within the role's policy.
+    let on_c = s3_session_client(&c, &k, &sk, Some(&t));
+    let took = within(PROPAGATION, "the session on instance 3", || {
+        let on_c = on_c.clone();
+        async move { put_shared(&on_c, "web/from-c.jpg").await.is_ok() }
+    })
+    .await;
+    eprintln!("the session works on instance 3 after {took:?}");
+    assert_eq!(
+        put_shared(&on_c, "private/from-c.jpg").await.unwrap_err(),
+        "AccessDenied"
+    );
+    assert_eq!(
+        xml_text(&caller_identity(&c, &k, &sk, &t).await, "Arn"),
+        "arn:aws:sts::000000000000:assumed-role/web-uploader/alice-laptop"
+    );
+
+    // Revoking the role's sessions through instance 1 ends it everywhere.
+    iam_ok(
+        &a,
+        &[("Action", "RevokeSessions"), ("RoleName", "web-uploader")],
+    )
+    .await;
+    for e in [&b, &c] {
+        let client = s3_session_client(e, &k, &sk, Some(&t));
+        let took = within(
+            PROPAGATION,
+            "a role's revocation on another instance",
+            || {
+                let client = client.clone();
+                async move { put_shared(&client, "web/after-revoke.jpg").await.is_err() }
+            },
+        )
+        .await;
+        eprintln!("role sessions revoked on {e} after {took:?}");
+    }
+    // A new session is issued after the revocation and works.
+    let (s, fresh) = assume(&b, &token).await;
+    assert_eq!(s, 200, "{fresh}");
+    let (fk, fsk, ft) = creds(&fresh);
+    let fresh = s3_session_client(&c, &fk, &fsk, Some(&ft));
+    put_shared(&fresh, "web/fresh.jpg").await.unwrap();
+
+    // Deleting the provider through instance 3: no instance accepts its tokens.
+    iam_ok(
+        &c,
+        &[
+            ("Action", "DeleteOpenIDConnectProvider"),
+            ("OpenIDConnectProviderArn", &issuer.provider_arn()),
+        ],
+    )
+    .await;
+    for e in [&a, &b] {
+        let took = within(
+            PROPAGATION,
+            "a provider's deletion on another instance",
+            || {
+                let (e, token) = (e.to_string(), token.clone());
+                async move {
+                    let (s, got) = assume(&e, &token).await;
+                    s == 400 && xml_code(&got) == "InvalidIdentityToken"
+                }
+            },
+        )
+        .await;
+        eprintln!("provider deletion seen on {e} after {took:?}");
+    }
 }
 
 /// A TCP relay to PostgreSQL that a test can cut (every connection dropped,
