@@ -291,3 +291,41 @@ pub fn list(what: Tagged, p: &Params, call: &mut Call<'_>) -> Result<Option<Stri
         |x, (_, t)| member_xml(x, t),
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tag(k: &str, v: &str) -> Tag {
+        Tag {
+            key: k.into(),
+            value: v.into(),
+        }
+    }
+
+    #[test]
+    fn a_tag_replaces_its_namesake_as_the_entitys_keys_compare() {
+        let mut folded = vec![tag("Team", "a")];
+        merge(&mut folded, &[tag("team", "b")], KeyCase::Folded).unwrap();
+        assert_eq!(folded, [tag("team", "b")]);
+        let mut exact = vec![tag("Team", "a")];
+        merge(
+            &mut exact,
+            &[tag("team", "b"), tag("Team", "c")],
+            KeyCase::Exact,
+        )
+        .unwrap();
+        assert_eq!(exact, [tag("Team", "c"), tag("team", "b")]);
+    }
+
+    #[test]
+    fn more_than_fifty_tags_is_a_limit_not_a_truncation() {
+        let mut tags: Vec<Tag> = (0..50).map(|i| tag(&format!("k{i}"), "v")).collect();
+        // Replacing one keeps the count.
+        merge(&mut tags, &[tag("k0", "w")], KeyCase::Exact).unwrap();
+        assert!(matches!(
+            merge(&mut tags, &[tag("k50", "v")], KeyCase::Exact),
+            Err(ApiError::LimitExceeded(_))
+        ));
+    }
+}
