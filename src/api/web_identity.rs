@@ -339,9 +339,12 @@ pub async fn assume_role_with_web_identity(
     let mut actions = vec![ACTION];
     if !session_tags.is_empty() {
         actions.push(TAG_SESSION);
-        call.audit.actions.push(TAG_SESSION.into());
     }
     for action in actions {
+        if action != ACTION {
+            // The call's own action is noted already, before the token was read.
+            call.audit.actions.push(action.into());
+        }
         let req = Request {
             action,
             resource: &role_arn,
