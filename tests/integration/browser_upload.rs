@@ -32,14 +32,6 @@ impl Drop for Backend {
     }
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 async fn wait_for(url: &str) {
     for _ in 0..200 {
         if reqwest::get(url)
