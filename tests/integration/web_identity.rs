@@ -281,6 +281,29 @@ pub async fn assume_role(e: &str, role_arn: &str, session: &str, token: &str) ->
     (resp.status().as_u16(), resp.text().await.unwrap())
 }
 
+/// Checks the audit of a web-identity session: `request` (a record of one
+/// of its requests) names the session `arn` and how it was made, and the
+/// call that made it is among `records`, unsigned and allowed. Returns the
+/// call's record.
+pub fn assert_web_identity_audit<'a>(
+    request: &Value,
+    arn: &str,
+    records: &'a [Value],
+) -> &'a Value {
+    assert_eq!(request["principal"]["arn"], arn, "{request}");
+    assert_eq!(
+        request["principal"]["session"]["issued_by"],
+        "AssumeRoleWithWebIdentity"
+    );
+    let call = records
+        .iter()
+        .find(|r| r["operation"] == "sts:AssumeRoleWithWebIdentity")
+        .expect("a record of the call");
+    assert_eq!(call["auth"]["kind"], "anonymous", "{call}");
+    assert_eq!(call["decision"]["allowed"], true, "{call}");
+    call
+}
+
 async fn harness(issuer: &Issuer, refetch_secs: u64) -> Harness {
     Harness::embedded_with(&issuer.config(refetch_secs)).await
 }
@@ -344,20 +367,11 @@ async fn a_providers_token_gives_a_role_session_that_does_s3_within_the_role_and
         .iter()
         .find(|r| r["key"] == "web/photo.jpg")
         .expect("a record of the upload");
-    assert_eq!(
-        put["principal"]["arn"],
-        "arn:aws:sts::000000000000:assumed-role/web-uploader/alice-laptop"
+    let call = assert_web_identity_audit(
+        put,
+        "arn:aws:sts::000000000000:assumed-role/web-uploader/alice-laptop",
+        &records,
     );
-    assert_eq!(
-        put["principal"]["session"]["issued_by"],
-        "AssumeRoleWithWebIdentity"
-    );
-    let call = records
-        .iter()
-        .find(|r| r["operation"] == "sts:AssumeRoleWithWebIdentity")
-        .expect("a record of the call");
-    assert_eq!(call["auth"]["kind"], "anonymous", "{call}");
-    assert_eq!(call["decision"]["allowed"], true, "{call}");
     assert_eq!(call["response"]["issued_access_key_id"], json!(k), "{call}");
     assert!(!call.to_string().contains(&t), "the token is not recorded");
 }
