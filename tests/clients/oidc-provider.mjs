@@ -8,9 +8,10 @@
 //
 // Usage: node oidc-provider.mjs --port PORT --cert CERT.pem --key KEY.pem \
 //          --client CLIENT_ID,REDIRECT_URI[,RS256|ES256] [--client ...]
-// The issuer is https://localhost:PORT. Signing keys are made afresh at each
-// start, so a restart on the same port is a key rotation. Prints
-// "ready ISSUER" once it listens on 127.0.0.1.
+// The issuer is https://localhost:PORT (PORT 0: a free port, chosen when it
+// binds). Signing keys are made afresh at each start, so a restart on the
+// same port is a key rotation. Prints "ready ISSUER" once it listens on
+// 127.0.0.1.
 import { generateKeyPairSync, randomBytes, randomUUID } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { createServer } from "node:https";
@@ -30,8 +31,6 @@ if (!args.port || !args.cert || !args.key || args.client.length === 0) {
   console.error("usage: oidc-provider.mjs --port PORT --cert CERT --key KEY --client ID,REDIRECT_URI[,ALG]");
   process.exit(2);
 }
-
-const issuer = `https://localhost:${args.port}`;
 
 // One key per algorithm; the key id changes at every start.
 function signingKey(type, options, alg) {
@@ -57,6 +56,14 @@ const clients = args.client.map((spec) => {
     id_token_signed_response_alg: alg,
   };
 });
+
+// Bound first: the issuer names the port.
+const server = createServer({ cert: readFileSync(args.cert), key: readFileSync(args.key) });
+await new Promise((resolve, reject) => {
+  server.once("error", reject);
+  server.listen(Number(args.port), "127.0.0.1", resolve);
+});
+const issuer = `https://localhost:${server.address().port}`;
 
 const provider = new Provider(issuer, {
   clients,
@@ -84,13 +91,8 @@ const provider = new Provider(issuer, {
   },
 });
 
-const server = createServer(
-  { cert: readFileSync(args.cert), key: readFileSync(args.key) },
-  provider.callback(),
-);
-server.listen(Number(args.port), "127.0.0.1", () => {
-  console.log(`ready ${issuer}`);
-});
+server.on("request", provider.callback());
+console.log(`ready ${issuer}`);
 for (const signal of ["SIGINT", "SIGTERM"]) {
   process.on(signal, () => server.close(() => process.exit(0)));
 }

@@ -44,16 +44,17 @@ impl OpenIdProvider {
     pub async fn start(clients: &[(&str, &str, &str)]) -> OpenIdProvider {
         let dir = TempDir::new().unwrap();
         let (ca_file, key_file, _) = self_signed_cert(dir.path());
-        let port = free_port();
         let clients: Vec<String> = clients
             .iter()
             .map(|(id, redirect, alg)| format!("{id},{redirect},{alg}"))
             .collect();
-        let child = spawn(port, &ca_file, &key_file, &clients, dir.path()).await;
-        let host_path = format!("localhost:{port}");
+        // Port 0: the provider binds a free port and names it in its issuer.
+        let (child, issuer) = spawn(0, &ca_file, &key_file, &clients, dir.path()).await;
+        let host_path = issuer.trim_start_matches("https://").to_string();
+        let port = host_path.trim_start_matches("localhost:").parse().unwrap();
         OpenIdProvider {
             child,
-            issuer: format!("https://{host_path}"),
+            issuer,
             host_path,
             ca_file,
             key_file,
@@ -67,7 +68,7 @@ impl OpenIdProvider {
     /// keys of its own making: a key rotation.
     pub async fn restart(&mut self) {
         self.child.kill().await.unwrap();
-        self.child = spawn(
+        (self.child, _) = spawn(
             self.port,
             &self.ca_file,
             &self.key_file,
@@ -183,14 +184,15 @@ impl OpenIdProvider {
     }
 }
 
-/// Starts the provider's process and waits for its ready line.
+/// Starts the provider's process and waits for its ready line; returns it
+/// and its issuer.
 async fn spawn(
     port: u16,
     cert: &Path,
     key: &Path,
     clients: &[String],
     dir: &Path,
-) -> tokio::process::Child {
+) -> (tokio::process::Child, String) {
     let mut cmd = tokio::process::Command::new("node");
     cmd.current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients"))
         .arg("oidc-provider.mjs")
@@ -212,16 +214,16 @@ async fn spawn(
         .expect("node runs tests/clients/oidc-provider.mjs (scripts/test runs npm ci)");
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let ready = tokio::time::timeout(Duration::from_secs(30), lines.next_line()).await;
-    match ready {
-        Ok(Ok(Some(line))) if line.starts_with("ready https://localhost:") => {}
+    let issuer = match ready {
+        Ok(Ok(Some(line))) if line.starts_with("ready https://localhost:") => line[6..].to_string(),
         other => panic!(
             "the OpenID provider did not start ({other:?}): {}",
             std::fs::read_to_string(&log).unwrap_or_default()
         ),
-    }
+    };
     // Whatever else it prints is read, so that it never blocks on a full pipe.
     tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    child
+    (child, issuer)
 }
 
 fn post_form(http: &reqwest::Client, url: &str, form: &[(&str, &str)]) -> reqwest::RequestBuilder {
