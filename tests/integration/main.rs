@@ -34,6 +34,7 @@ mod policy_check;
 mod policy_decisions;
 mod policy_versions;
 mod post_upload;
+mod real_idp;
 mod reload;
 mod sdk_identities;
 mod sessions;

@@ -267,9 +267,14 @@ pub async fn role_for(e: &str, issuer: &Issuer) {
     .await;
 }
 
-/// An unsigned AssumeRoleWithWebIdentity, as the SDKs send it.
+/// An unsigned AssumeRoleWithWebIdentity of this file's role, as the SDKs send it.
 pub async fn assume(e: &str, token: &str) -> (u16, String) {
     assume_with(e, ROLE_ARN, token, &[]).await
+}
+
+/// An unsigned AssumeRoleWithWebIdentity of `role_arn`.
+pub async fn assume_role(e: &str, role_arn: &str, session: &str, token: &str) -> (u16, String) {
+    assume_as(e, role_arn, session, token, &[]).await
 }
 
 /// An unsigned AssumeRoleWithWebIdentity of `role_arn`, with extra parameters.
@@ -279,11 +284,21 @@ pub async fn assume_with(
     token: &str,
     extra: &[(&str, &str)],
 ) -> (u16, String) {
+    assume_as(e, role_arn, "alice-laptop", token, extra).await
+}
+
+async fn assume_as(
+    e: &str,
+    role_arn: &str,
+    session: &str,
+    token: &str,
+    extra: &[(&str, &str)],
+) -> (u16, String) {
     let mut form = form_urlencoded::Serializer::new(String::new());
     form.append_pair("Action", "AssumeRoleWithWebIdentity")
         .append_pair("Version", "2011-06-15")
         .append_pair("RoleArn", role_arn)
-        .append_pair("RoleSessionName", "alice-laptop")
+        .append_pair("RoleSessionName", session)
         .append_pair("WebIdentityToken", token);
     for (k, v) in extra {
         form.append_pair(k, v);
@@ -306,16 +321,30 @@ fn audited_session(records: &[Value], key: &str, arn: &str) -> Value {
         .iter()
         .find(|r| r["key"] == key)
         .expect("a record of the upload");
-    assert_eq!(put["principal"]["arn"], arn);
+    assert_web_identity_audit(put, arn, records).clone()
+}
+
+/// Checks the audit of a web-identity session: `request` (a record of one
+/// of its requests) names the session `arn` and how it was made, and the
+/// call that made it is among `records`, unsigned and allowed. Returns the
+/// call's record.
+pub fn assert_web_identity_audit<'a>(
+    request: &Value,
+    arn: &str,
+    records: &'a [Value],
+) -> &'a Value {
+    assert_eq!(request["principal"]["arn"], arn, "{request}");
     assert_eq!(
-        put["principal"]["session"]["issued_by"],
+        request["principal"]["session"]["issued_by"],
         "AssumeRoleWithWebIdentity"
     );
-    records
+    let call = records
         .iter()
         .find(|r| r["operation"] == "sts:AssumeRoleWithWebIdentity")
-        .expect("a record of the call")
-        .clone()
+        .expect("a record of the call");
+    assert_eq!(call["auth"]["kind"], "anonymous", "{call}");
+    assert_eq!(call["decision"]["allowed"], true, "{call}");
+    call
 }
 
 async fn harness(issuer: &Issuer, refetch_secs: u64) -> Harness {
@@ -372,8 +401,6 @@ async fn a_providers_token_gives_a_role_session_that_does_s3_within_the_role_and
         "web/photo.jpg",
         "arn:aws:sts::000000000000:assumed-role/web-uploader/alice-laptop",
     );
-    assert_eq!(call["auth"]["kind"], "anonymous", "{call}");
-    assert_eq!(call["decision"]["allowed"], true, "{call}");
     assert_eq!(call["response"]["issued_access_key_id"], json!(k), "{call}");
     assert!(!call.to_string().contains(&t), "the token is not recorded");
 }
@@ -537,16 +564,21 @@ async fn keys_are_cached_refetched_for_a_new_kid_and_not_faster_than_configured(
     assert_eq!(issuer2.jwks_hits.load(Ordering::SeqCst), 1);
 }
 
-/// The environment of a workload signed in through a token file. `HOME` is
-/// the token's directory: the aws CLI caches web-identity credentials under
-/// `~/.aws/cli/cache`, which must not outlive this test's server.
-fn web_identity_env(cmd: &mut std::process::Command, e: &str, token_file: &std::path::Path) {
+/// The environment of a workload signed in to `role_arn` through a token
+/// file. `HOME` is the token's directory: the aws CLI caches web-identity
+/// credentials under `~/.aws/cli/cache`, which must not outlive the test's server.
+fn web_identity_env(
+    cmd: &mut std::process::Command,
+    e: &str,
+    token_file: &std::path::Path,
+    role_arn: &str,
+) {
     let home = token_file
         .parent()
         .unwrap_or(std::path::Path::new("/nonexistent"));
     cmd.env("HOME", home)
         .env("AWS_WEB_IDENTITY_TOKEN_FILE", token_file)
-        .env("AWS_ROLE_ARN", ROLE_ARN)
+        .env("AWS_ROLE_ARN", role_arn)
         .env("AWS_ROLE_SESSION_NAME", "ci-job")
         .env("AWS_ENDPOINT_URL_STS", e)
         .env("AWS_DEFAULT_REGION", "us-east-1")
@@ -558,6 +590,106 @@ fn web_identity_env(cmd: &mut std::process::Command, e: &str, token_file: &std::
         .env_remove("AWS_SECRET_ACCESS_KEY")
         .env_remove("AWS_SESSION_TOKEN")
         .env_remove("AWS_PROFILE");
+}
+
+/// Runs `program` as a workload signed in to `role_arn` (session `ci-job`)
+/// with the token in `token_file`.
+async fn as_workload(
+    program: &str,
+    args: Vec<String>,
+    e: &str,
+    token_file: &std::path::Path,
+    role_arn: &str,
+) -> std::process::Output {
+    let mut cmd = std::process::Command::new(program);
+    cmd.args(args);
+    web_identity_env(&mut cmd, e, token_file, role_arn);
+    tokio::task::spawn_blocking(move || cmd.output().unwrap())
+        .await
+        .unwrap()
+}
+
+/// boto3's own web-identity provider (tests/clients/boto3_web_identity.py)
+/// writes and reads under `allowed` of bucket `shared` and is refused under
+/// `denied`; returns the caller ARN it printed.
+pub async fn boto3_workload(
+    e: &str,
+    token_file: &std::path::Path,
+    role_arn: &str,
+    allowed: &str,
+    denied: &str,
+) -> String {
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/clients/boto3_web_identity.py");
+    let args = [script.to_str().unwrap(), e, allowed, denied].map(String::from);
+    let out = as_workload("python3", args.to_vec(), e, token_file, role_arn).await;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.get(1), Some(&"ok"), "{stdout}");
+    lines[0].to_string()
+}
+
+/// The aws CLI, signed in to `role_arn` with the token in `token_file`,
+/// copies a file to `shared/ALLOWED` and is refused `shared/DENIED`; the
+/// object is there for root to read. Returns the caller ARN the CLI prints.
+pub async fn aws_cli_workload(
+    h: &Harness,
+    token_file: &std::path::Path,
+    role_arn: &str,
+    allowed: &str,
+    denied: &str,
+) -> String {
+    let e = h.endpoint();
+    let cli = |args: Vec<String>| {
+        let mut all = vec!["--endpoint-url".to_string(), e.clone()];
+        all.extend(args);
+        as_workload("aws", all, &e, token_file, role_arn)
+    };
+    let upload = h.dir.path().join("upload.txt");
+    std::fs::write(&upload, b"from the aws CLI").unwrap();
+    let cp = |key: &str| {
+        let args = [
+            "s3",
+            "cp",
+            upload.to_str().unwrap(),
+            &format!("s3://shared/{key}"),
+        ];
+        cli(args.map(String::from).to_vec())
+    };
+    let own = cp(allowed).await;
+    assert!(own.status.success(), "{own:?}");
+    let other = cp(denied).await;
+    assert!(!other.status.success(), "{other:?}");
+    assert!(
+        String::from_utf8_lossy(&other.stderr).contains("AccessDenied"),
+        "{other:?}"
+    );
+    let got = h
+        .root()
+        .get_object()
+        .bucket("shared")
+        .key(allowed)
+        .send()
+        .await
+        .unwrap();
+    let body = got.body.collect().await.unwrap().into_bytes();
+    assert_eq!(&body[..], b"from the aws CLI");
+    let me = [
+        "sts",
+        "get-caller-identity",
+        "--output",
+        "text",
+        "--query",
+        "Arn",
+    ];
+    let me = cli(me.map(String::from).to_vec()).await;
+    assert!(me.status.success(), "{me:?}");
+    String::from_utf8_lossy(&me.stdout).trim().to_string()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -572,70 +704,18 @@ async fn boto3_and_the_aws_cli_sign_in_with_their_own_web_identity_providers() {
     std::fs::write(&token_file, key.sign("k1", &issuer.claims("alice"))).unwrap();
     let session_arn = "arn:aws:sts::000000000000:assumed-role/web-uploader/ci-job";
 
-    let (e2, tf) = (e.clone(), token_file.clone());
-    let boto3 = tokio::task::spawn_blocking(move || {
-        let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("tests/clients/boto3_web_identity.py");
-        let mut cmd = std::process::Command::new("python3");
-        cmd.arg(script).arg(&e2);
-        web_identity_env(&mut cmd, &e2, &tf);
-        cmd.output().unwrap()
-    })
-    .await
-    .unwrap();
-    let out = String::from_utf8_lossy(&boto3.stdout);
-    assert!(
-        boto3.status.success(),
-        "{out}{}",
-        String::from_utf8_lossy(&boto3.stderr)
-    );
-    assert_eq!(out.lines().collect::<Vec<_>>(), [session_arn, "ok"]);
+    let me = boto3_workload(&e, &token_file, ROLE_ARN, "web/", "private/").await;
+    assert_eq!(me, session_arn);
 
-    let (e2, tf) = (e.clone(), token_file.clone());
-    let upload = h.dir.path().join("upload.txt");
-    std::fs::write(&upload, b"from the aws CLI").unwrap();
-    let cli = tokio::task::spawn_blocking(move || {
-        let run = |args: &[&str]| {
-            let mut cmd = std::process::Command::new("aws");
-            cmd.arg("--endpoint-url").arg(&e2).args(args);
-            web_identity_env(&mut cmd, &e2, &tf);
-            cmd.output().unwrap()
-        };
-        let up = upload.to_str().unwrap();
-        (
-            run(&["s3", "cp", up, "s3://shared/web/from-cli.txt"]),
-            run(&["s3", "cp", up, "s3://shared/private/from-cli.txt"]),
-            run(&[
-                "sts",
-                "get-caller-identity",
-                "--output",
-                "text",
-                "--query",
-                "Arn",
-            ]),
-        )
-    })
-    .await
-    .unwrap();
-    assert!(cli.0.status.success(), "{:?}", cli.0);
-    assert!(!cli.1.status.success(), "{:?}", cli.1);
-    assert!(
-        String::from_utf8_lossy(&cli.1.stderr).contains("AccessDenied"),
-        "{:?}",
-        cli.1
-    );
-    assert!(cli.2.status.success(), "{:?}", cli.2);
-    assert_eq!(String::from_utf8_lossy(&cli.2.stdout).trim(), session_arn);
-    let got = h
-        .root()
-        .get_object()
-        .bucket("shared")
-        .key("web/from-cli.txt")
-        .send()
-        .await
-        .unwrap();
-    let body = got.body.collect().await.unwrap().into_bytes();
-    assert_eq!(&body[..], b"from the aws CLI");
+    let me = aws_cli_workload(
+        &h,
+        &token_file,
+        ROLE_ARN,
+        "web/from-cli.txt",
+        "private/from-cli.txt",
+    )
+    .await;
+    assert_eq!(me, session_arn);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

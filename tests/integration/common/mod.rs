@@ -636,6 +636,15 @@ pub fn pattern(n: usize) -> Vec<u8> {
     (0..n).map(|i| (i % 251) as u8).collect()
 }
 
+/// A loopback port free a moment ago, for a process that binds it itself.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
 /// Runs a command, failing the test with its output when it fails.
 pub fn run_ok(cmd: &mut std::process::Command) -> String {
     let out = cmd
