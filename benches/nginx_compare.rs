@@ -20,7 +20,7 @@
 //! for small requests (64 / 16), `CMP_WRK_THREADS` client threads (2), `CMP_LARGE_MIB` object size for the
 //! large GET and PUTs (1024 / 4), `CMP_NGINX_WORKERS` worker processes of each nginx (2),
 //! and `CMP_EARLIER_BIN`, another s3warden binary (the build before a change) measured as a
-//! fourth target in the same rounds.
+//! fourth target in the same rounds, and `CMP_LOADS` to run only some loads (see `Load::selected`).
 //! Figures are recorded in docs/benchmarks.md.
 
 use std::convert::Infallible;
@@ -597,6 +597,20 @@ impl Load {
         }
     }
 
+    /// `CMP_LOADS`, a comma-separated subset (`presigned,signed,head,large,put,puthex`),
+    /// runs only those loads: a change to one path is measured without the rest.
+    fn selected(self) -> bool {
+        let tag = match self {
+            Load::PresignedGet => "presigned",
+            Load::SignedGet => "signed",
+            Load::SignedHead => "head",
+            Load::LargeGet => "large",
+            Load::PutUnsigned => "put",
+            Load::PutSignedHex => "puthex",
+        };
+        std::env::var("CMP_LOADS").map_or(true, |v| v.split(',').any(|t| t.trim() == tag))
+    }
+
     fn throughput(self) -> bool {
         matches!(
             self,
@@ -707,6 +721,9 @@ fn main() {
     let mut through_warden = vec![0u64; wardens.len()];
     for _round in 0..knobs.runs {
         for (l, load) in Load::ALL.into_iter().enumerate() {
+            if !load.selected() {
+                continue;
+            }
             for (t, (_, server)) in targets.iter().enumerate() {
                 let endpoint = server.endpoint();
                 let small = format!("{endpoint}/bench/bencher/small");
@@ -765,6 +782,9 @@ fn main() {
         if earlier.is_some() { "---|" } else { "" },
     );
     for (l, load) in Load::ALL.into_iter().enumerate() {
+        if !load.selected() {
+            continue;
+        }
         let cell = |t: usize| {
             let runs = &results[l][t];
             let rate = median(runs.iter().map(|m| m.rate).collect());

@@ -43,6 +43,9 @@ impl ConfigError {
 pub struct Config {
     /// Where clients connect.
     pub listen: SocketAddr,
+    /// Threads serving client connections, each an event loop of its own
+    /// with its own upstream connections; absent: one per core.
+    pub workers: Option<usize>,
     /// The region clients sign for.
     #[serde(default = "default_region")]
     pub region: String,
@@ -669,6 +672,13 @@ pub struct PolicyDecl {
 }
 
 impl Config {
+    /// How many data-plane workers to run: `workers`, or one per core.
+    pub fn worker_count(&self) -> usize {
+        self.workers.unwrap_or_else(|| {
+            std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+        })
+    }
+
     /// Reads, parses and validates a config file.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {

@@ -254,3 +254,15 @@ fn declared_provider_tags_and_tag_claims_are_validated() {
         "oidc_providers[0].tags"
     );
 }
+
+#[test]
+fn workers_default_to_one_per_core_and_are_bounded() {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    assert_eq!(parse(MINIMAL).unwrap().worker_count(), cores);
+    let three = MINIMAL.replacen("listen", "workers = 3\nlisten", 1);
+    assert_eq!(parse(&three).unwrap().worker_count(), 3);
+    for bad in ["0", "257"] {
+        let text = MINIMAL.replacen("listen", &format!("workers = {bad}\nlisten"), 1);
+        assert_eq!(invalid_key(&text), "workers");
+    }
+}

@@ -7,6 +7,9 @@ use super::{Config, ConfigError, PolicyDecl};
 use crate::identity::model::{MAX_TAGS, tag_key_problem, tag_value_problem};
 use crate::policy::{Policy, PolicyKind};
 
+/// More event loops than this only add threads contending for the same cores.
+const MAX_WORKERS: usize = 256;
+
 /// IAM's name charset for users, groups and policies: `[\w+=,.@-]`.
 pub fn is_iam_name(name: &str, max: usize) -> bool {
     !name.is_empty()
@@ -85,6 +88,14 @@ pub fn validate(c: &Config) -> Result<(), ConfigError> {
         return Err(ConfigError::invalid(
             "audit.fsync_interval_ms",
             "must be at least 1 with fsync = \"interval\"",
+        ));
+    }
+    if let Some(w) = c.workers
+        && !(1..=MAX_WORKERS).contains(&w)
+    {
+        return Err(ConfigError::invalid(
+            "workers",
+            format!("must be between 1 and {MAX_WORKERS}"),
         ));
     }
     if let Some(m) = c.metrics_listen

@@ -19,57 +19,95 @@ use std::collections::BTreeMap;
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::sync::{Notify, watch};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, ReadBuf};
+use tokio::sync::Notify;
 
 /// Requests in progress on one connection; `Busy` guards count them.
+///
+/// Counted in atomics rather than a channel: a request beginning or ending
+/// wakes nothing. The idle check instead looks at the clock when its timer
+/// fires — once per timeout, not once per request.
 #[derive(Clone)]
-pub struct Activity(watch::Sender<usize>);
+pub struct Activity(Arc<Counts>);
 
 impl Default for Activity {
     fn default() -> Self {
-        Activity(watch::Sender::new(0))
+        Activity::new()
     }
 }
 
+struct Counts {
+    busy: AtomicUsize,
+    /// When the last request ended, in nanoseconds since [`epoch`].
+    last_end: AtomicU64,
+}
+
+/// The instant connection clocks count from.
+fn epoch() -> Instant {
+    static EPOCH: OnceLock<Instant> = OnceLock::new();
+    *EPOCH.get_or_init(Instant::now)
+}
+
+fn since_epoch(t: Instant) -> u64 {
+    t.saturating_duration_since(epoch()).as_nanos() as u64
+}
+
 /// One request in progress, from its head to the end of its answer's body.
-pub struct Busy(watch::Sender<usize>);
+pub struct Busy(Arc<Counts>);
 
 impl Drop for Busy {
     fn drop(&mut self) {
-        self.0.send_modify(|n| *n = n.saturating_sub(1));
+        // The end time first: the idle check reads the count, then the time.
+        self.0
+            .last_end
+            .store(since_epoch(Instant::now()), Ordering::Release);
+        self.0.busy.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
 impl Activity {
+    /// An activity whose idle time starts now (the connection's accept).
+    pub fn new() -> Self {
+        Activity(Arc::new(Counts {
+            busy: AtomicUsize::new(0),
+            last_end: AtomicU64::new(since_epoch(Instant::now())),
+        }))
+    }
+
     /// True when no request is in progress.
     fn is_idle(&self) -> bool {
-        *self.0.borrow() == 0
+        self.0.busy.load(Ordering::Acquire) == 0
     }
 
     /// Counts a request as in progress until the guard is dropped.
     pub fn begin(&self) -> Busy {
-        self.0.send_modify(|n| *n += 1);
+        self.0.busy.fetch_add(1, Ordering::AcqRel);
         Busy(self.0.clone())
     }
 
     /// Resolves once the connection has had no request in progress for
     /// `timeout` without a break.
     pub async fn idle_for(&self, timeout: Duration) {
-        let mut rx = self.0.subscribe();
+        let mut deadline =
+            epoch() + Duration::from_nanos(self.0.last_end.load(Ordering::Acquire)) + timeout;
         loop {
-            if rx.wait_for(|n| *n == 0).await.is_err() {
-                return;
-            }
-            match tokio::time::timeout(timeout, rx.wait_for(|n| *n > 0)).await {
-                Err(_) => return,
-                Ok(Err(_)) => return,
-                Ok(Ok(_)) => {}
+            tokio::time::sleep_until(deadline.into()).await;
+            let now = Instant::now();
+            if self.is_idle() {
+                let idle_since =
+                    epoch() + Duration::from_nanos(self.0.last_end.load(Ordering::Acquire));
+                if now.saturating_duration_since(idle_since) >= timeout {
+                    return;
+                }
+                deadline = idle_since + timeout;
+            } else {
+                // Busy now: no request can end idle sooner than a timeout from now.
+                deadline = now + timeout;
             }
         }
     }
@@ -157,6 +195,94 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for Lingering<S> {
                 Poll::Pending => return Poll::Pending,
             }
         }
+    }
+}
+
+/// HTTP/2's connection preface (RFC 9113 §3.4), which prior-knowledge
+/// HTTP/2 (and HTTP/2 over TLS) begins with; no HTTP/1 request does.
+const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+/// Reads a connection's first bytes until they either are HTTP/2's preface
+/// or are not; returns which, and the bytes read (to be replayed). An
+/// HTTP/1 request differs at its first byte or so, so this is one read.
+pub async fn sniff_http2<S: AsyncRead + Unpin>(io: &mut S) -> io::Result<(bool, Vec<u8>)> {
+    let mut seen = Vec::with_capacity(H2_PREFACE.len());
+    let mut chunk = [0u8; H2_PREFACE.len()];
+    loop {
+        let want = H2_PREFACE.len() - seen.len();
+        let n = io.read(&mut chunk[..want]).await?;
+        seen.extend_from_slice(&chunk[..n]);
+        if n == 0 || !H2_PREFACE.starts_with(&seen) {
+            return Ok((false, seen));
+        }
+        if seen.len() == H2_PREFACE.len() {
+            return Ok((true, seen));
+        }
+    }
+}
+
+/// A connection whose first bytes were already read: they are read again
+/// before the rest.
+pub struct Replay<S> {
+    seen: Vec<u8>,
+    at: usize,
+    inner: S,
+}
+
+impl<S> Replay<S> {
+    pub fn new(seen: Vec<u8>, inner: S) -> Self {
+        Replay { seen, at: 0, inner }
+    }
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for Replay<S> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = &mut *self;
+        if this.at < this.seen.len() {
+            let n = (this.seen.len() - this.at).min(buf.remaining());
+            buf.put_slice(&this.seen[this.at..this.at + n]);
+            this.at += n;
+            if this.at == this.seen.len() {
+                this.seen = Vec::new();
+                this.at = 0;
+            }
+            return Poll::Ready(Ok(()));
+        }
+        Pin::new(&mut this.inner).poll_read(cx, buf)
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for Replay<S> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
     }
 }
 
@@ -281,6 +407,38 @@ const ENFILE: i32 = 23;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn the_http2_preface_is_told_from_http1_and_replayed_whole() {
+        use tokio::io::AsyncWriteExt;
+        for (sent, http2) in [
+            (&b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00"[..], true),
+            (&b"PUT /b/k HTTP/1.1\r\nHost: x\r\n\r\n"[..], false),
+            // A prefix of the preface that turns into something else.
+            (&b"PRI * HTTP/1.1\r\n\r\n"[..], false),
+            (&b"PR"[..], false),
+        ] {
+            let (mut client, server) = tokio::io::duplex(64);
+            // Sent in pieces: the sniffer waits for as much as it needs.
+            let writer = tokio::spawn(async move {
+                for piece in sent.chunks(3) {
+                    client.write_all(piece).await.unwrap();
+                    tokio::task::yield_now().await;
+                }
+                client.shutdown().await.unwrap();
+            });
+            let mut server = server;
+            let (is_h2, seen) = sniff_http2(&mut server).await.unwrap();
+            assert_eq!(is_h2, http2, "{sent:?}");
+            let mut all = Vec::new();
+            Replay::new(seen, server)
+                .read_to_end(&mut all)
+                .await
+                .unwrap();
+            assert_eq!(all, sent);
+            writer.await.unwrap();
+        }
+    }
 
     #[tokio::test]
     async fn idle_means_no_request_for_the_whole_timeout() {

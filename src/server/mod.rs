@@ -24,12 +24,10 @@ use std::time::Duration;
 use http_body_util::BodyExt;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use rand::RngExt;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
-use tokio::task::JoinHandle;
 
 use crate::audit::{AuditLog, AuditWriterError};
 use crate::auth::SigningKeyCache;
@@ -58,6 +56,8 @@ pub enum ServerError {
     Identity(#[from] IdentityError),
     #[error("upstream: {0}")]
     Upstream(#[from] UpstreamError),
+    #[error("cannot start a worker thread: {0}")]
+    Runtime(std::io::Error),
 }
 
 /// Everything a request needs, shared by all connections.
@@ -85,8 +85,10 @@ pub struct Server {
     addr: SocketAddr,
     tls: bool,
     state: Arc<State>,
+    /// Dropped (with the server) or sent `true`: every worker stops accepting.
     shutdown: watch::Sender<bool>,
-    accept_task: JoinHandle<()>,
+    /// The data-plane threads, one event loop each; they end once drained.
+    workers: Vec<std::thread::JoinHandle<()>>,
     audit_thread: std::thread::JoinHandle<()>,
     metrics_server: Option<MetricsServer>,
     embedded: Option<EmbeddedStore>,
@@ -111,6 +113,7 @@ impl Server {
             &config.sessions.key_file,
             config.sessions.cache_capacity,
         )?);
+        let workers = config.worker_count();
         let (store, dropped) = IdentityStore::open(&config, sessions.clone()).await?;
         for what in dropped {
             tracing::warn!(
@@ -133,7 +136,7 @@ impl Server {
             .await?;
             let endpoint = Endpoint::parse(&store.endpoint(), &config.upstream.region, true)?;
             let creds = UpstreamCredentials::fixed(&access_key_id, &secret);
-            let upstream = Upstream::new(endpoint, creds, &config.upstream)?;
+            let upstream = Upstream::new(endpoint, creds, &config.upstream, workers)?;
             (Some(store), upstream)
         } else {
             let endpoint = Endpoint::parse(
@@ -142,16 +145,16 @@ impl Server {
                 config.upstream.path_style,
             )?;
             let creds = UpstreamCredentials::from_config(&config.upstream).await;
-            (None, Upstream::new(endpoint, creds, &config.upstream)?)
+            (
+                None,
+                Upstream::new(endpoint, creds, &config.upstream, workers)?,
+            )
         };
         let (audit, audit_thread) = AuditLog::open(&config.audit)?;
-        let listener =
-            TcpListener::bind(config.listen)
-                .await
-                .map_err(|source| ServerError::Bind {
-                    addr: config.listen,
-                    source,
-                })?;
+        let listener = bind(config.listen).map_err(|source| ServerError::Bind {
+            addr: config.listen,
+            source,
+        })?;
         let addr = listener.local_addr().map_err(|source| ServerError::Bind {
             addr: config.listen,
             source,
@@ -204,19 +207,46 @@ impl Server {
             ),
             None => None,
         };
-        let accept_task = tokio::spawn(accept_loop(
-            listener,
-            state.clone(),
-            tls.clone(),
-            header_timeout,
-            shutdown_rx,
-        ));
+        let mut worker_threads = Vec::with_capacity(workers);
+        for index in 0..workers {
+            let listener = listener
+                .try_clone()
+                .map_err(|source| ServerError::Bind { addr, source })?;
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(ServerError::Runtime)?;
+            let state = state.clone();
+            let tls = tls.clone();
+            let shutdown_rx = shutdown_rx.clone();
+            let thread = std::thread::Builder::new()
+                .name(format!("s3warden-worker-{index}"))
+                .spawn(move || {
+                    crate::upstream::enter_worker(index);
+                    runtime.block_on(async move {
+                        match TcpListener::from_std(listener) {
+                            Ok(listener) => {
+                                accept_loop(listener, state, tls, header_timeout, shutdown_rx).await
+                            }
+                            Err(e) => {
+                                tracing::error!(error = %e, worker = index, "worker cannot listen")
+                            }
+                        }
+                    });
+                    // Drained (or cut and unwound): what is left on this
+                    // worker's runtime is dropped with it, each dropped
+                    // request still sending its audit record.
+                    runtime.shutdown_timeout(Duration::from_secs(1));
+                })
+                .map_err(ServerError::Runtime)?;
+            worker_threads.push(thread);
+        }
         Ok(Server {
             addr,
             tls: tls.is_some(),
             state,
             shutdown,
-            accept_task,
+            workers: worker_threads,
             audit_thread,
             metrics_server,
             embedded,
@@ -268,7 +298,13 @@ impl Server {
     /// audit record), flushes the audit log, and stops the embedded store.
     pub async fn shutdown(self) {
         let _ = self.shutdown.send(true);
-        let _ = self.accept_task.await;
+        let workers = self.workers;
+        let _ = tokio::task::spawn_blocking(move || {
+            for w in workers {
+                let _ = w.join();
+            }
+        })
+        .await;
         if let Some(m) = self.metrics_server {
             m.shutdown().await;
         }
@@ -282,6 +318,23 @@ impl Server {
     }
 }
 
+/// The listening socket every worker accepts from (each through a
+/// duplicate of it registered with its own event loop): whichever worker is
+/// free takes the next connection.
+fn bind(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(LISTEN_BACKLOG)?.into_std()
+}
+
+/// Connections the kernel queues before a worker accepts them.
+const LISTEN_BACKLOG: u32 = 1024;
+
 /// `s3:TlsVersion` as S3 writes it (`1.2`, `1.3`).
 fn tls_version(v: Option<rustls::ProtocolVersion>) -> Option<&'static str> {
     match v? {
@@ -294,6 +347,11 @@ fn tls_version(v: Option<rustls::ProtocolVersion>) -> Option<&'static str> {
 /// hyper's smallest HTTP/1 read buffer; `max_header_bytes` below it still
 /// gets the proxy's own check (see `pipeline`).
 const MIN_HTTP1_BUFFER: usize = 8192;
+/// The most an HTTP/1 connection reads at once: request bodies arrive in
+/// pieces this large. At 16 KiB a 64 MiB upload took 4,239 reads and 4,184
+/// upstream writes; at 256 KiB 271 and 266, and s3warden's CPU per MiB
+/// fell from 937 to 508 µs (UNSIGNED-PAYLOAD, docs/benchmarks.md).
+const HTTP1_READ_BUFFER: usize = 256 * 1024;
 /// HTTP/2 pings find peers that vanished without closing (a laptop
 /// closed, a NAT entry dropped), which no request would ever reveal.
 const H2_PING_INTERVAL: Duration = Duration::from_secs(20);
@@ -306,6 +364,69 @@ const H2_MAX_STREAMS: u32 = 100;
 /// enough to let a burst of new clients in, few enough that a short
 /// shortage does not empty the server.
 const SHED_PER_FAILURE: usize = 8;
+
+/// How HTTP/1 and HTTP/2 connections are served, set once per worker.
+#[derive(Clone)]
+struct Protocols {
+    http1: hyper::server::conn::http1::Builder,
+    http2: hyper::server::conn::http2::Builder<shutdown::CutExecutor>,
+}
+
+impl Protocols {
+    fn new(state: &Arc<State>, header_timeout: Duration) -> Protocols {
+        let max_header = state.config.limits.max_header_bytes.max(MIN_HTTP1_BUFFER);
+        let mut http1 = hyper::server::conn::http1::Builder::new();
+        http1
+            .timer(TokioTimer::new())
+            .header_read_timeout(header_timeout)
+            // The header limit holds apart from the read buffer, so bodies
+            // are read in large pieces while headers stay bounded.
+            .max_header_size(max_header)
+            .max_buf_size(HTTP1_READ_BUFFER)
+            .keep_alive(true);
+        let mut http2 =
+            hyper::server::conn::http2::Builder::new(shutdown::CutExecutor(state.cutoff.clone()));
+        http2
+            .timer(TokioTimer::new())
+            .keep_alive_interval(Some(H2_PING_INTERVAL))
+            .keep_alive_timeout(H2_PING_TIMEOUT)
+            .max_concurrent_streams(H2_MAX_STREAMS)
+            .max_header_list_size(max_header as u32);
+        Protocols { http1, http2 }
+    }
+
+    /// Serves one connection in the protocol its first bytes announce.
+    async fn serve<I, S>(
+        &self,
+        mut io: I,
+        service: S,
+        watcher: hyper_util::server::graceful::Watcher,
+    ) -> Result<(), hyper::Error>
+    where
+        I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+        S: hyper::service::HttpService<hyper::body::Incoming> + Send + 'static,
+        S::Future: Send + 'static,
+        S::ResBody: Send + 'static,
+        <S::ResBody as hyper::body::Body>::Data: Send,
+        <S::ResBody as hyper::body::Body>::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        let (http2, seen) = match conn::sniff_http2(&mut io).await {
+            Ok(sniffed) => sniffed,
+            // Gone before saying anything.
+            Err(_) => return Ok(()),
+        };
+        let io = TokioIo::new(conn::Replay::new(seen, io));
+        if http2 {
+            watcher
+                .watch(self.http2.serve_connection(io, service))
+                .await
+        } else {
+            watcher
+                .watch(self.http1.serve_connection(io, service))
+                .await
+        }
+    }
+}
 
 /// Counts a connection as open for as long as it lives.
 struct ConnectionGuard(Arc<Metrics>);
@@ -387,7 +508,7 @@ async fn accept_loop(
     let graceful = GracefulShutdown::new();
     let mut backoff = conn::AcceptBackoff::default();
     let connections = Arc::new(conn::Connections::default());
-    let max_buf = state.config.limits.max_header_bytes.max(MIN_HTTP1_BUFFER);
+    let protocols = Protocols::new(&state, header_timeout);
     loop {
         let (stream, remote) = tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -422,22 +543,9 @@ async fn accept_loop(
         let cutoff = state.cutoff.clone();
         let activity = conn::Activity::default();
         let registered = connections.register(&activity);
+        let protocols = protocols.clone();
         cutoff.spawn(async move {
             let _open = ConnectionGuard(metrics);
-            let mut builder = auto::Builder::new(shutdown::CutExecutor(state.cutoff.clone()));
-            builder
-                .http1()
-                .timer(TokioTimer::new())
-                .header_read_timeout(header_timeout)
-                .max_buf_size(max_buf)
-                .keep_alive(true);
-            builder
-                .http2()
-                .timer(TokioTimer::new())
-                .keep_alive_interval(Some(H2_PING_INTERVAL))
-                .keep_alive_timeout(H2_PING_TIMEOUT)
-                .max_concurrent_streams(H2_MAX_STREAMS)
-                .max_header_list_size(max_buf as u32);
             let requests = activity.clone();
             let service = move |conn: ConnInfo| {
                 let requests = requests.clone();
@@ -469,13 +577,7 @@ async fn accept_loop(
                                     tls: true,
                                     tls_version: tls_version(s.get_ref().1.protocol_version()),
                                 };
-                                watcher
-                                    .watch(
-                                        builder
-                                            .serve_connection(TokioIo::new(s), service(conn))
-                                            .into_owned(),
-                                    )
-                                    .await
+                                protocols.serve(s, service(conn), watcher).await
                             }
                             Ok(Err(e)) => {
                                 tracing::debug!(%remote, error = %e, "tls handshake failed");
@@ -490,15 +592,8 @@ async fn accept_loop(
                             tls: false,
                             tls_version: None,
                         };
-                        watcher
-                            .watch(
-                                builder
-                                    .serve_connection(
-                                        TokioIo::new(conn::Lingering::new(stream)),
-                                        service(conn),
-                                    )
-                                    .into_owned(),
-                            )
+                        protocols
+                            .serve(conn::Lingering::new(stream), service(conn), watcher)
                             .await
                     }
                 }

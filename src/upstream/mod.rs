@@ -154,8 +154,23 @@ impl Outgoing {
     }
 }
 
+thread_local! {
+    /// The data-plane worker this thread runs (see `server`), if any.
+    static WORKER: std::cell::Cell<Option<usize>> = const { std::cell::Cell::new(None) };
+}
+
+/// Marks this thread as data-plane worker `index`: its requests use that
+/// worker's own connection pool.
+pub fn enter_worker(index: usize) {
+    WORKER.set(Some(index));
+}
+
 pub struct Upstream {
-    client: HttpsClient,
+    /// One pool per data-plane worker, then one for every other thread. A
+    /// pooled connection is driven by a task on the runtime that opened it:
+    /// a worker reusing another worker's connection would hand every
+    /// request and response across threads, a wake-up each way.
+    clients: Box<[HttpsClient]>,
     endpoint: Endpoint,
     credentials: UpstreamCredentials,
     response_timeout: Duration,
@@ -212,21 +227,27 @@ fn https_connector(
 }
 
 impl Upstream {
+    /// An upstream for `workers` data-plane workers (see [`enter_worker`]).
     pub fn new(
         endpoint: Endpoint,
         credentials: UpstreamCredentials,
         cfg: &UpstreamConfig,
+        workers: usize,
     ) -> Result<Upstream, UpstreamError> {
         let tls = tls_config(cfg.ca_file.as_deref())?;
-        let client = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(Duration::from_secs(60))
-            .pool_timer(TokioTimer::new())
-            .build(https_connector(
-                Duration::from_millis(cfg.connect_timeout_ms),
-                tls,
-            ));
+        let clients = (0..=workers)
+            .map(|_| {
+                Client::builder(TokioExecutor::new())
+                    .pool_idle_timeout(Duration::from_secs(60))
+                    .pool_timer(TokioTimer::new())
+                    .build(https_connector(
+                        Duration::from_millis(cfg.connect_timeout_ms),
+                        tls.clone(),
+                    ))
+            })
+            .collect();
         Ok(Upstream {
-            client,
+            clients,
             endpoint,
             credentials,
             response_timeout: Duration::from_secs(cfg.response_timeout_secs),
@@ -237,6 +258,13 @@ impl Upstream {
 
     pub fn endpoint(&self) -> &Endpoint {
         &self.endpoint
+    }
+
+    /// This thread's pool: its worker's, or the shared one of other threads.
+    fn client(&self) -> &HttpsClient {
+        let last = self.clients.len() - 1;
+        let i = WORKER.get().map_or(last, |w| w.min(last));
+        &self.clients[i]
     }
 
     /// The URL for an authorized request, encoded exactly as it will be signed.
@@ -342,7 +370,7 @@ impl Upstream {
             .map_err(|e| UpstreamError::Url(e.to_string()))?;
         *req.headers_mut() = headers;
 
-        let response = self.client.request(req);
+        let response = self.client().request(req);
         tokio::pin!(response);
         let timeout = self.response_timeout;
         tokio::select! {
@@ -417,6 +445,7 @@ mod tests {
             Endpoint::parse("http://127.0.0.1:9100", "us-east-1", path_style).unwrap(),
             UpstreamCredentials::fixed("AKIDUPSTREAM0001", "secretsecretsecret"),
             &cfg,
+            1,
         )
         .unwrap()
     }
