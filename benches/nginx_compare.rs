@@ -642,6 +642,11 @@ fn wrk(knobs: &Knobs, script: &Path, load: WrkLoad) -> Measure {
         .arg(format!("{}s", knobs.secs))
         .arg("-s")
         .arg(script);
+    if throughput {
+        // One large answer can take longer than wrk's default 2 s on a busy machine; a
+        // stalled transfer still fails the run.
+        cmd.arg("--timeout").arg("60s");
+    }
     for (name, value) in headers {
         if name != "host" {
             cmd.arg("-H").arg(format!("{name}: {value}"));
