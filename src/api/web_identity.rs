@@ -55,7 +55,7 @@ pub fn unsigned_caller(params: &Params, account: &str, audit: &SharedGuard) -> O
     audit.update(|r| {
         r.auth.kind = "anonymous";
         r.auth.signature_version = None;
-        r.principal = Some(principal.clone());
+        r.principal = Some(std::sync::Arc::new(principal.clone()));
     });
     Some(principal)
 }

@@ -7,6 +7,8 @@
 
 use sha2::{Digest, Sha256};
 
+use crate::auth::signing::hex32;
+
 /// The `prev` of the very first line of a log.
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
@@ -31,24 +33,50 @@ impl ChainHead {
 /// Appends `seq`, `prev` and `hash` to a serialised JSON object (which must
 /// end with `}`) and advances the head. Returns the sealed line without `\n`.
 pub fn seal(object_json: &str, head: &mut ChainHead) -> String {
-    let body = object_json.strip_suffix('}').unwrap_or(object_json);
+    let mut line = Vec::with_capacity(object_json.len() + 180);
+    line.extend_from_slice(object_json.as_bytes());
+    seal_in_place(&mut line, 0, head);
+    // Only ASCII was added to (and one `}` taken from) valid UTF-8.
+    String::from_utf8(line).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+}
+
+/// [`seal`] where the object was serialised: `buf[start..]` holds it, and
+/// the chain fields are appended there (no `\n`). The writer serialises a
+/// whole batch into one buffer this way, copying no record.
+pub fn seal_in_place(buf: &mut Vec<u8>, start: usize, head: &mut ChainHead) {
+    if buf.len() > start && buf.last() == Some(&b'}') {
+        buf.pop();
+    }
     let seq = head.seq + 1;
-    let sep = if body.ends_with('{') { "" } else { "," };
-    let mut line = String::with_capacity(body.len() + 180);
-    line.push_str(body);
-    line.push_str(sep);
-    line.push_str("\"seq\":");
-    line.push_str(&seq.to_string());
-    line.push_str(",\"prev\":\"");
-    line.push_str(&head.hash);
-    line.push('"');
-    let hash = hex::encode(Sha256::digest(line.as_bytes()));
-    line.push_str(HASH_FIELD);
-    line.push_str(&hash);
-    line.push_str("\"}");
+    if !buf[start..].ends_with(b"{") {
+        buf.push(b',');
+    }
+    buf.extend_from_slice(b"\"seq\":");
+    push_decimal(buf, seq);
+    buf.extend_from_slice(b",\"prev\":\"");
+    buf.extend_from_slice(head.hash.as_bytes());
+    buf.push(b'"');
+    let hash = hex32(&Sha256::digest(&buf[start..]).into());
+    buf.extend_from_slice(HASH_FIELD.as_bytes());
+    buf.extend_from_slice(&hash);
+    buf.extend_from_slice(b"\"}");
     head.seq = seq;
-    head.hash = hash;
-    line
+    head.hash.clear();
+    head.hash.extend(hash.iter().map(|&b| char::from(b)));
+}
+
+fn push_decimal(buf: &mut Vec<u8>, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    buf.extend_from_slice(&digits[i..]);
 }
 
 /// The chain fields of one line, and whether its hash matches its text.
@@ -112,6 +140,37 @@ mod tests {
         let edited = line.replace("\"seq\":1", "\"seq\":2");
         assert!(!link(&edited).unwrap().intact);
         assert!(link("{\"no\":\"chain\"}").is_none());
+    }
+
+    #[test]
+    fn sealing_in_place_writes_each_record_after_the_last() {
+        let mut head = ChainHead::genesis();
+        let mut buf = b"{\"x\":1}\n".to_vec();
+        let mut prev = GENESIS.to_string();
+        for (i, (json, body)) in [("{\"k\":\"v\"}", "{\"k\":\"v\","), ("{}", "{")]
+            .into_iter()
+            .enumerate()
+        {
+            let start = buf.len();
+            buf.extend_from_slice(json.as_bytes());
+            seal_in_place(&mut buf, start, &mut head);
+            let sealed = format!("{body}\"seq\":{},\"prev\":\"{prev}\"", i + 1);
+            let hash = hex::encode(Sha256::digest(sealed.as_bytes()));
+            let expected = format!("{sealed},\"hash\":\"{hash}\"}}");
+            assert_eq!(std::str::from_utf8(&buf[start..]).unwrap(), expected);
+            assert_eq!(
+                (head.seq, head.hash.as_str()),
+                ((i + 1) as u64, hash.as_str())
+            );
+            buf.push(b'\n');
+            prev = hash;
+        }
+        assert!(buf.starts_with(b"{\"x\":1}\n{\"k\""));
+        let mut head = ChainHead {
+            seq: 1_000_000_009,
+            hash: GENESIS.to_string(),
+        };
+        assert!(seal("{}", &mut head).contains("\"seq\":1000000010,"));
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! presigned query string.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use serde::Serialize;
 
@@ -99,8 +100,12 @@ pub struct AuditRecord {
     /// What the request asked for beyond bucket and key.
     #[serde(skip_serializing_if = "Parameters::is_empty")]
     pub parameters: Parameters,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub principal: Option<Principal>,
+    /// Shared with the request's authentication, not copied from it.
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "shared_principal"
+    )]
+    pub principal: Option<Arc<Principal>>,
     pub auth: AuthInfo,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub decision: Option<DecisionInfo>,
@@ -131,4 +136,12 @@ pub struct AuditRecord {
     /// What the response handed out (issued access key ids).
     #[serde(skip_serializing_if = "ResponseElements::is_empty")]
     pub response: ResponseElements,
+}
+
+/// Serialises the shared principal as the principal itself.
+fn shared_principal<S: serde::Serializer>(
+    p: &Option<Arc<Principal>>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    p.as_deref().serialize(s)
 }

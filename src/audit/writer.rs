@@ -22,7 +22,7 @@ use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 
 use super::AuditRecord;
-use super::chain::{ChainHead, link, seal};
+use super::chain::{ChainHead, link, seal, seal_in_place};
 use super::checkpoint::{
     self, Checkpoint, CheckpointError, CheckpointHead, FileSpan, SigningKey, checkpoints_path,
 };
@@ -134,6 +134,10 @@ const LINGER: Duration = Duration::from_millis(2);
 /// The most records written in one batch.
 const MAX_BATCH: usize = 1024;
 
+/// The batch buffer is kept between batches up to this size (a full batch of
+/// large records may grow it far beyond what the next one needs).
+const MAX_KEPT_BUFFER: usize = 1024 * 1024;
+
 enum Sink {
     Stdout(std::io::Stdout),
     File(Box<LogFile>),
@@ -144,7 +148,7 @@ fn run(
     mut sink: Sink,
     fsync: FsyncPolicy,
     interval: Duration,
-    instance: String,
+    mut instance: String,
 ) {
     let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_time()
@@ -161,6 +165,7 @@ fn run(
         Sink::Stdout(_) => ChainHead::genesis(),
     };
     let mut batch = Vec::with_capacity(256);
+    let mut text: Vec<u8> = Vec::with_capacity(64 * 1024);
     let mut last_sync = Instant::now();
     let mut dirty = false;
     loop {
@@ -182,22 +187,33 @@ fn run(
             }
         }
         let lingering = !batch.is_empty() && batch.len() < MAX_BATCH;
-        let mut text = String::with_capacity(batch.len() * 600);
+        // One buffer for the batch, kept across batches: each record is
+        // serialised into it and sealed where it lies, so a record costs no
+        // allocation or copy of its own here.
+        text.clear();
+        if text.capacity() > MAX_KEPT_BUFFER {
+            text.shrink_to(MAX_KEPT_BUFFER);
+        }
         let first_seq = head.seq + 1;
         for mut record in batch.drain(..) {
-            record.instance.clone_from(&instance);
-            match serde_json::to_string(&record) {
-                Ok(json) => {
-                    text.push_str(&seal(&json, &mut head));
-                    text.push('\n');
+            // Lent to the record for serialising, not cloned into it.
+            std::mem::swap(&mut record.instance, &mut instance);
+            let start = text.len();
+            let written = serde_json::to_writer(&mut text, &record);
+            std::mem::swap(&mut record.instance, &mut instance);
+            match written {
+                Ok(()) => {
+                    seal_in_place(&mut text, start, &mut head);
+                    text.push(b'\n');
                 }
                 Err(e) => {
+                    text.truncate(start);
                     tracing::error!(request_id = %record.request_id, error = %e, "audit record not serialisable")
                 }
             }
         }
         let result = match &mut sink {
-            Sink::Stdout(out) => out.write_all(text.as_bytes()).and_then(|_| out.flush()),
+            Sink::Stdout(out) => out.write_all(&text).and_then(|_| out.flush()),
             Sink::File(f) => f.append(&text, first_seq),
         };
         if let Err(e) = result {
@@ -356,15 +372,15 @@ impl LogFile {
     }
 
     /// Appends sealed lines, the first of which has sequence `first_seq`.
-    fn append(&mut self, text: &str, first_seq: u64) -> std::io::Result<()> {
+    fn append(&mut self, text: &[u8], first_seq: u64) -> std::io::Result<()> {
         if text.is_empty() {
             return Ok(());
         }
         self.live_first.get_or_insert(first_seq);
-        self.file.write_all(text.as_bytes())?;
+        self.file.write_all(text)?;
         self.size += text.len() as u64;
-        self.digest.update(text.as_bytes());
-        self.records += text.bytes().filter(|b| *b == b'\n').count() as u64;
+        self.digest.update(text);
+        self.records += text.iter().filter(|b| **b == b'\n').count() as u64;
         Ok(())
     }
 

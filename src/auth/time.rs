@@ -30,7 +30,77 @@ pub fn parse_amz_date(s: &str) -> Option<DateTime<Utc>> {
 
 /// Formats a time in the SigV4 basic form.
 pub fn format_amz_date(t: &DateTime<Utc>) -> String {
-    t.format("%Y%m%dT%H%M%SZ").to_string()
+    let mut out = String::with_capacity(16);
+    if !push_date(&mut out, t, "") {
+        return t.format("%Y%m%dT%H%M%SZ").to_string();
+    }
+    out.push('T');
+    push_time(&mut out, t, "");
+    out.push('Z');
+    out
+}
+
+/// RFC 3339 in UTC with a `Z`, to the second (`aws:CurrentTime`) or the
+/// millisecond (audit records): what chrono's `to_rfc3339_opts(_, true)`
+/// writes, without its formatting machinery, since every request needs one.
+pub fn format_rfc3339(t: &DateTime<Utc>, millis: bool) -> String {
+    let mut out = String::with_capacity(24);
+    if !push_date(&mut out, t, "-") {
+        let digits = if millis {
+            chrono::SecondsFormat::Millis
+        } else {
+            chrono::SecondsFormat::Secs
+        };
+        return t.to_rfc3339_opts(digits, true);
+    }
+    out.push('T');
+    push_time(&mut out, t, ":");
+    if millis {
+        out.push('.');
+        // A leap second shows as 60.xxx in chrono's nanoseconds; keep its
+        // milliseconds within three digits as chrono does.
+        push_digits(&mut out, (t.timestamp_subsec_millis() % 1000) as u64, 3);
+    }
+    out.push('Z');
+    out
+}
+
+/// `YYYY<sep>MM<sep>DD`; false (nothing written) for years outside 0..=9999,
+/// which need chrono's sign and width rules.
+fn push_date(out: &mut String, t: &DateTime<Utc>, sep: &str) -> bool {
+    use chrono::Datelike;
+    let Ok(year) = u64::try_from(t.year()) else {
+        return false;
+    };
+    if year > 9999 {
+        return false;
+    }
+    push_digits(out, year, 4);
+    out.push_str(sep);
+    push_digits(out, u64::from(t.month()), 2);
+    out.push_str(sep);
+    push_digits(out, u64::from(t.day()), 2);
+    true
+}
+
+fn push_time(out: &mut String, t: &DateTime<Utc>, sep: &str) {
+    use chrono::Timelike;
+    push_digits(out, u64::from(t.hour()), 2);
+    out.push_str(sep);
+    push_digits(out, u64::from(t.minute()), 2);
+    out.push_str(sep);
+    // chrono shows a leap second (nanoseconds past 1e9) as second 60.
+    let leap = u64::from(t.nanosecond() >= 1_000_000_000);
+    push_digits(out, u64::from(t.second()) + leap, 2);
+}
+
+/// `n` in exactly `width` decimal digits (n < 10^width).
+fn push_digits(out: &mut String, n: u64, width: u32) {
+    let mut div = 10u64.pow(width - 1);
+    while div > 0 {
+        out.push(char::from(b'0' + ((n / div) % 10) as u8));
+        div /= 10;
+    }
 }
 
 /// Parses an HTTP date (`Fri, 24 May 2013 00:00:00 GMT` and the obsolete
@@ -84,6 +154,33 @@ pub fn check_skew(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hand_formatting_matches_chrono() {
+        use chrono::{SecondsFormat, TimeZone};
+        let mut times: Vec<DateTime<Utc>> =
+            [0i64, 1, 59, 951_782_400, 1_764_000_123, 4_102_444_799]
+                .iter()
+                .map(|&s| Utc.timestamp_opt(s, 0).unwrap())
+                .collect();
+        times.push(Utc.timestamp_opt(1_764_000_123, 7_000_000).unwrap());
+        times.push(Utc.timestamp_opt(1_764_000_123, 999_999_999).unwrap());
+        times.push(Utc.timestamp_opt(-62_000_000_000, 120_000_000).unwrap());
+        times.push(Utc.timestamp_opt(253_402_300_800, 5_000_000).unwrap());
+        // A leap second, as chrono represents it.
+        times.push(Utc.timestamp_opt(1_483_228_799, 1_500_000_000).unwrap());
+        for t in times {
+            assert_eq!(format_amz_date(&t), t.format("%Y%m%dT%H%M%SZ").to_string());
+            assert_eq!(
+                format_rfc3339(&t, true),
+                t.to_rfc3339_opts(SecondsFormat::Millis, true)
+            );
+            assert_eq!(
+                format_rfc3339(&t, false),
+                t.to_rfc3339_opts(SecondsFormat::Secs, true)
+            );
+        }
+    }
 
     #[test]
     fn amz_date_round_trips() {

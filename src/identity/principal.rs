@@ -295,23 +295,23 @@ impl Principal {
 
     /// Adds the principal's global condition keys to a request context.
     pub fn fill_context(&self, ctx: &mut Context) {
-        ctx.set("aws:PrincipalType", self.kind.aws_type());
-        ctx.set("aws:userid", self.user_id.as_str());
+        ctx.set_static("aws:principaltype", self.kind.aws_type());
+        ctx.set_static("aws:userid", self.user_id.as_str());
         if self.kind != PrincipalKind::Anonymous {
-            ctx.set("aws:PrincipalArn", self.principal_arn());
-            ctx.set("aws:PrincipalAccount", self.account.as_str());
+            ctx.set_static("aws:principalarn", self.principal_arn());
+            ctx.set_static("aws:principalaccount", self.account.as_str());
         }
         if let Some(name) = &self.user_name {
-            ctx.set("aws:username", name.as_str());
+            ctx.set_static("aws:username", name.as_str());
         }
         for t in self.tags.iter() {
             ctx.set(&format!("aws:PrincipalTag/{}", t.key), t.value.as_str());
         }
         if let Some(s) = &self.session {
-            ctx.set("aws:TokenIssueTime", s.issued_at.as_str());
-            ctx.set("aws:MultiFactorAuthPresent", "false");
+            ctx.set_static("aws:tokenissuetime", s.issued_at.as_str());
+            ctx.set_static("aws:multifactorauthpresent", "false");
             if let Some(w) = &s.opened.claims.web_identity {
-                ctx.set("aws:FederatedProvider", w.provider.as_str());
+                ctx.set_static("aws:federatedprovider", w.provider.as_str());
                 let hp = w.host_path();
                 ctx.set(&format!("{hp}:sub"), w.sub.as_str());
                 ctx.set(&format!("{hp}:aud"), w.aud.as_str());

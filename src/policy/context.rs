@@ -10,6 +10,7 @@
 //! `IpAddress`, ISO 8601 or epoch seconds for `Date*`, a decimal for `Numeric*`, `true`/`false`
 //! for `Bool`, base64 for `BinaryEquals`.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
@@ -58,7 +59,8 @@ impl Hasher for Fnv {
     }
 }
 
-type Map = HashMap<String, ContextValue, BuildHasherDefault<Fnv>>;
+/// Keys the proxy names itself are borrowed, not allocated: a request sets about twenty.
+type Map = HashMap<Cow<'static, str>, ContextValue, BuildHasherDefault<Fnv>>;
 
 /// The condition keys of one request. Key names are case-insensitive.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -91,21 +93,34 @@ impl Context {
 
     /// Sets a single-valued key, replacing any earlier value.
     pub fn set(&mut self, key: &str, value: impl Into<String>) {
-        self.values
-            .insert(lowercase_key(key), ContextValue::Single(value.into()));
+        self.values.insert(
+            Cow::Owned(lowercase_key(key)),
+            ContextValue::Single(value.into()),
+        );
+    }
+
+    /// [`Context::set`] for a key named in the code: kept as it is, without
+    /// an allocation, when written in lowercase (the form keys are stored in).
+    pub fn set_static(&mut self, key: &'static str, value: impl Into<String>) {
+        let key = if key.bytes().any(|b| !b.is_ascii() || b.is_ascii_uppercase()) {
+            Cow::Owned(lowercase_key(key))
+        } else {
+            Cow::Borrowed(key)
+        };
+        self.values.insert(key, ContextValue::Single(value.into()));
     }
 
     /// Sets a multivalued key (`aws:TagKeys`, `s3:RequestObjectTagKeys`), replacing any earlier
     /// value. An empty list is a present-but-empty set.
     pub fn set_multi(&mut self, key: &str, values: Vec<String>) {
         self.values
-            .insert(lowercase_key(key), ContextValue::Multi(values));
+            .insert(Cow::Owned(lowercase_key(key)), ContextValue::Multi(values));
     }
 
     /// The value of a key, whatever the case it is asked in.
     pub fn get(&self, key: &str) -> Option<&ContextValue> {
         if key.chars().any(char::is_uppercase) {
-            self.values.get(&lowercase_key(key))
+            self.values.get(lowercase_key(key).as_str())
         } else {
             self.values.get(key)
         }
@@ -113,12 +128,12 @@ impl Context {
 
     /// Removes a key; returns its value if it was present.
     pub fn remove(&mut self, key: &str) -> Option<ContextValue> {
-        self.values.remove(&lowercase_key(key))
+        self.values.remove(lowercase_key(key).as_str())
     }
 
     /// Every key (lowercased) and its value, in no particular order.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &ContextValue)> {
-        self.values.iter().map(|(k, v)| (k.as_str(), v))
+        self.values.iter().map(|(k, v)| (k.as_ref(), v))
     }
 
     pub fn len(&self) -> usize {
@@ -166,6 +181,26 @@ mod tests {
             ctx.get("aws:sourceip").map(|v| v.values()[0].as_str()),
             Some("192.0.2.2")
         );
+    }
+
+    #[test]
+    fn static_keys_are_the_same_keys_in_any_case() {
+        let mut ctx = Context::new();
+        ctx.set_static("aws:sourceip", "192.0.2.1");
+        ctx.set_static("aws:SourceIp", "192.0.2.2");
+        assert_eq!(ctx.len(), 1);
+        assert_eq!(
+            ctx.get("AWS:SOURCEIP"),
+            Some(&ContextValue::Single("192.0.2.2".into()))
+        );
+        ctx.set("aws:SOURCEIP", "192.0.2.3");
+        assert_eq!(ctx.len(), 1);
+        assert_eq!(
+            ctx.get_lower("aws:sourceip").map(ContextValue::values),
+            Some(&["192.0.2.3".to_string()][..])
+        );
+        assert!(ctx.remove("aws:SourceIP").is_some());
+        assert!(ctx.is_empty());
     }
 
     #[test]

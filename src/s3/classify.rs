@@ -389,7 +389,7 @@ pub fn classify(view: &RequestView<'_>, ctx: &mut Context) -> Result<Classified,
     };
     add_checks(&mut c, view.headers, view.query, ctx)?;
     if c.operation.creates_object() {
-        ctx.set("s3:ObjectCreationOperation", "true");
+        ctx.set_static("s3:objectcreationoperation", "true");
     }
     Ok(c)
 }
@@ -432,18 +432,18 @@ const PUT_OBJECT_HEADERS: &[&str] = &[
 
 fn object_lock_keys(ctx: &mut Context, headers: &HeaderMap) {
     if let Some(v) = header_str(headers, "x-amz-object-lock-mode") {
-        ctx.set("s3:object-lock-mode", v);
+        ctx.set_static("s3:object-lock-mode", v);
     }
     if let Some(v) = header_str(headers, "x-amz-object-lock-legal-hold") {
-        ctx.set("s3:object-lock-legal-hold", v);
+        ctx.set_static("s3:object-lock-legal-hold", v);
     }
     if let Some(v) = header_str(headers, "x-amz-object-lock-retain-until-date") {
-        ctx.set("s3:object-lock-retain-until-date", v);
+        ctx.set_static("s3:object-lock-retain-until-date", v);
         if let Ok(until) = chrono::DateTime::parse_from_rfc3339(v) {
             let days = (until.with_timezone(&chrono::Utc) - chrono::Utc::now())
                 .num_days()
                 .max(0);
-            ctx.set("s3:object-lock-remaining-retention-days", days.to_string());
+            ctx.set_static("s3:object-lock-remaining-retention-days", days.to_string());
         }
     }
 }
@@ -516,7 +516,7 @@ fn add_checks(
     let oarn = object_arn(&bucket, &key);
     let versioned = c.version_id.is_some();
     if let Some(v) = &c.version_id {
-        ctx.set("s3:versionid", v.as_str());
+        ctx.set_static("s3:versionid", v.as_str());
     }
     let push = |c: &mut Classified, action: &'static str, resource: &str| {
         c.checks.push(Check {
@@ -552,11 +552,11 @@ fn add_checks(
             };
             push(c, action, &barn);
             // AWS's home-folder policies rely on an omitted prefix reading as "".
-            ctx.set("s3:prefix", param(query, "prefix").unwrap_or(""));
+            ctx.set_static("s3:prefix", param(query, "prefix").unwrap_or(""));
             if let Some(d) = param(query, "delimiter") {
-                ctx.set("s3:delimiter", d);
+                ctx.set_static("s3:delimiter", d);
             }
-            ctx.set("s3:max-keys", param(query, "max-keys").unwrap_or("1000"));
+            ctx.set_static("s3:max-keys", param(query, "max-keys").unwrap_or("1000"));
         }
         Operation::ListMultipartUploads => push(c, "s3:ListBucketMultipartUploads", &barn),
         // Per-key checks come from the body (see `delete_objects`).

@@ -233,7 +233,7 @@ fn authenticate(
         &state.keys,
     )
     .map_err(refused)?;
-    Ok(resolved.principal)
+    Ok(std::sync::Arc::unwrap_or_clone(resolved.principal))
 }
 
 /// The global condition keys of an API call (S3-SEMANTICS §1.7).

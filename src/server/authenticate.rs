@@ -7,8 +7,10 @@
 //! token, so the validity of temporary credentials (and their expiry, which
 //! bounds presigned URLs too) is decided in one place.
 
+use std::sync::Arc;
+
 use crate::s3::headers::header_str;
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 use http::HeaderMap;
 
 use super::State;
@@ -26,7 +28,8 @@ use crate::s3::Target;
 
 /// The authenticated caller and how they proved it.
 pub struct Authenticated {
-    pub principal: Principal,
+    /// Shared with the audit record.
+    pub principal: Arc<Principal>,
     pub payload: PayloadHash,
     /// When the request was signed; `None` for SigV2 presigned URLs, which
     /// carry only their expiry (so `s3:signatureAge` is absent for them).
@@ -46,7 +49,7 @@ pub struct Authenticated {
 /// What an access key (and session token, for temporary credentials) resolves to.
 pub struct ResolvedKey {
     pub secret: Secret,
-    pub principal: Principal,
+    pub principal: Arc<Principal>,
 }
 
 /// Resolves the access key a request was signed with. Long-term keys come
@@ -97,7 +100,10 @@ fn resolve(
             audit.update(|r| r.auth.failure = Some(failure.to_string()));
             error
         })?;
-        return Ok(ResolvedKey { secret, principal });
+        return Ok(ResolvedKey {
+            secret,
+            principal: Arc::new(principal),
+        });
     }
     let key = dir
         .access_key(access_key_id)
@@ -106,7 +112,7 @@ fn resolve(
         .ok_or_else(|| AuthError::UnknownAccessKey(access_key_id.to_string()))?;
     Ok(ResolvedKey {
         secret: key.secret.clone(),
-        principal,
+        principal: Arc::new(principal),
     })
 }
 
@@ -374,7 +380,8 @@ fn presigned_v2(
     })
 }
 
-/// The request-wide condition keys (S3-SEMANTICS §1.6, §1.7).
+/// The request-wide condition keys (S3-SEMANTICS §1.6, §1.7), named in
+/// lowercase, the form the context stores them in, so that none is copied.
 pub fn common_context(
     state: &State,
     conn: &ConnInfo,
@@ -383,38 +390,38 @@ pub fn common_context(
     ctx: &mut Context,
 ) {
     let now = Utc::now();
-    ctx.set("aws:SourceIp", conn.remote.ip().to_string());
-    ctx.set(
-        "aws:SecureTransport",
+    ctx.set_static("aws:sourceip", conn.remote.ip().to_string());
+    ctx.set_static(
+        "aws:securetransport",
         if conn.tls { "true" } else { "false" },
     );
-    ctx.set(
-        "aws:CurrentTime",
-        now.to_rfc3339_opts(SecondsFormat::Secs, true),
+    ctx.set_static(
+        "aws:currenttime",
+        crate::auth::time::format_rfc3339(&now, false),
     );
-    ctx.set("aws:EpochTime", now.timestamp().to_string());
-    ctx.set(
-        "aws:UserAgent",
+    ctx.set_static("aws:epochtime", now.timestamp().to_string());
+    ctx.set_static(
+        "aws:useragent",
         header_str(headers, "user-agent").unwrap_or(""),
     );
     if let Some(r) = header_str(headers, "referer") {
-        ctx.set("aws:Referer", r);
+        ctx.set_static("aws:referer", r);
     }
-    ctx.set("aws:RequestedRegion", state.config.region.as_str());
+    ctx.set_static("aws:requestedregion", state.config.region.as_str());
     if let Some(v) = conn.tls_version {
-        ctx.set("s3:TlsVersion", v);
+        ctx.set_static("s3:tlsversion", v);
     }
-    ctx.set("s3:authType", auth.auth_type);
-    ctx.set("s3:signatureversion", auth.signature_version);
+    ctx.set_static("s3:authtype", auth.auth_type);
+    ctx.set_static("s3:signatureversion", auth.signature_version);
     if let Some(signed) = auth.signing_time {
-        ctx.set(
-            "s3:signatureAge",
+        ctx.set_static(
+            "s3:signatureage",
             (now - signed).num_milliseconds().max(0).to_string(),
         );
     }
     if let Some(v) = header_str(headers, "x-amz-content-sha256") {
-        ctx.set("s3:x-amz-content-sha256", v);
+        ctx.set_static("s3:x-amz-content-sha256", v);
     }
-    ctx.set("s3:ResourceAccount", state.config.account_id.as_str());
+    ctx.set_static("s3:resourceaccount", state.config.account_id.as_str());
     auth.principal.fill_context(ctx);
 }

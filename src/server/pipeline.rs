@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use bytes::Bytes;
-use chrono::{SecondsFormat, Utc};
+use chrono::Utc;
 use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Empty, Full};
 use hyper::body::Incoming;
@@ -29,6 +29,7 @@ use crate::auth::canonical::parse_query;
 use crate::auth::chunked::body::ChunkedBody;
 use crate::auth::chunked::{Decoder, decode_all};
 use crate::auth::payload::{BodyError, BodyFailure, BoxError, PayloadHash, Sha256VerifyingBody};
+use crate::auth::time::format_rfc3339;
 use crate::config::WhenFull;
 use crate::identity::{Directory, Principal};
 use crate::policy::{Context, Decision};
@@ -98,12 +99,12 @@ pub async fn handle(
         }
     };
     let record = AuditRecord {
-        time: Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true),
+        time: format_rfc3339(&Utc::now(), true),
         request_id: request_id.clone(),
         remote: conn.remote.to_string(),
         tls: conn.tls,
         user_agent: header_str(req.headers(), "user-agent").map(str::to_string),
-        method: req.method().to_string(),
+        method: req.method().as_str().to_string(),
         host: host_of(&req).map(str::to_string),
         auth: AuthInfo {
             kind: "anonymous",
@@ -464,7 +465,7 @@ async fn process(
 /// header list size is bounded the same way).
 fn check_header_section(parts: &http::request::Parts, limit: usize) -> Result<(), S3Error> {
     // "METHOD URI HTTP/1.1\r\n", each "name: value\r\n", the final "\r\n".
-    let line = parts.method.as_str().len() + parts.uri.to_string().len() + 12;
+    let line = parts.method.as_str().len() + uri_len(&parts.uri) + 12;
     let headers: usize = parts
         .headers
         .iter()
@@ -479,6 +480,15 @@ fn check_header_section(parts: &http::request::Parts, limit: usize) -> Result<()
         .with("MaxSizeAllowed", limit.to_string()));
     }
     Ok(())
+}
+
+/// The length of `uri` as it displays (scheme, authority, path, query),
+/// counted without writing it out.
+fn uri_len(uri: &http::Uri) -> usize {
+    uri.scheme_str().map_or(0, |s| s.len() + 3)
+        + uri.authority().map_or(0, |a| a.as_str().len())
+        + uri.path().len()
+        + uri.query().map_or(0, |q| q.len() + 1)
 }
 
 /// After a failed upstream exchange: if the client's body was at fault
@@ -858,4 +868,25 @@ fn xml_ok(body: String) -> Response<ResponseBody> {
         HeaderValue::from_static("application/xml"),
     );
     resp
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uri_len_is_the_displayed_length() {
+        for uri in [
+            "/",
+            "/bucket/key?x-id=GetObject&X-Amz-Signature=ab",
+            "/bucket?",
+            "*",
+            "http://example.com",
+            "http://example.com:9000/b/k%20x?versionId=1",
+            "example.com:443",
+        ] {
+            let u: http::Uri = uri.parse().unwrap();
+            assert_eq!(uri_len(&u), u.to_string().len(), "{uri}");
+        }
+    }
 }

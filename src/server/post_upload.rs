@@ -423,7 +423,7 @@ fn parse_amz_date(date: &str) -> Option<DateTime<Utc>> {
 }
 
 fn authenticated(
-    principal: crate::identity::Principal,
+    principal: std::sync::Arc<crate::identity::Principal>,
     signing_time: Option<DateTime<Utc>>,
     signature_version: &'static str,
 ) -> Authenticated {

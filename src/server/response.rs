@@ -13,9 +13,11 @@ const ID_CHARS: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
 /// A request id like S3's: 16 upper-case letters and digits.
 pub fn new_request_id() -> String {
     let mut rng = rand::rng();
-    (0..16)
-        .map(|_| ID_CHARS[rng.random_range(0..ID_CHARS.len())] as char)
-        .collect()
+    let mut id = String::with_capacity(16);
+    for _ in 0..16 {
+        id.push(char::from(ID_CHARS[rng.random_range(0..ID_CHARS.len())]));
+    }
+    id
 }
 
 /// Adds `x-amz-request-id`, `x-amz-id-2` and `Server` to a response.

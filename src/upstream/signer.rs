@@ -40,7 +40,7 @@ pub(super) fn sign(
     keys: &SigningKeyCache,
     now: DateTime<Utc>,
 ) -> Result<(), UpstreamError> {
-    let timestamp = now.format("%Y%m%dT%H%M%SZ").to_string();
+    let timestamp = crate::auth::time::format_amz_date(&now);
     let date = &timestamp[..8];
     let value =
         |v: &str| HeaderValue::from_str(v).map_err(|e| UpstreamError::Signing(e.to_string()));
