@@ -32,6 +32,13 @@ pub struct ObjectOutcome {
     pub error_code: Option<String>,
 }
 
+/// A tag sent with an IAM or STS call, as CloudTrail lists them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TagParam {
+    pub key: String,
+    pub value: String,
+}
+
 /// The request's parameters; only those present are written.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Parameters {
@@ -94,6 +101,24 @@ pub struct Parameters {
     /// Its text, when `[audit] session_policy = "text"`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub policy: Option<String>,
+    /// `Tags` sent with the call: session tags (AssumeRole,
+    /// GetFederationToken) or tags put on an entity (TagUser, CreateRole, …).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<TagParam>,
+    /// AssumeRole's `TransitiveTagKeys`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub transitive_tag_keys: Vec<String>,
+    /// The `TagKeys` an Untag call removes.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub tag_keys: Vec<String>,
+}
+
+/// The values of a query-protocol list `NAME.member.1`, `NAME.member.2`, …
+/// up to the first gap (IAM and STS take at most 50 of any).
+fn members<'a>(get: &impl Fn(&str) -> Option<&'a str>, name: &str) -> Vec<String> {
+    (1..=50)
+        .map_while(|i| get(&format!("{name}.member.{i}")).map(str::to_string))
+        .collect()
 }
 
 impl Parameters {
@@ -152,6 +177,18 @@ impl Parameters {
             duration_seconds: get("DurationSeconds").and_then(|v| v.parse().ok()),
             policy_sha256: policy.map(|p| hex::encode(Sha256::digest(p.as_bytes()))),
             policy: policy.filter(|_| policy_text).map(str::to_string),
+            tags: (1..=50)
+                .map_while(|i| {
+                    Some(TagParam {
+                        key: get(&format!("Tags.member.{i}.Key"))?.to_string(),
+                        value: get(&format!("Tags.member.{i}.Value"))
+                            .unwrap_or("")
+                            .to_string(),
+                    })
+                })
+                .collect(),
+            transitive_tag_keys: members(&get, "TransitiveTagKeys"),
+            tag_keys: members(&get, "TagKeys"),
             ..Parameters::default()
         }
     }
@@ -307,6 +344,33 @@ mod tests {
             !json.contains("never") && !json.contains("Version"),
             "{json}"
         );
+    }
+
+    #[test]
+    fn api_tags_transitive_keys_and_untagged_keys_are_listed_in_order() {
+        let form = [
+            ("Action", "AssumeRole"),
+            ("Tags.member.1.Key", "team"),
+            ("Tags.member.1.Value", "photos"),
+            ("Tags.member.2.Key", "cost"),
+            ("Tags.member.2.Value", ""),
+            // After a gap: not part of the list, as for the API itself.
+            ("Tags.member.4.Key", "stray"),
+            ("Tags.member.4.Value", "x"),
+            ("TransitiveTagKeys.member.1", "team"),
+            ("TagKeys.member.1", "old"),
+            ("TagKeys.member.2", "older"),
+        ];
+        let get = |n: &str| form.iter().find(|(k, _)| *k == n).map(|(_, v)| *v);
+        let p = Parameters::from_api(get, false);
+        assert_eq!(
+            serde_json::to_value(&p.tags).unwrap(),
+            serde_json::json!([{"key": "team", "value": "photos"}, {"key": "cost", "value": ""}])
+        );
+        assert_eq!(p.transitive_tag_keys, ["team"]);
+        assert_eq!(p.tag_keys, ["old", "older"]);
+        let none = Parameters::from_api(|_: &str| None, false);
+        assert!(none.is_empty());
     }
 
     #[test]

@@ -43,7 +43,7 @@ impl PrincipalKind {
 }
 
 /// The temporary-credential side of a principal.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct SessionInfo {
     /// `GetFederationToken`, `AssumeRole`, `AssumeRoleWithWebIdentity` or `GetSessionToken`.
     pub issued_by: &'static str,
@@ -51,9 +51,67 @@ pub struct SessionInfo {
     pub expires_at: String,
     /// The user, role or root whose permissions the session narrows.
     pub parent_arn: String,
-    /// The opened token (never serialized: it holds the session secret).
-    #[serde(skip)]
+    /// The opened token. Only its session tags, transitive keys and web
+    /// identity are serialized, never the secret it holds.
     pub opened: Arc<OpenedSession>,
+}
+
+/// Serialized by hand so that the audit record reads the session's tags
+/// straight from its opened token (no copy per request) and nothing else of
+/// the token can slip into a record. Tags appear as CloudTrail records a
+/// session's `principalTags`: key to value, as they were passed (given at
+/// issue, taken from a web identity token, or inherited as transitive).
+impl Serialize for SessionInfo {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::{SerializeMap, SerializeStruct};
+
+        struct Tags<'a>(&'a [(String, String)]);
+        impl Serialize for Tags<'_> {
+            fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                let mut map = serializer.serialize_map(Some(self.0.len()))?;
+                for (key, value) in self.0 {
+                    map.serialize_entry(key, value)?;
+                }
+                map.end()
+            }
+        }
+
+        #[derive(Serialize)]
+        struct Web<'a> {
+            provider: &'a str,
+            sub: &'a str,
+            aud: &'a str,
+        }
+
+        let c = &self.opened.claims;
+        let mut st = serializer.serialize_struct("SessionInfo", 7)?;
+        st.serialize_field("issued_by", self.issued_by)?;
+        st.serialize_field("issued_at", &self.issued_at)?;
+        st.serialize_field("expires_at", &self.expires_at)?;
+        st.serialize_field("parent_arn", &self.parent_arn)?;
+        if c.tags.is_empty() {
+            st.skip_field("tags")?;
+        } else {
+            st.serialize_field("tags", &Tags(&c.tags))?;
+        }
+        if c.transitive.is_empty() {
+            st.skip_field("transitive_tag_keys")?;
+        } else {
+            st.serialize_field("transitive_tag_keys", &c.transitive)?;
+        }
+        match &c.web_identity {
+            Some(w) => st.serialize_field(
+                "web_identity",
+                &Web {
+                    provider: &w.provider,
+                    sub: &w.sub,
+                    aud: &w.aud,
+                },
+            )?,
+            None => st.skip_field("web_identity")?,
+        }
+        st.end()
+    }
 }
 
 /// Who made a request.
@@ -317,5 +375,87 @@ impl Principal {
                 ctx.set(&format!("{hp}:aud"), w.aud.as_str());
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::identity::sessions::{SessionClaims, SessionKeys, WebIdentity};
+
+    fn info(tags: Vec<(String, String)>, web: Option<WebIdentity>) -> serde_json::Value {
+        let now = chrono::Utc::now();
+        let keys = SessionKeys::from_keys(&[("k", [7; 32])], 4);
+        let claims = SessionClaims {
+            kind: SessionKind::Role,
+            access_key_id: "ASIAEXAMPLE00000001".into(),
+            secret_access_key: "session-secret-value".into(),
+            parent_is_root: false,
+            parent_name: "web".into(),
+            parent_id: "AROAEXAMPLE".into(),
+            parent_key: None,
+            name: "alice".into(),
+            issued_ms: now.timestamp_millis(),
+            expires: now.timestamp() + 900,
+            policy: Some(r#"{"Statement":[]}"#.into()),
+            policy_arns: vec![],
+            transitive: tags.first().map(|(k, _)| k.clone()).into_iter().collect(),
+            tags,
+            web_identity: web,
+        };
+        let token = keys.seal(&claims).unwrap();
+        let opened = keys.open("ASIAEXAMPLE00000001", &token, now).unwrap();
+        let info = SessionInfo {
+            issued_by: "AssumeRole",
+            issued_at: "2026-01-01T00:00:00Z".into(),
+            expires_at: "2026-01-01T00:15:00Z".into(),
+            parent_arn: "arn:aws:iam::000000000000:role/web".into(),
+            opened,
+        };
+        let json = serde_json::to_value(&info).unwrap();
+        let text = json.to_string();
+        assert!(!text.contains("session-secret-value"), "{text}");
+        assert!(!text.contains(&token), "{text}");
+        json
+    }
+
+    #[test]
+    fn a_session_serializes_its_tags_and_web_identity_but_nothing_secret() {
+        let json = info(
+            vec![
+                ("Team".into(), "photos".into()),
+                ("cost".into(), "42".into()),
+            ],
+            Some(WebIdentity {
+                provider: "arn:aws:iam::000000000000:oidc-provider/idp.example/realm".into(),
+                sub: "alice-sub".into(),
+                aud: "uploader".into(),
+            }),
+        );
+        assert_eq!(
+            json["tags"],
+            serde_json::json!({"Team": "photos", "cost": "42"})
+        );
+        assert_eq!(json["transitive_tag_keys"], serde_json::json!(["Team"]));
+        assert_eq!(
+            json["web_identity"],
+            serde_json::json!({
+                "provider": "arn:aws:iam::000000000000:oidc-provider/idp.example/realm",
+                "sub": "alice-sub",
+                "aud": "uploader",
+            })
+        );
+        assert_eq!(json["parent_arn"], "arn:aws:iam::000000000000:role/web");
+    }
+
+    #[test]
+    fn a_session_without_tags_has_only_its_four_fields() {
+        let json = info(vec![], None);
+        let keys: Vec<&String> = json.as_object().unwrap().keys().collect();
+        assert_eq!(
+            keys,
+            ["expires_at", "issued_at", "issued_by", "parent_arn"],
+            "{json}"
+        );
     }
 }

@@ -40,11 +40,7 @@ async fn exit_within(child: &mut Child, limit: Duration) -> (Duration, std::proc
 }
 
 fn audit_records(dir: &Path) -> Vec<serde_json::Value> {
-    std::fs::read_to_string(dir.join("audit.jsonl"))
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
+    audit_log_records(&dir.join("audit.jsonl"))
 }
 
 fn record_for<'a>(records: &'a [serde_json::Value], key: &str) -> &'a serde_json::Value {

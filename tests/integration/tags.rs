@@ -489,4 +489,38 @@ async fn session_tags_override_principal_tags_need_sts_tag_session_and_pass_on_w
     )
     .await;
     assert_eq!(status, 400);
+
+    // The audit: each session's requests name the session tags it carries
+    // (not the parent's own), and the calls the tags they passed.
+    let log = h.audit_path();
+    h.server.shutdown().await;
+    let records = audit_log_records(&log);
+    let visit = session_of_request_on(&records, "blue/visit");
+    assert_eq!(visit["issued_by"], "GetFederationToken", "{visit}");
+    assert_eq!(
+        visit["tags"],
+        serde_json::json!({"Team": "blue"}),
+        "{visit}"
+    );
+    let chained = session_of_request_on(&records, "green/chained");
+    assert_eq!(chained["issued_by"], "AssumeRole", "{chained}");
+    assert_eq!(chained["tags"], serde_json::json!({"team": "green"}));
+    assert_eq!(chained["transitive_tag_keys"], serde_json::json!(["team"]));
+    let assumed = records
+        .iter()
+        .find(|r| {
+            r["operation"] == "sts:AssumeRole"
+                && r["parameters"]["role_arn"] == "arn:aws:iam::000000000000:role/first"
+        })
+        .expect("a record of the first AssumeRole");
+    assert_eq!(
+        assumed["parameters"]["tags"],
+        serde_json::json!([{"key": "team", "value": "green"}]),
+        "{assumed}"
+    );
+    assert_eq!(
+        assumed["parameters"]["transitive_tag_keys"],
+        serde_json::json!(["team"])
+    );
+    validate_audit_log(&[&log]);
 }

@@ -923,13 +923,37 @@ async fn a_tokens_session_tags_become_principal_tags_and_transitive_ones_survive
     assert_eq!((s, xml_code(&b)), (400, "InvalidInput".into()), "{b}");
 
     // The audit names the session and records that passing tags was checked.
+    let log = h.audit_path();
+    h.server.shutdown().await;
+    let records = audit_log_records(&log);
     let call = audited_session(
-        &h.audit(17).await,
+        &records,
         "photos/a.jpg",
         "arn:aws:sts::000000000000:assumed-role/tagged-web/alice-laptop",
     );
     assert_eq!(call["decision"]["allowed"], true, "{call}");
     assert!(call.to_string().contains("sts:TagSession"), "{call}");
+    // The session's requests carry its tags from the token, which of them
+    // are transitive, and who signed in; the chained session's, only the
+    // transitive tag it inherited.
+    let first = session_of_request_on(&records, "photos/a.jpg");
+    assert_eq!(
+        first["tags"],
+        json!({"team": "photos", "cost": "42"}),
+        "{first}"
+    );
+    assert_eq!(first["transitive_tag_keys"], json!(["team"]), "{first}");
+    assert_eq!(
+        first["web_identity"],
+        json!({"provider": issuer.provider_arn(), "sub": "alice", "aud": CLIENT_ID}),
+        "{first}"
+    );
+    let chained = session_of_request_on(&records, "photos/b.jpg");
+    assert_eq!(chained["issued_by"], "AssumeRole", "{chained}");
+    assert_eq!(chained["tags"], json!({"team": "photos"}), "{chained}");
+    assert_eq!(chained["transitive_tag_keys"], json!(["team"]), "{chained}");
+    assert!(chained.get("web_identity").is_none(), "{chained}");
+    validate_audit_log(&[&log]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

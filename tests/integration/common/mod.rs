@@ -366,6 +366,35 @@ pub fn xml_code(body: &str) -> String {
         .to_string()
 }
 
+/// Every record of a finished audit log (read after the server shut down,
+/// so that batched writes have all landed).
+pub fn audit_log_records(log: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(log)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("audit line is JSON"))
+        .collect()
+}
+
+/// The `principal.session` of the record of the request on object `key`.
+pub fn session_of_request_on(records: &[serde_json::Value], key: &str) -> serde_json::Value {
+    records
+        .iter()
+        .find(|r| r["key"] == key)
+        .map(|r| r["principal"]["session"].clone())
+        .unwrap_or_else(|| panic!("no record of a request on {key}"))
+}
+
+/// Checks that every line of the audit log `files` (and checkpoint files)
+/// validates against docs/audit-record.schema.json.
+pub fn validate_audit_log(files: &[&Path]) {
+    let schema = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/audit-record.schema.json");
+    let mut args = vec![schema.to_str().unwrap()];
+    args.extend(files.iter().map(|f| f.to_str().unwrap()));
+    let out = run_python("validate_schema.py", &args);
+    assert!(out.contains("lines valid"), "{out}");
+}
+
 /// Runs a Python client script from `tests/clients/`, failing with its output.
 pub fn run_python(script: &str, args: &[&str]) -> String {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
