@@ -39,7 +39,7 @@ use crate::s3::delete_objects::{DeleteRequest, denied_errors, merge_into_result,
 use crate::s3::errors::{upstream_bad_gateway, upstream_timeout, upstream_unavailable};
 use crate::s3::headers::{HeaderRole, role};
 use crate::s3::{ErrorSource, Operation, S3Error};
-use crate::upstream::{Outgoing, UpstreamBody, UpstreamError};
+use crate::upstream::{Outgoing, ReplyBody, UpstreamBody, UpstreamError};
 
 pub type ResponseBody = http_body_util::combinators::BoxBody<Bytes, BoxError>;
 
@@ -667,7 +667,7 @@ pub(super) fn forward_headers(
 /// sending for `[upstream] idle_timeout_secs` fails the body, which cuts
 /// the client's connection (or stream) short of the announced length: a
 /// truncated object is never taken for a whole one.
-pub(super) fn relay(state: &State, resp: Response<Incoming>) -> Response<ResponseBody> {
+pub(super) fn relay(state: &State, resp: Response<ReplyBody>) -> Response<ResponseBody> {
     let (mut parts, body) = resp.into_parts();
     strip_upstream_headers(&mut parts.headers);
     let idle = std::time::Duration::from_secs(state.config.upstream.idle_timeout_secs);

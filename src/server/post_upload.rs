@@ -44,7 +44,7 @@ use crate::s3::classify::{RequestView, classify};
 use crate::s3::error::xml_escape;
 use crate::s3::post_form::{PostForm, PostFormError, boundary, read_form};
 use crate::s3::{Operation, S3Error};
-use crate::upstream::{Outgoing, UpstreamError};
+use crate::upstream::{Outgoing, ReplyBody, UpstreamError};
 
 /// The size of each upstream part, and the largest file sent as one PutObject.
 /// At least S3's 5 MiB minimum part size.
@@ -717,7 +717,7 @@ impl Upload<'_> {
         query: Vec<(String, String)>,
         headers: HeaderMap,
         body: Bytes,
-    ) -> Result<Response<Incoming>, S3Error> {
+    ) -> Result<Response<ReplyBody>, S3Error> {
         let out = Outgoing::whole(
             method,
             Some(self.bucket.to_string()),
@@ -845,7 +845,7 @@ fn etag_of(headers: &HeaderMap) -> String {
     header_str(headers, "etag").unwrap_or("").to_string()
 }
 
-async fn read_xml(resp: Response<Incoming>) -> Result<String, S3Error> {
+async fn read_xml(resp: Response<ReplyBody>) -> Result<String, S3Error> {
     let raw = read_limited(resp.into_body(), MAX_UPSTREAM_XML)
         .await
         .map_err(|_| crate::s3::errors::upstream_bad_gateway("response too large or cut off"))?;
@@ -855,7 +855,7 @@ async fn read_xml(resp: Response<Incoming>) -> Result<String, S3Error> {
 
 /// Upstream's refusal read whole, so the upload can be aborted before the
 /// client gets it.
-async fn relay_whole(resp: Response<Incoming>) -> Response<ResponseBody> {
+async fn relay_whole(resp: Response<ReplyBody>) -> Response<ResponseBody> {
     let (mut parts, body) = resp.into_parts();
     let raw = read_limited(body, MAX_UPSTREAM_XML)
         .await

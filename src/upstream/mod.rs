@@ -4,6 +4,7 @@
 //! the proxy's own key; nothing of the client's authentication goes upstream.
 
 pub mod credentials;
+mod pool;
 mod progress;
 mod signer;
 
@@ -13,10 +14,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Method, Request, Response, Uri};
 use http_body_util::combinators::BoxBody;
-use hyper::body::Incoming;
-use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::{TokioExecutor, TokioTimer};
 use tokio::sync::Notify;
 
 use crate::auth::canonical::uri_encode_into;
@@ -24,9 +22,9 @@ use crate::auth::payload::BoxError;
 use crate::auth::signing::SigningKeyCache;
 use crate::config::UpstreamConfig;
 pub use credentials::UpstreamCredentials;
+pub use pool::ReplyBody;
 
 pub type UpstreamBody = BoxBody<Bytes, BoxError>;
-type HttpsClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, UpstreamBody>;
 
 /// Why a request could not be relayed.
 #[derive(Debug, thiserror::Error)]
@@ -166,11 +164,11 @@ pub fn enter_worker(index: usize) {
 }
 
 pub struct Upstream {
-    /// One pool per data-plane worker, then one for every other thread. A
-    /// pooled connection is driven by a task on the runtime that opened it:
-    /// a worker reusing another worker's connection would hand every
+    /// Connections pooled per data-plane worker, then for every other
+    /// thread. A connection is driven by a task on the runtime that opened
+    /// it: a worker reusing another worker's connection would hand every
     /// request and response across threads, a wake-up each way.
-    clients: Box<[HttpsClient]>,
+    pool: pool::Pool,
     endpoint: Endpoint,
     credentials: UpstreamCredentials,
     response_timeout: Duration,
@@ -235,19 +233,9 @@ impl Upstream {
         workers: usize,
     ) -> Result<Upstream, UpstreamError> {
         let tls = tls_config(cfg.ca_file.as_deref())?;
-        let clients = (0..=workers)
-            .map(|_| {
-                Client::builder(TokioExecutor::new())
-                    .pool_idle_timeout(Duration::from_secs(60))
-                    .pool_timer(TokioTimer::new())
-                    .build(https_connector(
-                        Duration::from_millis(cfg.connect_timeout_ms),
-                        tls.clone(),
-                    ))
-            })
-            .collect();
+        let connector = https_connector(Duration::from_millis(cfg.connect_timeout_ms), tls);
         Ok(Upstream {
-            clients,
+            pool: pool::Pool::new(connector, workers + 1),
             endpoint,
             credentials,
             response_timeout: Duration::from_secs(cfg.response_timeout_secs),
@@ -260,11 +248,11 @@ impl Upstream {
         &self.endpoint
     }
 
-    /// This thread's pool: its worker's, or the shared one of other threads.
-    fn client(&self) -> &HttpsClient {
-        let last = self.clients.len() - 1;
-        let i = WORKER.get().map_or(last, |w| w.min(last));
-        &self.clients[i]
+    /// This thread's pool slot: its worker's, or the shared one of other
+    /// threads.
+    fn slot(&self) -> usize {
+        let last = self.pool.slots() - 1;
+        WORKER.get().map_or(last, |w| w.min(last))
     }
 
     /// The URL for an authorized request, encoded exactly as it will be signed.
@@ -331,7 +319,7 @@ impl Upstream {
     }
 
     /// Re-signs and sends a request; resolves when upstream's headers arrive.
-    pub async fn send(&self, out: Outgoing) -> Result<Response<Incoming>, UpstreamError> {
+    pub async fn send(&self, out: Outgoing) -> Result<Response<ReplyBody>, UpstreamError> {
         let url = self.url(&out);
         let creds = self.credentials.get().await?;
         let mut headers = out.headers;
@@ -360,6 +348,8 @@ impl Upstream {
             &self.keys,
             chrono::Utc::now(),
         )?;
+        // A body with nothing to send (GET, HEAD, DELETE) cannot stall.
+        let body_ended = http_body::Body::is_end_stream(&out.body);
         let progress = progress::Progress::new();
         let body =
             http_body_util::BodyExt::boxed(progress::ProgressBody::new(out.body, progress.clone()));
@@ -370,27 +360,24 @@ impl Upstream {
             .map_err(|e| UpstreamError::Url(e.to_string()))?;
         *req.headers_mut() = headers;
 
-        let response = self.client().request(req);
+        let response = self.pool.send(self.slot(), req);
         tokio::pin!(response);
         let timeout = self.response_timeout;
         tokio::select! {
-            r = &mut response => r.map_err(classify_client_error),
+            r = &mut response => r,
             _ = async {
                 out.body_done.notified().await;
                 tokio::time::sleep(timeout).await;
             } => Err(UpstreamError::Timeout(timeout)),
             // Upstream stopped reading the request body: dropping the
             // request aborts it, so upstream never completes the object.
-            _ = progress.stalled(self.idle_timeout) => Err(UpstreamError::Timeout(self.idle_timeout)),
+            _ = async {
+                if body_ended {
+                    std::future::pending::<()>().await;
+                }
+                progress.stalled(self.idle_timeout).await
+            } => Err(UpstreamError::Timeout(self.idle_timeout)),
         }
-    }
-}
-
-fn classify_client_error(e: hyper_util::client::legacy::Error) -> UpstreamError {
-    if e.is_connect() {
-        UpstreamError::Connect(error_chain(&e))
-    } else {
-        UpstreamError::Request(error_chain(&e))
     }
 }
 

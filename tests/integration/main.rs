@@ -42,4 +42,5 @@ mod shutdown;
 mod signature_errors;
 mod sigv4_properties;
 mod tags;
+mod upstream_tls;
 mod web_identity;
