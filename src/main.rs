@@ -11,6 +11,13 @@ use s3warden::audit::review::{self, Format};
 use s3warden::config::Config;
 use s3warden::server::Server;
 
+/// jemalloc rather than glibc's malloc: a proxied request makes about 120
+/// allocations, which cost a sixth of the instructions outside SHA-256 with
+/// glibc (`malloc_consolidate` among them); peak RSS with large objects stays
+/// where glibc's was (docs/benchmarks.md, where mimalloc's did not).
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 #[derive(Parser)]
 #[command(
     name = "s3warden",
