@@ -27,7 +27,10 @@
 //! for small requests (64 / 16), `CMP_WRK_THREADS` client threads (2), `CMP_LARGE_MIB` object size for the
 //! large GET and PUTs (1024 / 4), `CMP_NGINX_WORKERS` worker processes of each nginx (2),
 //! `CMP_EARLIER_BIN`, another s3warden binary (the build before a change) measured as a
-//! fourth target in the same rounds, and `CMP_LOADS`, a comma-separated subset of the loads
+//! fourth target in the same rounds, `CMP_PIN=1`, each proxy alone on the second core with the
+//! client and the upstream on the first (so a proxy's req/s is what one core of it serves:
+//! its own cost per request, apart from the scheduler's sharing of two cores among all
+//! three; use it with `CMP_NGINX_WORKERS=1`), and `CMP_LOADS`, a comma-separated subset of the loads
 //! (their keys: `presigned-get`, `signed-get`, `head`, `small-put`, `large-get`,
 //! `put-unsigned`, `put-hex`, `put-chunked`, `tls-small-get`, `tls-large-get`, and `rss`
 //! for the memory check).
@@ -96,6 +99,32 @@ impl Knobs {
             large: pick("CMP_LARGE_MIB", 1024, 4) * 1024 * 1024,
             nginx_workers: pick("CMP_NGINX_WORKERS", 2, 2),
         }
+    }
+}
+
+/// Who a process started next is: with `CMP_PIN=1`, proxies run on core 1, and the
+/// upstream, the load generators and this process on core 0. Children inherit this
+/// process's CPU set, so it is set before each start.
+#[derive(Clone, Copy)]
+enum Role {
+    Proxy,
+    Driver,
+}
+
+fn pin(role: Role) {
+    if std::env::var("CMP_PIN").as_deref() != Ok("1") {
+        return;
+    }
+    let cpu = match role {
+        Role::Proxy => 1,
+        Role::Driver => 0,
+    };
+    // SAFETY: a zeroed cpu_set_t is an empty set; CPU_SET writes within it.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(cpu, &mut set);
+        let rc = libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
+        assert_eq!(rc, 0, "CMP_PIN needs two cores: {}", std::io::Error::last_os_error());
     }
 }
 
@@ -1024,11 +1053,13 @@ fn main() {
     std::fs::write(&script, WRK_SCRIPT).expect("wrk script");
     let tls = Tls::create(dir.path());
 
+    pin(Role::Driver);
     let upstream = start_nginx(
         &dir.path().join("upstream"),
         knobs.nginx_workers,
         &upstream_blocks(&www, &tls),
     );
+    pin(Role::Proxy);
     let baseline = start_nginx(
         &dir.path().join("baseline"),
         knobs.nginx_workers,
@@ -1050,6 +1081,7 @@ fn main() {
             wardens.push((name, process));
         }
     }
+    pin(Role::Driver);
     let mut targets = vec![
         Target {
             name: "direct",
