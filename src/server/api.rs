@@ -3,6 +3,7 @@
 //! `iam` or `sts`, payload hash of the body), and answering in the Query
 //! protocol's XML, errors included, with one audit record per call.
 
+use crate::auth::canonical::QueryPair;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -31,7 +32,7 @@ pub fn is_api_request(
     method: &Method,
     path: &str,
     has_bucket: bool,
-    query: &[(String, String)],
+    query: &[QueryPair<'_>],
     headers: &HeaderMap,
 ) -> bool {
     if has_bucket || path != "/" {

@@ -7,6 +7,7 @@
 //! token, so the validity of temporary credentials (and their expiry, which
 //! bounds presigned URLs too) is decided in one place.
 
+use crate::auth::canonical::QueryPair;
 use std::sync::Arc;
 
 use crate::s3::headers::header_str;
@@ -152,7 +153,7 @@ pub fn authenticate(
     state: &State,
     dir: &Directory,
     parts: &RequestParts<'_>,
-    query: &[(String, String)],
+    query: &[QueryPair<'_>],
     target: &Target,
     audit: &SharedGuard,
 ) -> Result<Authenticated, AuthError> {
@@ -217,7 +218,7 @@ fn header_v4(
     state: &State,
     dir: &Directory,
     parts: &RequestParts<'_>,
-    query: &[(String, String)],
+    query: &[QueryPair<'_>],
     value: &str,
     audit: &SharedGuard,
 ) -> Result<Authenticated, AuthError> {
@@ -252,7 +253,7 @@ fn presigned_v4(
     state: &State,
     dir: &Directory,
     parts: &RequestParts<'_>,
-    query: &[(String, String)],
+    query: &[QueryPair<'_>],
     audit: &SharedGuard,
 ) -> Result<Authenticated, AuthError> {
     record(audit, "presigned", ALGORITHM);
@@ -300,7 +301,7 @@ fn header_v2(
     state: &State,
     dir: &Directory,
     parts: &RequestParts<'_>,
-    query: &[(String, String)],
+    query: &[QueryPair<'_>],
     value: &str,
     virtual_bucket: Option<&str>,
     audit: &SharedGuard,
@@ -337,7 +338,7 @@ fn presigned_v2(
     state: &State,
     dir: &Directory,
     parts: &RequestParts<'_>,
-    query: &[(String, String)],
+    query: &[QueryPair<'_>],
     virtual_bucket: Option<&str>,
     audit: &SharedGuard,
 ) -> Result<Authenticated, AuthError> {
@@ -367,7 +368,7 @@ fn presigned_v2(
                 || n == "content-md5"
                 || (n.starts_with("x-amz-") && !crate::s3::classify::is_ignored_query_header(n))
         })
-        .cloned()
+        .map(|(n, v)| (n.to_string(), v.to_string()))
         .collect();
     Ok(Authenticated {
         principal: resolved.principal,

@@ -2,6 +2,7 @@
 //! authenticate → classify → authorize → forward → respond, with the audit
 //! record finished by the response body whatever happens on the way.
 
+use crate::auth::canonical::QueryPair;
 use crate::s3::headers::header_str;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -604,7 +605,7 @@ where
 fn hoist_signed_query_headers(
     auth: &Authenticated,
     headers: &mut HeaderMap,
-    query: &mut Vec<(String, String)>,
+    query: &mut Vec<QueryPair<'_>>,
 ) -> Result<(), S3Error> {
     if auth.hoisted.is_empty() {
         return Ok(());

@@ -12,6 +12,7 @@
 //! going away), so nothing is stored unless everything checked out. Memory per
 //! upload is bounded by one part.
 
+use crate::auth::canonical::QueryPair;
 use crate::s3::headers::header_str;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -62,7 +63,7 @@ const MAX_UPSTREAM_XML: usize = 1024 * 1024;
 pub fn is_post_upload(
     method: &Method,
     target: &Target,
-    query: &[(String, String)],
+    query: &[QueryPair<'_>],
     headers: &HeaderMap,
 ) -> bool {
     *method == Method::POST
@@ -1050,7 +1051,7 @@ mod tests {
         ));
         assert!(!is_post_upload(&Method::POST, &t(None, None), &[], &h));
         assert!(!is_post_upload(&Method::PUT, &t(Some("b"), None), &[], &h));
-        let delete = [("delete".to_string(), String::new())];
+        let delete = [("delete".into(), "".into())];
         assert!(!is_post_upload(
             &Method::POST,
             &t(Some("b"), None),
