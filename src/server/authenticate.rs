@@ -109,11 +109,12 @@ fn resolve(
     let key = dir
         .access_key(access_key_id)
         .ok_or_else(|| AuthError::UnknownAccessKey(access_key_id.to_string()))?;
-    let principal = Principal::for_key(dir, access_key_id)
+    let principal = dir
+        .principal_for_key(access_key_id)
         .ok_or_else(|| AuthError::UnknownAccessKey(access_key_id.to_string()))?;
     Ok(ResolvedKey {
         secret: key.secret.clone(),
-        principal: Arc::new(principal),
+        principal,
     })
 }
 
