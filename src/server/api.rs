@@ -131,7 +131,7 @@ async fn run(
     let params = Params::parse(raw_query, &body)?;
     if let Some(action) = params.get("Action") {
         let op = format!("{}:{action}", service.signing_name());
-        audit.update(|r| r.operation = Some(op));
+        audit.update(|r| r.operation = Some(op.into()));
     }
     let targets = Parameters::from_api(
         |name| params.get(name),
@@ -163,7 +163,7 @@ async fn run(
     };
     let result = api::dispatch(service, &params, &mut call, request_id).await;
     audit.update(|r| {
-        r.actions = note.actions.clone();
+        r.actions = note.actions.iter().cloned().map(Into::into).collect();
         r.decision = note.decision.as_ref().map(|d| DecisionInfo {
             conditions: note.conditions.clone(),
             ..DecisionInfo::from_decision(d)

@@ -102,10 +102,10 @@ pub async fn handle(
     let record = AuditRecord {
         time: format_rfc3339(&Utc::now(), true),
         request_id: request_id.clone(),
-        remote: conn.remote.to_string(),
+        remote: crate::audit::remote_text(&conn.remote),
         tls: conn.tls,
         user_agent: header_str(req.headers(), "user-agent").map(str::to_string),
-        method: req.method().as_str().to_string(),
+        method: crate::audit::method_name(req.method()),
         host: host_of(&req).map(str::to_string),
         auth: AuthInfo {
             kind: "anonymous",
@@ -226,7 +226,7 @@ fn preflight(
     ctx: &RequestCtx,
 ) -> Result<Response<ResponseBody>, S3Error> {
     ctx.audit
-        .update(|r| r.operation = Some("PreflightCORS".to_string()));
+        .update(|r| r.operation = Some("PreflightCORS".into()));
     let cors_headers = cors::preflight(state.config.cors.as_ref(), headers)?;
     let mut resp = Response::new(Empty::new().map_err(|e| match e {}).boxed());
     *resp.headers_mut() = cors_headers;
@@ -351,13 +351,9 @@ async fn process(
     );
     ctx.audit.update(|r| {
         r.parameters = parameters;
-        r.operation = Some(classified.operation.name().to_string());
+        r.operation = Some(classified.operation.name().into());
         r.version_id = classified.version_id.clone();
-        r.actions = classified
-            .checks
-            .iter()
-            .map(|c| c.action.to_string())
-            .collect();
+        r.actions = classified.checks.iter().map(|c| c.action.into()).collect();
     });
 
     if classified.operation == Operation::DeleteObjects {
@@ -762,7 +758,7 @@ async fn delete_objects(
         }
     });
     ctx.audit.update(|r| {
-        r.actions = vec!["s3:DeleteObject".to_string()];
+        r.actions = vec!["s3:DeleteObject".into()];
         r.decision = first_decision
             .as_ref()
             .map(|d| DecisionInfo::from_decision(d).with_conditions(&consulted, context));

@@ -129,7 +129,7 @@ pub async fn handle(
     let bucket = target.bucket.clone().unwrap_or_default();
     ctx.audit.update(|r| {
         r.bucket = Some(bucket.clone());
-        r.operation = Some(Operation::PostObject.name().to_string());
+        r.operation = Some(Operation::PostObject.name().into());
         r.auth = AuthInfo {
             kind: "post-form",
             ..AuthInfo::default()
@@ -223,11 +223,7 @@ pub async fn handle(
     }
     common_context(state, conn, &parts.headers, &auth, &mut context);
     ctx.audit.update(|r| {
-        r.actions = classified
-            .checks
-            .iter()
-            .map(|c| c.action.to_string())
-            .collect();
+        r.actions = classified.checks.iter().map(|c| c.action.into()).collect();
     });
     let decision = authorize_recorded(&dir, &auth.principal, &classified, &context, &ctx.audit);
     if !decision.allowed {
