@@ -59,6 +59,28 @@ impl DecisionInfo {
         }
     }
 
+    /// [`DecisionInfo::from_decision`], taking the deciding statement's
+    /// names instead of copying them.
+    pub fn from_owned(d: crate::policy::Decision) -> Self {
+        use crate::policy::Reason;
+        let reason = d.reason.to_string();
+        let by = match d.reason {
+            Reason::ExplicitDeny { by } | Reason::Allowed { by, .. } => Some(by),
+            Reason::NoIdentityAllow | Reason::NoSessionAllow | Reason::NoBoundaryAllow => None,
+        };
+        let (policy, statement) = match by {
+            Some(b) => (Some(b.policy), Some(b.statement)),
+            None => (None, None),
+        };
+        DecisionInfo {
+            allowed: d.allowed,
+            reason,
+            policy,
+            statement,
+            conditions: BTreeMap::new(),
+        }
+    }
+
     /// Adds the values `ctx` held for the condition keys the decision consulted.
     pub fn with_conditions(mut self, keys: &[String], ctx: &crate::policy::Context) -> Self {
         use crate::policy::ContextValue;
@@ -222,6 +244,39 @@ mod tests {
         ] {
             let addr: std::net::SocketAddr = a.parse().unwrap();
             assert_eq!(remote_text(&addr), addr.to_string(), "{a}");
+        }
+    }
+
+    #[test]
+    fn a_decision_taken_reads_as_one_copied() {
+        use crate::policy::{Decision, Reason, StatementRef};
+        let by = |p: &str, s: &str| StatementRef {
+            policy: p.into(),
+            statement: s.into(),
+        };
+        for (allowed, reason) in [
+            (
+                true,
+                Reason::Allowed {
+                    by: by("user/bob/p", "Read"),
+                    session: Some(by("session", "#0")),
+                    boundary: Some(by("boundary", "B")),
+                },
+            ),
+            (
+                false,
+                Reason::ExplicitDeny {
+                    by: by("group/g/p", "#2"),
+                },
+            ),
+            (false, Reason::NoIdentityAllow),
+            (false, Reason::NoSessionAllow),
+            (false, Reason::NoBoundaryAllow),
+        ] {
+            let d = Decision { allowed, reason };
+            let copied = serde_json::to_string(&DecisionInfo::from_decision(&d)).unwrap();
+            let taken = serde_json::to_string(&DecisionInfo::from_owned(d)).unwrap();
+            assert_eq!(copied, taken);
         }
     }
 

@@ -58,12 +58,23 @@ pub struct RequestView<'a> {
 pub const NO_RESOURCE: &str = "arn:aws:s3:::";
 
 pub fn bucket_arn(bucket: &str) -> String {
-    format!("arn:aws:s3:::{bucket}")
+    let mut arn = String::with_capacity(ARN_PREFIX.len() + bucket.len());
+    arn.push_str(ARN_PREFIX);
+    arn.push_str(bucket);
+    arn
 }
 
 pub fn object_arn(bucket: &str, key: &str) -> String {
-    format!("arn:aws:s3:::{bucket}/{key}")
+    // Sized once: `format!` would grow the string on the way.
+    let mut arn = String::with_capacity(ARN_PREFIX.len() + bucket.len() + 1 + key.len());
+    arn.push_str(ARN_PREFIX);
+    arn.push_str(bucket);
+    arn.push('/');
+    arn.push_str(key);
+    arn
 }
+
+const ARN_PREFIX: &str = "arn:aws:s3:::";
 
 /// Query parameters that authenticate a presigned request or only tell the
 /// SDK's own routing what it called; consumed here, never forwarded.
@@ -511,10 +522,9 @@ fn add_checks(
     query: &[QueryPair<'_>],
     ctx: &mut Context,
 ) -> Result<(), ClassifyError> {
-    let bucket = c.bucket.clone().unwrap_or_default();
-    let key = c.key.clone().unwrap_or_default();
-    let barn = bucket_arn(&bucket);
-    let oarn = object_arn(&bucket, &key);
+    let bucket = c.bucket.as_deref().unwrap_or_default();
+    let barn = bucket_arn(bucket);
+    let oarn = object_arn(bucket, c.key.as_deref().unwrap_or_default());
     let versioned = c.version_id.is_some();
     if let Some(v) = &c.version_id {
         ctx.set_static("s3:versionid", v.as_str());

@@ -271,19 +271,21 @@ pub(super) fn authorize_all(
 }
 
 /// [`authorize_all`], with the decision and the condition keys it consulted
-/// (and their values) in the audit record.
+/// (and their values) in the audit record, which keeps the decision; whether
+/// it allows is returned.
 pub(super) fn authorize_recorded(
     dir: &Directory,
     principal: &Principal,
     c: &Classified,
     context: &Context,
     audit: &SharedGuard,
-) -> Decision {
+) -> bool {
     let (decision, consulted) =
         crate::policy::trace::traced(|| authorize_all(dir, principal, c, context));
-    let info = DecisionInfo::from_decision(&decision).with_conditions(&consulted, context);
+    let allowed = decision.allowed;
+    let info = DecisionInfo::from_owned(decision).with_conditions(&consulted, context);
     audit.update(|r| r.decision = Some(info));
-    decision
+    allowed
 }
 
 async fn process(
@@ -369,8 +371,8 @@ async fn process(
         &ctx.audit,
     )
     .await?;
-    let decision = authorize_recorded(&dir, &auth.principal, &classified, &context, &ctx.audit);
-    if !decision.allowed {
+    let allowed = authorize_recorded(&dir, &auth.principal, &classified, &context, &ctx.audit);
+    if !allowed {
         return Err(S3Error::access_denied());
     }
 

@@ -225,8 +225,8 @@ pub async fn handle(
     ctx.audit.update(|r| {
         r.actions = classified.checks.iter().map(|c| c.action.into()).collect();
     });
-    let decision = authorize_recorded(&dir, &auth.principal, &classified, &context, &ctx.audit);
-    if !decision.allowed {
+    let allowed = authorize_recorded(&dir, &auth.principal, &classified, &context, &ctx.audit);
+    if !allowed {
         record_bytes();
         return Err(S3Error::access_denied());
     }
