@@ -87,7 +87,7 @@ impl DecisionInfo {
         for key in keys {
             let value = match ctx.get(key) {
                 None => serde_json::Value::Null,
-                Some(ContextValue::Single(v)) => serde_json::Value::from(v.as_str()),
+                Some(ContextValue::Single(v)) => serde_json::Value::from(v.as_ref()),
                 Some(ContextValue::Multi(v)) => serde_json::Value::from(v.clone()),
             };
             self.conditions.insert(key.clone(), value);

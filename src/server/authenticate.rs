@@ -393,7 +393,7 @@ pub fn common_context(
 ) {
     let now = Utc::now();
     ctx.set_static("aws:sourceip", conn.remote.ip().to_string());
-    ctx.set_static(
+    ctx.set_static_word(
         "aws:securetransport",
         if conn.tls { "true" } else { "false" },
     );
@@ -411,10 +411,10 @@ pub fn common_context(
     }
     ctx.set_static("aws:requestedregion", state.config.region.as_str());
     if let Some(v) = conn.tls_version {
-        ctx.set_static("s3:tlsversion", v);
+        ctx.set_static_word("s3:tlsversion", v);
     }
-    ctx.set_static("s3:authtype", auth.auth_type);
-    ctx.set_static("s3:signatureversion", auth.signature_version);
+    ctx.set_static_word("s3:authtype", auth.auth_type);
+    ctx.set_static_word("s3:signatureversion", auth.signature_version);
     if let Some(signed) = auth.signing_time {
         ctx.set_static(
             "s3:signatureage",
