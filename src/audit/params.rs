@@ -6,6 +6,7 @@
 //! token or signature: values are picked by name, never copied wholesale,
 //! and a session policy is recorded by its hash.
 
+use crate::auth::canonical::QueryPair;
 use http::HeaderMap;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -129,7 +130,7 @@ impl Parameters {
     /// The parameters of an S3 request: its decoded query, headers, and the
     /// copy source classification authorized.
     pub fn from_s3(
-        query: &[(String, String)],
+        query: &[QueryPair<'_>],
         headers: &HeaderMap,
         copy_source: Option<CopySourceInfo>,
     ) -> Parameters {
@@ -137,7 +138,7 @@ impl Parameters {
             query
                 .iter()
                 .find(|(n, _)| n == name)
-                .map(|(_, v)| v.clone())
+                .map(|(_, v)| v.to_string())
         };
         Parameters {
             prefix: q("prefix"),
@@ -294,7 +295,7 @@ mod tests {
 
     #[test]
     fn s3_parameters_are_picked_by_name() {
-        let query: Vec<(String, String)> = [
+        let query: Vec<QueryPair<'_>> = [
             ("list-type", "2"),
             ("prefix", "bob/"),
             ("delimiter", "/"),
@@ -303,7 +304,7 @@ mod tests {
             ("X-Amz-Signature", "secret-ish"),
         ]
         .iter()
-        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .map(|&(a, b)| (a.into(), b.into()))
         .collect();
         let mut headers = HeaderMap::new();
         headers.insert("range", "bytes=0-99".parse().unwrap());

@@ -2,6 +2,7 @@
 //! and how it ended. It never holds a secret, signature, session token or
 //! presigned query string.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -58,13 +59,35 @@ impl DecisionInfo {
         }
     }
 
+    /// [`DecisionInfo::from_decision`], taking the deciding statement's
+    /// names instead of copying them.
+    pub fn from_owned(d: crate::policy::Decision) -> Self {
+        use crate::policy::Reason;
+        let reason = d.reason.to_string();
+        let by = match d.reason {
+            Reason::ExplicitDeny { by } | Reason::Allowed { by, .. } => Some(by),
+            Reason::NoIdentityAllow | Reason::NoSessionAllow | Reason::NoBoundaryAllow => None,
+        };
+        let (policy, statement) = match by {
+            Some(b) => (Some(b.policy), Some(b.statement)),
+            None => (None, None),
+        };
+        DecisionInfo {
+            allowed: d.allowed,
+            reason,
+            policy,
+            statement,
+            conditions: BTreeMap::new(),
+        }
+    }
+
     /// Adds the values `ctx` held for the condition keys the decision consulted.
     pub fn with_conditions(mut self, keys: &[String], ctx: &crate::policy::Context) -> Self {
         use crate::policy::ContextValue;
         for key in keys {
             let value = match ctx.get(key) {
                 None => serde_json::Value::Null,
-                Some(ContextValue::Single(v)) => serde_json::Value::from(v.as_str()),
+                Some(ContextValue::Single(v)) => serde_json::Value::from(v.as_ref()),
                 Some(ContextValue::Multi(v)) => serde_json::Value::from(v.clone()),
             };
             self.conditions.insert(key.clone(), value);
@@ -84,7 +107,8 @@ pub struct AuditRecord {
     pub tls: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub user_agent: Option<String>,
-    pub method: String,
+    /// Borrowed for the standard methods (see [`method_name`]).
+    pub method: Cow<'static, str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub host: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -93,10 +117,11 @@ pub struct AuditRecord {
     pub key: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub version_id: Option<String>,
+    /// An S3 operation's name is static; an API call's is built.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub operation: Option<String>,
+    pub operation: Option<Cow<'static, str>>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub actions: Vec<String>,
+    pub actions: Vec<Cow<'static, str>>,
     /// What the request asked for beyond bucket and key.
     #[serde(skip_serializing_if = "Parameters::is_empty")]
     pub parameters: Parameters,
@@ -144,4 +169,125 @@ fn shared_principal<S: serde::Serializer>(
     s: S,
 ) -> Result<S::Ok, S::Error> {
     p.as_deref().serialize(s)
+}
+
+/// A request method as the audit record names it, without a copy for the
+/// methods S3 uses.
+pub fn method_name(m: &http::Method) -> Cow<'static, str> {
+    use http::Method;
+    Cow::Borrowed(match *m {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::PUT => "PUT",
+        Method::POST => "POST",
+        Method::DELETE => "DELETE",
+        Method::OPTIONS => "OPTIONS",
+        Method::PATCH => "PATCH",
+        Method::CONNECT => "CONNECT",
+        Method::TRACE => "TRACE",
+        _ => return Cow::Owned(m.as_str().to_string()),
+    })
+}
+
+/// The client's address as `Display` writes it (`1.2.3.4:5678`,
+/// `[::1]:5678`), with IPv4 written by hand: the formatter's padding
+/// support makes `Ipv4Addr`'s `Display` cost more than the rest of the
+/// record's plain fields.
+pub fn remote_text(addr: &std::net::SocketAddr) -> String {
+    match addr {
+        std::net::SocketAddr::V4(v4) => {
+            let mut out = String::with_capacity(21);
+            for (i, octet) in v4.ip().octets().iter().enumerate() {
+                if i > 0 {
+                    out.push('.');
+                }
+                push_decimal(&mut out, u32::from(*octet));
+            }
+            out.push(':');
+            push_decimal(&mut out, u32::from(v4.port()));
+            out
+        }
+        std::net::SocketAddr::V6(_) => addr.to_string(),
+    }
+}
+
+fn push_decimal(out: &mut String, mut n: u32) {
+    let mut digits = [0u8; 10];
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    for &d in &digits[i..] {
+        out.push(d as char);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn remote_text_is_display() {
+        for a in [
+            "1.2.3.4:5678",
+            "0.0.0.0:0",
+            "255.255.255.255:65535",
+            "127.0.0.1:80",
+            "10.200.3.45:10001",
+            "[::1]:443",
+            "[fe80::1%2]:8080",
+        ] {
+            let addr: std::net::SocketAddr = a.parse().unwrap();
+            assert_eq!(remote_text(&addr), addr.to_string(), "{a}");
+        }
+    }
+
+    #[test]
+    fn a_decision_taken_reads_as_one_copied() {
+        use crate::policy::{Decision, Reason, StatementRef};
+        let by = |p: &str, s: &str| StatementRef {
+            policy: p.into(),
+            statement: s.into(),
+        };
+        for (allowed, reason) in [
+            (
+                true,
+                Reason::Allowed {
+                    by: by("user/bob/p", "Read"),
+                    session: Some(by("session", "#0")),
+                    boundary: Some(by("boundary", "B")),
+                },
+            ),
+            (
+                false,
+                Reason::ExplicitDeny {
+                    by: by("group/g/p", "#2"),
+                },
+            ),
+            (false, Reason::NoIdentityAllow),
+            (false, Reason::NoSessionAllow),
+            (false, Reason::NoBoundaryAllow),
+        ] {
+            let d = Decision { allowed, reason };
+            let copied = serde_json::to_string(&DecisionInfo::from_decision(&d)).unwrap();
+            let taken = serde_json::to_string(&DecisionInfo::from_owned(d)).unwrap();
+            assert_eq!(copied, taken);
+        }
+    }
+
+    #[test]
+    fn method_name_is_as_str() {
+        for m in [
+            "GET", "HEAD", "PUT", "POST", "DELETE", "OPTIONS", "PATCH", "CONNECT", "TRACE",
+            "PROPFIND",
+        ] {
+            let method = http::Method::from_bytes(m.as_bytes()).unwrap();
+            assert_eq!(method_name(&method), method.as_str());
+        }
+    }
 }

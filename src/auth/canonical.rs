@@ -92,9 +92,15 @@ fn hex_value(c: u8) -> Option<u8> {
     }
 }
 
+/// One decoded query parameter: borrowed from the raw query unless decoding
+/// changed it (a `%` escape or a `+`).
+pub type QueryPair<'a> = (Cow<'a, str>, Cow<'a, str>);
+
 /// Splits a raw query into decoded `(name, value)` pairs, in order.
 /// A parameter without `=` has an empty value. `None` if any part is not UTF-8.
-pub fn parse_query(query: &str) -> Option<Vec<(String, String)>> {
+/// Nothing is copied for parameters that need no decoding (most names and
+/// many values); a presigned URL's credential and signed headers are.
+pub fn parse_query(query: &str) -> Option<Vec<QueryPair<'_>>> {
     if query.is_empty() {
         return Some(Vec::new());
     }
@@ -105,22 +111,22 @@ pub fn parse_query(query: &str) -> Option<Vec<(String, String)>> {
             continue;
         }
         let (name, value) = part.split_once('=').unwrap_or((part, ""));
-        out.push((
-            query_decode(name)?.into_owned(),
-            query_decode(value)?.into_owned(),
-        ));
+        out.push((query_decode(name)?, query_decode(value)?));
     }
     Some(out)
 }
 
 /// The canonical query string from decoded pairs, skipping `skip` (the
 /// presigned `X-Amz-Signature`). Repeated names are kept and ordered by value.
-pub fn canonical_query(pairs: &[(String, String)], skip: Option<&str>) -> String {
+pub fn canonical_query<N: AsRef<str>, V: AsRef<str>>(
+    pairs: &[(N, V)],
+    skip: Option<&str>,
+) -> String {
     // One parameter (`x-id=GetObject`, `uploads`) needs no sorting.
     if let [(n, v)] = pairs
-        && Some(n.as_str()) != skip
+        && Some(n.as_ref()) != skip
     {
-        let (n, v) = (uri_encode_cow(n), uri_encode_cow(v));
+        let (n, v) = (uri_encode_cow(n.as_ref()), uri_encode_cow(v.as_ref()));
         let mut out = String::with_capacity(n.len() + v.len() + 1);
         out.push_str(&n);
         out.push('=');
@@ -129,8 +135,8 @@ pub fn canonical_query(pairs: &[(String, String)], skip: Option<&str>) -> String
     }
     let mut encoded: Vec<(Cow<'_, str>, Cow<'_, str>)> = pairs
         .iter()
-        .filter(|(n, _)| Some(n.as_str()) != skip)
-        .map(|(n, v)| (uri_encode_cow(n), uri_encode_cow(v)))
+        .filter(|(n, _)| Some(n.as_ref()) != skip)
+        .map(|(n, v)| (uri_encode_cow(n.as_ref()), uri_encode_cow(v.as_ref())))
         .collect();
     if encoded.is_empty() {
         return String::new();
@@ -339,7 +345,7 @@ mod tests {
         let pairs = parse_query("&&a=&b&=v&c=%3D%26%7E&c=").unwrap();
         assert_eq!(canonical_query(&pairs, None), "=v&a=&b=&c=&c=%3D%26~");
         assert_eq!(canonical_query(&pairs, Some("c")), "=v&a=&b=");
-        assert_eq!(canonical_query(&[], None), "");
+        assert_eq!(canonical_query::<&str, &str>(&[], None), "");
     }
 
     #[test]

@@ -15,6 +15,7 @@
 //! Whether the session behind an `X-Amz-Security-Token` is still alive is
 //! decided where the key is resolved, so a URL never outlives its session.
 
+use crate::auth::canonical::QueryPair;
 use chrono::{DateTime, Duration, Utc};
 
 use super::canonical::canonical_query;
@@ -34,8 +35,8 @@ X-Amz-Credential, X-Amz-Signature, X-Amz-Date, X-Amz-SignedHeaders, and X-Amz-Ex
 pub const MARKERS: &[&str] = &["X-Amz-Algorithm", "X-Amz-Credential", "X-Amz-Signature"];
 
 /// True when the query carries SigV4 query authentication.
-pub fn is_presigned_v4(query: &[(String, String)]) -> bool {
-    query.iter().any(|(n, _)| MARKERS.contains(&n.as_str()))
+pub fn is_presigned_v4(query: &[QueryPair<'_>]) -> bool {
+    query.iter().any(|(n, _)| MARKERS.contains(&n.as_ref()))
 }
 
 /// The parsed authentication parameters of a presigned URL.
@@ -53,7 +54,7 @@ pub struct PresignedV4 {
     pub content_sha256: Option<String>,
 }
 
-fn single<'a>(query: &'a [(String, String)], name: &str) -> Result<Option<&'a str>, AuthError> {
+fn single<'a>(query: &'a [QueryPair<'a>], name: &str) -> Result<Option<&'a str>, AuthError> {
     let mut found = None;
     for (n, v) in query {
         if n == name {
@@ -62,7 +63,7 @@ fn single<'a>(query: &'a [(String, String)], name: &str) -> Result<Option<&'a st
                     "{name} must be given once"
                 )));
             }
-            found = Some(v.as_str());
+            found = Some(v.as_ref());
         }
     }
     Ok(found)
@@ -70,7 +71,7 @@ fn single<'a>(query: &'a [(String, String)], name: &str) -> Result<Option<&'a st
 
 impl PresignedV4 {
     /// Parses the `X-Amz-*` authentication parameters from decoded query pairs.
-    pub fn parse(query: &[(String, String)]) -> Result<PresignedV4, AuthError> {
+    pub fn parse(query: &[QueryPair<'_>]) -> Result<PresignedV4, AuthError> {
         let get = |name| single(query, name);
         let (
             Some(algorithm),
@@ -185,7 +186,7 @@ fn scope_error(e: AuthError) -> AuthError {
 /// the signature over the canonical request.
 pub fn verify_presigned<'a>(
     req: &RequestParts<'_>,
-    query: &[(String, String)],
+    query: &[QueryPair<'_>],
     p: &'a PresignedV4,
     secret: &str,
     expect: &Expectations<'_>,

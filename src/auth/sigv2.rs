@@ -17,6 +17,7 @@
 //! `content-type` and `content-md5` as query parameters (botocore moves them
 //! there); they are signed as if they were headers.
 
+use crate::auth::canonical::QueryPair;
 use std::collections::BTreeMap;
 
 use base64::Engine;
@@ -104,7 +105,7 @@ impl AuthorizationV2 {
 }
 
 /// True when the query carries SigV2 query authentication.
-pub fn is_presigned_v2(query: &[(String, String)]) -> bool {
+pub fn is_presigned_v2(query: &[QueryPair<'_>]) -> bool {
     query
         .iter()
         .any(|(n, _)| n == "AWSAccessKeyId" || n == "Signature")
@@ -122,10 +123,10 @@ pub struct PresignedV2 {
 }
 
 impl PresignedV2 {
-    pub fn parse(query: &[(String, String)]) -> Result<PresignedV2, AuthError> {
+    pub fn parse(query: &[QueryPair<'_>]) -> Result<PresignedV2, AuthError> {
         let get = |name: &str| -> Result<Option<&str>, AuthError> {
             let mut it = query.iter().filter(|(n, _)| n == name);
-            let first = it.next().map(|(_, v)| v.as_str());
+            let first = it.next().map(|(_, v)| v.as_ref());
             if it.next().is_some() {
                 return Err(AuthError::QueryParameters(format!(
                     "{name} must be given once"
@@ -195,7 +196,7 @@ fn header_values(headers: &http::HeaderMap, name: &str) -> Result<Option<String>
 
 fn signed_inputs<'a>(
     req: &'a RequestParts<'_>,
-    query: &'a [(String, String)],
+    query: &'a [QueryPair<'a>],
     presigned: bool,
 ) -> Result<SignedInputs<'a>, AuthError> {
     let mut amz = BTreeMap::new();
@@ -220,7 +221,7 @@ fn signed_inputs<'a>(
         for (n, v) in query {
             let v = v.trim();
             let conflict = if n.starts_with("x-amz-") {
-                amz.insert(n.clone(), v.to_string())
+                amz.insert(n.to_string(), v.to_string())
                     .is_some_and(|old| old != v)
             } else if n == "content-md5" {
                 content_md5.replace(v).is_some_and(|old| old != v)
@@ -288,7 +289,7 @@ fn canonical_resource(req: &RequestParts<'_>, virtual_bucket: Option<&str>) -> S
 /// `x-amz-date` is present, or `Expires` for a presigned URL.
 pub fn string_to_sign(
     req: &RequestParts<'_>,
-    query: &[(String, String)],
+    query: &[QueryPair<'_>],
     date_line: &str,
     virtual_bucket: Option<&str>,
     presigned: bool,
@@ -375,7 +376,7 @@ fn header_time(headers: &http::HeaderMap) -> Result<(DateTime<Utc>, String), Aut
 /// Verifies a SigV2 header-signed request; returns its signing time.
 pub fn verify_header_v2(
     req: &RequestParts<'_>,
-    query: &[(String, String)],
+    query: &[QueryPair<'_>],
     auth: &AuthorizationV2,
     secret: &str,
     virtual_bucket: Option<&str>,
@@ -392,7 +393,7 @@ pub fn verify_header_v2(
 /// Verifies a SigV2 presigned request: not past `Expires`, and signed.
 pub fn verify_presigned_v2(
     req: &RequestParts<'_>,
-    query: &[(String, String)],
+    query: &[QueryPair<'_>],
     p: &PresignedV2,
     secret: &str,
     virtual_bucket: Option<&str>,

@@ -3,6 +3,7 @@
 //! and verifying the signature. The signature check itself is shared with
 //! presigned URLs ([`super::presign`]).
 
+use crate::auth::canonical::QueryPair;
 use std::borrow::Cow;
 use std::fmt;
 
@@ -322,7 +323,7 @@ pub struct Expectations<'a> {
 /// request (the `x-amz-content-sha256` value for S3).
 pub fn verify_header<'a>(
     req: &RequestParts<'a>,
-    query: &[(String, String)],
+    query: &[QueryPair<'_>],
     auth: &'a AuthorizationV4,
     payload_hash: &str,
     secret: &str,

@@ -5,7 +5,7 @@
 
 use std::collections::{BTreeMap, HashSet};
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
@@ -16,6 +16,7 @@ use super::model::{
     Change, Entity, EntityKey, StoreState, StoredGroup, StoredKey, StoredOidcProvider,
     StoredPolicy, StoredRole, StoredUser, StoredVersion, Tag,
 };
+use super::principal::Principal;
 use super::sessions::SessionKeys;
 use crate::config::{Config, PolicyDecl};
 use crate::policy::{Policy, PolicyKind};
@@ -188,6 +189,37 @@ pub struct Directory {
     sessions: Option<Arc<SessionKeys>>,
     /// Creation time shown for config-declared entities: when the config was loaded.
     loaded: DateTime<Utc>,
+    principals: PrincipalCache,
+}
+
+/// The principal of each access key used with this snapshot, built on first
+/// use: a request shares it instead of building its own (five strings).
+/// Published snapshots never change; a copy (`Clone`, the start of `apply`)
+/// and any change applied in place start from an empty cache, so a cached
+/// principal always reads what a fresh [`Principal::for_key`] would.
+#[derive(Default)]
+struct PrincipalCache(RwLock<std::collections::HashMap<String, Arc<Principal>>>);
+
+impl Clone for PrincipalCache {
+    fn clone(&self) -> Self {
+        PrincipalCache::default()
+    }
+}
+
+impl fmt::Debug for PrincipalCache {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("PrincipalCache")
+    }
+}
+
+impl PrincipalCache {
+    fn clear(&mut self) {
+        if let Ok(map) = self.0.get_mut() {
+            map.clear();
+        } else {
+            *self = PrincipalCache::default();
+        }
+    }
 }
 
 /// A stable IAM-style unique id (`AIDA…`, `AGPA…`) derived from a name, so a
@@ -532,6 +564,7 @@ impl Directory {
     }
 
     fn apply_one(&mut self, c: &Change, strictness: Strictness) -> Result<(), IdentityError> {
+        self.principals.clear();
         match (&c.entity, &c.value) {
             (EntityKey::User(k), Some(Entity::User(u))) => {
                 let built = self.build_user(u, strictness)?;
@@ -915,6 +948,10 @@ impl Directory {
     }
 
     pub fn user(&self, name: &str) -> Option<&User> {
+        // Names are mostly looked up in the lowercase they are keyed by.
+        if !name.bytes().any(|b| b.is_ascii_uppercase()) {
+            return self.users.get(name).map(Arc::as_ref);
+        }
         self.users.get(&name.to_ascii_lowercase()).map(Arc::as_ref)
     }
 
@@ -928,6 +965,25 @@ impl Directory {
 
     pub fn managed_policy(&self, arn: &str) -> Option<&ManagedPolicy> {
         self.policies.get(arn).map(Arc::as_ref)
+    }
+
+    /// The principal owning an active access key, shared by every request
+    /// that uses the key with this snapshot (see [`PrincipalCache`]).
+    pub fn principal_for_key(&self, id: &str) -> Option<Arc<Principal>> {
+        if let Some(p) = self
+            .principals
+            .0
+            .read()
+            .ok()
+            .and_then(|m| m.get(id).cloned())
+        {
+            return Some(p);
+        }
+        let p = Arc::new(Principal::for_key(self, id)?);
+        if let Ok(mut m) = self.principals.0.write() {
+            m.entry(id.to_string()).or_insert_with(|| p.clone());
+        }
+        Some(p)
     }
 
     /// An active access key by id.

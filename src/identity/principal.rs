@@ -353,7 +353,7 @@ impl Principal {
 
     /// Adds the principal's global condition keys to a request context.
     pub fn fill_context(&self, ctx: &mut Context) {
-        ctx.set_static("aws:principaltype", self.kind.aws_type());
+        ctx.set_static_word("aws:principaltype", self.kind.aws_type());
         ctx.set_static("aws:userid", self.user_id.as_str());
         if self.kind != PrincipalKind::Anonymous {
             ctx.set_static("aws:principalarn", self.principal_arn());
@@ -367,7 +367,7 @@ impl Principal {
         }
         if let Some(s) = &self.session {
             ctx.set_static("aws:tokenissuetime", s.issued_at.as_str());
-            ctx.set_static("aws:multifactorauthpresent", "false");
+            ctx.set_static_word("aws:multifactorauthpresent", "false");
             if let Some(w) = &s.opened.claims.web_identity {
                 ctx.set_static("aws:federatedprovider", w.provider.as_str());
                 let hp = w.host_path();

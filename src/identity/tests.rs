@@ -513,3 +513,53 @@ fn the_directory_knows_whether_any_policy_reads_object_tags() {
     }]);
     assert_eq!(gone.counts().object_tag_policies, 0);
 }
+
+#[test]
+fn a_keys_principal_is_built_once_per_snapshot_and_follows_changes() {
+    let mut state = StoreState::empty();
+    state.users.insert(
+        "carol".into(),
+        stored_user("carol", &["uploaders"], "CAROLKEY0000000001"),
+    );
+    let dir = directory(&state);
+    let first = dir.principal_for_key("CAROLKEY0000000001").unwrap();
+    let fresh = Principal::for_key(&dir, "CAROLKEY0000000001").unwrap();
+    assert_eq!(
+        serde_json::to_string(&*first).unwrap(),
+        serde_json::to_string(&fresh).unwrap()
+    );
+    assert!(first.tags.is_empty());
+    // The same snapshot shares one principal between requests.
+    let again = dir.principal_for_key("CAROLKEY0000000001").unwrap();
+    assert!(Arc::ptr_eq(&first, &again));
+    assert!(dir.principal_for_key("NOSUCHKEY000000001").is_none());
+    assert!(dir.principal_for_key("ROOTACCESSKEY0001").is_some());
+
+    // Tagged: the next snapshot's principal carries the tags, the old one's not.
+    let mut tagged = state.clone();
+    tagged.users.get_mut("carol").unwrap().tags = vec![model::Tag {
+        key: "team".into(),
+        value: "blue".into(),
+    }];
+    let changed = dir.apply(&state.diff(&tagged));
+    let after = changed.principal_for_key("CAROLKEY0000000001").unwrap();
+    assert_eq!(after.tags.len(), 1);
+    assert!(
+        dir.principal_for_key("CAROLKEY0000000001")
+            .unwrap()
+            .tags
+            .is_empty()
+    );
+    // A copy starts empty too.
+    let copy = changed.clone();
+    assert!(!Arc::ptr_eq(
+        &after,
+        &copy.principal_for_key("CAROLKEY0000000001").unwrap()
+    ));
+
+    // Key deactivated: no principal.
+    let mut inactive = tagged.clone();
+    inactive.users.get_mut("carol").unwrap().access_keys[0].active = false;
+    let off = changed.apply(&tagged.diff(&inactive));
+    assert!(off.principal_for_key("CAROLKEY0000000001").is_none());
+}

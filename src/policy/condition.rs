@@ -448,7 +448,7 @@ impl Condition {
             None => {
                 let single = match value {
                     None => None,
-                    Some(ContextValue::Single(v)) => Some(v.as_str()),
+                    Some(ContextValue::Single(v)) => Some(v.as_ref()),
                     Some(ContextValue::Multi(values)) => match values.as_slice() {
                         [] => None,
                         [v] => Some(v.as_str()),
@@ -542,11 +542,11 @@ impl Condition {
 }
 
 /// The request values a set operator ranges over: none for a missing or null key.
-fn set_values(value: Option<&ContextValue>) -> &[String] {
-    match value {
-        Some(v) if !v.is_null() => v.values(),
-        _ => &[],
-    }
+fn set_values(value: Option<&ContextValue>) -> impl Iterator<Item = &str> {
+    value
+        .filter(|v| !v.is_null())
+        .into_iter()
+        .flat_map(ContextValue::values)
 }
 
 #[cfg(test)]

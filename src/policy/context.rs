@@ -17,22 +17,25 @@ use std::hash::{BuildHasherDefault, Hasher};
 /// The value of one condition key in a request.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ContextValue {
-    Single(String),
+    /// Borrowed when the value is a fixed word (`true`, `REST-QUERY-STRING`,
+    /// `User`): a request sets several.
+    Single(Cow<'static, str>),
     Multi(Vec<String>),
 }
 
 impl ContextValue {
-    /// The values as a slice: one for a single-valued key.
-    pub fn values(&self) -> &[String] {
-        match self {
-            ContextValue::Single(v) => std::slice::from_ref(v),
-            ContextValue::Multi(v) => v,
-        }
+    /// The values: one for a single-valued key.
+    pub fn values(&self) -> impl Iterator<Item = &str> {
+        let (one, many): (Option<&str>, &[String]) = match self {
+            ContextValue::Single(v) => (Some(v), &[]),
+            ContextValue::Multi(v) => (None, v),
+        };
+        one.into_iter().chain(many.iter().map(String::as_str))
     }
 
     /// AWS's "null": an empty string, or a set with no non-empty value.
     pub fn is_null(&self) -> bool {
-        self.values().iter().all(|v| v.is_empty())
+        self.values().all(str::is_empty)
     }
 }
 
@@ -83,6 +86,15 @@ pub(crate) fn lowercase_key(key: &str) -> String {
     }
 }
 
+/// A key named in the code, borrowed when written in lowercase already.
+fn static_key(key: &'static str) -> Cow<'static, str> {
+    if key.bytes().any(|b| !b.is_ascii() || b.is_ascii_uppercase()) {
+        Cow::Owned(lowercase_key(key))
+    } else {
+        Cow::Borrowed(key)
+    }
+}
+
 impl Context {
     pub fn new() -> Self {
         // Room for the ~20 keys the proxy sets on an S3 request, so it never rehashes.
@@ -95,19 +107,24 @@ impl Context {
     pub fn set(&mut self, key: &str, value: impl Into<String>) {
         self.values.insert(
             Cow::Owned(lowercase_key(key)),
-            ContextValue::Single(value.into()),
+            ContextValue::Single(Cow::Owned(value.into())),
         );
     }
 
     /// [`Context::set`] for a key named in the code: kept as it is, without
     /// an allocation, when written in lowercase (the form keys are stored in).
     pub fn set_static(&mut self, key: &'static str, value: impl Into<String>) {
-        let key = if key.bytes().any(|b| !b.is_ascii() || b.is_ascii_uppercase()) {
-            Cow::Owned(lowercase_key(key))
-        } else {
-            Cow::Borrowed(key)
-        };
-        self.values.insert(key, ContextValue::Single(value.into()));
+        self.values.insert(
+            static_key(key),
+            ContextValue::Single(Cow::Owned(value.into())),
+        );
+    }
+
+    /// [`Context::set_static`] for a value that is a fixed word, kept
+    /// without a copy.
+    pub fn set_static_word(&mut self, key: &'static str, value: &'static str) {
+        self.values
+            .insert(static_key(key), ContextValue::Single(Cow::Borrowed(value)));
     }
 
     /// Sets a multivalued key (`aws:TagKeys`, `s3:RequestObjectTagKeys`), replacing any earlier
@@ -153,7 +170,7 @@ impl Context {
     /// since AWS resolves variables from single-valued keys only and treats empty as no value.
     pub(crate) fn variable(&self, lower: &str) -> Option<&str> {
         match self.values.get(lower) {
-            Some(ContextValue::Single(v)) if !v.is_empty() => Some(v),
+            Some(ContextValue::Single(v)) if !v.is_empty() => Some(v.as_ref()),
             _ => None,
         }
     }
@@ -172,13 +189,14 @@ mod tests {
             Some(&ContextValue::Single("192.0.2.1".into()))
         );
         assert_eq!(
-            ctx.get_lower("aws:sourceip").map(ContextValue::values),
-            Some(&["192.0.2.1".to_string()][..])
+            ctx.get_lower("aws:sourceip")
+                .map(|v| v.values().collect::<Vec<_>>()),
+            Some(vec!["192.0.2.1"])
         );
         ctx.set("AWS:SOURCEIP", "192.0.2.2");
         assert_eq!(ctx.len(), 1);
         assert_eq!(
-            ctx.get("aws:sourceip").map(|v| v.values()[0].as_str()),
+            ctx.get("aws:sourceip").and_then(|v| v.values().next()),
             Some("192.0.2.2")
         );
     }
@@ -196,11 +214,22 @@ mod tests {
         ctx.set("aws:SOURCEIP", "192.0.2.3");
         assert_eq!(ctx.len(), 1);
         assert_eq!(
-            ctx.get_lower("aws:sourceip").map(ContextValue::values),
-            Some(&["192.0.2.3".to_string()][..])
+            ctx.get_lower("aws:sourceip")
+                .map(|v| v.values().collect::<Vec<_>>()),
+            Some(vec!["192.0.2.3"])
         );
         assert!(ctx.remove("aws:SourceIP").is_some());
         assert!(ctx.is_empty());
+    }
+
+    #[test]
+    fn a_fixed_word_reads_as_a_copied_value() {
+        let mut words = Context::new();
+        words.set_static_word("aws:SecureTransport", "true");
+        let mut copied = Context::new();
+        copied.set("aws:securetransport", "true");
+        assert_eq!(words, copied);
+        assert_eq!(words.variable("aws:securetransport"), Some("true"));
     }
 
     #[test]
@@ -212,7 +241,7 @@ mod tests {
 
     #[test]
     fn null_means_empty() {
-        assert!(ContextValue::Single(String::new()).is_null());
+        assert!(ContextValue::Single("".into()).is_null());
         assert!(ContextValue::Multi(vec![]).is_null());
         assert!(ContextValue::Multi(vec![String::new()]).is_null());
         assert!(!ContextValue::Multi(vec!["a".into()]).is_null());

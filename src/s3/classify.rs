@@ -4,6 +4,7 @@
 //! Unknown query parameters, unknown `x-amz-*` headers and combinations S3
 //! does not define are refused: what cannot be classified is never forwarded.
 
+use crate::auth::canonical::QueryPair;
 use crate::s3::headers::header_str;
 use http::{HeaderMap, Method};
 
@@ -48,7 +49,7 @@ pub struct RequestView<'a> {
     pub method: &'a Method,
     pub target: &'a Target,
     /// Decoded query pairs, in order.
-    pub query: &'a [(String, String)],
+    pub query: &'a [QueryPair<'a>],
     pub headers: &'a HeaderMap,
 }
 
@@ -57,12 +58,23 @@ pub struct RequestView<'a> {
 pub const NO_RESOURCE: &str = "arn:aws:s3:::";
 
 pub fn bucket_arn(bucket: &str) -> String {
-    format!("arn:aws:s3:::{bucket}")
+    let mut arn = String::with_capacity(ARN_PREFIX.len() + bucket.len());
+    arn.push_str(ARN_PREFIX);
+    arn.push_str(bucket);
+    arn
 }
 
 pub fn object_arn(bucket: &str, key: &str) -> String {
-    format!("arn:aws:s3:::{bucket}/{key}")
+    // Sized once: `format!` would grow the string on the way.
+    let mut arn = String::with_capacity(ARN_PREFIX.len() + bucket.len() + 1 + key.len());
+    arn.push_str(ARN_PREFIX);
+    arn.push_str(bucket);
+    arn.push('/');
+    arn.push_str(key);
+    arn
 }
+
+const ARN_PREFIX: &str = "arn:aws:s3:::";
 
 /// Query parameters that authenticate a presigned request or only tell the
 /// SDK's own routing what it called; consumed here, never forwarded.
@@ -155,11 +167,11 @@ const MODIFIER_PARAMS: &[&str] = &[
     "versionId",
 ];
 
-fn param<'a>(query: &'a [(String, String)], name: &str) -> Option<&'a str> {
+fn param<'a>(query: &'a [QueryPair<'a>], name: &str) -> Option<&'a str> {
     query
         .iter()
         .find(|(n, _)| n == name)
-        .map(|(_, v)| v.as_str())
+        .map(|(_, v)| v.as_ref())
 }
 
 fn sub_resource_param(name: &str) -> bool {
@@ -170,16 +182,16 @@ fn sub_resource_param(name: &str) -> bool {
 /// Refuses unknown parameters and headers, and parameters given twice.
 fn check_vocabulary(view: &RequestView<'_>) -> Result<(), ClassifyError> {
     for (i, (name, _)) in view.query.iter().enumerate() {
-        let known = CONSUMED_PARAMS.contains(&name.as_str())
-            || IGNORED_QUERY_HEADERS.contains(&name.as_str())
-            || SELECTOR_PARAMS.contains(&name.as_str())
-            || MODIFIER_PARAMS.contains(&name.as_str())
+        let known = CONSUMED_PARAMS.contains(&name.as_ref())
+            || IGNORED_QUERY_HEADERS.contains(&name.as_ref())
+            || SELECTOR_PARAMS.contains(&name.as_ref())
+            || MODIFIER_PARAMS.contains(&name.as_ref())
             || sub_resource_param(name);
         if !known {
-            return Err(ClassifyError::UnknownParameter(name.clone()));
+            return Err(ClassifyError::UnknownParameter(name.to_string()));
         }
         if view.query[..i].iter().any(|(n, _)| n == name) {
-            return Err(ClassifyError::RepeatedParameter(name.clone()));
+            return Err(ClassifyError::RepeatedParameter(name.to_string()));
         }
     }
     for name in view.headers.keys() {
@@ -205,10 +217,10 @@ fn verb_of(method: &Method) -> Option<Verb> {
 }
 
 /// The one sub-resource or selector in the query; two are ambiguous.
-fn selector(query: &[(String, String)]) -> Result<Option<&str>, ClassifyError> {
+fn selector<'a>(query: &'a [QueryPair<'_>]) -> Result<Option<&'a str>, ClassifyError> {
     let mut found: Option<&str> = None;
     for (name, _) in query {
-        let n = name.as_str();
+        let n = name.as_ref();
         if SELECTOR_PARAMS.contains(&n) || sub_resource_param(n) {
             if let Some(prev) = found {
                 return Err(ClassifyError::Ambiguous(format!("both {prev:?} and {n:?}")));
@@ -381,10 +393,10 @@ pub fn classify(view: &RequestView<'_>, ctx: &mut Context) -> Result<Classified,
             .query
             .iter()
             .filter(|(n, _)| {
-                !CONSUMED_PARAMS.contains(&n.as_str())
-                    && !IGNORED_QUERY_HEADERS.contains(&n.as_str())
+                !CONSUMED_PARAMS.contains(&n.as_ref())
+                    && !IGNORED_QUERY_HEADERS.contains(&n.as_ref())
             })
-            .cloned()
+            .map(|(n, v)| (n.to_string(), v.to_string()))
             .collect(),
     };
     add_checks(&mut c, view.headers, view.query, ctx)?;
@@ -458,7 +470,7 @@ fn request_tag_keys(ctx: &mut Context, headers: &HeaderMap) -> Result<(), Classi
     let mut keys = Vec::with_capacity(tags.len());
     for (k, v) in tags {
         ctx.set(&format!("s3:RequestObjectTag/{k}"), v);
-        keys.push(k);
+        keys.push(k.into_owned());
     }
     ctx.set_multi("s3:RequestObjectTagKeys", keys);
     Ok(())
@@ -507,13 +519,12 @@ fn put_object_extras(
 fn add_checks(
     c: &mut Classified,
     headers: &HeaderMap,
-    query: &[(String, String)],
+    query: &[QueryPair<'_>],
     ctx: &mut Context,
 ) -> Result<(), ClassifyError> {
-    let bucket = c.bucket.clone().unwrap_or_default();
-    let key = c.key.clone().unwrap_or_default();
-    let barn = bucket_arn(&bucket);
-    let oarn = object_arn(&bucket, &key);
+    let bucket = c.bucket.as_deref().unwrap_or_default();
+    let barn = bucket_arn(bucket);
+    let oarn = object_arn(bucket, c.key.as_deref().unwrap_or_default());
     let versioned = c.version_id.is_some();
     if let Some(v) = &c.version_id {
         ctx.set_static("s3:versionid", v.as_str());

@@ -3,6 +3,7 @@
 //! `iam` or `sts`, payload hash of the body), and answering in the Query
 //! protocol's XML, errors included, with one audit record per call.
 
+use crate::auth::canonical::QueryPair;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -31,7 +32,7 @@ pub fn is_api_request(
     method: &Method,
     path: &str,
     has_bucket: bool,
-    query: &[(String, String)],
+    query: &[QueryPair<'_>],
     headers: &HeaderMap,
 ) -> bool {
     if has_bucket || path != "/" {
@@ -130,7 +131,7 @@ async fn run(
     let params = Params::parse(raw_query, &body)?;
     if let Some(action) = params.get("Action") {
         let op = format!("{}:{action}", service.signing_name());
-        audit.update(|r| r.operation = Some(op));
+        audit.update(|r| r.operation = Some(op.into()));
     }
     let targets = Parameters::from_api(
         |name| params.get(name),
@@ -162,7 +163,7 @@ async fn run(
     };
     let result = api::dispatch(service, &params, &mut call, request_id).await;
     audit.update(|r| {
-        r.actions = note.actions.clone();
+        r.actions = note.actions.iter().cloned().map(Into::into).collect();
         r.decision = note.decision.as_ref().map(|d| DecisionInfo {
             conditions: note.conditions.clone(),
             ..DecisionInfo::from_decision(d)

@@ -7,6 +7,7 @@
 //! token, so the validity of temporary credentials (and their expiry, which
 //! bounds presigned URLs too) is decided in one place.
 
+use crate::auth::canonical::QueryPair;
 use std::sync::Arc;
 
 use crate::s3::headers::header_str;
@@ -108,11 +109,12 @@ fn resolve(
     let key = dir
         .access_key(access_key_id)
         .ok_or_else(|| AuthError::UnknownAccessKey(access_key_id.to_string()))?;
-    let principal = Principal::for_key(dir, access_key_id)
+    let principal = dir
+        .principal_for_key(access_key_id)
         .ok_or_else(|| AuthError::UnknownAccessKey(access_key_id.to_string()))?;
     Ok(ResolvedKey {
         secret: key.secret.clone(),
-        principal: Arc::new(principal),
+        principal,
     })
 }
 
@@ -152,7 +154,7 @@ pub fn authenticate(
     state: &State,
     dir: &Directory,
     parts: &RequestParts<'_>,
-    query: &[(String, String)],
+    query: &[QueryPair<'_>],
     target: &Target,
     audit: &SharedGuard,
 ) -> Result<Authenticated, AuthError> {
@@ -217,7 +219,7 @@ fn header_v4(
     state: &State,
     dir: &Directory,
     parts: &RequestParts<'_>,
-    query: &[(String, String)],
+    query: &[QueryPair<'_>],
     value: &str,
     audit: &SharedGuard,
 ) -> Result<Authenticated, AuthError> {
@@ -252,7 +254,7 @@ fn presigned_v4(
     state: &State,
     dir: &Directory,
     parts: &RequestParts<'_>,
-    query: &[(String, String)],
+    query: &[QueryPair<'_>],
     audit: &SharedGuard,
 ) -> Result<Authenticated, AuthError> {
     record(audit, "presigned", ALGORITHM);
@@ -300,7 +302,7 @@ fn header_v2(
     state: &State,
     dir: &Directory,
     parts: &RequestParts<'_>,
-    query: &[(String, String)],
+    query: &[QueryPair<'_>],
     value: &str,
     virtual_bucket: Option<&str>,
     audit: &SharedGuard,
@@ -337,7 +339,7 @@ fn presigned_v2(
     state: &State,
     dir: &Directory,
     parts: &RequestParts<'_>,
-    query: &[(String, String)],
+    query: &[QueryPair<'_>],
     virtual_bucket: Option<&str>,
     audit: &SharedGuard,
 ) -> Result<Authenticated, AuthError> {
@@ -367,7 +369,7 @@ fn presigned_v2(
                 || n == "content-md5"
                 || (n.starts_with("x-amz-") && !crate::s3::classify::is_ignored_query_header(n))
         })
-        .cloned()
+        .map(|(n, v)| (n.to_string(), v.to_string()))
         .collect();
     Ok(Authenticated {
         principal: resolved.principal,
@@ -391,7 +393,7 @@ pub fn common_context(
 ) {
     let now = Utc::now();
     ctx.set_static("aws:sourceip", conn.remote.ip().to_string());
-    ctx.set_static(
+    ctx.set_static_word(
         "aws:securetransport",
         if conn.tls { "true" } else { "false" },
     );
@@ -409,10 +411,10 @@ pub fn common_context(
     }
     ctx.set_static("aws:requestedregion", state.config.region.as_str());
     if let Some(v) = conn.tls_version {
-        ctx.set_static("s3:tlsversion", v);
+        ctx.set_static_word("s3:tlsversion", v);
     }
-    ctx.set_static("s3:authtype", auth.auth_type);
-    ctx.set_static("s3:signatureversion", auth.signature_version);
+    ctx.set_static_word("s3:authtype", auth.auth_type);
+    ctx.set_static_word("s3:signatureversion", auth.signature_version);
     if let Some(signed) = auth.signing_time {
         ctx.set_static(
             "s3:signatureage",

@@ -171,10 +171,10 @@ async fn deliver(state: &Arc<State>, dest: &Destination, file: &Path, key: &str)
         time: Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true),
         request_id: format!("deliver-{}", uuid::Uuid::new_v4().simple()),
         remote: "s3warden".to_string(),
-        method: "PUT".to_string(),
+        method: "PUT".into(),
         bucket: Some(dest.bucket.clone()),
         key: Some(key.to_string()),
-        operation: Some("DeliverAuditLog".to_string()),
+        operation: Some("DeliverAuditLog".into()),
         auth: AuthInfo {
             kind: "internal",
             ..AuthInfo::default()

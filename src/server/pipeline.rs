@@ -2,6 +2,7 @@
 //! authenticate → classify → authorize → forward → respond, with the audit
 //! record finished by the response body whatever happens on the way.
 
+use crate::auth::canonical::QueryPair;
 use crate::s3::headers::header_str;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -101,10 +102,10 @@ pub async fn handle(
     let record = AuditRecord {
         time: format_rfc3339(&Utc::now(), true),
         request_id: request_id.clone(),
-        remote: conn.remote.to_string(),
+        remote: crate::audit::remote_text(&conn.remote),
         tls: conn.tls,
         user_agent: header_str(req.headers(), "user-agent").map(str::to_string),
-        method: req.method().as_str().to_string(),
+        method: crate::audit::method_name(req.method()),
         host: host_of(&req).map(str::to_string),
         auth: AuthInfo {
             kind: "anonymous",
@@ -225,7 +226,7 @@ fn preflight(
     ctx: &RequestCtx,
 ) -> Result<Response<ResponseBody>, S3Error> {
     ctx.audit
-        .update(|r| r.operation = Some("PreflightCORS".to_string()));
+        .update(|r| r.operation = Some("PreflightCORS".into()));
     let cors_headers = cors::preflight(state.config.cors.as_ref(), headers)?;
     let mut resp = Response::new(Empty::new().map_err(|e| match e {}).boxed());
     *resp.headers_mut() = cors_headers;
@@ -270,19 +271,21 @@ pub(super) fn authorize_all(
 }
 
 /// [`authorize_all`], with the decision and the condition keys it consulted
-/// (and their values) in the audit record.
+/// (and their values) in the audit record, which keeps the decision; whether
+/// it allows is returned.
 pub(super) fn authorize_recorded(
     dir: &Directory,
     principal: &Principal,
     c: &Classified,
     context: &Context,
     audit: &SharedGuard,
-) -> Decision {
+) -> bool {
     let (decision, consulted) =
         crate::policy::trace::traced(|| authorize_all(dir, principal, c, context));
-    let info = DecisionInfo::from_decision(&decision).with_conditions(&consulted, context);
+    let allowed = decision.allowed;
+    let info = DecisionInfo::from_owned(decision).with_conditions(&consulted, context);
     audit.update(|r| r.decision = Some(info));
-    decision
+    allowed
 }
 
 async fn process(
@@ -350,13 +353,9 @@ async fn process(
     );
     ctx.audit.update(|r| {
         r.parameters = parameters;
-        r.operation = Some(classified.operation.name().to_string());
+        r.operation = Some(classified.operation.name().into());
         r.version_id = classified.version_id.clone();
-        r.actions = classified
-            .checks
-            .iter()
-            .map(|c| c.action.to_string())
-            .collect();
+        r.actions = classified.checks.iter().map(|c| c.action.into()).collect();
     });
 
     if classified.operation == Operation::DeleteObjects {
@@ -372,8 +371,8 @@ async fn process(
         &ctx.audit,
     )
     .await?;
-    let decision = authorize_recorded(&dir, &auth.principal, &classified, &context, &ctx.audit);
-    if !decision.allowed {
+    let allowed = authorize_recorded(&dir, &auth.principal, &classified, &context, &ctx.audit);
+    if !allowed {
         return Err(S3Error::access_denied());
     }
 
@@ -604,7 +603,7 @@ where
 fn hoist_signed_query_headers(
     auth: &Authenticated,
     headers: &mut HeaderMap,
-    query: &mut Vec<(String, String)>,
+    query: &mut Vec<QueryPair<'_>>,
 ) -> Result<(), S3Error> {
     if auth.hoisted.is_empty() {
         return Ok(());
@@ -761,7 +760,7 @@ async fn delete_objects(
         }
     });
     ctx.audit.update(|r| {
-        r.actions = vec!["s3:DeleteObject".to_string()];
+        r.actions = vec!["s3:DeleteObject".into()];
         r.decision = first_decision
             .as_ref()
             .map(|d| DecisionInfo::from_decision(d).with_conditions(&consulted, context));

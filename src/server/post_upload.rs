@@ -12,6 +12,7 @@
 //! going away), so nothing is stored unless everything checked out. Memory per
 //! upload is bounded by one part.
 
+use crate::auth::canonical::QueryPair;
 use crate::s3::headers::header_str;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -62,7 +63,7 @@ const MAX_UPSTREAM_XML: usize = 1024 * 1024;
 pub fn is_post_upload(
     method: &Method,
     target: &Target,
-    query: &[(String, String)],
+    query: &[QueryPair<'_>],
     headers: &HeaderMap,
 ) -> bool {
     *method == Method::POST
@@ -128,7 +129,7 @@ pub async fn handle(
     let bucket = target.bucket.clone().unwrap_or_default();
     ctx.audit.update(|r| {
         r.bucket = Some(bucket.clone());
-        r.operation = Some(Operation::PostObject.name().to_string());
+        r.operation = Some(Operation::PostObject.name().into());
         r.auth = AuthInfo {
             kind: "post-form",
             ..AuthInfo::default()
@@ -222,14 +223,10 @@ pub async fn handle(
     }
     common_context(state, conn, &parts.headers, &auth, &mut context);
     ctx.audit.update(|r| {
-        r.actions = classified
-            .checks
-            .iter()
-            .map(|c| c.action.to_string())
-            .collect();
+        r.actions = classified.checks.iter().map(|c| c.action.into()).collect();
     });
-    let decision = authorize_recorded(&dir, &auth.principal, &classified, &context, &ctx.audit);
-    if !decision.allowed {
+    let allowed = authorize_recorded(&dir, &auth.principal, &classified, &context, &ctx.audit);
+    if !allowed {
         record_bytes();
         return Err(S3Error::access_denied());
     }
@@ -1050,7 +1047,7 @@ mod tests {
         ));
         assert!(!is_post_upload(&Method::POST, &t(None, None), &[], &h));
         assert!(!is_post_upload(&Method::PUT, &t(Some("b"), None), &[], &h));
-        let delete = [("delete".to_string(), String::new())];
+        let delete = [("delete".into(), "".into())];
         assert!(!is_post_upload(
             &Method::POST,
             &t(Some("b"), None),

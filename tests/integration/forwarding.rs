@@ -143,9 +143,9 @@ async fn list_query_is_forwarded_as_authorized() {
         .unwrap();
     let reqs = mock.received_requests().await.unwrap();
     assert_eq!(reqs.len(), 1);
-    let mut q: Vec<(String, String)> = parse_query(reqs[0].url.query().unwrap()).unwrap();
+    let mut q = parse_query(reqs[0].url.query().unwrap()).unwrap();
     q.sort();
-    let names: Vec<&str> = q.iter().map(|(n, _)| n.as_str()).collect();
+    let names: Vec<&str> = q.iter().map(|(n, _)| n.as_ref()).collect();
     assert!(
         names.contains(&"list-type") && names.contains(&"prefix") && names.contains(&"delimiter"),
         "{q:?}"

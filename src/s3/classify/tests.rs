@@ -39,7 +39,9 @@ fn actions(c: &Classified) -> Vec<(&str, &str)> {
 }
 
 fn single(v: &str) -> Option<&'static ContextValue> {
-    Some(Box::leak(Box::new(ContextValue::Single(v.into()))))
+    Some(Box::leak(Box::new(ContextValue::Single(
+        v.to_string().into(),
+    ))))
 }
 
 #[test]
