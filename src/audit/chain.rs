@@ -52,7 +52,7 @@ pub fn seal_in_place(buf: &mut Vec<u8>, start: usize, head: &mut ChainHead) {
         buf.push(b',');
     }
     buf.extend_from_slice(b"\"seq\":");
-    push_decimal(buf, seq);
+    buf.extend_from_slice(itoa::Buffer::new().format(seq).as_bytes());
     buf.extend_from_slice(b",\"prev\":\"");
     buf.extend_from_slice(head.hash.as_bytes());
     buf.push(b'"');
@@ -63,20 +63,6 @@ pub fn seal_in_place(buf: &mut Vec<u8>, start: usize, head: &mut ChainHead) {
     head.seq = seq;
     head.hash.clear();
     head.hash.extend(hash.iter().map(|&b| char::from(b)));
-}
-
-fn push_decimal(buf: &mut Vec<u8>, mut n: u64) {
-    let mut digits = [0u8; 20];
-    let mut i = digits.len();
-    loop {
-        i -= 1;
-        digits[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    buf.extend_from_slice(&digits[i..]);
 }
 
 /// The chain fields of one line, and whether its hash matches its text.

@@ -190,40 +190,25 @@ pub fn method_name(m: &http::Method) -> Cow<'static, str> {
 }
 
 /// The client's address as `Display` writes it (`1.2.3.4:5678`,
-/// `[::1]:5678`), with IPv4 written by hand: the formatter's padding
+/// `[::1]:5678`), with IPv4 written through itoa: the formatter's padding
 /// support makes `Ipv4Addr`'s `Display` cost more than the rest of the
 /// record's plain fields.
 pub fn remote_text(addr: &std::net::SocketAddr) -> String {
     match addr {
         std::net::SocketAddr::V4(v4) => {
+            let mut digits = itoa::Buffer::new();
             let mut out = String::with_capacity(21);
             for (i, octet) in v4.ip().octets().iter().enumerate() {
                 if i > 0 {
                     out.push('.');
                 }
-                push_decimal(&mut out, u32::from(*octet));
+                out.push_str(digits.format(*octet));
             }
             out.push(':');
-            push_decimal(&mut out, u32::from(v4.port()));
+            out.push_str(digits.format(v4.port()));
             out
         }
         std::net::SocketAddr::V6(_) => addr.to_string(),
-    }
-}
-
-fn push_decimal(out: &mut String, mut n: u32) {
-    let mut digits = [0u8; 10];
-    let mut i = digits.len();
-    loop {
-        i -= 1;
-        digits[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    for &d in &digits[i..] {
-        out.push(d as char);
     }
 }
 

@@ -348,8 +348,6 @@ impl Upstream {
             &self.keys,
             chrono::Utc::now(),
         )?;
-        // A body with nothing to send (GET, HEAD, DELETE) cannot stall.
-        let body_ended = http_body::Body::is_end_stream(&out.body);
         let progress = progress::Progress::new();
         let body =
             http_body_util::BodyExt::boxed(progress::ProgressBody::new(out.body, progress.clone()));
@@ -371,12 +369,7 @@ impl Upstream {
             } => Err(UpstreamError::Timeout(timeout)),
             // Upstream stopped reading the request body: dropping the
             // request aborts it, so upstream never completes the object.
-            _ = async {
-                if body_ended {
-                    std::future::pending::<()>().await;
-                }
-                progress.stalled(self.idle_timeout).await
-            } => Err(UpstreamError::Timeout(self.idle_timeout)),
+            _ = progress.stalled(self.idle_timeout) => Err(UpstreamError::Timeout(self.idle_timeout)),
         }
     }
 }

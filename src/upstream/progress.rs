@@ -42,11 +42,11 @@ impl Progress {
         }
     }
 
-    /// When the body last moved, and whether upstream is blameless for its
-    /// not moving now; `None` if the lock was poisoned.
-    fn snapshot(&self) -> Option<(Instant, bool)> {
+    /// When the body last moved, whether the client is the one not sending
+    /// now, and whether it has ended; `None` if the lock was poisoned.
+    fn snapshot(&self) -> Option<(Instant, bool, bool)> {
         let m = self.0.lock().ok()?;
-        Some((m.at, m.ended || m.waiting_on_client))
+        Some((m.at, m.waiting_on_client, m.ended))
     }
 
     /// Resolves once the body has been ready to go for `idle` while
@@ -55,16 +55,18 @@ impl Progress {
     /// not sending.
     pub async fn stalled(&self, idle: Duration) {
         loop {
-            let Some((at, blameless)) = self.snapshot() else {
+            // An ended body cannot stall again: no timer is kept for it (GET,
+            // HEAD and DELETE bodies end before they are sent).
+            let Some((at, waiting_on_client, false)) = self.snapshot() else {
                 return std::future::pending().await;
             };
             let deadline = at + idle;
-            if !blameless && Instant::now() >= deadline {
+            if !waiting_on_client && Instant::now() >= deadline {
                 return;
             }
             // Checked again at the deadline, or a quarter of the timeout
             // later when the body was not upstream's to read meanwhile.
-            let next = if blameless {
+            let next = if waiting_on_client {
                 idle / 4
             } else {
                 deadline - Instant::now()
@@ -81,7 +83,15 @@ pub struct ProgressBody<B> {
 }
 
 impl<B> ProgressBody<B> {
-    pub fn new(inner: B, progress: Progress) -> Self {
+    /// A body with nothing to send (`is_end_stream`) is ended from the start:
+    /// hyper never polls it.
+    pub fn new(inner: B, progress: Progress) -> Self
+    where
+        B: Body,
+    {
+        if inner.is_end_stream() {
+            progress.update(|m| m.ended = true);
+        }
         ProgressBody { inner, progress }
     }
 }
@@ -134,6 +144,15 @@ mod tests {
         p.update(|m| m.ended = true);
         let waited = tokio::time::timeout(idle * 3, p.stalled(idle)).await;
         assert!(waited.is_err(), "an ended body stalled");
+    }
+
+    #[tokio::test]
+    async fn a_body_with_nothing_to_send_never_stalls() {
+        let p = Progress::new();
+        let _body = ProgressBody::new(http_body_util::Empty::<Bytes>::new(), p.clone());
+        let idle = Duration::from_millis(50);
+        let waited = tokio::time::timeout(idle * 4, p.stalled(idle)).await;
+        assert!(waited.is_err(), "an empty body stalled");
     }
 
     #[tokio::test]
