@@ -550,10 +550,14 @@ async fn accept_loop(
             let service = move |conn: ConnInfo| {
                 let requests = requests.clone();
                 service_fn(move |req| {
-                    let state = state.clone();
                     let busy = requests.begin();
+                    // Boxed per request: hyper keeps the space for a
+                    // request's future for as long as its connection lives,
+                    // so inline this would cost every idle keep-alive
+                    // connection several KiB.
+                    let handled = Box::pin(pipeline::handle(state.clone(), conn, req));
                     async move {
-                        let resp = pipeline::handle(state, conn, req).await;
+                        let resp = handled.await;
                         // The request is in progress until its answer's body is
                         // gone: the closure owns `busy` and drops with the body.
                         Ok::<_, Infallible>(resp.map(|body| {
@@ -566,38 +570,45 @@ async fn accept_loop(
                     }
                 })
             };
-            let serve = async {
-                match tls {
-                    Some(acceptor) => {
-                        let stream = conn::Lingering::new(stream);
-                        match tokio::time::timeout(header_timeout, acceptor.accept(stream)).await {
-                            Ok(Ok(s)) => {
-                                let conn = ConnInfo {
-                                    remote,
-                                    tls: true,
-                                    tls_version: tls_version(s.get_ref().1.protocol_version()),
-                                };
-                                protocols.serve(s, service(conn), watcher).await
+            let serve =
+                async {
+                    match tls {
+                        // Boxed: a TLS connection's state (handshake, TLS
+                        // stream) is several KiB; inline, it would size every
+                        // plain connection's task too, for as long as it lives.
+                        Some(acceptor) => Box::pin(async {
+                            let stream = conn::Lingering::new(stream);
+                            match tokio::time::timeout(header_timeout, acceptor.accept(stream))
+                                .await
+                            {
+                                Ok(Ok(s)) => {
+                                    let conn = ConnInfo {
+                                        remote,
+                                        tls: true,
+                                        tls_version: tls_version(s.get_ref().1.protocol_version()),
+                                    };
+                                    protocols.serve(s, service(conn), watcher).await
+                                }
+                                Ok(Err(e)) => {
+                                    tracing::debug!(%remote, error = %e, "tls handshake failed");
+                                    Ok(())
+                                }
+                                Err(_) => Ok(()),
                             }
-                            Ok(Err(e)) => {
-                                tracing::debug!(%remote, error = %e, "tls handshake failed");
-                                Ok(())
-                            }
-                            Err(_) => Ok(()),
+                        })
+                        .await,
+                        None => {
+                            let conn = ConnInfo {
+                                remote,
+                                tls: false,
+                                tls_version: None,
+                            };
+                            protocols
+                                .serve(conn::Lingering::new(stream), service(conn), watcher)
+                                .await
                         }
                     }
-                    None => {
-                        let conn = ConnInfo {
-                            remote,
-                            tls: false,
-                            tls_version: None,
-                        };
-                        protocols
-                            .serve(conn::Lingering::new(stream), service(conn), watcher)
-                            .await
-                    }
-                }
-            };
+                };
             // No request in progress for the header timeout, from accept on:
             // the connection is dropped, which closes it.
             let result = tokio::select! {

@@ -125,7 +125,9 @@ pub(super) async fn fill(
     let tags = match state.object_tags.get(bucket, key, version) {
         Some(t) => t,
         None => {
-            let t = Arc::new(read(state, bucket, key, version).await?);
+            // Boxed: a cache miss is rare; inline, this upstream exchange's
+            // state would sit in every request's future.
+            let t = Arc::new(Box::pin(read(state, bucket, key, version)).await?);
             state.object_tags.put(bucket, key, version, t.clone());
             t
         }

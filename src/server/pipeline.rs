@@ -309,10 +309,24 @@ async fn process(
         &query,
         &parts.headers,
     ) {
-        return Ok(super::api::handle(state, conn, parts, body, &ctx.audit, &ctx.request_id).await);
+        // The API, POST uploads and DeleteObjects are boxed: their states
+        // are large and rare, and inline they would size (and be copied
+        // with) every request's future.
+        return Ok(Box::pin(super::api::handle(
+            state,
+            conn,
+            parts,
+            body,
+            &ctx.audit,
+            &ctx.request_id,
+        ))
+        .await);
     }
     if super::post_upload::is_post_upload(&parts.method, &target, &query, &parts.headers) {
-        return super::post_upload::handle(state, conn, parts, body, &target, ctx).await;
+        return Box::pin(super::post_upload::handle(
+            state, conn, parts, body, &target, ctx,
+        ))
+        .await;
     }
     ctx.audit.update(|r| {
         r.bucket = target.bucket.clone();
@@ -359,7 +373,10 @@ async fn process(
     });
 
     if classified.operation == Operation::DeleteObjects {
-        return delete_objects(state, &dir, &auth, classified, &context, parts, body, ctx).await;
+        return Box::pin(delete_objects(
+            state, &dir, &auth, classified, &context, parts, body, ctx,
+        ))
+        .await;
     }
 
     super::object_tags::fill(

@@ -91,7 +91,10 @@ impl Pool {
         loop {
             let sender = match self.checkout(slot) {
                 Some(s) => s,
-                None => self.connect(slot, req.uri()).await?,
+                // Boxed: connecting (TCP, TLS) is rare once connections are
+                // pooled, and its state inline would make every request's
+                // future several KiB larger (copied whenever it moves).
+                None => Box::pin(self.connect(slot, req.uri())).await?,
             };
             match sender {
                 Sender::H2(mut h2) => {
