@@ -32,8 +32,9 @@
 //! its own cost per request, apart from the scheduler's sharing of two cores among all
 //! three; use it with `CMP_NGINX_WORKERS=1`), and `CMP_LOADS`, a comma-separated subset of the loads
 //! (their keys: `presigned-get`, `signed-get`, `head`, `small-put`, `large-get`,
-//! `put-unsigned`, `put-hex`, `put-chunked`, `tls-small-get`, `tls-large-get`, and `rss`
-//! for the memory check).
+//! `put-unsigned`, `put-hex`, `put-chunked`, `tls-small-get`, `tls-large-get`, `rss` for the
+//! memory check, and `idle`: `CMP_IDLE_CONNS` (3000 / 100) keep-alive connections left open
+//! after one presigned GET each, and the resident memory each holds).
 //! Figures are recorded in docs/benchmarks.md.
 
 use std::convert::Infallible;
@@ -72,10 +73,11 @@ struct Knobs {
     wrk_threads: usize,
     large: usize,
     nginx_workers: usize,
+    idle_conns: usize,
 }
 
-/// `CMP_LOADS`: the loads to run, by key (`Load::key`, and `rss` for the memory check);
-/// all when unset.
+/// `CMP_LOADS`: the loads to run, by key (`Load::key`, `rss` for the memory check and `idle`
+/// for memory per idle connection); all when unset.
 fn selected(key: &str) -> bool {
     std::env::var("CMP_LOADS").map_or(true, |list| list.split(',').any(|k| k.trim() == key))
 }
@@ -98,6 +100,7 @@ impl Knobs {
             wrk_threads: pick("CMP_WRK_THREADS", 2, 2),
             large: pick("CMP_LARGE_MIB", 1024, 4) * 1024 * 1024,
             nginx_workers: pick("CMP_NGINX_WORKERS", 2, 2),
+            idle_conns: pick("CMP_IDLE_CONNS", 3000, 100),
         }
     }
 }
@@ -211,10 +214,73 @@ impl Process {
         let _ = self.child.wait();
     }
 
+    /// Resident set now of the process and its children (nginx: master and workers), KiB.
+    fn rss_kib(&self) -> u64 {
+        self.pids()
+            .into_iter()
+            .filter_map(|pid| {
+                let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+                let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+                line.split_whitespace().nth(1)?.parse::<u64>().ok()
+            })
+            .sum()
+    }
+
     /// Peak resident set of the process itself (nginx: the master only), from /proc.
     fn peak_rss_mib(&self) -> Option<f64> {
         peak_rss_of(self.child.id())
     }
+}
+
+/// The open-file limit raised to its hard limit, before any server starts (they inherit
+/// it): the idle-connection load holds thousands of sockets in this process and each server.
+fn raise_descriptor_limit() {
+    // SAFETY: getrlimit/setrlimit on a local, fully initialised struct.
+    unsafe {
+        let mut limit: libc::rlimit = std::mem::zeroed();
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 && limit.rlim_cur < limit.rlim_max
+        {
+            limit.rlim_cur = limit.rlim_max;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
+        }
+    }
+}
+
+/// `count` connections to `port`, each after one GET of `url` answered 200 in full, left
+/// open (returned) and idle.
+fn idle_connections(port: u16, url: &str, count: usize) -> Vec<std::net::TcpStream> {
+    use std::io::{Read, Write};
+    let target = url.splitn(4, '/').nth(3).expect("a path in the URL");
+    let request = format!("GET /{target} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n");
+    (0..count)
+        .map(|_| {
+            let mut conn = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+            conn.write_all(request.as_bytes()).expect("request");
+            let mut got = Vec::new();
+            let mut buf = [0u8; 16 * 1024];
+            let (head_end, length) = loop {
+                let n = conn.read(&mut buf).expect("answer");
+                assert!(n > 0, "connection closed before the answer's head");
+                got.extend_from_slice(&buf[..n]);
+                if let Some(end) = got.windows(4).position(|w| w == b"\r\n\r\n") {
+                    let head = String::from_utf8_lossy(&got[..end]).to_ascii_lowercase();
+                    assert!(head.starts_with("http/1.1 200"), "idle GET: {head}");
+                    let length = head
+                        .lines()
+                        .find_map(|l| l.strip_prefix("content-length:"))
+                        .and_then(|v| v.trim().parse::<usize>().ok())
+                        .expect("content-length");
+                    break (end + 4, length);
+                }
+            };
+            while got.len() < head_end + length {
+                let n = conn.read(&mut buf).expect("answer body");
+                assert!(n > 0, "connection closed in the answer's body");
+                got.extend_from_slice(&buf[..n]);
+            }
+            conn
+        })
+        .collect()
 }
 
 /// VmHWM of `pid` in MiB.
@@ -1032,6 +1098,7 @@ fn main() {
     // `cargo bench` passes `--bench`; `cargo test --bench nginx_compare` does not.
     let full = std::env::args().any(|a| a == "--bench");
     let knobs = Knobs::from_env(full);
+    raise_descriptor_limit();
     let dir = tempfile::TempDir::new().expect("temp dir");
     let www = dir.path().join("www");
     let objects = www.join("bench/bencher");
@@ -1341,6 +1408,31 @@ fn main() {
                 "{}: peak RSS {peak:.0} MiB above {MAX_PEAK_RSS_MIB} MiB",
                 target.name
             );
+        }
+    }
+
+    // Memory held by idle keep-alive connections: `idle_conns` connections opened one after
+    // another, each after one presigned 4 KiB GET, all left open; the growth of the server's
+    // resident set (nginx: master and workers) per connection.
+    let idle_targets = if selected("idle") { &targets[1..] } else { &[] };
+    for target in idle_targets {
+        let endpoint = target.plain.endpoint();
+        let small = format!("{endpoint}/bench/bencher/small");
+        let (url, _) = sign_v4("GET", &small, true, Payload::Unsigned, &[]);
+        let before = target.plain.rss_kib();
+        let open = idle_connections(target.plain.port, &url, knobs.idle_conns);
+        std::thread::sleep(Duration::from_millis(500));
+        let after = target.plain.rss_kib();
+        println!(
+            "{}: {:.1} KiB resident per idle keep-alive connection ({} connections: {:.1} -> {:.1} MiB)",
+            target.name,
+            after.saturating_sub(before) as f64 / open.len() as f64,
+            open.len(),
+            before as f64 / 1024.0,
+            after as f64 / 1024.0
+        );
+        if target.name != "nginx proxy" {
+            *answered.entry(target.plain.child.id()).or_default() += open.len() as u64;
         }
     }
 
