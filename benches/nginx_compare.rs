@@ -218,11 +218,7 @@ impl Process {
     fn rss_kib(&self) -> u64 {
         self.pids()
             .into_iter()
-            .filter_map(|pid| {
-                let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-                let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
-                line.split_whitespace().nth(1)?.parse::<u64>().ok()
-            })
+            .filter_map(|pid| status_kib(pid, "VmRSS:"))
             .sum()
     }
 
@@ -285,10 +281,14 @@ fn idle_connections(port: u16, url: &str, count: usize) -> Vec<std::net::TcpStre
 
 /// VmHWM of `pid` in MiB.
 fn peak_rss_of(pid: u32) -> Option<f64> {
+    status_kib(pid, "VmHWM:").map(|kib| kib as f64 / 1024.0)
+}
+
+/// A `field` of /proc/`pid`/status given in kB (`VmRSS:`, `VmHWM:`).
+fn status_kib(pid: u32, field: &str) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kib / 1024.0)
+    let line = status.lines().find(|l| l.starts_with(field))?;
+    line.split_whitespace().nth(1)?.parse().ok()
 }
 
 /// User + system CPU time of `pid` and its children (nginx's workers), in seconds, from /proc.

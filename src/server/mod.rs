@@ -395,6 +395,43 @@ impl Protocols {
         Protocols { http1, http2 }
     }
 
+    /// Completes a TLS handshake within `header_timeout`, then serves the
+    /// connection; a failed or late handshake ends it quietly.
+    async fn serve_tls<M, S>(
+        &self,
+        acceptor: &tokio_rustls::TlsAcceptor,
+        stream: tokio::net::TcpStream,
+        remote: SocketAddr,
+        header_timeout: Duration,
+        service: M,
+        watcher: hyper_util::server::graceful::Watcher,
+    ) -> Result<(), hyper::Error>
+    where
+        M: FnOnce(ConnInfo) -> S,
+        S: hyper::service::HttpService<hyper::body::Incoming> + Send + 'static,
+        S::Future: Send + 'static,
+        S::ResBody: Send + 'static,
+        <S::ResBody as hyper::body::Body>::Data: Send,
+        <S::ResBody as hyper::body::Body>::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        let stream = conn::Lingering::new(stream);
+        match tokio::time::timeout(header_timeout, acceptor.accept(stream)).await {
+            Ok(Ok(s)) => {
+                let conn = ConnInfo {
+                    remote,
+                    tls: true,
+                    tls_version: tls_version(s.get_ref().1.protocol_version()),
+                };
+                self.serve(s, service(conn), watcher).await
+            }
+            Ok(Err(e)) => {
+                tracing::debug!(%remote, error = %e, "tls handshake failed");
+                Ok(())
+            }
+            Err(_) => Ok(()),
+        }
+    }
+
     /// Serves one connection in the protocol its first bytes announce.
     async fn serve<I, S>(
         &self,
@@ -570,45 +607,34 @@ async fn accept_loop(
                     }
                 })
             };
-            let serve =
-                async {
-                    match tls {
-                        // Boxed: a TLS connection's state (handshake, TLS
-                        // stream) is several KiB; inline, it would size every
-                        // plain connection's task too, for as long as it lives.
-                        Some(acceptor) => Box::pin(async {
-                            let stream = conn::Lingering::new(stream);
-                            match tokio::time::timeout(header_timeout, acceptor.accept(stream))
-                                .await
-                            {
-                                Ok(Ok(s)) => {
-                                    let conn = ConnInfo {
-                                        remote,
-                                        tls: true,
-                                        tls_version: tls_version(s.get_ref().1.protocol_version()),
-                                    };
-                                    protocols.serve(s, service(conn), watcher).await
-                                }
-                                Ok(Err(e)) => {
-                                    tracing::debug!(%remote, error = %e, "tls handshake failed");
-                                    Ok(())
-                                }
-                                Err(_) => Ok(()),
-                            }
-                        })
-                        .await,
-                        None => {
-                            let conn = ConnInfo {
-                                remote,
-                                tls: false,
-                                tls_version: None,
-                            };
-                            protocols
-                                .serve(conn::Lingering::new(stream), service(conn), watcher)
-                                .await
-                        }
+            let serve = async {
+                match tls {
+                    // Boxed: a TLS connection's state (handshake, TLS stream)
+                    // is several KiB; inline, it would size every plain
+                    // connection's task too, for as long as it lives.
+                    Some(acceptor) => {
+                        Box::pin(protocols.serve_tls(
+                            &acceptor,
+                            stream,
+                            remote,
+                            header_timeout,
+                            service,
+                            watcher,
+                        ))
+                        .await
                     }
-                };
+                    None => {
+                        let conn = ConnInfo {
+                            remote,
+                            tls: false,
+                            tls_version: None,
+                        };
+                        protocols
+                            .serve(conn::Lingering::new(stream), service(conn), watcher)
+                            .await
+                    }
+                }
+            };
             // No request in progress for the header timeout, from accept on:
             // the connection is dropped, which closes it.
             let result = tokio::select! {
