@@ -1,8 +1,9 @@
 //! Per-connection deadlines and accept back-off.
 //!
-//! hyper's own HTTP/1 header-read timeout starts only once a request begins,
-//! and the HTTP/1-or-HTTP/2 detection in front of it waits for the first
-//! bytes for ever; HTTP/2 connections have no idle limit at all. So every
+//! hyper's own HTTP/1 header-read timeout (not used: it would arm a timer
+//! for every request) starts only once a request begins, the
+//! HTTP/1-or-HTTP/2 detection in front of it waits for the first bytes for
+//! ever, and HTTP/2 connections have no idle limit at all. So every
 //! connection here counts its requests in progress, and a connection with
 //! none — from the moment it is accepted or since its last answer ended — is
 //! closed after `[limits] header_read_timeout_secs`. Silent, slow-header and
@@ -249,6 +250,15 @@ impl<S: AsyncRead + Unpin> AsyncRead for Replay<S> {
             if this.at == this.seen.len() {
                 this.seen = Vec::new();
                 this.at = 0;
+                // What already waits behind the replayed bytes comes in the
+                // same read. Returned alone, the few replayed bytes would
+                // make hyper read again into a buffer it first grows for
+                // the read, keeping 16 KiB per connection for its life
+                // instead of 8. Nothing waiting, or an error, is left to
+                // the next read; the replayed bytes are delivered now.
+                if buf.remaining() > 0 {
+                    let _ = Pin::new(&mut this.inner).poll_read(cx, buf);
+                }
             }
             return Poll::Ready(Ok(()));
         }
@@ -438,6 +448,32 @@ mod tests {
             assert_eq!(all, sent);
             writer.await.unwrap();
         }
+    }
+
+    #[tokio::test]
+    async fn the_replayed_bytes_come_with_what_already_waits() {
+        use tokio::io::AsyncWriteExt;
+        let head = b"GET /b/k HTTP/1.1\r\nHost: x\r\n\r\n";
+        let (mut client, mut server) = tokio::io::duplex(256);
+        client.write_all(head).await.unwrap();
+        let (is_h2, seen) = sniff_http2(&mut server).await.unwrap();
+        assert!(!is_h2);
+        assert!(seen.len() < head.len());
+        let mut replay = Replay::new(seen, server);
+        let mut buf = [0u8; 128];
+        let n = replay.read(&mut buf).await.unwrap();
+        assert_eq!(&buf[..n], head, "one read, not the sniffed bytes alone");
+
+        // Nothing waiting behind them: the replayed bytes alone, at once.
+        let (mut client, mut server) = tokio::io::duplex(256);
+        client.write_all(b"GET").await.unwrap();
+        let (_, seen) = sniff_http2(&mut server).await.unwrap();
+        let mut replay = Replay::new(seen, server);
+        let n = replay.read(&mut buf).await.unwrap();
+        assert_eq!(&buf[..n], b"GET");
+        client.write_all(b" / HTTP/1.1").await.unwrap();
+        let n = replay.read(&mut buf).await.unwrap();
+        assert_eq!(&buf[..n], b" / HTTP/1.1");
     }
 
     #[tokio::test]

@@ -373,12 +373,15 @@ struct Protocols {
 }
 
 impl Protocols {
-    fn new(state: &Arc<State>, header_timeout: Duration) -> Protocols {
+    fn new(state: &Arc<State>) -> Protocols {
         let max_header = state.config.limits.max_header_bytes.max(MIN_HTTP1_BUFFER);
         let mut http1 = hyper::server::conn::http1::Builder::new();
         http1
-            .timer(TokioTimer::new())
-            .header_read_timeout(header_timeout)
+            // No timer of hyper's: every connection's idle deadline (see
+            // `conn`) already closes one whose next request's head does not
+            // arrive in time, and hyper's would cost each request a timer
+            // allocated, registered and cancelled.
+            .header_read_timeout(None)
             // The header limit holds apart from the read buffer, so bodies
             // are read in large pieces while headers stay bounded.
             .max_header_size(max_header)
@@ -545,7 +548,7 @@ async fn accept_loop(
     let graceful = GracefulShutdown::new();
     let mut backoff = conn::AcceptBackoff::default();
     let connections = Arc::new(conn::Connections::default());
-    let protocols = Protocols::new(&state, header_timeout);
+    let protocols = Protocols::new(&state);
     loop {
         let (stream, remote) = tokio::select! {
             accepted = listener.accept() => match accepted {
