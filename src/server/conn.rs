@@ -234,6 +234,34 @@ impl<S> Replay<S> {
     pub fn new(seen: Vec<u8>, inner: S) -> Self {
         Replay { seen, at: 0, inner }
     }
+
+    /// Puts back bytes read from this connection but not used (what hyper
+    /// read beyond a request): they are read again first.
+    pub fn put_back(&mut self, bytes: &[u8]) {
+        if bytes.is_empty() {
+            return;
+        }
+        let mut seen = Vec::with_capacity(bytes.len() + self.seen.len() - self.at);
+        seen.extend_from_slice(bytes);
+        seen.extend_from_slice(&self.seen[self.at..]);
+        self.seen = seen;
+        self.at = 0;
+    }
+}
+
+impl Replay<Lingering<tokio::net::TcpStream>> {
+    /// Waits, holding no buffer, until there is something to read: bytes
+    /// put back, or the socket readable (data, its end, or an error). The
+    /// readiness may be stale; then hyper's first read finds nothing and
+    /// waits with its buffers, as it did before parking. In practice hyper
+    /// has read the socket empty while answering (it looks for an early
+    /// end of the connection), so the wait here is a real one.
+    pub async fn readable(&self) -> io::Result<()> {
+        if self.at < self.seen.len() {
+            return Ok(());
+        }
+        self.inner.inner.readable().await
+    }
 }
 
 impl<S: AsyncRead + Unpin> AsyncRead for Replay<S> {

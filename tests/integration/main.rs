@@ -26,6 +26,7 @@ mod fleet_nginx;
 mod forwarding;
 mod identities;
 mod idle_timeouts;
+mod keep_alive;
 mod listener;
 mod object_tags;
 mod oidc_providers;

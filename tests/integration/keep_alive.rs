@@ -1,0 +1,255 @@
+//! HTTP/1 keep-alive between requests (idle connections wait without
+//! hyper's buffers, see `server::keepalive`): pipelined requests are answered
+//! in order, uploads and reads alternate on one connection, HTTP/1.0 and
+//! `Connection: close` are honoured, and a body the proxy never read is
+//! never taken for the next request.
+
+use std::time::{Duration, SystemTime};
+
+use crate::common::*;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// A request of alice's, signed over `body`, as raw bytes.
+fn request(h: &Harness, method: &str, path: &str, body: &[u8]) -> Vec<u8> {
+    let len = body.len().to_string();
+    let headers: &[(&str, &str)] = if method == "PUT" {
+        &[("content-length", &len)]
+    } else {
+        &[]
+    };
+    let signed = sign_request(
+        method,
+        &format!("{}{path}", h.endpoint()),
+        headers,
+        body,
+        ALICE_KEY,
+        ALICE_SECRET,
+        SystemTime::now(),
+    );
+    let mut bytes = raw_head(&signed, path);
+    bytes.extend_from_slice(body);
+    bytes
+}
+
+/// `request` with a header added after the signed ones (not signed).
+fn with_header(mut raw: Vec<u8>, line: &str) -> Vec<u8> {
+    let end = raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 2;
+    raw.splice(end..end, format!("{line}\r\n").into_bytes());
+    raw
+}
+
+fn as_http10(mut raw: Vec<u8>) -> Vec<u8> {
+    let line_end = raw.windows(2).position(|w| w == b"\r\n").unwrap();
+    raw[line_end - 1] = b'0';
+    raw
+}
+
+struct Answer {
+    status: u16,
+    head: String,
+    body: Vec<u8>,
+}
+
+/// Appends what the server sends next; false when it closed.
+async fn read_more(s: &mut TcpStream, buf: &mut Vec<u8>) -> bool {
+    let mut chunk = [0u8; 16 * 1024];
+    match tokio::time::timeout(Duration::from_secs(10), s.read(&mut chunk)).await {
+        Ok(Ok(0)) | Ok(Err(_)) => false,
+        Ok(Ok(n)) => {
+            buf.extend_from_slice(&chunk[..n]);
+            true
+        }
+        Err(_) => panic!("no answer within 10 s"),
+    }
+}
+
+/// Reads one answer (sized or chunked body) from `s`, keeping what follows it.
+async fn answer(s: &mut TcpStream, buf: &mut Vec<u8>) -> Option<Answer> {
+    let head_end = loop {
+        if let Some(p) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break p + 4;
+        }
+        if !read_more(s, buf).await {
+            assert!(buf.is_empty(), "cut inside a head: {buf:?}");
+            return None;
+        }
+    };
+    let head = String::from_utf8_lossy(&buf[..head_end]).to_string();
+    let status = head[9..12].parse().unwrap();
+    let lower = head.to_ascii_lowercase();
+    let length = lower
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length: "))
+        .map(|n| n.trim().parse::<usize>().unwrap());
+    let body_end = loop {
+        let body = &buf[head_end..];
+        let end = match length {
+            Some(n) => (body.len() >= n).then_some(head_end + n),
+            None if lower.contains("transfer-encoding: chunked") => body
+                .windows(5)
+                .position(|w| w == b"0\r\n\r\n")
+                .map(|p| head_end + p + 5),
+            None => Some(head_end),
+        };
+        if let Some(end) = end {
+            break end;
+        }
+        assert!(read_more(s, buf).await, "cut inside a body");
+    };
+    let body = buf[head_end..body_end].to_vec();
+    buf.drain(..body_end);
+    Some(Answer { status, head, body })
+}
+
+/// True when the server closed the connection (nothing more to read).
+async fn closed(s: &mut TcpStream, buf: &[u8]) -> bool {
+    assert!(
+        buf.is_empty(),
+        "more than expected: {:?}",
+        String::from_utf8_lossy(buf)
+    );
+    let mut rest = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(10), s.read_to_end(&mut rest)).await;
+    matches!(read, Ok(Ok(_))) && rest.is_empty()
+}
+
+async fn harness_with_objects() -> Harness {
+    let h = Harness::embedded().await;
+    let root = h.root();
+    root.create_bucket().bucket("shared").send().await.unwrap();
+    for (key, text) in [("alice/a", "first"), ("alice/b", "second")] {
+        root.put_object()
+            .bucket("shared")
+            .key(key)
+            .body(text.as_bytes().to_vec().into())
+            .send()
+            .await
+            .unwrap();
+    }
+    h
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pipelined_requests_are_answered_in_order_and_the_connection_goes_on() {
+    let h = harness_with_objects().await;
+    let mut s = TcpStream::connect(h.server.local_addr()).await.unwrap();
+    let mut buf = Vec::new();
+    // Two reads in one write: the second waits in the buffer of the first.
+    let mut both = request(&h, "GET", "/shared/alice/a", b"");
+    both.extend(request(&h, "GET", "/shared/alice/b", b""));
+    s.write_all(&both).await.unwrap();
+    for expected in ["first", "second"] {
+        let a = answer(&mut s, &mut buf).await.expect("an answer");
+        assert_eq!(a.status, 200, "{}", a.head);
+        assert_eq!(a.body, expected.as_bytes());
+    }
+    // Idle a while, then an upload and a read of it in one write, then a
+    // request on its own: all on the same connection.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut both = request(&h, "PUT", "/shared/alice/c", &vec![b'z'; 300 * 1024]);
+    both.extend(request(&h, "GET", "/shared/alice/c", b""));
+    s.write_all(&both).await.unwrap();
+    let put = answer(&mut s, &mut buf).await.expect("the upload's answer");
+    assert_eq!(put.status, 200, "{}", put.head);
+    let got = answer(&mut s, &mut buf).await.expect("the read's answer");
+    assert_eq!((got.status, got.body.len()), (200, 300 * 1024));
+    s.write_all(&request(&h, "GET", "/shared/alice/a", b""))
+        .await
+        .unwrap();
+    let again = answer(&mut s, &mut buf).await.expect("a third answer");
+    assert_eq!(again.body, b"first");
+    // The bucket and two objects made by root, then alice's five requests.
+    let records = h.audit(8).await;
+    assert_eq!(records.len(), 8, "{records:#?}");
+    h.server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_the_proxy_never_read_is_not_taken_for_a_request() {
+    let h = harness_with_objects().await;
+    let mut s = TcpStream::connect(h.server.local_addr()).await.unwrap();
+    let mut buf = Vec::new();
+    // A PUT alice may not make, whose body is a whole request she may: the
+    // PUT is refused before its body is read, and the body must never be
+    // answered as a request of its own.
+    let inner = request(&h, "GET", "/shared/alice/a", b"");
+    s.write_all(&request(&h, "PUT", "/shared/bob/x", &inner))
+        .await
+        .unwrap();
+    let refused = answer(&mut s, &mut buf).await.expect("an answer");
+    assert_eq!(refused.status, 403, "{}", refused.head);
+    assert!(closed(&mut s, &buf).await, "the connection stays open");
+    h.server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http10_and_connection_close_are_honoured() {
+    let h = harness_with_objects().await;
+    let addr = h.server.local_addr();
+    let get = || request(&h, "GET", "/shared/alice/a", b"");
+
+    // HTTP/1.0 without keep-alive: answered, then closed.
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    let mut buf = Vec::new();
+    s.write_all(&as_http10(get())).await.unwrap();
+    let a = answer(&mut s, &mut buf).await.expect("an answer");
+    assert_eq!((a.status, &a.body[..]), (200, &b"first"[..]));
+    assert!(closed(&mut s, &buf).await);
+
+    // HTTP/1.0 asking for keep-alive is told yes and served again.
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    let mut buf = Vec::new();
+    for _ in 0..2 {
+        s.write_all(&with_header(as_http10(get()), "Connection: keep-alive"))
+            .await
+            .unwrap();
+        let a = answer(&mut s, &mut buf).await.expect("an answer");
+        assert_eq!(a.status, 200);
+        assert!(
+            a.head
+                .to_ascii_lowercase()
+                .contains("connection: keep-alive"),
+            "{}",
+            a.head
+        );
+    }
+
+    // HTTP/1.1 with `Connection: close`: answered, then closed.
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    let mut buf = Vec::new();
+    s.write_all(&with_header(get(), "Connection: close"))
+        .await
+        .unwrap();
+    let a = answer(&mut s, &mut buf).await.expect("an answer");
+    assert_eq!(a.body, b"first");
+    assert!(closed(&mut s, &buf).await);
+    h.server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_left_unread_under_a_success_is_not_taken_for_a_request() {
+    // A CORS preflight is answered from the configuration, 200 and without
+    // reading its body: the body, here a whole request alice may make, must
+    // not be answered as the next request.
+    let cors =
+        "[cors]\nallowed_origins = [\"http://app.localtest:8000\"]\nallowed_methods = [\"GET\"]\n";
+    let h = Harness::embedded_configured("", "", cors).await;
+    let root = h.root();
+    root.create_bucket().bucket("shared").send().await.unwrap();
+    let inner = request(&h, "GET", "/shared/alice/a", b"");
+    let preflight = format!(
+        "OPTIONS /shared/alice/a HTTP/1.1\r\nHost: {}\r\nOrigin: http://app.localtest:8000\r\nAccess-Control-Request-Method: GET\r\nContent-Length: {}\r\n\r\n",
+        addr_of(&h.endpoint()),
+        inner.len()
+    );
+    let mut s = TcpStream::connect(h.server.local_addr()).await.unwrap();
+    let mut bytes = preflight.into_bytes();
+    bytes.extend_from_slice(&inner);
+    s.write_all(&bytes).await.unwrap();
+    let mut buf = Vec::new();
+    let a = answer(&mut s, &mut buf).await.expect("an answer");
+    assert_eq!(a.status, 200, "{}", a.head);
+    assert!(closed(&mut s, &buf).await, "the connection stays open");
+    h.server.shutdown().await;
+}
