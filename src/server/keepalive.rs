@@ -4,7 +4,7 @@
 //! of at least 8 KiB — after an upload, as large as the 256 KiB pieces bodies
 //! are read in — for as long as the connection lives, idle or not: about
 //! 15 KiB per idle keep-alive connection after small requests, 115 KiB after
-//! 1 MiB uploads (docs/benchmarks.md). So a plain HTTP/1 connection is served
+//! 1 MiB uploads (docs/benchmarks.md). So an HTTP/1 connection is served
 //! one request per hyper connection with hyper's keep-alive off: once the
 //! answer is written, hyper hands the socket back with whatever it read
 //! beyond the request, and the socket waits for the next request holding no
@@ -17,10 +17,8 @@
 //! body left unread would be parsed as the next request), hyper served
 //! exactly one request and ended without error, and the server is not
 //! shutting down. Anything else closes the connection, as hyper would.
-//!
-//! TLS connections keep hyper's own keep-alive: rustls buffers records
-//! apart from the socket, so the socket's readiness does not say whether a
-//! request is waiting.
+//! Over TLS the wait also asks rustls, which may hold decrypted bytes the
+//! socket no longer shows (see `conn::Parkable`).
 
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 

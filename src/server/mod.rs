@@ -369,10 +369,9 @@ const SHED_PER_FAILURE: usize = 8;
 /// How HTTP/1 and HTTP/2 connections are served, set once per worker.
 #[derive(Clone)]
 struct Protocols {
+    /// One request per hyper connection: connections keep alive between
+    /// requests without hyper's buffers (see `keepalive`).
     http1: hyper::server::conn::http1::Builder,
-    /// One request per hyper connection: plain connections keep alive
-    /// between requests without hyper's buffers (see `keepalive`).
-    http1_once: hyper::server::conn::http1::Builder,
     http2: hyper::server::conn::http2::Builder<shutdown::CutExecutor>,
 }
 
@@ -390,9 +389,7 @@ impl Protocols {
             // are read in large pieces while headers stay bounded.
             .max_header_size(max_header)
             .max_buf_size(HTTP1_READ_BUFFER)
-            .keep_alive(true);
-        let mut http1_once = http1.clone();
-        http1_once.keep_alive(false);
+            .keep_alive(false);
         let mut http2 =
             hyper::server::conn::http2::Builder::new(shutdown::CutExecutor(state.cutoff.clone()));
         http2
@@ -401,88 +398,18 @@ impl Protocols {
             .keep_alive_timeout(H2_PING_TIMEOUT)
             .max_concurrent_streams(H2_MAX_STREAMS)
             .max_header_list_size(max_header as u32);
-        Protocols {
-            http1,
-            http1_once,
-            http2,
-        }
+        Protocols { http1, http2 }
     }
 
     /// Completes a TLS handshake within `header_timeout`, then serves the
     /// connection; a failed or late handshake ends it quietly.
+    #[allow(clippy::too_many_arguments)]
     async fn serve_tls<M, S>(
         &self,
         acceptor: &tokio_rustls::TlsAcceptor,
         stream: tokio::net::TcpStream,
         remote: SocketAddr,
         header_timeout: Duration,
-        service: M,
-        watcher: hyper_util::server::graceful::Watcher,
-    ) -> Result<(), hyper::Error>
-    where
-        M: FnOnce(ConnInfo) -> S,
-        S: hyper::service::HttpService<hyper::body::Incoming> + Send + 'static,
-        S::Future: Send + 'static,
-        S::ResBody: Send + 'static,
-        <S::ResBody as hyper::body::Body>::Data: Send,
-        <S::ResBody as hyper::body::Body>::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-    {
-        let stream = conn::Lingering::new(stream);
-        match tokio::time::timeout(header_timeout, acceptor.accept(stream)).await {
-            Ok(Ok(s)) => {
-                let conn = ConnInfo {
-                    remote,
-                    tls: true,
-                    tls_version: tls_version(s.get_ref().1.protocol_version()),
-                };
-                self.serve(s, service(conn), watcher).await
-            }
-            Ok(Err(e)) => {
-                tracing::debug!(%remote, error = %e, "tls handshake failed");
-                Ok(())
-            }
-            Err(_) => Ok(()),
-        }
-    }
-
-    /// Serves one connection in the protocol its first bytes announce.
-    async fn serve<I, S>(
-        &self,
-        io: I,
-        service: S,
-        watcher: hyper_util::server::graceful::Watcher,
-    ) -> Result<(), hyper::Error>
-    where
-        I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
-        S: hyper::service::HttpService<hyper::body::Incoming> + Send + 'static,
-        S::Future: Send + 'static,
-        S::ResBody: Send + 'static,
-        <S::ResBody as hyper::body::Body>::Data: Send,
-        <S::ResBody as hyper::body::Body>::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-    {
-        let Some((http2, io)) = sniffed(io).await else {
-            return Ok(());
-        };
-        let io = TokioIo::new(io);
-        if http2 {
-            watcher
-                .watch(self.http2.serve_connection(io, service))
-                .await
-        } else {
-            watcher
-                .watch(self.http1.serve_connection(io, service))
-                .await
-        }
-    }
-}
-
-impl Protocols {
-    /// Serves a plain TCP connection: HTTP/2 by its preface, else HTTP/1
-    /// kept alive without hyper's buffers between requests.
-    async fn serve_plain<M, S>(
-        &self,
-        stream: tokio::net::TcpStream,
-        conn: ConnInfo,
         make: M,
         watcher: hyper_util::server::graceful::Watcher,
         shutdown: watch::Receiver<bool>,
@@ -495,7 +422,45 @@ impl Protocols {
         <S::ResBody as hyper::body::Body>::Data: Send,
         <S::ResBody as hyper::body::Body>::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
-        let Some((http2, io)) = sniffed(conn::Lingering::new(stream)).await else {
+        let stream = conn::Lingering::new(stream);
+        match tokio::time::timeout(header_timeout, acceptor.accept(stream)).await {
+            Ok(Ok(s)) => {
+                let conn = ConnInfo {
+                    remote,
+                    tls: true,
+                    tls_version: tls_version(s.get_ref().1.protocol_version()),
+                };
+                self.serve(s, conn, make, watcher, shutdown).await
+            }
+            Ok(Err(e)) => {
+                tracing::debug!(%remote, error = %e, "tls handshake failed");
+                Ok(())
+            }
+            Err(_) => Ok(()),
+        }
+    }
+
+    /// Serves a connection in the protocol its first bytes announce:
+    /// HTTP/2 by its preface, else HTTP/1 kept alive without hyper's
+    /// buffers between requests.
+    async fn serve<I, M, S>(
+        &self,
+        io: I,
+        conn: ConnInfo,
+        make: M,
+        watcher: hyper_util::server::graceful::Watcher,
+        shutdown: watch::Receiver<bool>,
+    ) -> Result<(), hyper::Error>
+    where
+        I: conn::Parkable + tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+        M: Fn(ConnInfo, Option<Arc<keepalive::Reuse>>) -> S,
+        S: hyper::service::HttpService<hyper::body::Incoming> + Unpin + Send + 'static,
+        S::Future: Unpin + Send + 'static,
+        S::ResBody: Send + 'static,
+        <S::ResBody as hyper::body::Body>::Data: Send,
+        <S::ResBody as hyper::body::Body>::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        let Some((http2, io)) = sniffed(io).await else {
             return Ok(());
         };
         if http2 {
@@ -514,14 +479,15 @@ impl Protocols {
 
     /// HTTP/1, one request per hyper connection; between requests the
     /// socket alone waits for the next one (see `keepalive`).
-    async fn serve_parked<M, S>(
+    async fn serve_parked<I, M, S>(
         &self,
-        mut io: conn::Replay<conn::Lingering<tokio::net::TcpStream>>,
+        mut io: conn::Replay<I>,
         conn: ConnInfo,
         make: &M,
         mut shutdown: watch::Receiver<bool>,
     ) -> Result<(), hyper::Error>
     where
+        I: conn::Parkable + tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
         M: Fn(ConnInfo, Option<Arc<keepalive::Reuse>>) -> S,
         S: hyper::service::HttpService<hyper::body::Incoming> + Unpin + Send + 'static,
         S::Future: Unpin + Send + 'static,
@@ -533,7 +499,7 @@ impl Protocols {
         loop {
             let reuse = Arc::new(keepalive::Reuse::default());
             let mut connection = self
-                .http1_once
+                .http1
                 .serve_connection(TokioIo::new(io), make(conn, Some(reuse.clone())));
             let mut stopping = *shutdown.borrow();
             if stopping {
@@ -773,8 +739,9 @@ async fn accept_loop(
                             stream,
                             remote,
                             header_timeout,
-                            |conn| make(conn, None),
+                            make,
                             watcher,
+                            stop,
                         ))
                         .await
                     }
@@ -785,7 +752,7 @@ async fn accept_loop(
                             tls_version: None,
                         };
                         protocols
-                            .serve_plain(stream, conn, make, watcher, stop)
+                            .serve(conn::Lingering::new(stream), conn, make, watcher, stop)
                             .await
                     }
                 }

@@ -4,10 +4,11 @@
 //! `Connection: close` are honoured, and a body the proxy never read is
 //! never taken for the next request.
 
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use crate::common::*;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 /// A request of alice's, signed over `body`, as raw bytes.
@@ -52,7 +53,7 @@ struct Answer {
 }
 
 /// Appends what the server sends next; false when it closed.
-async fn read_more(s: &mut TcpStream, buf: &mut Vec<u8>) -> bool {
+async fn read_more<S: AsyncRead + Unpin>(s: &mut S, buf: &mut Vec<u8>) -> bool {
     let mut chunk = [0u8; 16 * 1024];
     match tokio::time::timeout(Duration::from_secs(10), s.read(&mut chunk)).await {
         Ok(Ok(0)) | Ok(Err(_)) => false,
@@ -65,7 +66,7 @@ async fn read_more(s: &mut TcpStream, buf: &mut Vec<u8>) -> bool {
 }
 
 /// Reads one answer (sized or chunked body) from `s`, keeping what follows it.
-async fn answer(s: &mut TcpStream, buf: &mut Vec<u8>) -> Option<Answer> {
+async fn answer<S: AsyncRead + Unpin>(s: &mut S, buf: &mut Vec<u8>) -> Option<Answer> {
     let head_end = loop {
         if let Some(p) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
             break p + 4;
@@ -103,7 +104,7 @@ async fn answer(s: &mut TcpStream, buf: &mut Vec<u8>) -> Option<Answer> {
 }
 
 /// True when the server closed the connection (nothing more to read).
-async fn closed(s: &mut TcpStream, buf: &[u8]) -> bool {
+async fn closed<S: AsyncRead + Unpin>(s: &mut S, buf: &[u8]) -> bool {
     assert!(
         buf.is_empty(),
         "more than expected: {:?}",
@@ -250,6 +251,78 @@ async fn a_body_left_unread_under_a_success_is_not_taken_for_a_request() {
     let mut buf = Vec::new();
     let a = answer(&mut s, &mut buf).await.expect("an answer");
     assert_eq!(a.status, 200, "{}", a.head);
+    assert!(closed(&mut s, &buf).await, "the connection stays open");
+    h.server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn over_tls_the_same_holds() {
+    let (h, ca) = Harness::embedded_maybe_tls(true, "").await;
+    let root = h.client_trusting(ROOT_KEY, ROOT_SECRET, ca.as_deref());
+    root.create_bucket().bucket("shared").send().await.unwrap();
+    for (key, text) in [("alice/a", "first"), ("alice/b", "second")] {
+        root.put_object()
+            .bucket("shared")
+            .key(key)
+            .body(text.as_bytes().to_vec().into())
+            .send()
+            .await
+            .unwrap();
+    }
+    let mut roots = rustls::RootCertStore::empty();
+    let pem = std::fs::read(ca.unwrap()).unwrap();
+    for c in rustls_pemfile::certs(&mut pem.as_slice()) {
+        roots.add(c.unwrap()).unwrap();
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+    let connect = async || {
+        let tcp = TcpStream::connect(h.server.local_addr()).await.unwrap();
+        let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+        connector.connect(name, tcp).await.unwrap()
+    };
+
+    // Pipelined reads, then after a pause an upload and its read, then one
+    // more: one TLS connection throughout.
+    let mut s = connect().await;
+    let mut buf = Vec::new();
+    let mut both = request(&h, "GET", "/shared/alice/a", b"");
+    both.extend(request(&h, "GET", "/shared/alice/b", b""));
+    s.write_all(&both).await.unwrap();
+    for expected in ["first", "second"] {
+        let a = answer(&mut s, &mut buf).await.expect("an answer");
+        assert_eq!(
+            (a.status, &a.body[..]),
+            (200, expected.as_bytes()),
+            "{}",
+            a.head
+        );
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut both = request(&h, "PUT", "/shared/alice/c", &vec![b'z'; 300 * 1024]);
+    both.extend(request(&h, "GET", "/shared/alice/c", b""));
+    s.write_all(&both).await.unwrap();
+    assert_eq!(answer(&mut s, &mut buf).await.unwrap().status, 200);
+    let got = answer(&mut s, &mut buf).await.unwrap();
+    assert_eq!((got.status, got.body.len()), (200, 300 * 1024));
+    s.write_all(&request(&h, "GET", "/shared/alice/a", b""))
+        .await
+        .unwrap();
+    assert_eq!(answer(&mut s, &mut buf).await.unwrap().body, b"first");
+
+    // A refused PUT whose body is a whole request: never answered.
+    let mut s = connect().await;
+    let mut buf = Vec::new();
+    let inner = request(&h, "GET", "/shared/alice/a", b"");
+    s.write_all(&request(&h, "PUT", "/shared/bob/x", &inner))
+        .await
+        .unwrap();
+    assert_eq!(answer(&mut s, &mut buf).await.unwrap().status, 403);
     assert!(closed(&mut s, &buf).await, "the connection stays open");
     h.server.shutdown().await;
 }
