@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use crate::common::*;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 /// A request of alice's, signed over `body`, as raw bytes.
@@ -117,7 +117,12 @@ async fn closed<S: AsyncRead + Unpin>(s: &mut S, buf: &[u8]) -> bool {
 
 async fn harness_with_objects() -> Harness {
     let h = Harness::embedded().await;
-    let root = h.root();
+    seed(&h.root()).await;
+    h
+}
+
+/// The bucket `shared` with alice's two objects, `a` and `b`.
+async fn seed(root: &aws_sdk_s3::Client) {
     root.create_bucket().bucket("shared").send().await.unwrap();
     for (key, text) in [("alice/a", "first"), ("alice/b", "second")] {
         root.put_object()
@@ -128,38 +133,55 @@ async fn harness_with_objects() -> Harness {
             .await
             .unwrap();
     }
-    h
+}
+
+/// Pipelined reads, then after a pause an upload and a read of it in one
+/// write, then one more read: all answered, in order, on connection `s`.
+async fn serve_in_order<S: AsyncRead + AsyncWrite + Unpin>(h: &Harness, s: &mut S) {
+    let mut buf = Vec::new();
+    // Two reads in one write: the second waits in the buffer of the first.
+    let mut both = request(h, "GET", "/shared/alice/a", b"");
+    both.extend(request(h, "GET", "/shared/alice/b", b""));
+    s.write_all(&both).await.unwrap();
+    for expected in ["first", "second"] {
+        let a = answer(s, &mut buf).await.expect("an answer");
+        assert_eq!(a.status, 200, "{}", a.head);
+        assert_eq!(a.body, expected.as_bytes());
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut both = request(h, "PUT", "/shared/alice/c", &vec![b'z'; 300 * 1024]);
+    both.extend(request(h, "GET", "/shared/alice/c", b""));
+    s.write_all(&both).await.unwrap();
+    let put = answer(s, &mut buf).await.expect("the upload's answer");
+    assert_eq!(put.status, 200, "{}", put.head);
+    let got = answer(s, &mut buf).await.expect("the read's answer");
+    assert_eq!((got.status, got.body.len()), (200, 300 * 1024));
+    s.write_all(&request(h, "GET", "/shared/alice/a", b""))
+        .await
+        .unwrap();
+    let again = answer(s, &mut buf).await.expect("a third answer");
+    assert_eq!(again.body, b"first");
+}
+
+/// A PUT alice may not make, whose body is a whole request she may: the PUT
+/// is refused before its body is read, the body is never answered as a
+/// request of its own, and the connection closes.
+async fn refuse_and_close<S: AsyncRead + AsyncWrite + Unpin>(h: &Harness, s: &mut S) {
+    let mut buf = Vec::new();
+    let inner = request(h, "GET", "/shared/alice/a", b"");
+    s.write_all(&request(h, "PUT", "/shared/bob/x", &inner))
+        .await
+        .unwrap();
+    let refused = answer(s, &mut buf).await.expect("an answer");
+    assert_eq!(refused.status, 403, "{}", refused.head);
+    assert!(closed(s, &buf).await, "the connection stays open");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pipelined_requests_are_answered_in_order_and_the_connection_goes_on() {
     let h = harness_with_objects().await;
     let mut s = TcpStream::connect(h.server.local_addr()).await.unwrap();
-    let mut buf = Vec::new();
-    // Two reads in one write: the second waits in the buffer of the first.
-    let mut both = request(&h, "GET", "/shared/alice/a", b"");
-    both.extend(request(&h, "GET", "/shared/alice/b", b""));
-    s.write_all(&both).await.unwrap();
-    for expected in ["first", "second"] {
-        let a = answer(&mut s, &mut buf).await.expect("an answer");
-        assert_eq!(a.status, 200, "{}", a.head);
-        assert_eq!(a.body, expected.as_bytes());
-    }
-    // Idle a while, then an upload and a read of it in one write, then a
-    // request on its own: all on the same connection.
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    let mut both = request(&h, "PUT", "/shared/alice/c", &vec![b'z'; 300 * 1024]);
-    both.extend(request(&h, "GET", "/shared/alice/c", b""));
-    s.write_all(&both).await.unwrap();
-    let put = answer(&mut s, &mut buf).await.expect("the upload's answer");
-    assert_eq!(put.status, 200, "{}", put.head);
-    let got = answer(&mut s, &mut buf).await.expect("the read's answer");
-    assert_eq!((got.status, got.body.len()), (200, 300 * 1024));
-    s.write_all(&request(&h, "GET", "/shared/alice/a", b""))
-        .await
-        .unwrap();
-    let again = answer(&mut s, &mut buf).await.expect("a third answer");
-    assert_eq!(again.body, b"first");
+    serve_in_order(&h, &mut s).await;
     // The bucket and two objects made by root, then alice's five requests.
     let records = h.audit(8).await;
     assert_eq!(records.len(), 8, "{records:#?}");
@@ -170,17 +192,7 @@ async fn pipelined_requests_are_answered_in_order_and_the_connection_goes_on() {
 async fn a_body_the_proxy_never_read_is_not_taken_for_a_request() {
     let h = harness_with_objects().await;
     let mut s = TcpStream::connect(h.server.local_addr()).await.unwrap();
-    let mut buf = Vec::new();
-    // A PUT alice may not make, whose body is a whole request she may: the
-    // PUT is refused before its body is read, and the body must never be
-    // answered as a request of its own.
-    let inner = request(&h, "GET", "/shared/alice/a", b"");
-    s.write_all(&request(&h, "PUT", "/shared/bob/x", &inner))
-        .await
-        .unwrap();
-    let refused = answer(&mut s, &mut buf).await.expect("an answer");
-    assert_eq!(refused.status, 403, "{}", refused.head);
-    assert!(closed(&mut s, &buf).await, "the connection stays open");
+    refuse_and_close(&h, &mut s).await;
     h.server.shutdown().await;
 }
 
@@ -258,17 +270,7 @@ async fn a_body_left_unread_under_a_success_is_not_taken_for_a_request() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn over_tls_the_same_holds() {
     let (h, ca) = Harness::embedded_maybe_tls(true, "").await;
-    let root = h.client_trusting(ROOT_KEY, ROOT_SECRET, ca.as_deref());
-    root.create_bucket().bucket("shared").send().await.unwrap();
-    for (key, text) in [("alice/a", "first"), ("alice/b", "second")] {
-        root.put_object()
-            .bucket("shared")
-            .key(key)
-            .body(text.as_bytes().to_vec().into())
-            .send()
-            .await
-            .unwrap();
-    }
+    seed(&h.client_trusting(ROOT_KEY, ROOT_SECRET, ca.as_deref())).await;
     let mut roots = rustls::RootCertStore::empty();
     let pem = std::fs::read(ca.unwrap()).unwrap();
     for c in rustls_pemfile::certs(&mut pem.as_slice()) {
@@ -287,42 +289,7 @@ async fn over_tls_the_same_holds() {
         connector.connect(name, tcp).await.unwrap()
     };
 
-    // Pipelined reads, then after a pause an upload and its read, then one
-    // more: one TLS connection throughout.
-    let mut s = connect().await;
-    let mut buf = Vec::new();
-    let mut both = request(&h, "GET", "/shared/alice/a", b"");
-    both.extend(request(&h, "GET", "/shared/alice/b", b""));
-    s.write_all(&both).await.unwrap();
-    for expected in ["first", "second"] {
-        let a = answer(&mut s, &mut buf).await.expect("an answer");
-        assert_eq!(
-            (a.status, &a.body[..]),
-            (200, expected.as_bytes()),
-            "{}",
-            a.head
-        );
-    }
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    let mut both = request(&h, "PUT", "/shared/alice/c", &vec![b'z'; 300 * 1024]);
-    both.extend(request(&h, "GET", "/shared/alice/c", b""));
-    s.write_all(&both).await.unwrap();
-    assert_eq!(answer(&mut s, &mut buf).await.unwrap().status, 200);
-    let got = answer(&mut s, &mut buf).await.unwrap();
-    assert_eq!((got.status, got.body.len()), (200, 300 * 1024));
-    s.write_all(&request(&h, "GET", "/shared/alice/a", b""))
-        .await
-        .unwrap();
-    assert_eq!(answer(&mut s, &mut buf).await.unwrap().body, b"first");
-
-    // A refused PUT whose body is a whole request: never answered.
-    let mut s = connect().await;
-    let mut buf = Vec::new();
-    let inner = request(&h, "GET", "/shared/alice/a", b"");
-    s.write_all(&request(&h, "PUT", "/shared/bob/x", &inner))
-        .await
-        .unwrap();
-    assert_eq!(answer(&mut s, &mut buf).await.unwrap().status, 403);
-    assert!(closed(&mut s, &buf).await, "the connection stays open");
+    serve_in_order(&h, &mut connect().await).await;
+    refuse_and_close(&h, &mut connect().await).await;
     h.server.shutdown().await;
 }
