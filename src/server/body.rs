@@ -19,7 +19,6 @@ use tokio::time::Instant;
 use crate::audit::SharedGuard;
 use crate::auth::payload::{BodyError, BoxError};
 use crate::metrics::Metrics;
-use crate::server::keepalive::Reuse;
 use crate::server::pipeline::CLIENT_DISCONNECTED;
 use crate::server::shutdown::{CUT_BY_SHUTDOWN, Cutoff};
 
@@ -304,63 +303,12 @@ where
     }
 }
 
-/// A client's request body as hyper delivers it, telling a parked HTTP/1
-/// connection (see `keepalive`) when it has been read to its end: only then
-/// can the next bytes on the connection be a new request.
-pub struct ClientBody {
-    inner: hyper::body::Incoming,
-    reuse: Option<Arc<Reuse>>,
-}
-
-impl ClientBody {
-    pub fn new(inner: hyper::body::Incoming, reuse: Option<Arc<Reuse>>) -> Self {
-        let body = ClientBody { inner, reuse };
-        body.note_end();
-        body
-    }
-
-    fn note_end(&self) {
-        if let Some(reuse) = &self.reuse
-            && self.inner.is_end_stream()
-        {
-            reuse.body_ended();
-        }
-    }
-}
-
-impl Body for ClientBody {
-    type Data = Bytes;
-    type Error = hyper::Error;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
-        let polled = Pin::new(&mut self.inner).poll_frame(cx);
-        match &polled {
-            Poll::Ready(None) => {
-                if let Some(reuse) = &self.reuse {
-                    reuse.body_ended();
-                }
-            }
-            Poll::Ready(Some(Ok(_))) => self.note_end(),
-            _ => {}
-        }
-        polled
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
-    }
-}
-
 /// A client's request body, failing with `RequestTimeout` when the client
 /// stops sending it for `[limits] body_idle_timeout_secs`.
-pub fn from_client(body: ClientBody, limits: &crate::config::LimitsConfig) -> IdleBody<ClientBody> {
+pub fn from_client(
+    body: hyper::body::Incoming,
+    limits: &crate::config::LimitsConfig,
+) -> IdleBody<hyper::body::Incoming> {
     IdleBody::new(body, Duration::from_secs(limits.body_idle_timeout_secs))
 }
 

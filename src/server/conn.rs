@@ -234,61 +234,6 @@ impl<S> Replay<S> {
     pub fn new(seen: Vec<u8>, inner: S) -> Self {
         Replay { seen, at: 0, inner }
     }
-
-    /// Puts back bytes read from this connection but not used (what hyper
-    /// read beyond a request): they are read again first.
-    pub fn put_back(&mut self, bytes: &[u8]) {
-        if bytes.is_empty() {
-            return;
-        }
-        let mut seen = Vec::with_capacity(bytes.len() + self.seen.len() - self.at);
-        seen.extend_from_slice(bytes);
-        seen.extend_from_slice(&self.seen[self.at..]);
-        self.seen = seen;
-        self.at = 0;
-    }
-}
-
-impl<S: Parkable> Replay<S> {
-    /// Waits, holding no buffer, until there is something to read: bytes
-    /// put back, or the connection's own [`Parkable::poll_arrival`].
-    pub async fn readable(&mut self) -> io::Result<()> {
-        if self.at < self.seen.len() {
-            return Ok(());
-        }
-        std::future::poll_fn(|cx| self.inner.poll_arrival(cx)).await
-    }
-}
-
-/// A connection that can wait for its peer's next bytes without a buffer.
-pub trait Parkable {
-    /// Ready when a read would not wait: data, the end of the connection or
-    /// an error. The socket's readiness may be stale; then hyper's first read
-    /// finds nothing and waits with its buffers, as it did before parking.
-    /// In practice hyper has read the socket empty while answering (it
-    /// looks for an early end of the connection), so the wait is a real one.
-    fn poll_arrival(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>>;
-}
-
-impl Parkable for Lingering<tokio::net::TcpStream> {
-    fn poll_arrival(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.inner.poll_read_ready(cx)
-    }
-}
-
-impl Parkable for tokio_rustls::server::TlsStream<Lingering<tokio::net::TcpStream>> {
-    fn poll_arrival(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        let (socket, session) = self.get_mut();
-        // rustls may already hold decrypted bytes (records that came with the
-        // last request), or the peer's close or a broken session: then a
-        // read would not wait, whatever the socket says.
-        match session.process_new_packets() {
-            Ok(state) if state.plaintext_bytes_to_read() == 0 && !state.peer_has_closed() => {
-                socket.poll_arrival(cx)
-            }
-            _ => Poll::Ready(Ok(())),
-        }
-    }
 }
 
 impl<S: AsyncRead + Unpin> AsyncRead for Replay<S> {
@@ -503,65 +448,6 @@ mod tests {
             assert_eq!(all, sent);
             writer.await.unwrap();
         }
-    }
-
-    #[tokio::test]
-    async fn a_parked_tls_connection_sees_what_rustls_already_holds() {
-        use std::future::poll_fn;
-        use std::sync::Arc;
-        use tokio::io::AsyncWriteExt;
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let key = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
-        let cert = key.cert.der().clone();
-        let private =
-            rustls::pki_types::PrivateKeyDer::try_from(key.signing_key.serialize_der()).unwrap();
-        let server = rustls::ServerConfig::builder_with_provider(provider.clone())
-            .with_safe_default_protocol_versions()
-            .unwrap()
-            .with_no_client_auth()
-            .with_single_cert(vec![cert.clone()], private)
-            .unwrap();
-        let mut roots = rustls::RootCertStore::empty();
-        roots.add(cert).unwrap();
-        let client = rustls::ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .unwrap()
-            .with_root_certificates(roots)
-            .with_no_client_auth();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let connecting = tokio::spawn(async move {
-            let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
-            let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
-            let mut tls = tokio_rustls::TlsConnector::from(Arc::new(client))
-                .connect(name, tcp)
-                .await
-                .unwrap();
-            tls.write_all(b"GET / HTTP/1.1\r\n\r\n").await.unwrap();
-            tls.flush().await.unwrap();
-            tls
-        });
-        let (tcp, _) = listener.accept().await.unwrap();
-        let mut tls = tokio_rustls::TlsAcceptor::from(Arc::new(server))
-            .accept(Lingering::new(tcp))
-            .await
-            .unwrap();
-        let _client = connecting.await.unwrap();
-        // One byte read: rustls decrypts the whole record and keeps the rest.
-        let mut one = [0u8; 1];
-        tls.read_exact(&mut one).await.unwrap();
-        // The socket now holds nothing, and says so: only rustls has bytes.
-        let socket = &tls.get_ref().0.inner;
-        assert_eq!(
-            socket.try_read(&mut [0u8; 64]).unwrap_err().kind(),
-            io::ErrorKind::WouldBlock
-        );
-        let arrived =
-            tokio::time::timeout(Duration::from_secs(2), poll_fn(|cx| tls.poll_arrival(cx))).await;
-        assert!(matches!(arrived, Ok(Ok(()))), "waited on the socket alone");
-        let mut rest = [0u8; 17];
-        tls.read_exact(&mut rest).await.unwrap();
-        assert_eq!(&rest, b"ET / HTTP/1.1\r\n\r\n");
     }
 
     #[tokio::test]

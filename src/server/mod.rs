@@ -8,7 +8,6 @@ mod conn;
 mod cors;
 pub mod deliver;
 mod integrity;
-mod keepalive;
 mod object_tags;
 pub mod pipeline;
 mod post_upload;
@@ -367,10 +366,7 @@ const H2_MAX_STREAMS: u32 = 100;
 const SHED_PER_FAILURE: usize = 8;
 
 /// How HTTP/1 and HTTP/2 connections are served, set once per worker.
-#[derive(Clone)]
 struct Protocols {
-    /// One request per hyper connection: connections keep alive between
-    /// requests without hyper's buffers (see `keepalive`).
     http1: hyper::server::conn::http1::Builder,
     http2: hyper::server::conn::http2::Builder<shutdown::CutExecutor>,
 }
@@ -389,7 +385,7 @@ impl Protocols {
             // are read in large pieces while headers stay bounded.
             .max_header_size(max_header)
             .max_buf_size(HTTP1_READ_BUFFER)
-            .keep_alive(false);
+            .keep_alive(true);
         let mut http2 =
             hyper::server::conn::http2::Builder::new(shutdown::CutExecutor(state.cutoff.clone()));
         http2
@@ -403,21 +399,19 @@ impl Protocols {
 
     /// Completes a TLS handshake within `header_timeout`, then serves the
     /// connection; a failed or late handshake ends it quietly.
-    #[allow(clippy::too_many_arguments)]
     async fn serve_tls<M, S>(
         &self,
         acceptor: &tokio_rustls::TlsAcceptor,
         stream: tokio::net::TcpStream,
         remote: SocketAddr,
         header_timeout: Duration,
-        make: M,
+        service: M,
         watcher: hyper_util::server::graceful::Watcher,
-        shutdown: watch::Receiver<bool>,
     ) -> Result<(), hyper::Error>
     where
-        M: Fn(ConnInfo, Option<Arc<keepalive::Reuse>>) -> S,
-        S: hyper::service::HttpService<hyper::body::Incoming> + Unpin + Send + 'static,
-        S::Future: Unpin + Send + 'static,
+        M: FnOnce(ConnInfo) -> S,
+        S: hyper::service::HttpService<hyper::body::Incoming> + Send + 'static,
+        S::Future: Send + 'static,
         S::ResBody: Send + 'static,
         <S::ResBody as hyper::body::Body>::Data: Send,
         <S::ResBody as hyper::body::Body>::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
@@ -430,7 +424,7 @@ impl Protocols {
                     tls: true,
                     tls_version: tls_version(s.get_ref().1.protocol_version()),
                 };
-                self.serve(s, conn, make, watcher, shutdown).await
+                self.serve(s, service(conn), watcher).await
             }
             Ok(Err(e)) => {
                 tracing::debug!(%remote, error = %e, "tls handshake failed");
@@ -440,154 +434,36 @@ impl Protocols {
         }
     }
 
-    /// Serves a connection in the protocol its first bytes announce:
-    /// HTTP/2 by its preface, else HTTP/1 kept alive without hyper's
-    /// buffers between requests.
-    async fn serve<I, M, S>(
+    /// Serves one connection in the protocol its first bytes announce.
+    async fn serve<I, S>(
         &self,
-        io: I,
-        conn: ConnInfo,
-        make: M,
+        mut io: I,
+        service: S,
         watcher: hyper_util::server::graceful::Watcher,
-        shutdown: watch::Receiver<bool>,
     ) -> Result<(), hyper::Error>
     where
-        I: conn::Parkable + tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
-        M: Fn(ConnInfo, Option<Arc<keepalive::Reuse>>) -> S,
-        S: hyper::service::HttpService<hyper::body::Incoming> + Unpin + Send + 'static,
-        S::Future: Unpin + Send + 'static,
+        I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+        S: hyper::service::HttpService<hyper::body::Incoming> + Send + 'static,
+        S::Future: Send + 'static,
         S::ResBody: Send + 'static,
         <S::ResBody as hyper::body::Body>::Data: Send,
         <S::ResBody as hyper::body::Body>::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
-        let Some((http2, io)) = sniffed(io).await else {
-            return Ok(());
+        let (http2, seen) = match conn::sniff_http2(&mut io).await {
+            Ok(sniffed) => sniffed,
+            // Gone before saying anything.
+            Err(_) => return Ok(()),
         };
+        let io = TokioIo::new(conn::Replay::new(seen, io));
         if http2 {
-            return watcher
-                .watch(
-                    self.http2
-                        .serve_connection(TokioIo::new(io), make(conn, None)),
-                )
-                .await;
+            // Boxed: an HTTP/2 connection's state is large, and inline it
+            // would size every HTTP/1 connection's task too.
+            Box::pin(watcher.watch(self.http2.serve_connection(io, service))).await
+        } else {
+            watcher
+                .watch(self.http1.serve_connection(io, service))
+                .await
         }
-        // Counted as open until it ends; stopped by `shutdown` rather than
-        // by the watcher, since it outlives each hyper connection.
-        let _open = watcher;
-        self.serve_parked(io, conn, &make, shutdown).await
-    }
-
-    /// HTTP/1, one request per hyper connection; between requests the
-    /// socket alone waits for the next one (see `keepalive`).
-    async fn serve_parked<I, M, S>(
-        &self,
-        mut io: conn::Replay<I>,
-        conn: ConnInfo,
-        make: &M,
-        mut shutdown: watch::Receiver<bool>,
-    ) -> Result<(), hyper::Error>
-    where
-        I: conn::Parkable + tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
-        M: Fn(ConnInfo, Option<Arc<keepalive::Reuse>>) -> S,
-        S: hyper::service::HttpService<hyper::body::Incoming> + Unpin + Send + 'static,
-        S::Future: Unpin + Send + 'static,
-        S::ResBody: Send + 'static,
-        <S::ResBody as hyper::body::Body>::Data: Send,
-        <S::ResBody as hyper::body::Body>::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-    {
-        use tokio::io::AsyncWriteExt;
-        loop {
-            let reuse = Arc::new(keepalive::Reuse::default());
-            let mut connection = self
-                .http1
-                .serve_connection(TokioIo::new(io), make(conn, Some(reuse.clone())));
-            let mut stopping = *shutdown.borrow();
-            if stopping {
-                std::pin::Pin::new(&mut connection).graceful_shutdown();
-            }
-            loop {
-                let stop = tokio::select! {
-                    ended = std::future::poll_fn(|cx| connection.poll_without_shutdown(cx)) => {
-                        ended?;
-                        break;
-                    }
-                    _ = shutdown.changed(), if !stopping => true,
-                };
-                if stop {
-                    // Ends the connection now if no request has begun on it.
-                    stopping = true;
-                    std::pin::Pin::new(&mut connection).graceful_shutdown();
-                }
-            }
-            let parts = connection.into_parts();
-            let mut socket = parts.io.into_inner();
-            if stopping || !reuse.reusable() {
-                // As hyper closes: the write side first, then what the client
-                // still sends read and discarded (`Lingering`).
-                let _ = socket.shutdown().await;
-                return Ok(());
-            }
-            socket.put_back(&parts.read_buf);
-            drop(parts.read_buf);
-            let stop = tokio::select! {
-                readable = socket.readable() => readable.is_err(),
-                _ = shutdown.changed() => true,
-            };
-            if stop {
-                let _ = socket.shutdown().await;
-                return Ok(());
-            }
-            io = socket;
-        }
-    }
-}
-
-/// Reads a connection's first bytes to tell HTTP/2 by its preface; `None`
-/// when the client left before saying anything.
-async fn sniffed<I>(mut io: I) -> Option<(bool, conn::Replay<I>)>
-where
-    I: tokio::io::AsyncRead + Unpin,
-{
-    let (http2, seen) = conn::sniff_http2(&mut io).await.ok()?;
-    Some((http2, conn::Replay::new(seen, io)))
-}
-
-/// A request's answer as hyper receives it. The request is in progress
-/// until its answer's body is gone (the body owns `busy`), and the answer
-/// tells a parked connection whether it may be reused. A named future rather
-/// than a closure so that it is `Unpin` (hyper polls a connection it hands
-/// back only with such futures) and its lifetimes infer.
-struct Answering<F> {
-    /// Boxed per request: hyper keeps the space for a request's future for
-    /// as long as its connection lives, so inline this would cost every
-    /// idle keep-alive connection several KiB.
-    handled: std::pin::Pin<Box<F>>,
-    busy: Option<conn::Busy>,
-    reuse: Option<Arc<keepalive::Reuse>>,
-}
-
-impl<F> std::future::Future for Answering<F>
-where
-    F: std::future::Future<Output = http::Response<pipeline::ResponseBody>>,
-{
-    type Output = Result<http::Response<pipeline::ResponseBody>, Infallible>;
-
-    fn poll(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Self::Output> {
-        let mut resp = std::task::ready!(self.handled.as_mut().poll(cx));
-        if let Some(reuse) = &self.reuse {
-            reuse.answer(&mut resp);
-        }
-        let busy = self.busy.take();
-        std::task::Poll::Ready(Ok(resp.map(|body| {
-            body.map_frame(move |frame| {
-                let _in_progress = &busy;
-                frame
-            })
-            .boxed()
-        })))
     }
 }
 
@@ -671,7 +547,9 @@ async fn accept_loop(
     let graceful = GracefulShutdown::new();
     let mut backoff = conn::AcceptBackoff::default();
     let connections = Arc::new(conn::Connections::default());
-    let protocols = Protocols::new(&state);
+    // Shared, not copied into every connection's task (hyper's builders
+    // are a few hundred bytes).
+    let protocols = Arc::new(Protocols::new(&state));
     loop {
         let (stream, remote) = tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -707,24 +585,29 @@ async fn accept_loop(
         let activity = conn::Activity::default();
         let registered = connections.register(&activity);
         let protocols = protocols.clone();
-        let stop = shutdown.clone();
         cutoff.spawn(async move {
             let _open = ConnectionGuard(metrics);
             let requests = activity.clone();
-            let make = move |conn: ConnInfo, reuse: Option<Arc<keepalive::Reuse>>| {
+            let service = move |conn: ConnInfo| {
                 let requests = requests.clone();
-                let state = state.clone();
-                service_fn(move |req: http::Request<hyper::body::Incoming>| {
+                service_fn(move |req| {
                     let busy = requests.begin();
-                    if let Some(reuse) = &reuse {
-                        reuse.request(&req);
-                    }
-                    let req = req.map(|b| body::ClientBody::new(b, reuse.clone()));
-                    let reuse = reuse.clone();
-                    Answering {
-                        handled: Box::pin(pipeline::handle(state.clone(), conn, req)),
-                        busy: Some(busy),
-                        reuse,
+                    // Boxed per request: hyper keeps the space for a
+                    // request's future for as long as its connection lives,
+                    // so inline this would cost every idle keep-alive
+                    // connection several KiB.
+                    let handled = Box::pin(pipeline::handle(state.clone(), conn, req));
+                    async move {
+                        let resp = handled.await;
+                        // The request is in progress until its answer's body is
+                        // gone: the closure owns `busy` and drops with the body.
+                        Ok::<_, Infallible>(resp.map(|body| {
+                            body.map_frame(move |frame| {
+                                let _in_progress = &busy;
+                                frame
+                            })
+                            .boxed()
+                        }))
                     }
                 })
             };
@@ -739,9 +622,8 @@ async fn accept_loop(
                             stream,
                             remote,
                             header_timeout,
-                            make,
+                            service,
                             watcher,
-                            stop,
                         ))
                         .await
                     }
@@ -752,7 +634,7 @@ async fn accept_loop(
                             tls_version: None,
                         };
                         protocols
-                            .serve(conn::Lingering::new(stream), conn, make, watcher, stop)
+                            .serve(conn::Lingering::new(stream), service(conn), watcher)
                             .await
                     }
                 }
