@@ -227,12 +227,19 @@ pub async fn sniff_http2<S: AsyncRead + Unpin>(io: &mut S) -> io::Result<(bool, 
 pub struct Replay<S> {
     seen: Vec<u8>,
     at: usize,
+    /// What the read behind the replayed bytes failed with, for the next read.
+    failed: Option<io::Error>,
     inner: S,
 }
 
 impl<S> Replay<S> {
     pub fn new(seen: Vec<u8>, inner: S) -> Self {
-        Replay { seen, at: 0, inner }
+        Replay {
+            seen,
+            at: 0,
+            failed: None,
+            inner,
+        }
     }
 }
 
@@ -243,6 +250,9 @@ impl<S: AsyncRead + Unpin> AsyncRead for Replay<S> {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let this = &mut *self;
+        if let Some(e) = this.failed.take() {
+            return Poll::Ready(Err(e));
+        }
         if this.at < this.seen.len() {
             let n = (this.seen.len() - this.at).min(buf.remaining());
             buf.put_slice(&this.seen[this.at..this.at + n]);
@@ -256,8 +266,10 @@ impl<S: AsyncRead + Unpin> AsyncRead for Replay<S> {
                 // the read, keeping 16 KiB per connection for its life
                 // instead of 8. Nothing waiting, or an error, is left to
                 // the next read; the replayed bytes are delivered now.
-                if buf.remaining() > 0 {
-                    let _ = Pin::new(&mut this.inner).poll_read(cx, buf);
+                if buf.remaining() > 0
+                    && let Poll::Ready(Err(e)) = Pin::new(&mut this.inner).poll_read(cx, buf)
+                {
+                    this.failed = Some(e);
                 }
             }
             return Poll::Ready(Ok(()));
@@ -474,6 +486,25 @@ mod tests {
         client.write_all(b" / HTTP/1.1").await.unwrap();
         let n = replay.read(&mut buf).await.unwrap();
         assert_eq!(&buf[..n], b" / HTTP/1.1");
+    }
+
+    #[tokio::test]
+    async fn an_error_behind_the_replayed_bytes_reaches_the_next_read() {
+        struct Reset;
+        impl AsyncRead for Reset {
+            fn poll_read(
+                self: Pin<&mut Self>,
+                _: &mut Context<'_>,
+                _: &mut ReadBuf<'_>,
+            ) -> Poll<io::Result<()>> {
+                Poll::Ready(Err(io::ErrorKind::ConnectionReset.into()))
+            }
+        }
+        let mut replay = Replay::new(b"GET".to_vec(), Reset);
+        let mut buf = [0u8; 16];
+        assert_eq!(replay.read(&mut buf).await.unwrap(), 3);
+        let e = replay.read(&mut buf).await.unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::ConnectionReset);
     }
 
     #[tokio::test]
