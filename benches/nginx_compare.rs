@@ -33,8 +33,10 @@
 //! three; use it with `CMP_NGINX_WORKERS=1`), and `CMP_LOADS`, a comma-separated subset of the loads
 //! (their keys: `presigned-get`, `signed-get`, `head`, `small-put`, `large-get`,
 //! `put-unsigned`, `put-hex`, `put-chunked`, `tls-small-get`, `tls-large-get`, `rss` for the
-//! memory check, and `idle`: `CMP_IDLE_CONNS` (3000 / 100) keep-alive connections left open
-//! after one presigned GET each, and the resident memory each holds).
+//! memory check, `idle`: `CMP_IDLE_CONNS` (3000 / 100) keep-alive connections left open
+//! after one presigned GET each, and the resident memory each holds, and `idle-put`: the same
+//! after one presigned PUT each, `CMP_IDLE_PUT_CONNS` (300 / 20) connections, bodies of
+//! `CMP_IDLE_PUT_KIB` (1024 / 64) KiB).
 //! Figures are recorded in docs/benchmarks.md.
 
 use std::convert::Infallible;
@@ -74,10 +76,12 @@ struct Knobs {
     large: usize,
     nginx_workers: usize,
     idle_conns: usize,
+    idle_put_conns: usize,
+    idle_put_kib: usize,
 }
 
-/// `CMP_LOADS`: the loads to run, by key (`Load::key`, `rss` for the memory check and `idle`
-/// for memory per idle connection); all when unset.
+/// `CMP_LOADS`: the loads to run, by key (`Load::key`, `rss` for the memory check, `idle` and
+/// `idle-put` for memory per idle connection); all when unset.
 fn selected(key: &str) -> bool {
     std::env::var("CMP_LOADS").map_or(true, |list| list.split(',').any(|k| k.trim() == key))
 }
@@ -101,6 +105,8 @@ impl Knobs {
             large: pick("CMP_LARGE_MIB", 1024, 4) * 1024 * 1024,
             nginx_workers: pick("CMP_NGINX_WORKERS", 2, 2),
             idle_conns: pick("CMP_IDLE_CONNS", 3000, 100),
+            idle_put_conns: pick("CMP_IDLE_PUT_CONNS", 300, 20),
+            idle_put_kib: pick("CMP_IDLE_PUT_KIB", 1024, 64),
         }
     }
 }
@@ -242,16 +248,23 @@ fn raise_descriptor_limit() {
     }
 }
 
-/// `count` connections to `port`, each after one GET of `url` answered 200 in full, left
-/// open (returned) and idle.
-fn idle_connections(port: u16, url: &str, count: usize) -> Vec<std::net::TcpStream> {
+/// `count` connections to `port`, each after one request of `url` answered 2xx in full (a
+/// GET, or a PUT of `body` when there is one), left open (returned) and idle.
+fn idle_connections(port: u16, url: &str, count: usize, body: &[u8]) -> Vec<std::net::TcpStream> {
     use std::io::{Read, Write};
     let target = url.splitn(4, '/').nth(3).expect("a path in the URL");
-    let request = format!("GET /{target} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n");
+    let mut request = if body.is_empty() {
+        format!("GET /{target} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n").into_bytes()
+    } else {
+        let len = body.len();
+        format!("PUT /{target} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Length: {len}\r\n\r\n")
+            .into_bytes()
+    };
+    request.extend_from_slice(body);
     (0..count)
         .map(|_| {
             let mut conn = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
-            conn.write_all(request.as_bytes()).expect("request");
+            conn.write_all(&request).expect("request");
             let mut got = Vec::new();
             let mut buf = [0u8; 16 * 1024];
             let (head_end, length) = loop {
@@ -260,12 +273,13 @@ fn idle_connections(port: u16, url: &str, count: usize) -> Vec<std::net::TcpStre
                 got.extend_from_slice(&buf[..n]);
                 if let Some(end) = got.windows(4).position(|w| w == b"\r\n\r\n") {
                     let head = String::from_utf8_lossy(&got[..end]).to_ascii_lowercase();
-                    assert!(head.starts_with("http/1.1 200"), "idle GET: {head}");
+                    assert!(head.starts_with("http/1.1 20"), "idle request: {head}");
+                    // A PUT's answer may have no body and say nothing of its length.
                     let length = head
                         .lines()
                         .find_map(|l| l.strip_prefix("content-length:"))
                         .and_then(|v| v.trim().parse::<usize>().ok())
-                        .expect("content-length");
+                        .unwrap_or(0);
                     break (end + 4, length);
                 }
             };
@@ -1411,28 +1425,47 @@ fn main() {
         }
     }
 
-    // Memory held by idle keep-alive connections: `idle_conns` connections opened one after
-    // another, each after one presigned 4 KiB GET, all left open; the growth of the server's
-    // resident set (nginx: master and workers) per connection.
-    let idle_targets = if selected("idle") { &targets[1..] } else { &[] };
-    for target in idle_targets {
-        let endpoint = target.plain.endpoint();
-        let small = format!("{endpoint}/bench/bencher/small");
-        let (url, _) = sign_v4("GET", &small, true, Payload::Unsigned, &[]);
-        let before = target.plain.rss_kib();
-        let open = idle_connections(target.plain.port, &url, knobs.idle_conns);
-        std::thread::sleep(Duration::from_millis(500));
-        let after = target.plain.rss_kib();
-        println!(
-            "{}: {:.1} KiB resident per idle keep-alive connection ({} connections: {:.1} -> {:.1} MiB)",
-            target.name,
-            after.saturating_sub(before) as f64 / open.len() as f64,
-            open.len(),
-            before as f64 / 1024.0,
-            after as f64 / 1024.0
-        );
-        if target.name != "nginx proxy" {
-            *answered.entry(target.plain.child.id()).or_default() += open.len() as u64;
+    // Memory held by idle keep-alive connections: connections opened one after another,
+    // each after one presigned 4 KiB GET (`idle`) or one presigned PUT (`idle-put`: what an
+    // upload leaves behind), all left open; the growth of the server's resident set (nginx:
+    // master and workers) per connection.
+    let put_body = vec![b'p'; knobs.idle_put_kib * 1024];
+    let idle_loads = [
+        ("idle", "GET", "small", knobs.idle_conns, &[][..]),
+        (
+            "idle-put",
+            "PUT",
+            "idle-put",
+            knobs.idle_put_conns,
+            &put_body[..],
+        ),
+    ];
+    for (key, method, object, count, body) in idle_loads {
+        let idle_targets = if selected(key) { &targets[1..] } else { &[] };
+        for target in idle_targets {
+            let endpoint = target.plain.endpoint();
+            let object = format!("{endpoint}/bench/bencher/{object}");
+            let (url, _) = sign_v4(method, &object, true, Payload::Unsigned, &[]);
+            let before = target.plain.rss_kib();
+            let open = idle_connections(target.plain.port, &url, count, body);
+            std::thread::sleep(Duration::from_millis(500));
+            let after = target.plain.rss_kib();
+            println!(
+                "{}: {:.1} KiB resident per idle keep-alive connection after a {method} of {} KiB ({} connections: {:.1} -> {:.1} MiB)",
+                target.name,
+                after.saturating_sub(before) as f64 / open.len() as f64,
+                if body.is_empty() {
+                    4
+                } else {
+                    body.len() / 1024
+                },
+                open.len(),
+                before as f64 / 1024.0,
+                after as f64 / 1024.0
+            );
+            if target.name != "nginx proxy" {
+                *answered.entry(target.plain.child.id()).or_default() += open.len() as u64;
+            }
         }
     }
 
