@@ -1431,16 +1431,17 @@ fn main() {
     // master and workers) per connection.
     let put_body = vec![b'p'; knobs.idle_put_kib * 1024];
     let idle_loads = [
-        ("idle", "GET", "small", knobs.idle_conns, &[][..]),
+        ("idle", "GET", "small", SMALL, knobs.idle_conns, &[][..]),
         (
             "idle-put",
             "PUT",
             "idle-put",
+            put_body.len(),
             knobs.idle_put_conns,
             &put_body[..],
         ),
     ];
-    for (key, method, object, count, body) in idle_loads {
+    for (key, method, object, size, count, body) in idle_loads {
         let idle_targets = if selected(key) { &targets[1..] } else { &[] };
         for target in idle_targets {
             let endpoint = target.plain.endpoint();
@@ -1454,11 +1455,7 @@ fn main() {
                 "{}: {:.1} KiB resident per idle keep-alive connection after a {method} of {} KiB ({} connections: {:.1} -> {:.1} MiB)",
                 target.name,
                 after.saturating_sub(before) as f64 / open.len() as f64,
-                if body.is_empty() {
-                    4
-                } else {
-                    body.len() / 1024
-                },
+                size / 1024,
                 open.len(),
                 before as f64 / 1024.0,
                 after as f64 / 1024.0

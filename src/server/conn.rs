@@ -1,9 +1,9 @@
 //! Per-connection deadlines and accept back-off.
 //!
-//! hyper's own HTTP/1 header-read timeout (not used: it would arm a timer
-//! for every request) starts only once a request begins, the
-//! HTTP/1-or-HTTP/2 detection in front of it waits for the first bytes for
-//! ever, and HTTP/2 connections have no idle limit at all. So every
+//! hyper's own HTTP/1 header-read timeout is off: it starts only once a
+//! request begins and arms a timer for every request. The HTTP/1-or-HTTP/2
+//! detection in front of it waits for the first bytes for ever, and HTTP/2
+//! connections have no idle limit at all. So every
 //! connection here counts its requests in progress, and a connection with
 //! none — from the moment it is accepted or since its last answer ended — is
 //! closed after `[limits] header_read_timeout_secs`. Silent, slow-header and

@@ -315,17 +315,7 @@ async fn a_request_framed_two_ways_does_not_smuggle_another() {
 async fn over_tls_the_same_holds() {
     let (h, ca) = Harness::embedded_maybe_tls(true, "").await;
     seed(&h.client_trusting(ROOT_KEY, ROOT_SECRET, ca.as_deref())).await;
-    let mut roots = rustls::RootCertStore::empty();
-    let pem = std::fs::read(ca.unwrap()).unwrap();
-    for c in rustls_pemfile::certs(&mut pem.as_slice()) {
-        roots.add(c.unwrap()).unwrap();
-    }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
+    let config = tls_client_config(&std::fs::read(ca.unwrap()).unwrap());
     let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
     let connect = async || {
         let tcp = TcpStream::connect(h.server.local_addr()).await.unwrap();

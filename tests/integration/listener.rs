@@ -1,7 +1,6 @@
 //! The listener: TLS with HTTP/1.1 and HTTP/2, virtual-hosted-style
 //! addressing, and a client that disconnects mid-upload aborting upstream.
 
-use std::sync::Arc;
 use std::time::SystemTime;
 
 use crate::common::*;
@@ -48,18 +47,8 @@ fn tls_client(
     hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>,
     Full<Bytes>,
 > {
-    let mut roots = rustls::RootCertStore::empty();
-    for c in rustls_pemfile::certs(&mut cert_pem.as_bytes()) {
-        roots.add(c.unwrap()).unwrap();
-    }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let tls = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
     let builder = hyper_rustls::HttpsConnectorBuilder::new()
-        .with_tls_config(tls)
+        .with_tls_config(tls_client_config(cert_pem.as_bytes()))
         .https_only();
     let connector = if http2 {
         builder.enable_http2().build()

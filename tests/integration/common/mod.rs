@@ -706,6 +706,20 @@ pub fn signed_get_head(endpoint: &str, path: &str) -> Vec<u8> {
     )
 }
 
+/// A TLS client configuration trusting only the certificates in `ca_pem`.
+pub fn tls_client_config(ca_pem: &[u8]) -> rustls::ClientConfig {
+    let mut roots = rustls::RootCertStore::empty();
+    for c in rustls_pemfile::certs(&mut &ca_pem[..]) {
+        roots.add(c.unwrap()).unwrap();
+    }
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth()
+}
+
 /// A signed request's HTTP/1.1 head, as raw bytes for a raw socket.
 pub fn raw_head(signed: &Signed, path: &str) -> Vec<u8> {
     let mut head = format!("{} {path} HTTP/1.1\r\n", signed.method);
