@@ -10,6 +10,10 @@
 //! preface-only connections then cost a descriptor for a bounded time, as
 //! S3 (which closes idle connections after about 20 s) lets them.
 //!
+//! A connection idle for [`TRIM_AFTER`] also gives back the memory pages of
+//! its protocol's read buffer (see [`Replay`]), as nginx frees its buffers
+//! when a keep-alive connection goes idle.
+//!
 //! When descriptors run out, `accept` fails at once and would be retried
 //! in a hot loop; it backs off instead, says so once per interval with a
 //! count rather than on every failure, and sheds the oldest idle
@@ -20,13 +24,14 @@ use std::collections::BTreeMap;
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, ReadBuf};
 use tokio::sync::Notify;
+use tokio::time::Instant as Clock;
 
 /// Requests in progress on one connection; `Busy` guards count them.
 ///
@@ -46,15 +51,37 @@ struct Counts {
     busy: AtomicUsize,
     /// When the last request ended, in nanoseconds since [`epoch`].
     last_end: AtomicU64,
+    /// Where the current idle period is with its trim: [`TRIM_NONE`],
+    /// [`TRIM_WANTED`] or [`TRIM_DONE`].
+    trim: AtomicU8,
+    /// Told when a request begins after a trim was asked for, so that the
+    /// idle timer counts the next idle period from its start.
+    woken: Notify,
 }
+
+/// No trim asked for in this idle period (or a request is in progress).
+const TRIM_NONE: u8 = 0;
+/// The connection idled [`TRIM_AFTER`]: its reader's next empty read trims.
+const TRIM_WANTED: u8 = 1;
+/// The reader trimmed; nothing more until the next idle period.
+const TRIM_DONE: u8 = 2;
+
+/// How long a connection idles before its read buffer's pages are given
+/// back. Long enough that connections in steady use are not trimmed
+/// between requests (each trim costs a syscall and the next read a page
+/// fault), short beside the header timeout that closes idle connections.
+pub const TRIM_AFTER: Duration = Duration::from_secs(2);
 
 /// The instant connection clocks count from.
-fn epoch() -> Instant {
-    static EPOCH: OnceLock<Instant> = OnceLock::new();
-    *EPOCH.get_or_init(Instant::now)
+///
+/// tokio's clock rather than std's: the same outside tests, and one that
+/// tests can pause and advance.
+fn epoch() -> Clock {
+    static EPOCH: OnceLock<Clock> = OnceLock::new();
+    *EPOCH.get_or_init(Clock::now)
 }
 
-fn since_epoch(t: Instant) -> u64 {
+fn since_epoch(t: Clock) -> u64 {
     t.saturating_duration_since(epoch()).as_nanos() as u64
 }
 
@@ -66,7 +93,7 @@ impl Drop for Busy {
         // The end time first: the idle check reads the count, then the time.
         self.0
             .last_end
-            .store(since_epoch(Instant::now()), Ordering::Release);
+            .store(since_epoch(Clock::now()), Ordering::Release);
         self.0.busy.fetch_sub(1, Ordering::AcqRel);
     }
 }
@@ -76,7 +103,9 @@ impl Activity {
     pub fn new() -> Self {
         Activity(Arc::new(Counts {
             busy: AtomicUsize::new(0),
-            last_end: AtomicU64::new(since_epoch(Instant::now())),
+            last_end: AtomicU64::new(since_epoch(Clock::now())),
+            trim: AtomicU8::new(TRIM_NONE),
+            woken: Notify::new(),
         }))
     }
 
@@ -88,30 +117,132 @@ impl Activity {
     /// Counts a request as in progress until the guard is dropped.
     pub fn begin(&self) -> Busy {
         self.0.busy.fetch_add(1, Ordering::AcqRel);
+        // A trim asked for before this request is no longer due, and the
+        // idle timer, waiting for the close, is to count from its end.
+        if self.0.trim.load(Ordering::Relaxed) != TRIM_NONE {
+            self.0.trim.store(TRIM_NONE, Ordering::Relaxed);
+            self.0.woken.notify_one();
+        }
         Busy(self.0.clone())
     }
 
     /// Resolves once the connection has had no request in progress for
-    /// `timeout` without a break.
+    /// `timeout` without a break. On the way, each idle period that lasts
+    /// [`TRIM_AFTER`] asks the connection's reader (a [`Replay`] sharing
+    /// this activity, polled in the same task) to give back its buffer's
+    /// pages.
     pub async fn idle_for(&self, timeout: Duration) {
-        let mut deadline =
-            epoch() + Duration::from_nanos(self.0.last_end.load(Ordering::Acquire)) + timeout;
+        let trims = timeout > TRIM_AFTER;
+        let first = if trims { TRIM_AFTER } else { timeout };
+        let mut deadline = self.idle_since() + first;
         loop {
-            tokio::time::sleep_until(deadline.into()).await;
-            let now = Instant::now();
-            if self.is_idle() {
-                let idle_since =
-                    epoch() + Duration::from_nanos(self.0.last_end.load(Ordering::Acquire));
-                if now.saturating_duration_since(idle_since) >= timeout {
-                    return;
-                }
-                deadline = idle_since + timeout;
+            if self.0.trim.load(Ordering::Relaxed) == TRIM_NONE {
+                tokio::time::sleep_until(deadline).await;
             } else {
-                // Busy now: no request can end idle sooner than a timeout from now.
-                deadline = now + timeout;
+                // This idle period's trim is asked for: sleep until the
+                // close, unless a request begins first.
+                tokio::select! {
+                    _ = tokio::time::sleep_until(deadline) => {}
+                    _ = self.0.woken.notified() => {
+                        deadline = Clock::now() + first;
+                        continue;
+                    }
+                }
+            }
+            let now = Clock::now();
+            if !self.is_idle() {
+                // A request in progress: look again a while after now.
+                deadline = now + first;
+                continue;
+            }
+            let idle_since = self.idle_since();
+            let idle = now.saturating_duration_since(idle_since);
+            if idle >= timeout {
+                return;
+            }
+            if self.0.trim.load(Ordering::Relaxed) != TRIM_NONE {
+                // This idle period's trim was asked for already.
+                deadline = idle_since + timeout;
+            } else if trims && idle >= TRIM_AFTER {
+                self.0.trim.store(TRIM_WANTED, Ordering::Release);
+                deadline = idle_since + timeout;
+                // Polled again at once, so that the connection's reader is
+                // polled after the flag is up, whatever order the caller's
+                // `select!` polls its branches in.
+                tokio::task::yield_now().await;
+            } else {
+                deadline = idle_since + first;
             }
         }
     }
+
+    fn idle_since(&self) -> Clock {
+        epoch() + Duration::from_nanos(self.0.last_end.load(Ordering::Acquire))
+    }
+
+    /// Takes a trim request: true when one was asked for and no request
+    /// has begun since.
+    fn take_trim(&self) -> bool {
+        self.0.trim.load(Ordering::Relaxed) == TRIM_WANTED
+            && self
+                .0
+                .trim
+                .compare_exchange(TRIM_WANTED, TRIM_DONE, Ordering::AcqRel, Ordering::Relaxed)
+                .is_ok()
+    }
+}
+
+/// Gives the whole memory pages of `buf`'s unfilled part back to the
+/// kernel; they read as zeros when next touched. That part holds no data
+/// (its bytes are not yet filled), and the caller's buffer stays as large
+/// as it was, so nothing it holds or expects changes.
+fn release_unfilled(buf: &mut ReadBuf<'_>) {
+    // SAFETY: the unfilled part is only passed to madvise below, never read
+    // or de-initialised through this reference.
+    let unfilled = unsafe { buf.unfilled_mut() };
+    if unfilled.len() < MIN_TRIM {
+        return;
+    }
+    let start = unfilled.as_mut_ptr() as usize;
+    let end = start + unfilled.len();
+    let page = page_size();
+    let first = start.next_multiple_of(page);
+    let last = end - end % page;
+    if last > first {
+        // SAFETY: [first, last) lies inside the unfilled part of `buf`,
+        // which this call borrows exclusively: memory of a single
+        // allocation (a slice never spans two) whose contents mean nothing
+        // until filled, so no other owner's data, nor an allocator's
+        // bookkeeping (kept outside the allocation), is in those pages.
+        // MADV_DONTNEED makes heap pages (private anonymous memory) read as
+        // zeros when next touched, as a write of zeros through the borrow
+        // would; other memory keeps or reverts to its contents. Either way
+        // the bytes stay initialised.
+        unsafe {
+            libc::madvise(
+                first as *mut libc::c_void,
+                last - first,
+                libc::MADV_DONTNEED,
+            );
+        }
+    }
+}
+
+/// Less spare room than this is left alone: a syscall, and a page fault
+/// on the next request, to give back a page or two. After small requests
+/// hyper's buffer is 8 KiB, and barely resident.
+const MIN_TRIM: usize = 32 * 1024;
+
+fn page_size() -> usize {
+    static PAGE: OnceLock<usize> = OnceLock::new();
+    *PAGE.get_or_init(|| {
+        // SAFETY: sysconf has no preconditions.
+        let size = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+        usize::try_from(size)
+            .ok()
+            .filter(|&s| s > 0)
+            .unwrap_or(4096)
+    })
 }
 
 /// A connection socket that closes the way a proxy answering early must
@@ -223,21 +354,27 @@ pub async fn sniff_http2<S: AsyncRead + Unpin>(io: &mut S) -> io::Result<(bool, 
 }
 
 /// A connection whose first bytes were already read: they are read again
-/// before the rest.
+/// before the rest. When its [`Activity`] asks for a trim (the connection
+/// has idled for [`TRIM_AFTER`]), the next read that finds nothing gives
+/// back the pages of the reader's buffer beyond what it holds: hyper reads
+/// into the spare room of its own buffer, which it keeps while the
+/// connection lives, grown to up to 256 KiB by an upload.
 pub struct Replay<S> {
     seen: Vec<u8>,
     at: usize,
     /// What the read behind the replayed bytes failed with, for the next read.
     failed: Option<io::Error>,
+    activity: Activity,
     inner: S,
 }
 
 impl<S> Replay<S> {
-    pub fn new(seen: Vec<u8>, inner: S) -> Self {
+    pub fn new(seen: Vec<u8>, activity: Activity, inner: S) -> Self {
         Replay {
             seen,
             at: 0,
             failed: None,
+            activity,
             inner,
         }
     }
@@ -274,7 +411,11 @@ impl<S: AsyncRead + Unpin> AsyncRead for Replay<S> {
             }
             return Poll::Ready(Ok(()));
         }
-        Pin::new(&mut this.inner).poll_read(cx, buf)
+        let polled = Pin::new(&mut this.inner).poll_read(cx, buf);
+        if polled.is_pending() && this.activity.take_trim() {
+            release_unfilled(buf);
+        }
+        polled
     }
 }
 
@@ -453,7 +594,7 @@ mod tests {
             let (is_h2, seen) = sniff_http2(&mut server).await.unwrap();
             assert_eq!(is_h2, http2, "{sent:?}");
             let mut all = Vec::new();
-            Replay::new(seen, server)
+            Replay::new(seen, Activity::new(), server)
                 .read_to_end(&mut all)
                 .await
                 .unwrap();
@@ -471,7 +612,7 @@ mod tests {
         let (is_h2, seen) = sniff_http2(&mut server).await.unwrap();
         assert!(!is_h2);
         assert!(seen.len() < head.len());
-        let mut replay = Replay::new(seen, server);
+        let mut replay = Replay::new(seen, Activity::new(), server);
         let mut buf = [0u8; 128];
         let n = replay.read(&mut buf).await.unwrap();
         assert_eq!(&buf[..n], head, "one read, not the sniffed bytes alone");
@@ -480,7 +621,7 @@ mod tests {
         let (mut client, mut server) = tokio::io::duplex(256);
         client.write_all(b"GET").await.unwrap();
         let (_, seen) = sniff_http2(&mut server).await.unwrap();
-        let mut replay = Replay::new(seen, server);
+        let mut replay = Replay::new(seen, Activity::new(), server);
         let n = replay.read(&mut buf).await.unwrap();
         assert_eq!(&buf[..n], b"GET");
         client.write_all(b" / HTTP/1.1").await.unwrap();
@@ -500,11 +641,198 @@ mod tests {
                 Poll::Ready(Err(io::ErrorKind::ConnectionReset.into()))
             }
         }
-        let mut replay = Replay::new(b"GET".to_vec(), Reset);
+        let mut replay = Replay::new(b"GET".to_vec(), Activity::new(), Reset);
         let mut buf = [0u8; 16];
         assert_eq!(replay.read(&mut buf).await.unwrap(), 3);
         let e = replay.read(&mut buf).await.unwrap_err();
         assert_eq!(e.kind(), io::ErrorKind::ConnectionReset);
+    }
+
+    /// One read of `replay` into `buf`, as hyper makes it: what it returned.
+    async fn poll_once<S: AsyncRead + Unpin>(
+        replay: &mut Replay<S>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
+        let mut read = ReadBuf::new(buf);
+        let polled =
+            std::future::poll_fn(|cx| Poll::Ready(Pin::new(&mut *replay).poll_read(cx, &mut read)))
+                .await;
+        polled.map_ok(|()| read.filled().len())
+    }
+
+    /// Runs the connection's idle timer for `d`, which must not end it.
+    async fn idle_while(activity: &Activity, d: Duration) {
+        let ended = tokio::time::timeout(d, activity.idle_for(Duration::from_secs(30))).await;
+        assert!(
+            ended.is_err(),
+            "the idle timeout ended the connection early"
+        );
+    }
+
+    /// A read that finds nothing, after which `buf` holds what it held.
+    async fn empty_read_keeps<S: AsyncRead + Unpin>(replay: &mut Replay<S>, buf: &mut [u8]) {
+        let before = buf.to_vec();
+        assert!(matches!(poll_once(replay, buf).await, Poll::Pending));
+        assert!(buf == &before[..], "the reader's buffer was trimmed");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_idle_connection_gives_back_its_read_buffers_pages_once() {
+        use tokio::io::AsyncWriteExt;
+        let page = page_size();
+        let activity = Activity::new();
+        let (mut client, server) = tokio::io::duplex(1024);
+        let mut replay = Replay::new(Vec::new(), activity.clone(), server);
+        let mut buf = vec![0xAAu8; 16 * page];
+        // The reader's buffer holds 100 bytes already; the rest is its spare room.
+        let (held, spare) = buf.split_at_mut(100);
+
+        // A request came and went; the connection idles, not yet long.
+        drop(activity.begin());
+        let early = TRIM_AFTER - Duration::from_millis(100);
+        idle_while(&activity, early).await;
+        empty_read_keeps(&mut replay, spare).await;
+
+        // Idle for TRIM_AFTER: the next read that finds nothing trims.
+        idle_while(&activity, TRIM_AFTER * 2).await;
+        assert!(matches!(poll_once(&mut replay, spare).await, Poll::Pending));
+        assert!(
+            held.iter().all(|&b| b == 0xAA),
+            "what the buffer holds is kept"
+        );
+        let first_page = (page - spare.as_ptr() as usize % page) % page;
+        let whole_pages = &spare[first_page..first_page + 14 * page];
+        assert!(
+            spare[..first_page].iter().all(|&b| b == 0xAA),
+            "a part page is kept"
+        );
+        assert!(
+            whole_pages.iter().all(|&b| b == 0),
+            "whole spare pages given back"
+        );
+
+        // Once per idle period: the next empty read trims nothing.
+        spare.fill(0xBB);
+        empty_read_keeps(&mut replay, spare).await;
+
+        // What arrives next is read whole into the trimmed room.
+        client.write_all(b"GET / HTTP/1.1\r\n").await.unwrap();
+        match poll_once(&mut replay, spare).await {
+            Poll::Ready(Ok(n)) => assert_eq!(&spare[..n], b"GET / HTTP/1.1\r\n"),
+            other => panic!("read after a trim: {other:?}"),
+        }
+    }
+
+    /// True when every whole page inside `buf` reads as zeros.
+    fn whole_pages_zeroed(buf: &[u8]) -> bool {
+        let page = page_size();
+        let first = (page - buf.as_ptr() as usize % page) % page;
+        let pages = (buf.len() - first) / page;
+        pages > 0 && buf[first..first + pages * page].iter().all(|&b| b == 0)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn every_idle_period_is_trimmed_not_only_the_first() {
+        use tokio::io::AsyncWriteExt;
+        let activity = Activity::new();
+        let (mut client, server) = tokio::io::duplex(1024);
+        let mut replay = Replay::new(Vec::new(), activity.clone(), server);
+        let buf = Arc::new(Mutex::new(vec![0xAAu8; 16 * page_size()]));
+        let reader_buf = buf.clone();
+        let requests = activity.clone();
+        // The connection's task as the server runs it: its reader beside its
+        // idle timer in one `select!`.
+        let conn = tokio::spawn(async move {
+            let reader = async {
+                loop {
+                    let n = std::future::poll_fn(|cx| {
+                        let mut b = reader_buf.lock().unwrap();
+                        let mut read = ReadBuf::new(&mut b[..]);
+                        Pin::new(&mut replay)
+                            .poll_read(cx, &mut read)
+                            .map_ok(|()| read.filled().len())
+                    })
+                    .await
+                    .unwrap();
+                    if n == 0 {
+                        return;
+                    }
+                    // A request, answered at once.
+                    drop(requests.begin());
+                }
+            };
+            tokio::select! {
+                _ = reader => {}
+                _ = activity.idle_for(Duration::from_secs(30)) => {}
+            }
+        });
+        tokio::time::sleep(TRIM_AFTER + Duration::from_millis(100)).await;
+        assert!(
+            whole_pages_zeroed(&buf.lock().unwrap()),
+            "first idle period"
+        );
+        buf.lock().unwrap().fill(0xAA);
+
+        // A request at 3 s starts a new idle period, trimmed 2 s later.
+        tokio::time::sleep(Duration::from_millis(900)).await;
+        client.write_all(b"GET").await.unwrap();
+        tokio::time::sleep(TRIM_AFTER - Duration::from_millis(200)).await;
+        assert!(!whole_pages_zeroed(&buf.lock().unwrap()), "trimmed early");
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        assert!(
+            whole_pages_zeroed(&buf.lock().unwrap()),
+            "second idle period"
+        );
+        drop(client);
+        conn.await.unwrap();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_small_spare_room_is_left_alone() {
+        let activity = Activity::new();
+        let (_client, server) = tokio::io::duplex(1024);
+        let mut replay = Replay::new(Vec::new(), activity.clone(), server);
+        // hyper's buffer after small requests: 8 KiB.
+        let mut buf = vec![0xAAu8; 8 * 1024];
+        idle_while(&activity, TRIM_AFTER * 2).await;
+        empty_read_keeps(&mut replay, &mut buf).await;
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_connection_with_a_request_in_progress_is_never_trimmed() {
+        let activity = Activity::new();
+        let (_client, server) = tokio::io::duplex(1024);
+        let mut replay = Replay::new(Vec::new(), activity.clone(), server);
+        let mut buf = vec![0xAAu8; 16 * page_size()];
+        // A long request (an upload read slowly): the timer finds it busy.
+        let busy = activity.begin();
+        idle_while(&activity, TRIM_AFTER * 3).await;
+        empty_read_keeps(&mut replay, &mut buf).await;
+        drop(busy);
+
+        // Asked while idle, but a request began before the reader looked.
+        idle_while(&activity, TRIM_AFTER * 2).await;
+        let _busy = activity.begin();
+        empty_read_keeps(&mut replay, &mut buf).await;
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_idle_timeout_still_ends_an_idle_connection() {
+        let activity = Activity::new();
+        drop(activity.begin());
+        let started = tokio::time::Instant::now();
+        activity.idle_for(Duration::from_secs(30)).await;
+        let took = started.elapsed();
+        assert!(
+            took >= Duration::from_secs(30) && took < Duration::from_secs(31),
+            "{took:?}"
+        );
+        // A timeout shorter than TRIM_AFTER never trims, and still ends on time.
+        let short = Activity::new();
+        let started = tokio::time::Instant::now();
+        short.idle_for(Duration::from_secs(1)).await;
+        assert!(started.elapsed() < Duration::from_millis(1100));
+        assert_eq!(short.0.trim.load(Ordering::Relaxed), TRIM_NONE);
     }
 
     #[tokio::test]

@@ -36,6 +36,7 @@ use crate::embedded::{EmbeddedConfig, EmbeddedError, EmbeddedStore};
 use crate::identity::{Identities, IdentityError, IdentityStore, SessionKeys};
 use crate::metrics::{self, Metrics, MetricsServer};
 use crate::upstream::{Endpoint, Upstream, UpstreamCredentials, UpstreamError};
+pub use conn::TRIM_AFTER;
 pub use pipeline::ConnInfo;
 
 /// Why the server could not start.
@@ -369,6 +370,8 @@ const SHED_PER_FAILURE: usize = 8;
 struct Protocols {
     http1: hyper::server::conn::http1::Builder,
     http2: hyper::server::conn::http2::Builder<shutdown::CutExecutor>,
+    /// A TLS handshake not done within this ends its connection.
+    handshake_timeout: Duration,
 }
 
 impl Protocols {
@@ -394,19 +397,23 @@ impl Protocols {
             .keep_alive_timeout(H2_PING_TIMEOUT)
             .max_concurrent_streams(H2_MAX_STREAMS)
             .max_header_list_size(max_header as u32);
-        Protocols { http1, http2 }
+        Protocols {
+            http1,
+            http2,
+            handshake_timeout: Duration::from_secs(state.config.limits.header_read_timeout_secs),
+        }
     }
 
-    /// Completes a TLS handshake within `header_timeout`, then serves the
+    /// Completes a TLS handshake within the header timeout, then serves the
     /// connection; a failed or late handshake ends it quietly.
     async fn serve_tls<M, S>(
         &self,
         acceptor: &tokio_rustls::TlsAcceptor,
         stream: tokio::net::TcpStream,
         remote: SocketAddr,
-        header_timeout: Duration,
         service: M,
         watcher: hyper_util::server::graceful::Watcher,
+        activity: conn::Activity,
     ) -> Result<(), hyper::Error>
     where
         M: FnOnce(ConnInfo) -> S,
@@ -417,14 +424,14 @@ impl Protocols {
         <S::ResBody as hyper::body::Body>::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
         let stream = conn::Lingering::new(stream);
-        match tokio::time::timeout(header_timeout, acceptor.accept(stream)).await {
+        match tokio::time::timeout(self.handshake_timeout, acceptor.accept(stream)).await {
             Ok(Ok(s)) => {
                 let conn = ConnInfo {
                     remote,
                     tls: true,
                     tls_version: tls_version(s.get_ref().1.protocol_version()),
                 };
-                self.serve(s, service(conn), watcher).await
+                self.serve(s, service(conn), watcher, activity).await
             }
             Ok(Err(e)) => {
                 tracing::debug!(%remote, error = %e, "tls handshake failed");
@@ -440,6 +447,7 @@ impl Protocols {
         mut io: I,
         service: S,
         watcher: hyper_util::server::graceful::Watcher,
+        activity: conn::Activity,
     ) -> Result<(), hyper::Error>
     where
         I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
@@ -454,7 +462,7 @@ impl Protocols {
             // Gone before saying anything.
             Err(_) => return Ok(()),
         };
-        let io = TokioIo::new(conn::Replay::new(seen, io));
+        let io = TokioIo::new(conn::Replay::new(seen, activity, io));
         if http2 {
             // Boxed: an HTTP/2 connection's state is large, and inline it
             // would size every HTTP/1 connection's task too.
@@ -621,9 +629,9 @@ async fn accept_loop(
                             &acceptor,
                             stream,
                             remote,
-                            header_timeout,
                             service,
                             watcher,
+                            activity.clone(),
                         ))
                         .await
                     }
@@ -634,7 +642,12 @@ async fn accept_loop(
                             tls_version: None,
                         };
                         protocols
-                            .serve(conn::Lingering::new(stream), service(conn), watcher)
+                            .serve(
+                                conn::Lingering::new(stream),
+                                service(conn),
+                                watcher,
+                                activity.clone(),
+                            )
                             .await
                     }
                 }
