@@ -19,6 +19,14 @@ pub mod sigv4;
 pub mod time;
 
 pub use payload::PayloadHash;
+
+/// Header names read on every request, made once: looking a header up by
+/// `&str` parses and validates the name each time.
+pub static X_AMZ_DATE: http::HeaderName = http::HeaderName::from_static("x-amz-date");
+pub static X_AMZ_CONTENT_SHA256: http::HeaderName =
+    http::HeaderName::from_static("x-amz-content-sha256");
+pub static X_AMZ_SECURITY_TOKEN: http::HeaderName =
+    http::HeaderName::from_static("x-amz-security-token");
 pub use signing::SigningKeyCache;
 pub use sigv4::{AuthorizationV4, Scope, VerifiedV4};
 

@@ -124,7 +124,7 @@ impl PresignedV4 {
             return v;
         }
         headers
-            .get("x-amz-content-sha256")
+            .get(&super::X_AMZ_CONTENT_SHA256)
             .and_then(|v| v.to_str().ok())
             .unwrap_or(super::payload::UNSIGNED_PAYLOAD)
     }

@@ -122,7 +122,7 @@ pub fn parse_http_date(s: &str) -> Option<DateTime<Utc>> {
 /// goes into the string to sign (borrowed from `x-amz-date` when that is how
 /// it came).
 pub fn request_time(headers: &http::HeaderMap) -> Result<(DateTime<Utc>, Cow<'_, str>), AuthError> {
-    if let Some(v) = headers.get("x-amz-date") {
+    if let Some(v) = headers.get(&super::X_AMZ_DATE) {
         let s = v.to_str().map_err(|_| AuthError::MissingDate)?;
         let t = parse_amz_date(s).ok_or(AuthError::MissingDate)?;
         return Ok((t, Cow::Borrowed(s)));

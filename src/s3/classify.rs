@@ -419,7 +419,7 @@ fn has_grant(headers: &HeaderMap) -> bool {
 /// Copies the listed headers into the context as `s3:<header>` keys.
 fn header_keys(ctx: &mut Context, headers: &HeaderMap, names: &[&str]) {
     for name in names {
-        if let Some(v) = header_str(headers, name) {
+        if let Some(v) = header_str(headers, *name) {
             ctx.set(&format!("s3:{name}"), v.trim());
         }
     }

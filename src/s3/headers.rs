@@ -4,7 +4,10 @@
 //! could change what S3 does, so the request carrying it is refused.
 
 /// A header's value when it is visible ASCII text; `None` when absent or not.
-pub fn header_str<'a>(headers: &'a http::HeaderMap, name: &str) -> Option<&'a str> {
+pub fn header_str<K: http::header::AsHeaderName>(
+    headers: &http::HeaderMap,
+    name: K,
+) -> Option<&str> {
     headers.get(name).and_then(|v| v.to_str().ok())
 }
 

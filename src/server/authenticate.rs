@@ -13,6 +13,7 @@ use std::sync::Arc;
 use crate::s3::headers::header_str;
 use chrono::{DateTime, Utc};
 use http::HeaderMap;
+use http::header::{REFERER, USER_AGENT};
 
 use super::State;
 use super::pipeline::ConnInfo;
@@ -22,7 +23,7 @@ use crate::auth::payload::PayloadHash;
 use crate::auth::presign::{PresignedV4, is_presigned_v4, verify_presigned};
 use crate::auth::sigv2::{self, AuthorizationV2, PresignedV2, is_presigned_v2};
 use crate::auth::sigv4::{ALGORITHM, AuthorizationV4, Expectations, VerifiedV4, verify_header};
-use crate::auth::{AuthError, RequestParts};
+use crate::auth::{AuthError, RequestParts, X_AMZ_CONTENT_SHA256, X_AMZ_SECURITY_TOKEN};
 use crate::identity::{Directory, Principal, Secret, SessionRefusal, TokenError};
 use crate::policy::Context;
 use crate::s3::Target;
@@ -225,10 +226,10 @@ fn header_v4(
 ) -> Result<Authenticated, AuthError> {
     let auth = AuthorizationV4::parse(value)?;
     record(audit, "header", ALGORITHM);
-    let token = header_str(parts.headers, "x-amz-security-token");
+    let token = header_str(parts.headers, &X_AMZ_SECURITY_TOKEN);
     let resolved = resolve_key(dir, auth.scope.access_key_id(), token, audit)?;
     let sha =
-        header_str(parts.headers, "x-amz-content-sha256").ok_or(AuthError::MissingContentSha256)?;
+        header_str(parts.headers, &X_AMZ_CONTENT_SHA256).ok_or(AuthError::MissingContentSha256)?;
     let payload = PayloadHash::parse(sha)?;
     let verified = verify_header(
         parts,
@@ -262,7 +263,7 @@ fn presigned_v4(
     let token = p
         .security_token
         .as_deref()
-        .or_else(|| header_str(parts.headers, "x-amz-security-token"));
+        .or_else(|| header_str(parts.headers, &X_AMZ_SECURITY_TOKEN));
     let resolved = resolve_key(dir, p.auth.scope.access_key_id(), token, audit)?;
     let payload = PayloadHash::parse(p.payload_hash(parts.headers))?;
     let verified = verify_presigned(
@@ -287,7 +288,7 @@ fn presigned_v4(
 /// SigV2 signs no payload; a signed `x-amz-content-sha256` may still promise
 /// a hex digest, which is then checked like SigV4's.
 fn v2_payload(headers: &HeaderMap) -> Result<PayloadHash, AuthError> {
-    match header_str(headers, "x-amz-content-sha256") {
+    match header_str(headers, &X_AMZ_CONTENT_SHA256) {
         None => Ok(PayloadHash::Unsigned),
         Some(v) => match PayloadHash::parse(v)? {
             PayloadHash::Streaming(_) => Err(AuthError::NotImplemented(
@@ -312,7 +313,7 @@ fn header_v2(
         return Err(AuthError::SigV2Disabled);
     }
     let auth = AuthorizationV2::parse(value)?;
-    let token = header_str(parts.headers, "x-amz-security-token");
+    let token = header_str(parts.headers, &X_AMZ_SECURITY_TOKEN);
     let resolved = resolve_key(dir, &auth.access_key_id, token, audit)?;
     let payload = v2_payload(parts.headers)?;
     let signing_time = sigv2::verify_header_v2(
@@ -351,7 +352,7 @@ fn presigned_v2(
     let token = p
         .security_token
         .as_deref()
-        .or_else(|| header_str(parts.headers, "x-amz-security-token"));
+        .or_else(|| header_str(parts.headers, &X_AMZ_SECURITY_TOKEN));
     let resolved = resolve_key(dir, &p.access_key_id, token, audit)?;
     let payload = v2_payload(parts.headers)?;
     sigv2::verify_presigned_v2(
@@ -404,9 +405,9 @@ pub fn common_context(
     ctx.set_static("aws:epochtime", now.timestamp().to_string());
     ctx.set_static(
         "aws:useragent",
-        header_str(headers, "user-agent").unwrap_or(""),
+        header_str(headers, USER_AGENT).unwrap_or(""),
     );
-    if let Some(r) = header_str(headers, "referer") {
+    if let Some(r) = header_str(headers, REFERER) {
         ctx.set_static("aws:referer", r);
     }
     ctx.set_static("aws:requestedregion", state.config.region.as_str());
@@ -421,7 +422,7 @@ pub fn common_context(
             (now - signed).num_milliseconds().max(0).to_string(),
         );
     }
-    if let Some(v) = header_str(headers, "x-amz-content-sha256") {
+    if let Some(v) = header_str(headers, &X_AMZ_CONTENT_SHA256) {
         ctx.set_static("s3:x-amz-content-sha256", v);
     }
     ctx.set_static("s3:resourceaccount", state.config.account_id.as_str());

@@ -644,7 +644,10 @@ pub(super) fn forward_headers(
     headers: &HeaderMap,
     c: &Classified,
 ) -> Result<HeaderMap, S3Error> {
-    let mut out = HeaderMap::with_capacity(headers.len());
+    // Room for the upstream signature's headers too (host, x-amz-date,
+    // x-amz-content-sha256, authorization, a session token): the map is not
+    // grown and rehashed as the signer adds them.
+    let mut out = HeaderMap::with_capacity(headers.len() + 5);
     for (name, value) in headers {
         match role(name.as_str()) {
             Some(HeaderRole::Forward) if name != "x-amz-copy-source" => {
@@ -693,21 +696,25 @@ pub(super) fn relay(state: &State, resp: Response<ReplyBody>) -> Response<Respon
 /// Drops hop-by-hop headers and upstream's request ids from an upstream
 /// response (the client gets the proxy's; the audit keeps both).
 pub(super) fn strip_upstream_headers(headers: &mut HeaderMap) {
-    for h in [
-        "connection",
-        "keep-alive",
-        "proxy-authenticate",
-        "proxy-connection",
-        "transfer-encoding",
-        "upgrade",
-        "trailer",
-        "x-amz-request-id",
-        "x-amz-id-2",
-        "server",
-    ] {
+    for h in &STRIPPED {
         headers.remove(h);
     }
 }
+
+/// What [`strip_upstream_headers`] drops, as names made once (a `&str`
+/// would be parsed for every response).
+static STRIPPED: [http::HeaderName; 10] = [
+    http::header::CONNECTION,
+    http::HeaderName::from_static("keep-alive"),
+    http::header::PROXY_AUTHENTICATE,
+    http::HeaderName::from_static("proxy-connection"),
+    http::header::TRANSFER_ENCODING,
+    http::header::UPGRADE,
+    http::header::TRAILER,
+    http::HeaderName::from_static("x-amz-request-id"),
+    http::HeaderName::from_static("x-amz-id-2"),
+    http::header::SERVER,
+];
 
 /// Multi-object delete: every key is authorized; denied keys are withheld
 /// from upstream and reported per key in the result.
