@@ -19,6 +19,8 @@ pub mod sigv4;
 pub mod time;
 
 pub use payload::PayloadHash;
+pub use signing::SigningKeyCache;
+pub use sigv4::{AuthorizationV4, Scope, VerifiedV4};
 
 /// Header names read on every request, made once: looking a header up by
 /// `&str` parses and validates the name each time.
@@ -27,8 +29,6 @@ pub static X_AMZ_CONTENT_SHA256: http::HeaderName =
     http::HeaderName::from_static("x-amz-content-sha256");
 pub static X_AMZ_SECURITY_TOKEN: http::HeaderName =
     http::HeaderName::from_static("x-amz-security-token");
-pub use signing::SigningKeyCache;
-pub use sigv4::{AuthorizationV4, Scope, VerifiedV4};
 
 /// The parts of an HTTP request a signature covers, as received on the wire.
 #[derive(Debug, Clone, Copy)]

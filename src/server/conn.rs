@@ -136,17 +136,13 @@ impl Activity {
         let first = if trims { TRIM_AFTER } else { timeout };
         let mut deadline = self.idle_since() + first;
         loop {
-            if self.0.trim.load(Ordering::Relaxed) == TRIM_NONE {
-                tokio::time::sleep_until(deadline).await;
-            } else {
-                // This idle period's trim is asked for: sleep until the
-                // close, unless a request begins first.
-                tokio::select! {
-                    _ = tokio::time::sleep_until(deadline) => {}
-                    _ = self.0.woken.notified() => {
-                        deadline = Clock::now() + first;
-                        continue;
-                    }
+            tokio::select! {
+                _ = tokio::time::sleep_until(deadline) => {}
+                // A request began after this idle period's trim was asked
+                // for: the next idle period is counted from its end.
+                _ = self.0.woken.notified() => {
+                    deadline = Clock::now() + first;
+                    continue;
                 }
             }
             let now = Clock::now();
@@ -160,18 +156,19 @@ impl Activity {
             if idle >= timeout {
                 return;
             }
-            if self.0.trim.load(Ordering::Relaxed) != TRIM_NONE {
-                // This idle period's trim was asked for already.
-                deadline = idle_since + timeout;
-            } else if trims && idle >= TRIM_AFTER {
+            let asked = self.0.trim.load(Ordering::Relaxed) != TRIM_NONE;
+            let due = asked || (trims && idle >= TRIM_AFTER);
+            if !due {
+                deadline = idle_since + first;
+                continue;
+            }
+            deadline = idle_since + timeout;
+            if !asked {
                 self.0.trim.store(TRIM_WANTED, Ordering::Release);
-                deadline = idle_since + timeout;
                 // Polled again at once, so that the connection's reader is
                 // polled after the flag is up, whatever order the caller's
                 // `select!` polls its branches in.
                 tokio::task::yield_now().await;
-            } else {
-                deadline = idle_since + first;
             }
         }
     }
@@ -183,12 +180,10 @@ impl Activity {
     /// Takes a trim request: true when one was asked for and no request
     /// has begun since.
     fn take_trim(&self) -> bool {
-        self.0.trim.load(Ordering::Relaxed) == TRIM_WANTED
-            && self
-                .0
-                .trim
-                .compare_exchange(TRIM_WANTED, TRIM_DONE, Ordering::AcqRel, Ordering::Relaxed)
-                .is_ok()
+        self.0
+            .trim
+            .compare_exchange(TRIM_WANTED, TRIM_DONE, Ordering::AcqRel, Ordering::Relaxed)
+            .is_ok()
     }
 }
 

@@ -370,12 +370,12 @@ const SHED_PER_FAILURE: usize = 8;
 struct Protocols {
     http1: hyper::server::conn::http1::Builder,
     http2: hyper::server::conn::http2::Builder<shutdown::CutExecutor>,
-    /// A TLS handshake not done within this ends its connection.
+    /// A TLS handshake not done within the header timeout ends its connection.
     handshake_timeout: Duration,
 }
 
 impl Protocols {
-    fn new(state: &Arc<State>) -> Protocols {
+    fn new(state: &Arc<State>, header_timeout: Duration) -> Protocols {
         let max_header = state.config.limits.max_header_bytes.max(MIN_HTTP1_BUFFER);
         let mut http1 = hyper::server::conn::http1::Builder::new();
         http1
@@ -400,7 +400,7 @@ impl Protocols {
         Protocols {
             http1,
             http2,
-            handshake_timeout: Duration::from_secs(state.config.limits.header_read_timeout_secs),
+            handshake_timeout: header_timeout,
         }
     }
 
@@ -557,7 +557,7 @@ async fn accept_loop(
     let connections = Arc::new(conn::Connections::default());
     // Shared, not copied into every connection's task (hyper's builders
     // are a few hundred bytes).
-    let protocols = Arc::new(Protocols::new(&state));
+    let protocols = Arc::new(Protocols::new(&state, header_timeout));
     loop {
         let (stream, remote) = tokio::select! {
             accepted = listener.accept() => match accepted {

@@ -12,9 +12,9 @@ use http::{HeaderMap, HeaderName, HeaderValue, Method};
 use sha2::{Digest, Sha256};
 
 use super::UpstreamError;
-use crate::auth::RequestParts;
 use crate::auth::canonical::{canonical_query, write_canonical_request};
 use crate::auth::signing::{SigningKeyCache, hex32};
+use crate::auth::{RequestParts, X_AMZ_CONTENT_SHA256, X_AMZ_DATE, X_AMZ_SECURITY_TOKEN};
 
 /// Headers aws-sigv4 (like the Go, Java and JS SDKs) leaves out of the
 /// signature: proxies and CDNs may change them.
@@ -44,15 +44,12 @@ pub(super) fn sign(
     let date = &timestamp[..8];
     let value =
         |v: &str| HeaderValue::from_str(v).map_err(|e| UpstreamError::Signing(e.to_string()));
-    headers.insert(HeaderName::from_static("x-amz-date"), value(&timestamp)?);
-    headers.insert(
-        HeaderName::from_static("x-amz-content-sha256"),
-        value(payload_hash)?,
-    );
+    headers.insert(X_AMZ_DATE.clone(), value(&timestamp)?);
+    headers.insert(X_AMZ_CONTENT_SHA256.clone(), value(payload_hash)?);
     if let Some(token) = creds.session_token() {
         let mut token = value(token)?;
         token.set_sensitive(true);
-        headers.insert(HeaderName::from_static("x-amz-security-token"), token);
+        headers.insert(X_AMZ_SECURITY_TOKEN.clone(), token);
     }
     headers.remove(http::header::AUTHORIZATION);
     for (name, v) in headers.iter() {
