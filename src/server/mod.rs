@@ -484,14 +484,16 @@ impl Drop for ConnectionGuard {
     }
 }
 
-/// Every second: the identity store's state into the metrics, and the
-/// session key file read again when it changed (a rotation reaches every
-/// instance that shares the file without a restart or a signal).
+/// Every second: the identity store's state into the metrics, the session
+/// key file read again when it changed (a rotation reaches every instance
+/// that shares the file without a restart or a signal), and upstream
+/// connections that closed while pooled let go.
 async fn housekeeping(state: std::sync::Weak<State>) {
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     loop {
         tick.tick().await;
         let Some(state) = state.upgrade() else { return };
+        state.upstream.sweep_idle();
         let status = state.store.status();
         state
             .metrics

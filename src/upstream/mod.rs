@@ -4,6 +4,7 @@
 //! the proxy's own key; nothing of the client's authentication goes upstream.
 
 pub mod credentials;
+pub mod h1;
 mod pool;
 mod progress;
 mod signer;
@@ -13,6 +14,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Method, Request, Response, Uri};
+use http_body::Body as _;
 use http_body_util::combinators::BoxBody;
 use hyper_util::client::legacy::connect::HttpConnector;
 use tokio::sync::Notify;
@@ -318,11 +320,26 @@ impl Upstream {
         }
     }
 
+    /// Lets go of pooled connections upstream closed or that idled past
+    /// their time (called every second).
+    pub fn sweep_idle(&self) {
+        self.pool.sweep();
+    }
+
     /// Re-signs and sends a request; resolves when upstream's headers arrive.
     pub async fn send(&self, out: Outgoing) -> Result<Response<ReplyBody>, UpstreamError> {
         let url = self.url(&out);
         let creds = self.credentials.get().await?;
         let mut headers = out.headers;
+        // A PUT or POST with nothing to send says so (a client over HTTP/2
+        // need not); neither hyper nor the bare exchange adds the length
+        // of a body that has ended before it is sent.
+        if (out.method == Method::PUT || out.method == Method::POST)
+            && out.body.is_end_stream()
+            && !headers.contains_key(http::header::CONTENT_LENGTH)
+        {
+            headers.insert(http::header::CONTENT_LENGTH, HeaderValue::from_static("0"));
+        }
         let host = match (&out.bucket, self.endpoint.path_style) {
             (Some(b), false) => format!("{b}.{}", self.endpoint.authority),
             _ => self.endpoint.authority.clone(),

@@ -431,3 +431,53 @@ async fn upstream_that_hangs_times_out() {
     assert_eq!(err.raw_response().map(|r| r.status().as_u16()), Some(504));
     h.server.shutdown().await;
 }
+
+/// A request with nothing to send goes upstream saying so: a POST or PUT
+/// without `Content-Length` (HTTP/2 clients need not send one) gets
+/// `content-length: 0`, signed; a GET gets no length at all.
+#[tokio::test]
+async fn bodiless_requests_are_forwarded_with_their_length_stated() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mock = mock_upstream().await;
+    let h = Harness::upstream(&mock.uri()).await;
+    for (method, path) in [
+        ("POST", "/shared/alice/k?uploads"),
+        ("GET", "/shared/alice/k"),
+    ] {
+        let url = format!("{}{path}", h.endpoint());
+        let signed = sign_request(
+            method,
+            &url,
+            &[],
+            b"",
+            ROOT_KEY,
+            ROOT_SECRET,
+            SystemTime::now(),
+        );
+        let mut head = raw_head(&signed, path);
+        assert!(
+            !String::from_utf8_lossy(&head)
+                .to_ascii_lowercase()
+                .contains("content-length")
+        );
+        let mut s = tokio::net::TcpStream::connect(h.server.local_addr())
+            .await
+            .unwrap();
+        s.write_all(&head).await.unwrap();
+        head.clear();
+        let mut answer = [0u8; 12];
+        s.read_exact(&mut answer).await.unwrap();
+        assert_eq!(&answer, b"HTTP/1.1 200", "{method}");
+    }
+    let reqs = mock.received_requests().await.unwrap();
+    assert_eq!(reqs.len(), 2);
+    assert_eq!(reqs[0].method.as_str(), "POST");
+    assert_eq!(reqs[0].url.query(), Some("uploads="));
+    assert_eq!(reqs[0].headers.get("content-length").unwrap(), "0");
+    assert_eq!(reqs[1].method.as_str(), "GET");
+    assert!(reqs[1].headers.get("content-length").is_none());
+    for r in &reqs {
+        assert_signed_by_upstream(r);
+    }
+    h.server.shutdown().await;
+}

@@ -43,5 +43,6 @@ mod shutdown;
 mod signature_errors;
 mod sigv4_properties;
 mod tags;
+mod upstream_answers;
 mod upstream_tls;
 mod web_identity;

@@ -8,12 +8,22 @@
 //! | `sink`            | never reads the body, never answers                                |
 //! | `slow`            | `200`, `Content-Length: SLOW_TOTAL`, 1 KiB every 100 ms            |
 //! | `cut`             | `200`, `Content-Length: SLOW_TOTAL`, 4 KiB, then stalls            |
+//! | `chunked`         | `200`, [`CHUNKED_BODY`] in chunks (an extension, a trailer)        |
+//! | `twoframes`       | `200` framed by both `Transfer-Encoding` and `Content-Length`     |
+//! | `closing`         | `200` with body `ok`, then closes the connection (no notice)      |
+//! | `hangup`          | `200` with body `ok`; takes the next request and closes unanswered |
+//! | `killer`          | closes the connection unanswered                                   |
+//! | `drop`            | `200`, `Content-Length: SLOW_TOTAL`, 4 KiB, then closes            |
+//! | `late`            | waits 300 ms, then `200` with body `ok`                            |
 //! | anything else     | reads the body (by `Content-Length`), `200` with body `ok`         |
+//!
+//! A HEAD gets the answer's head only.
 //!
 //! Each connection is held open until the test drops the server, so a
 //! stalled exchange stays stalled for the proxy.
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -24,10 +34,15 @@ use tokio::task::JoinSet;
 /// The length `slow` and `cut` answers announce.
 pub const SLOW_TOTAL: usize = 10 * 1024 * 1024;
 
+/// What `chunked` answers carry, once decoded.
+pub const CHUNKED_BODY: &str = "hello, chunked world";
+
 pub struct FaultUpstream {
     pub addr: SocketAddr,
     /// Request lines received, in order.
     pub requests: Arc<Mutex<Vec<String>>>,
+    /// Connections accepted so far.
+    pub connections: Arc<AtomicUsize>,
     _tasks: JoinSet<()>,
 }
 
@@ -38,15 +53,19 @@ impl FaultUpstream {
         let requests = Arc::new(Mutex::new(Vec::new()));
         let mut tasks = JoinSet::new();
         let seen = requests.clone();
+        let connections = Arc::new(AtomicUsize::new(0));
+        let accepted = connections.clone();
         tasks.spawn(async move {
             let mut conns = JoinSet::new();
             while let Ok((stream, _)) = listener.accept().await {
+                accepted.fetch_add(1, Ordering::SeqCst);
                 conns.spawn(serve(stream, seen.clone()));
             }
         });
         FaultUpstream {
             addr,
             requests,
+            connections,
             _tasks: tasks,
         }
     }
@@ -101,6 +120,7 @@ async fn serve(mut stream: TcpStream, seen: Arc<Mutex<Vec<String>>>) {
         let path = line.split(' ').nth(1).unwrap_or_default();
         let key = path.trim_start_matches('/').split_once('/').map(|(_, k)| k);
         let key = key.unwrap_or_default();
+        let head_only = line.starts_with("HEAD ");
         let header = format!("HTTP/1.1 200 OK\r\nContent-Length: {SLOW_TOTAL}\r\n\r\n");
         if key.starts_with("stall") || key.starts_with("sink") {
             std::future::pending::<()>().await;
@@ -115,17 +135,64 @@ async fn serve(mut stream: TcpStream, seen: Arc<Mutex<Vec<String>>>) {
                 }
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
+        } else if key.starts_with("killer") {
+            return;
+        } else if key.starts_with("drop") {
+            let _ = stream.write_all(header.as_bytes()).await;
+            let _ = stream.write_all(&[b'd'; 4096]).await;
+            return;
         } else if key.starts_with("cut") {
             let _ = stream.write_all(header.as_bytes()).await;
             let _ = stream.write_all(&[b'c'; 4096]).await;
             std::future::pending::<()>().await;
+        } else if key.starts_with("chunked") {
+            let (a, b) = CHUNKED_BODY.split_at(7);
+            let answer = format!(
+                "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTrailer: x-checksum\r\n\r\n\
+                 {:x};ext=1\r\n{a}\r\n{:x}\r\n{b}\r\n0\r\nx-checksum: abc\r\n\r\n",
+                a.len(),
+                b.len()
+            );
+            let answer = if head_only {
+                "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n".to_string()
+            } else {
+                answer
+            };
+            // In small pieces, so that a reader meets every boundary.
+            for piece in answer.as_bytes().chunks(5) {
+                if stream.write_all(piece).await.is_err() {
+                    return;
+                }
+                let _ = stream.flush().await;
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+        } else if key.starts_with("twoframes") {
+            let answer = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n0\r\n\r\n";
+            let _ = stream.write_all(answer.as_bytes()).await;
         } else {
+            if key.starts_with("late") {
+                tokio::time::sleep(Duration::from_millis(300)).await;
+            }
             let mut body = vec![0u8; content_length(&head)];
             if stream.read_exact(&mut body).await.is_err() {
                 return;
             }
-            let ok = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+            let ok = if head_only {
+                "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n"
+            } else {
+                "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+            };
             if stream.write_all(ok.as_bytes()).await.is_err() {
+                return;
+            }
+            if key.starts_with("closing") {
+                return;
+            }
+            if key.starts_with("hangup") {
+                if let Some(next) = read_head(&mut stream).await {
+                    let line = next.lines().next().unwrap_or_default().to_string();
+                    seen.lock().unwrap().push(line);
+                }
                 return;
             }
         }
