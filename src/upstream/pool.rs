@@ -64,12 +64,15 @@ impl Slot {
 
     /// A bare connection fit for a request, if one idles.
     fn checkout_bare(&self) -> Option<Bare> {
-        let mut idle = self.bare.lock().ok()?;
         let now = Instant::now();
+        // Closed outside the lock: closing a socket is a system call.
+        let mut dead = Vec::new();
+        let mut idle = self.bare.lock().ok()?;
         while let Some(mut c) = idle.pop() {
             if now.duration_since(c.since) <= IDLE_TIMEOUT && c.conn.is_fit() {
                 return Some(c.conn);
             }
+            dead.push(c);
         }
         None
     }
@@ -82,6 +85,8 @@ struct Idle<T> {
 
 /// Puts a connection back on an idle stack, dropping those past their time.
 fn park<T>(stack: &Mutex<Vec<Idle<T>>>, conn: T) {
+    // Closed outside the lock: closing a socket is a system call.
+    let mut dead = Vec::new();
     if let Ok(mut idle) = stack.lock() {
         // The oldest first: they are the ones past their time.
         let now = Instant::now();
@@ -89,11 +94,30 @@ fn park<T>(stack: &Mutex<Vec<Idle<T>>>, conn: T) {
             .iter()
             .take_while(|c| now.duration_since(c.since) > IDLE_TIMEOUT)
             .count();
-        idle.drain(..expired);
+        dead.extend(idle.drain(..expired));
         if idle.len() < MAX_IDLE {
             idle.push(Idle { conn, since: now });
         }
     }
+}
+
+/// Takes out of an idle stack the connections past their time or not
+/// `fit`, and returns them.
+fn sift<T>(stack: &Mutex<Vec<Idle<T>>>, mut fit: impl FnMut(&mut T) -> bool) -> Vec<Idle<T>> {
+    let now = Instant::now();
+    let mut dead = Vec::new();
+    if let Ok(mut idle) = stack.lock() {
+        let mut keep = Vec::with_capacity(idle.len());
+        for mut c in idle.drain(..) {
+            if now.duration_since(c.since) <= IDLE_TIMEOUT && fit(&mut c.conn) {
+                keep.push(c);
+            } else {
+                dead.push(c);
+            }
+        }
+        *idle = keep;
+    }
+    dead
 }
 
 /// A new connection.
@@ -267,14 +291,11 @@ impl Pool {
     /// their time. hyper closes its own connections' sockets when upstream
     /// does; a bare one's socket is only closed here (or when next taken).
     pub(super) fn sweep(&self) {
-        let now = Instant::now();
         for slot in self.slots.iter() {
-            if let Ok(mut bare) = slot.bare.lock() {
-                bare.retain_mut(|c| now.duration_since(c.since) <= IDLE_TIMEOUT && c.conn.is_fit());
-            }
-            if let Ok(mut idle) = slot.idle.lock() {
-                idle.retain(|c| now.duration_since(c.since) <= IDLE_TIMEOUT && !c.conn.is_closed());
-            }
+            // Closed outside the locks: closing a socket is a system call.
+            let dead_bare = sift(&slot.bare, |c| c.is_fit());
+            let dead_idle = sift(&slot.idle, |c| !c.is_closed());
+            drop((dead_bare, dead_idle));
         }
     }
 

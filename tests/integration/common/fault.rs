@@ -14,7 +14,7 @@
 //! | `hangup`          | `200` with body `ok`; takes the next request and closes unanswered |
 //! | `killer`          | closes the connection unanswered                                   |
 //! | `drop`            | `200`, `Content-Length: SLOW_TOTAL`, 4 KiB, then closes            |
-//! | `late`            | waits 300 ms, then `200` with body `ok`                            |
+//! | `late`            | waits until two `late` requests have come (5 s at most), then `200` with body `ok` |
 //! | anything else     | reads the body (by `Content-Length`), `200` with body `ok`         |
 //!
 //! A HEAD gets the answer's head only.
@@ -55,11 +55,12 @@ impl FaultUpstream {
         let seen = requests.clone();
         let connections = Arc::new(AtomicUsize::new(0));
         let accepted = connections.clone();
+        let late = Arc::new(AtomicUsize::new(0));
         tasks.spawn(async move {
             let mut conns = JoinSet::new();
             while let Ok((stream, _)) = listener.accept().await {
                 accepted.fetch_add(1, Ordering::SeqCst);
-                conns.spawn(serve(stream, seen.clone()));
+                conns.spawn(serve(stream, seen.clone(), late.clone()));
             }
         });
         FaultUpstream {
@@ -109,7 +110,7 @@ fn content_length(head: &str) -> usize {
         .unwrap_or(0)
 }
 
-async fn serve(mut stream: TcpStream, seen: Arc<Mutex<Vec<String>>>) {
+async fn serve(mut stream: TcpStream, seen: Arc<Mutex<Vec<String>>>, late: Arc<AtomicUsize>) {
     loop {
         let Some(head) = read_head(&mut stream).await else {
             return;
@@ -171,7 +172,14 @@ async fn serve(mut stream: TcpStream, seen: Arc<Mutex<Vec<String>>>) {
             let _ = stream.write_all(answer.as_bytes()).await;
         } else {
             if key.starts_with("late") {
-                tokio::time::sleep(Duration::from_millis(300)).await;
+                // Two requests in flight at once: two connections.
+                late.fetch_add(1, Ordering::SeqCst);
+                for _ in 0..500 {
+                    if late.load(Ordering::SeqCst) >= 2 {
+                        break;
+                    }
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
             }
             let mut body = vec![0u8; content_length(&head)];
             if stream.read_exact(&mut body).await.is_err() {
