@@ -80,6 +80,8 @@ pub struct Conn<S> {
     io: S,
     /// Bytes read but not yet used: empty between exchanges.
     buf: BytesMut,
+    /// `buf` was grown past [`HEAD_READ`] for a body.
+    grown: bool,
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
@@ -87,6 +89,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
         Conn {
             io,
             buf: BytesMut::new(),
+            grown: false,
         }
     }
 
@@ -129,6 +132,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
                     return Err(H1Error::HeadTooLarge);
                 }
             }
+            // A head longer than one read may grow the buffer past HEAD_READ.
+            self.grown |= !self.buf.is_empty();
             self.buf.reserve(HEAD_READ);
             let n = match tokio_util::io::read_buf(&mut self.io, &mut self.buf).await {
                 Ok(n) => n,
@@ -384,10 +389,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ReplyBody<S> {
             return None;
         }
         let mut conn = self.conn.take().filter(|c| c.buf.is_empty())?;
-        // An idle connection keeps no buffer: an empty view may still hold
-        // the whole allocation a body was read into (`capacity()` says only
-        // how much of it is left to this view).
-        conn.buf = BytesMut::new();
+        // An idle connection keeps no large buffer. An empty view may still
+        // hold the whole allocation a body was read into (`capacity()` says
+        // only how much of it is left to this view), so the buffer goes
+        // whenever it was grown; the head buffer of a small answer stays,
+        // for the next answer.
+        if conn.grown {
+            conn.buf = BytesMut::new();
+            conn.grown = false;
+        }
         Some(conn)
     }
 
@@ -399,6 +409,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ReplyBody<S> {
         let want = want.clamp(1, BODY_READ);
         if conn.buf.capacity() - conn.buf.len() < want.min(READ_FLOOR) {
             conn.buf.reserve(want);
+            conn.grown |= want > HEAD_READ;
         }
         tokio_util::io::poll_read_buf(Pin::new(&mut conn.io), cx, &mut conn.buf)
             .map_err(H1Error::Io)
