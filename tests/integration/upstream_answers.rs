@@ -124,6 +124,25 @@ async fn a_pooled_connection_upstream_closed_is_replaced_unnoticed() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pooled_connection_upstream_closes_is_let_go_without_waiting_for_a_request() {
+    let fault = FaultUpstream::start().await;
+    let h = start(&fault).await;
+    let (status, _, body) = get(&h, "linger-1").await;
+    assert_eq!((status, body.as_str()), (200, "ok"));
+    // Upstream closed its side; the proxy closes its own within the pool's
+    // once-a-second sweep, with no request coming to find it closed.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while fault.closed_by_proxy.load(Ordering::SeqCst) == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the proxy kept the connection"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    h.server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_read_a_pooled_connection_drops_unanswered_is_sent_again() {
     let fault = FaultUpstream::start().await;
     let h = start(&fault).await;

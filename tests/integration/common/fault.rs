@@ -14,6 +14,7 @@
 //! | `hangup`          | `200` with body `ok`; takes the next request and closes unanswered |
 //! | `killer`          | closes the connection unanswered                                   |
 //! | `drop`            | `200`, `Content-Length: SLOW_TOTAL`, 4 KiB, then closes            |
+//! | `linger`          | `200` with body `ok`, then half-closes and counts the proxy's close in `closed_by_proxy` |
 //! | `late`            | waits until two `late` requests have come (5 s at most), then `200` with body `ok` |
 //! | anything else     | reads the body (by `Content-Length`), `200` with body `ok`         |
 //!
@@ -43,6 +44,8 @@ pub struct FaultUpstream {
     pub requests: Arc<Mutex<Vec<String>>>,
     /// Connections accepted so far.
     pub connections: Arc<AtomicUsize>,
+    /// `linger` connections the proxy has closed since.
+    pub closed_by_proxy: Arc<AtomicUsize>,
     _tasks: JoinSet<()>,
 }
 
@@ -56,17 +59,24 @@ impl FaultUpstream {
         let connections = Arc::new(AtomicUsize::new(0));
         let accepted = connections.clone();
         let late = Arc::new(AtomicUsize::new(0));
+        let closed_by_proxy = Arc::new(AtomicUsize::new(0));
+        let closed = closed_by_proxy.clone();
         tasks.spawn(async move {
             let mut conns = JoinSet::new();
             while let Ok((stream, _)) = listener.accept().await {
                 accepted.fetch_add(1, Ordering::SeqCst);
-                conns.spawn(serve(stream, seen.clone(), late.clone()));
+                let counters = Counters {
+                    late: late.clone(),
+                    closed: closed.clone(),
+                };
+                conns.spawn(serve(stream, seen.clone(), counters));
             }
         });
         FaultUpstream {
             addr,
             requests,
             connections,
+            closed_by_proxy,
             _tasks: tasks,
         }
     }
@@ -110,7 +120,16 @@ fn content_length(head: &str) -> usize {
         .unwrap_or(0)
 }
 
-async fn serve(mut stream: TcpStream, seen: Arc<Mutex<Vec<String>>>, late: Arc<AtomicUsize>) {
+/// Shared by a fault upstream's connections.
+struct Counters {
+    /// `late` requests arrived.
+    late: Arc<AtomicUsize>,
+    /// `linger` connections the proxy closed.
+    closed: Arc<AtomicUsize>,
+}
+
+async fn serve(mut stream: TcpStream, seen: Arc<Mutex<Vec<String>>>, counters: Counters) {
+    let Counters { late, closed } = counters;
     loop {
         let Some(head) = read_head(&mut stream).await else {
             return;
@@ -194,6 +213,15 @@ async fn serve(mut stream: TcpStream, seen: Arc<Mutex<Vec<String>>>, late: Arc<A
                 return;
             }
             if key.starts_with("closing") {
+                return;
+            }
+            if key.starts_with("linger") {
+                // Closed for writing; then wait for the proxy to close.
+                let _ = stream.shutdown().await;
+                let mut rest = Vec::new();
+                if stream.read_to_end(&mut rest).await.is_ok() {
+                    closed.fetch_add(1, Ordering::SeqCst);
+                }
                 return;
             }
             if key.starts_with("hangup") {
