@@ -125,7 +125,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
             if !self.buf.is_empty() {
                 began = true;
                 if let Some((parts, framing)) = self.parse_head(head_request)? {
-                    let body = ReplyBody::new(self, framing).closing(&parts.headers, parts.version);
+                    let open = keeps_open(&parts.headers, parts.version);
+                    let body = ReplyBody::new(self, framing, open);
                     return Ok((parts, body));
                 }
                 if self.buf.len() >= MAX_HEAD {
@@ -302,6 +303,19 @@ fn framing(
     })
 }
 
+/// Whether upstream keeps the connection open after an answer: HTTP/1.1
+/// without `Connection: close`.
+fn keeps_open(headers: &HeaderMap, version: Version) -> bool {
+    version == Version::HTTP_11
+        && !headers.get_all(CONNECTION).iter().any(|v| {
+            v.as_bytes()
+                .split(|b| *b == b',')
+                .any(|t| t.trim_ascii().eq_ignore_ascii_case(b"close"))
+        })
+}
+
+/// Digits only: `u64::from_str` would also take a leading `+`, which a
+/// Content-Length may not have.
 fn parse_decimal(s: &[u8]) -> Option<u64> {
     if s.is_empty() || s.len() > 19 || !s.iter().all(u8::is_ascii_digit) {
         return None;
@@ -353,7 +367,9 @@ pub struct ReplyBody<S> {
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> ReplyBody<S> {
-    fn new(conn: Conn<S>, framing: Framing) -> ReplyBody<S> {
+    /// `open`: upstream keeps the connection open after this answer (see
+    /// [`keeps_open`]); an answer delimited by the close never does.
+    fn new(conn: Conn<S>, framing: Framing, open: bool) -> ReplyBody<S> {
         let state = match framing {
             Framing::Empty => State::Done,
             Framing::Length(n) => State::Length(n),
@@ -363,23 +379,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ReplyBody<S> {
         ReplyBody {
             conn: Some(conn),
             state,
-            keep_alive: framing != Framing::Close,
+            keep_alive: open && framing != Framing::Close,
         }
-    }
-
-    /// Marks the connection as closing after this answer (HTTP/1.0, or
-    /// `Connection: close`).
-    fn closing(mut self, headers: &HeaderMap, version: Version) -> ReplyBody<S> {
-        let close = version != Version::HTTP_11
-            || headers.get_all(CONNECTION).iter().any(|v| {
-                v.as_bytes()
-                    .split(|b| *b == b',')
-                    .any(|t| t.trim_ascii().eq_ignore_ascii_case(b"close"))
-            });
-        if close {
-            self.keep_alive = false;
-        }
-        self
     }
 
     /// The connection, if the body has been read to its end, upstream keeps
