@@ -35,6 +35,7 @@ pub mod audit;
 pub mod auth;
 pub mod config;
 pub mod embedded;
+pub mod http1;
 pub mod identity;
 pub mod metrics;
 pub mod policy;

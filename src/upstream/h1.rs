@@ -19,10 +19,12 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use bytes::{Buf, Bytes, BytesMut};
-use http::header::{CONNECTION, CONTENT_LENGTH, TRANSFER_ENCODING};
+use http::header::TRANSFER_ENCODING;
 use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Version};
 use http_body::{Frame, SizeHint};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+
+use crate::http1::{self, Chunk, Declared, FramingError, Step};
 
 /// The largest answer head read (status line and headers).
 const MAX_HEAD: usize = 64 * 1024;
@@ -38,10 +40,6 @@ const BODY_READ: usize = 256 * 1024;
 /// one per read (over TLS, reads of one 16 KiB record) would pin a whole
 /// buffer per frame.
 const READ_FLOOR: usize = 16 * 1024;
-/// A chunk-size line, or one trailer line, at most.
-const MAX_LINE: usize = 4 * 1024;
-/// All trailer lines of a chunked answer at most.
-const MAX_TRAILERS: usize = 16 * 1024;
 
 /// Why an exchange failed.
 #[derive(Debug, thiserror::Error)]
@@ -254,7 +252,8 @@ enum Framing {
     Close,
 }
 
-/// RFC 9112 §6.3, refusing what two parsers could read two ways.
+/// RFC 9112 §6.3 (see [`http1::declared_framing`]); an answer without a
+/// length or a coding ends when upstream closes.
 fn framing(
     status: StatusCode,
     version: Version,
@@ -264,85 +263,29 @@ fn framing(
     if head_request || status == StatusCode::NO_CONTENT || status == StatusCode::NOT_MODIFIED {
         return Ok(Framing::Empty);
     }
-    if headers.contains_key(TRANSFER_ENCODING) {
-        if headers.contains_key(CONTENT_LENGTH) {
-            return Err(H1Error::TwoFramings);
-        }
-        let mut codings = headers
-            .get_all(TRANSFER_ENCODING)
-            .iter()
-            .flat_map(|v| v.as_bytes().split(|b| *b == b','))
-            .map(|c| c.trim_ascii());
-        let only_chunked = matches!(codings.next(), Some(c) if c.eq_ignore_ascii_case(b"chunked"))
-            && codings.next().is_none();
-        if !only_chunked || version != Version::HTTP_11 {
+    match http1::declared_framing(headers, version == Version::HTTP_11) {
+        Ok(Declared::Chunked) => Ok(Framing::Chunked),
+        Ok(Declared::Length(0)) => Ok(Framing::Empty),
+        Ok(Declared::Length(n)) => Ok(Framing::Length(n)),
+        Ok(Declared::None) => Ok(Framing::Close),
+        Err(FramingError::TwoFramings) => Err(H1Error::TwoFramings),
+        Err(FramingError::Coding) => {
             let all = headers
                 .get_all(TRANSFER_ENCODING)
                 .iter()
                 .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
                 .collect::<Vec<_>>()
                 .join(", ");
-            return Err(H1Error::Coding(all));
+            Err(H1Error::Coding(all))
         }
-        return Ok(Framing::Chunked);
+        Err(FramingError::Length | FramingError::Chunk) => Err(H1Error::Length),
     }
-    let mut length = None;
-    for value in headers.get_all(CONTENT_LENGTH) {
-        for part in value.as_bytes().split(|b| *b == b',') {
-            let n = parse_decimal(part.trim_ascii()).ok_or(H1Error::Length)?;
-            if length.is_some_and(|l| l != n) {
-                return Err(H1Error::Length);
-            }
-            length = Some(n);
-        }
-    }
-    Ok(match length {
-        Some(0) => Framing::Empty,
-        Some(n) => Framing::Length(n),
-        None => Framing::Close,
-    })
 }
 
 /// Whether upstream keeps the connection open after an answer: HTTP/1.1
 /// without `Connection: close`.
 fn keeps_open(headers: &HeaderMap, version: Version) -> bool {
-    version == Version::HTTP_11
-        && !headers.get_all(CONNECTION).iter().any(|v| {
-            v.as_bytes()
-                .split(|b| *b == b',')
-                .any(|t| t.trim_ascii().eq_ignore_ascii_case(b"close"))
-        })
-}
-
-/// Digits only: `u64::from_str` would also take a leading `+`, which a
-/// Content-Length may not have.
-fn parse_decimal(s: &[u8]) -> Option<u64> {
-    if s.is_empty() || s.len() > 19 || !s.iter().all(u8::is_ascii_digit) {
-        return None;
-    }
-    Some(s.iter().fold(0u64, |n, d| n * 10 + u64::from(d - b'0')))
-}
-
-/// Where a chunked body is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Chunk {
-    /// Expecting a chunk-size line.
-    Size,
-    /// In a chunk's data, this much left.
-    Data(u64),
-    /// Expecting the CRLF after a chunk's data.
-    DataEnd,
-    /// Reading trailer lines; this many bytes of them so far.
-    Trailers(usize),
-}
-
-/// What one step through a chunked body gave.
-enum Step {
-    Data(Bytes),
-    /// Parsed a size line, a data end or a trailer line.
-    Moved,
-    /// The buffer does not hold the next piece yet.
-    NeedMore,
+    version == Version::HTTP_11 && !http1::has_connection_token(headers, b"close")
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -421,102 +364,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ReplyBody<S> {
         self.state = State::Failed;
         Poll::Ready(Some(Err(e)))
     }
-
-    /// Takes the next step through a chunked body from what is buffered.
-    fn step_chunked(&mut self, chunk: Chunk) -> Result<Step, H1Error> {
-        let Some(conn) = self.conn.as_mut() else {
-            return Ok(Step::NeedMore);
-        };
-        let buf = &mut conn.buf;
-        if buf.is_empty() {
-            return Ok(Step::NeedMore);
-        }
-        match chunk {
-            Chunk::Size => {
-                let Some(end) = line_end(buf)? else {
-                    return Ok(Step::NeedMore);
-                };
-                let size = chunk_size(&buf[..end])?;
-                buf.advance(end + 2);
-                self.state = State::Chunked(if size == 0 {
-                    Chunk::Trailers(0)
-                } else {
-                    Chunk::Data(size)
-                });
-                Ok(Step::Moved)
-            }
-            // Trailers are not relayed: S3 sends none, and a client could
-            // not tell them from ones a proxy made up.
-            Chunk::Trailers(seen) => {
-                let Some(end) = line_end(buf)? else {
-                    return Ok(Step::NeedMore);
-                };
-                let seen = seen + end + 2;
-                if seen > MAX_TRAILERS {
-                    return Err(H1Error::Chunk);
-                }
-                buf.advance(end + 2);
-                self.state = if end == 0 {
-                    State::Done
-                } else {
-                    State::Chunked(Chunk::Trailers(seen))
-                };
-                Ok(Step::Moved)
-            }
-            Chunk::Data(left) => {
-                let n = usize::try_from(left).unwrap_or(usize::MAX).min(buf.len());
-                let data = buf.split_to(n).freeze();
-                let left = left - n as u64;
-                self.state = State::Chunked(if left == 0 {
-                    Chunk::DataEnd
-                } else {
-                    Chunk::Data(left)
-                });
-                Ok(Step::Data(data))
-            }
-            Chunk::DataEnd => {
-                if buf.len() < 2 {
-                    return Ok(Step::NeedMore);
-                }
-                if &buf[..2] != b"\r\n" {
-                    return Err(H1Error::Chunk);
-                }
-                buf.advance(2);
-                self.state = State::Chunked(Chunk::Size);
-                Ok(Step::Moved)
-            }
-        }
-    }
-}
-
-/// Where the line at the buffer's start ends (the index of its CR), if
-/// the buffer holds all of it; a line longer than [`MAX_LINE`] is refused.
-fn line_end(buf: &[u8]) -> Result<Option<usize>, H1Error> {
-    match buf.windows(2).take(MAX_LINE + 1).position(|w| w == b"\r\n") {
-        Some(end) => Ok(Some(end)),
-        None if buf.len() > MAX_LINE => Err(H1Error::Chunk),
-        None => Ok(None),
-    }
-}
-
-/// A chunk-size line: hex digits, then optional extensions (ignored).
-fn chunk_size(line: &[u8]) -> Result<u64, H1Error> {
-    let digits = line.iter().take_while(|b| b.is_ascii_hexdigit()).count();
-    if digits == 0 || digits > 16 {
-        return Err(H1Error::Chunk);
-    }
-    // Only spaces and tabs may come between the size and an extension.
-    let rest = &line[digits..];
-    let blank = rest
-        .iter()
-        .take_while(|b| **b == b' ' || **b == b'\t')
-        .count();
-    let rest = &rest[blank..];
-    if !rest.is_empty() && rest[0] != b';' {
-        return Err(H1Error::Chunk);
-    }
-    let hex = std::str::from_utf8(&line[..digits]).map_err(|_| H1Error::Chunk)?;
-    u64::from_str_radix(hex, 16).map_err(|_| H1Error::Chunk)
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> http_body::Body for ReplyBody<S> {
@@ -576,23 +423,25 @@ impl<S: AsyncRead + AsyncWrite + Unpin> http_body::Body for ReplyBody<S> {
                         Poll::Ready(Err(e)) => return this.fail(e),
                     }
                 }
-                State::Chunked(chunk) => match this.step_chunked(chunk) {
-                    Ok(Step::Data(data)) => return Poll::Ready(Some(Ok(Frame::data(data)))),
-                    Ok(Step::Moved) => {}
-                    Ok(Step::NeedMore) => {
-                        let want = match chunk {
-                            Chunk::Data(left) => usize::try_from(left).unwrap_or(usize::MAX),
-                            _ => HEAD_READ,
-                        };
-                        match this.poll_fill(cx, want) {
+                State::Chunked(mut chunk) => {
+                    let stepped = match this.conn.as_mut() {
+                        Some(conn) => chunk.step(&mut conn.buf),
+                        None => Ok(Step::NeedMore),
+                    };
+                    this.state = State::Chunked(chunk);
+                    match stepped {
+                        Ok(Step::Data(data)) => return Poll::Ready(Some(Ok(Frame::data(data)))),
+                        Ok(Step::Moved) => {}
+                        Ok(Step::End) => this.state = State::Done,
+                        Ok(Step::NeedMore) => match this.poll_fill(cx, chunk.want()) {
                             Poll::Pending => return Poll::Pending,
                             Poll::Ready(Ok(0)) => return this.fail(H1Error::ChunkCut),
                             Poll::Ready(Ok(_)) => {}
                             Poll::Ready(Err(e)) => return this.fail(e),
-                        }
+                        },
+                        Err(_) => return this.fail(H1Error::Chunk),
                     }
-                    Err(e) => return this.fail(e),
-                },
+                }
             }
         }
     }
@@ -613,6 +462,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> http_body::Body for ReplyBody<S> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use http::header::CONTENT_LENGTH;
     use http_body_util::BodyExt;
     use tokio::io::{AsyncReadExt, DuplexStream};
 
@@ -776,25 +626,6 @@ mod tests {
         .await
         .unwrap();
         assert_eq!(&body[..], b"ok");
-    }
-
-    #[test]
-    fn chunk_sizes_allow_blanks_only_before_an_extension() {
-        assert_eq!(chunk_size(b"1f").unwrap(), 31);
-        assert_eq!(chunk_size(b"5 \t;name=value").unwrap(), 5);
-        assert_eq!(chunk_size(b"5;").unwrap(), 5);
-        for bad in [
-            &b""[..],
-            b";x",
-            b"5\x0c",
-            b"5\n",
-            b"5 6",
-            b"0x5",
-            b"-5",
-            b"11111111111111111",
-        ] {
-            assert!(chunk_size(bad).is_err(), "{}", String::from_utf8_lossy(bad));
-        }
     }
 
     #[tokio::test]
