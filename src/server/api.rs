@@ -10,11 +10,10 @@ use bytes::Bytes;
 use chrono::{SecondsFormat, Utc};
 use http::{HeaderMap, HeaderValue, Method, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
-use hyper::body::Incoming;
 
 use super::State;
 use super::authenticate::{record_failure, resolve_key};
-use super::body::read_limited;
+use super::body::{ClientBody, read_limited};
 use super::pipeline::{ConnInfo, ResponseBody};
 use crate::api::{self, ApiError, AuditNote, Call, Params, Service};
 use crate::audit::params::{Parameters, ResponseElements};
@@ -66,7 +65,7 @@ pub async fn handle(
     state: &Arc<State>,
     conn: &ConnInfo,
     parts: http::request::Parts,
-    body: Incoming,
+    body: ClientBody,
     audit: &SharedGuard,
     request_id: &str,
 ) -> Response<ResponseBody> {
@@ -111,7 +110,7 @@ async fn run(
     state: &Arc<State>,
     conn: &ConnInfo,
     parts: &http::request::Parts,
-    body: Incoming,
+    body: ClientBody,
     audit: &SharedGuard,
     request_id: &str,
     service: Service,

@@ -144,8 +144,9 @@ impl<B: Body> OutboundBody<B> {
 impl<B: Body> Drop for OutboundBody<B> {
     fn drop(&mut self) {
         let sent = self.sent;
-        // hyper stops polling a body that says it has ended, so either sign counts.
-        let complete = self.ended || self.inner.is_end_stream();
+        // The connection stops polling a body that says it has ended, or
+        // (HTTP/1) that has sent its whole declared length: each counts.
+        let complete = self.ended || self.inner.is_end_stream() || self.expected == Some(self.sent);
         let cut = !complete && self.cutoff.is_cut();
         let expected = self.expected;
         self.audit.update(|r| {
@@ -303,12 +304,46 @@ where
     }
 }
 
+/// A client's request body, from either protocol's connection.
+pub enum ClientBody {
+    /// HTTP/1.1 (see `super::http1`).
+    H1(super::http1::RequestBody),
+    /// HTTP/2, served by hyper.
+    H2(hyper::body::Incoming),
+}
+
+impl Body for ClientBody {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        match self.get_mut() {
+            ClientBody::H1(b) => Pin::new(b).poll_frame(cx).map_err(Into::into),
+            ClientBody::H2(b) => Pin::new(b).poll_frame(cx).map_err(Into::into),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match self {
+            ClientBody::H1(b) => b.is_end_stream(),
+            ClientBody::H2(b) => b.is_end_stream(),
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match self {
+            ClientBody::H1(b) => b.size_hint(),
+            ClientBody::H2(b) => b.size_hint(),
+        }
+    }
+}
+
 /// A client's request body, failing with `RequestTimeout` when the client
 /// stops sending it for `[limits] body_idle_timeout_secs`.
-pub fn from_client(
-    body: hyper::body::Incoming,
-    limits: &crate::config::LimitsConfig,
-) -> IdleBody<hyper::body::Incoming> {
+pub fn from_client(body: ClientBody, limits: &crate::config::LimitsConfig) -> IdleBody<ClientBody> {
     IdleBody::new(body, Duration::from_secs(limits.body_idle_timeout_secs))
 }
 

@@ -1,9 +1,9 @@
 //! Per-connection deadlines and accept back-off.
 //!
-//! hyper's own HTTP/1 header-read timeout is off: it starts only once a
-//! request begins and arms a timer for every request. The HTTP/1-or-HTTP/2
-//! detection in front of it waits for the first bytes for ever, and HTTP/2
-//! connections have no idle limit at all. So every
+//! Neither HTTP/1 (`http1`) nor hyper's HTTP/2 has a timer of its own for
+//! a connection waiting for its next request: the HTTP/1-or-HTTP/2 detection
+//! waits for the first bytes for ever, and HTTP/2 connections have no idle
+//! limit at all. So every
 //! connection here counts its requests in progress, and a connection with
 //! none — from the moment it is accepted or since its last answer ended — is
 //! closed after `[limits] header_read_timeout_secs`. Silent, slow-header and
@@ -11,8 +11,9 @@
 //! S3 (which closes idle connections after about 20 s) lets them.
 //!
 //! A connection idle for [`TRIM_AFTER`] also gives back the memory pages of
-//! its protocol's read buffer (see [`Replay`]), as nginx frees its buffers
-//! when a keep-alive connection goes idle.
+//! its protocol's read buffer (see [`Replay`]; an HTTP/1 connection holds
+//! none between requests, hyper's HTTP/2 keeps one), as nginx frees its
+//! buffers when a keep-alive connection goes idle.
 //!
 //! When descriptors run out, `accept` fails at once and would be retried
 //! in a hot loop; it backs off instead, says so once per interval with a
@@ -241,7 +242,7 @@ fn page_size() -> usize {
 }
 
 /// A connection socket that closes the way a proxy answering early must
-/// ("lingering close", as nginx does it): when hyper closes a connection,
+/// ("lingering close", as nginx does it): when a connection is closed,
 /// its write side is shut first (the client gets the whole answer and an
 /// end of stream), then whatever the client is still sending — the rest of
 /// an upload refused before it was read — is read and discarded until the
@@ -351,9 +352,9 @@ pub async fn sniff_http2<S: AsyncRead + Unpin>(io: &mut S) -> io::Result<(bool, 
 /// A connection whose first bytes were already read: they are read again
 /// before the rest. When its [`Activity`] asks for a trim (the connection
 /// has idled for [`TRIM_AFTER`]), the next read that finds nothing gives
-/// back the pages of the reader's buffer beyond what it holds: hyper reads
-/// into the spare room of its own buffer, which it keeps while the
-/// connection lives, grown to up to 256 KiB by an upload.
+/// back the pages of the reader's buffer beyond what it holds: hyper's
+/// HTTP/2 connection reads into the spare room of a buffer it keeps while
+/// the connection lives.
 pub struct Replay<S> {
     seen: Vec<u8>,
     at: usize,

@@ -7,6 +7,7 @@ mod body;
 mod conn;
 mod cors;
 pub mod deliver;
+mod http1;
 mod integrity;
 mod object_tags;
 pub mod pipeline;
@@ -31,6 +32,7 @@ use tokio::sync::watch;
 
 use crate::audit::{AuditLog, AuditWriterError};
 use crate::auth::SigningKeyCache;
+use crate::auth::payload::BoxError;
 use crate::config::Config;
 use crate::embedded::{EmbeddedConfig, EmbeddedError, EmbeddedStore};
 use crate::identity::{Identities, IdentityError, IdentityStore, SessionKeys};
@@ -368,27 +370,30 @@ const SHED_PER_FAILURE: usize = 8;
 
 /// How HTTP/1 and HTTP/2 connections are served, set once per worker.
 struct Protocols {
-    http1: hyper::server::conn::http1::Builder,
+    http1: http1::Settings,
     http2: hyper::server::conn::http2::Builder<shutdown::CutExecutor>,
     /// A TLS handshake not done within the header timeout ends its connection.
     handshake_timeout: Duration,
 }
 
+/// What a connection needs besides its socket, for as long as it lives.
+struct Connection {
+    state: Arc<State>,
+    activity: conn::Activity,
+    /// Held while the connection lives: the graceful shutdown waits for it.
+    watcher: hyper_util::server::graceful::Watcher,
+    /// Turns `true` when the server shuts down: HTTP/1 connections end
+    /// between requests.
+    shutdown: watch::Receiver<bool>,
+}
+
 impl Protocols {
     fn new(state: &Arc<State>, header_timeout: Duration) -> Protocols {
         let max_header = state.config.limits.max_header_bytes.max(MIN_HTTP1_BUFFER);
-        let mut http1 = hyper::server::conn::http1::Builder::new();
-        http1
-            // No timer of hyper's: every connection's idle deadline (see
-            // `conn`) already closes one whose next request's head does not
-            // arrive in time, and hyper's would cost each request a timer
-            // allocated, registered and cancelled.
-            .header_read_timeout(None)
-            // The header limit holds apart from the read buffer, so bodies
-            // are read in large pieces while headers stay bounded.
-            .max_header_size(max_header)
-            .max_buf_size(HTTP1_READ_BUFFER)
-            .keep_alive(true);
+        let http1 = http1::Settings {
+            max_head: max_header,
+            max_read: HTTP1_READ_BUFFER,
+        };
         let mut http2 =
             hyper::server::conn::http2::Builder::new(shutdown::CutExecutor(state.cutoff.clone()));
         http2
@@ -406,32 +411,22 @@ impl Protocols {
 
     /// Completes a TLS handshake within the header timeout, then serves the
     /// connection; a failed or late handshake ends it quietly.
-    async fn serve_tls<M, S>(
+    async fn serve_tls(
         &self,
         acceptor: &tokio_rustls::TlsAcceptor,
         stream: tokio::net::TcpStream,
         remote: SocketAddr,
-        service: M,
-        watcher: hyper_util::server::graceful::Watcher,
-        activity: conn::Activity,
-    ) -> Result<(), hyper::Error>
-    where
-        M: FnOnce(ConnInfo) -> S,
-        S: hyper::service::HttpService<hyper::body::Incoming> + Send + 'static,
-        S::Future: Send + 'static,
-        S::ResBody: Send + 'static,
-        <S::ResBody as hyper::body::Body>::Data: Send,
-        <S::ResBody as hyper::body::Body>::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-    {
+        connection: Connection,
+    ) -> Result<(), BoxError> {
         let stream = conn::Lingering::new(stream);
         match tokio::time::timeout(self.handshake_timeout, acceptor.accept(stream)).await {
             Ok(Ok(s)) => {
-                let conn = ConnInfo {
+                let info = ConnInfo {
                     remote,
                     tls: true,
                     tls_version: tls_version(s.get_ref().1.protocol_version()),
                 };
-                self.serve(s, service(conn), watcher, activity).await
+                self.serve(s, info, connection).await
             }
             Ok(Err(e)) => {
                 tracing::debug!(%remote, error = %e, "tls handshake failed");
@@ -442,37 +437,84 @@ impl Protocols {
     }
 
     /// Serves one connection in the protocol its first bytes announce.
-    async fn serve<I, S>(
+    async fn serve<I>(
         &self,
         mut io: I,
-        service: S,
-        watcher: hyper_util::server::graceful::Watcher,
-        activity: conn::Activity,
-    ) -> Result<(), hyper::Error>
+        info: ConnInfo,
+        connection: Connection,
+    ) -> Result<(), BoxError>
     where
         I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
-        S: hyper::service::HttpService<hyper::body::Incoming> + Send + 'static,
-        S::Future: Send + 'static,
-        S::ResBody: Send + 'static,
-        <S::ResBody as hyper::body::Body>::Data: Send,
-        <S::ResBody as hyper::body::Body>::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
         let (http2, seen) = match conn::sniff_http2(&mut io).await {
             Ok(sniffed) => sniffed,
             // Gone before saying anything.
             Err(_) => return Ok(()),
         };
-        let io = TokioIo::new(conn::Replay::new(seen, activity, io));
+        let Connection {
+            state,
+            activity,
+            watcher,
+            shutdown,
+        } = connection;
+        let io = conn::Replay::new(seen, activity.clone(), io);
         if http2 {
+            let service = http2_service(state, info, activity);
             // Boxed: an HTTP/2 connection's state is large, and inline it
             // would size every HTTP/1 connection's task too.
-            Box::pin(watcher.watch(self.http2.serve_connection(io, service))).await
-        } else {
-            watcher
-                .watch(self.http1.serve_connection(io, service))
+            Box::pin(watcher.watch(self.http2.serve_connection(TokioIo::new(io), service)))
                 .await
+                .map_err(Into::into)
+        } else {
+            let served = http1::serve(io, &self.http1, &activity, shutdown, |req| {
+                // Boxed per request: inline, a request's future would size
+                // every idle keep-alive connection's task by its largest path.
+                Box::pin(pipeline::handle(
+                    state.clone(),
+                    info,
+                    req.map(body::ClientBody::H1),
+                ))
+            })
+            .await;
+            drop(watcher);
+            served.map_err(Into::into)
         }
     }
+}
+
+/// HTTP/2 streams into the pipeline, each counted as a request in progress
+/// until its answer's body is gone.
+fn http2_service(
+    state: Arc<State>,
+    info: ConnInfo,
+    activity: conn::Activity,
+) -> impl hyper::service::HttpService<
+    hyper::body::Incoming,
+    ResBody = pipeline::ResponseBody,
+    Error = Infallible,
+    Future: Send,
+> + Send
++ 'static {
+    service_fn(move |req: http::Request<hyper::body::Incoming>| {
+        let busy = activity.begin();
+        let handled = Box::pin(pipeline::handle(
+            state.clone(),
+            info,
+            req.map(body::ClientBody::H2),
+        ));
+        async move {
+            let resp = handled.await;
+            // The request is in progress until its answer's body is gone:
+            // the closure owns `busy` and drops with the body.
+            Ok::<_, Infallible>(resp.map(|body| {
+                body.map_frame(move |frame| {
+                    let _in_progress = &busy;
+                    frame
+                })
+                .boxed()
+            }))
+        }
+    })
 }
 
 /// Counts a connection as open for as long as it lives.
@@ -595,31 +637,14 @@ async fn accept_loop(
         let activity = conn::Activity::default();
         let registered = connections.register(&activity);
         let protocols = protocols.clone();
+        let shutdown_rx = shutdown.clone();
         cutoff.spawn(async move {
             let _open = ConnectionGuard(metrics);
-            let requests = activity.clone();
-            let service = move |conn: ConnInfo| {
-                let requests = requests.clone();
-                service_fn(move |req| {
-                    let busy = requests.begin();
-                    // Boxed per request: hyper keeps the space for a
-                    // request's future for as long as its connection lives,
-                    // so inline this would cost every idle keep-alive
-                    // connection several KiB.
-                    let handled = Box::pin(pipeline::handle(state.clone(), conn, req));
-                    async move {
-                        let resp = handled.await;
-                        // The request is in progress until its answer's body is
-                        // gone: the closure owns `busy` and drops with the body.
-                        Ok::<_, Infallible>(resp.map(|body| {
-                            body.map_frame(move |frame| {
-                                let _in_progress = &busy;
-                                frame
-                            })
-                            .boxed()
-                        }))
-                    }
-                })
+            let connection = Connection {
+                state,
+                activity: activity.clone(),
+                watcher,
+                shutdown: shutdown_rx,
             };
             let serve = async {
                 match tls {
@@ -627,29 +652,16 @@ async fn accept_loop(
                     // is several KiB; inline, it would size every plain
                     // connection's task too, for as long as it lives.
                     Some(acceptor) => {
-                        Box::pin(protocols.serve_tls(
-                            &acceptor,
-                            stream,
-                            remote,
-                            service,
-                            watcher,
-                            activity.clone(),
-                        ))
-                        .await
+                        Box::pin(protocols.serve_tls(&acceptor, stream, remote, connection)).await
                     }
                     None => {
-                        let conn = ConnInfo {
+                        let info = ConnInfo {
                             remote,
                             tls: false,
                             tls_version: None,
                         };
                         protocols
-                            .serve(
-                                conn::Lingering::new(stream),
-                                service(conn),
-                                watcher,
-                                activity.clone(),
-                            )
+                            .serve(conn::Lingering::new(stream), info, connection)
                             .await
                     }
                 }

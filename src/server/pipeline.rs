@@ -13,12 +13,11 @@ use bytes::Bytes;
 use chrono::Utc;
 use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Empty, Full};
-use hyper::body::Incoming;
 use tokio::sync::Notify;
 
 use super::State;
 use super::authenticate::{Authenticated, authenticate, common_context, record_failure};
-use super::body::{IdleBody, InboundBody, OutboundBody, from_client, read_limited};
+use super::body::{ClientBody, IdleBody, InboundBody, OutboundBody, from_client, read_limited};
 use super::cors;
 use super::response;
 use super::shutdown::{CUT_BY_SHUTDOWN, Cutoff};
@@ -67,7 +66,7 @@ pub(super) struct RequestCtx {
 pub async fn handle(
     state: Arc<State>,
     conn: ConnInfo,
-    req: Request<Incoming>,
+    req: Request<ClientBody>,
 ) -> Response<ResponseBody> {
     let request_id = response::new_request_id();
     let reserved = match state.config.audit.when_full {
@@ -291,7 +290,7 @@ pub(super) fn authorize_recorded(
 async fn process(
     state: &Arc<State>,
     conn: &ConnInfo,
-    req: Request<Incoming>,
+    req: Request<ClientBody>,
     ctx: &RequestCtx,
 ) -> Result<Response<ResponseBody>, S3Error> {
     let (mut parts, body) = req.into_parts();
@@ -543,7 +542,7 @@ pub(super) fn body_failure_or(
 /// with: a hex digest checked in flight, unsigned, or an aws-chunked body
 /// decoded, verified and re-framed (whose headers are rewritten in `out`).
 async fn upstream_body(
-    inbound: InboundBody<IdleBody<Incoming>>,
+    inbound: InboundBody<IdleBody<ClientBody>>,
     auth: &Authenticated,
     received: &HeaderMap,
     out: &mut HeaderMap,
@@ -726,7 +725,7 @@ async fn delete_objects(
     classified: Classified,
     context: &Context,
     parts: http::request::Parts,
-    body: Incoming,
+    body: ClientBody,
     ctx: &RequestCtx,
 ) -> Result<Response<ResponseBody>, S3Error> {
     let raw = read_limited(

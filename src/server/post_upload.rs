@@ -22,12 +22,11 @@ use bytes::{Bytes, BytesMut};
 use chrono::{DateTime, NaiveDateTime, Utc};
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Response, StatusCode};
 use http_body_util::{BodyDataStream, BodyExt, Empty, Full};
-use hyper::body::Incoming;
 use tokio::sync::Notify;
 
 use super::State;
 use super::authenticate::{Authenticated, common_context, record_failure, resolve_key};
-use super::body::{InboundBody, from_client, read_limited};
+use super::body::{ClientBody, InboundBody, from_client, read_limited};
 use super::pipeline::{
     ConnInfo, RequestCtx, ResponseBody, authorize_recorded, forward_headers, relay,
     strip_upstream_headers,
@@ -122,7 +121,7 @@ pub async fn handle(
     state: &Arc<State>,
     conn: &ConnInfo,
     parts: http::request::Parts,
-    body: Incoming,
+    body: ClientBody,
     target: &Target,
     ctx: &RequestCtx,
 ) -> Result<Response<ResponseBody>, S3Error> {
