@@ -11,11 +11,12 @@
 //! Framing is RFC 9112 and fails closed where a front proxy and this one
 //! could read a request's end two ways (see [`crate::http1`]): a request
 //! with both `Transfer-Encoding` and `Content-Length`, differing lengths, a
-//! coding other than `chunked` alone, a transfer coding in HTTP/1.0 or a
-//! malformed chunk is refused with 400 and the connection closed. A
-//! connection is reused only after its request's body was read to its end
-//! and the answer was written whole; every other ending closes it (with a
-//! lingering close, see `conn::Lingering`).
+//! coding other than `chunked` alone or a transfer coding in HTTP/1.0 is
+//! refused (answered with S3's error and audited by the pipeline, see
+//! [`Unreadable`]) and the connection closed; a malformed chunk fails the
+//! body. A connection is reused only after its request's body was read to
+//! its end and the answer was written whole; every other ending closes it
+//! (with a lingering close, see `conn::Lingering`).
 //!
 //! A request body may be read from another task than the connection's
 //! (hyper's upstream client relays uploads from its own), so the socket and
@@ -55,7 +56,7 @@ const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
 /// How a worker's HTTP/1 connections are served.
 pub struct Settings {
     /// The largest request head (request line and headers): a longer one
-    /// is answered 431 while the client is still sending it.
+    /// is refused while the client is still sending it.
     pub max_head: usize,
     /// Request bodies are read in pieces of up to this much.
     pub max_read: usize,
@@ -66,7 +67,7 @@ pub enum Http1Error {
     #[error("connection: {0}")]
     Io(#[from] io::Error),
     #[error("request head refused: {0}")]
-    BadHead(&'static str),
+    BadHead(Unreadable),
     #[error("the answer's body failed: {0}")]
     Answer(BoxError),
     #[error("the answer's body ended {0} bytes short of its Content-Length")]
@@ -314,14 +315,32 @@ struct Head {
     expects_continue: bool,
 }
 
-/// Why a head was refused: the status answered before closing.
-#[derive(Debug)]
-struct Refused(StatusCode, &'static str);
+/// Why a request head could not be taken. It is answered (with its audit
+/// record, see `pipeline::refuse_unreadable`) and the connection closed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unreadable {
+    /// Longer than the head limit, or more than [`MAX_HEADERS`] headers.
+    TooLarge,
+    /// A transfer coding other than `chunked` alone.
+    Coding,
+    /// Malformed; what was wrong with it.
+    Malformed(&'static str),
+}
+
+impl std::fmt::Display for Unreadable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Unreadable::TooLarge => f.write_str("request head too large"),
+            Unreadable::Coding => f.write_str("unsupported transfer coding"),
+            Unreadable::Malformed(why) => f.write_str(why),
+        }
+    }
+}
 
 /// Parses the head at the buffer's start if the buffer holds all of it,
 /// taking it from the buffer. Header values share the head's bytes.
-fn parse_head(buf: &mut BytesMut, max_head: usize) -> Result<Option<Head>, Refused> {
-    let bad = |why| Refused(StatusCode::BAD_REQUEST, why);
+fn parse_head(buf: &mut BytesMut, max_head: usize) -> Result<Option<Head>, Unreadable> {
+    let bad = Unreadable::Malformed;
     // Where the target and each header's name and value lie in the buffer.
     let mut at = [(0u32, 0u32, 0u32, 0u32); MAX_HEADERS];
     let (len, method, target, minor, count) = {
@@ -336,26 +355,15 @@ fn parse_head(buf: &mut BytesMut, max_head: usize) -> Result<Option<Head>, Refus
             Ok(httparse::Status::Complete(len)) => len,
             Ok(httparse::Status::Partial) => {
                 if buf.len() > max_head {
-                    return Err(Refused(
-                        StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
-                        "request head too large",
-                    ));
+                    return Err(Unreadable::TooLarge);
                 }
                 return Ok(None);
             }
-            Err(httparse::Error::TooManyHeaders) => {
-                return Err(Refused(
-                    StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
-                    "too many headers",
-                ));
-            }
+            Err(httparse::Error::TooManyHeaders) => return Err(Unreadable::TooLarge),
             Err(_) => return Err(bad("malformed request head")),
         };
         if len > max_head {
-            return Err(Refused(
-                StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
-                "request head too large",
-            ));
+            return Err(Unreadable::TooLarge);
         }
         let start = buf.as_ptr() as usize;
         let offset = |p: *const u8| (p as usize - start) as u32;
@@ -401,7 +409,7 @@ fn parse_head(buf: &mut BytesMut, max_head: usize) -> Result<Option<Head>, Refus
         Err(FramingError::TwoFramings) => {
             return Err(bad("both Transfer-Encoding and Content-Length"));
         }
-        Err(FramingError::Coding) => return Err(bad("unsupported transfer coding")),
+        Err(FramingError::Coding) => return Err(Unreadable::Coding),
         Err(_) => return Err(bad("invalid Content-Length")),
     };
     let keep_alive = if http11 {
@@ -627,7 +635,7 @@ pub async fn serve<I, F, Fut, B>(
 ) -> Result<(), Http1Error>
 where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-    F: FnMut(Request<RequestBody>) -> Fut,
+    F: FnMut(Result<Request<RequestBody>, Unreadable>) -> Fut,
     Fut: Future<Output = Response<B>> + Unpin,
     B: Body<Data = Bytes>,
     B::Error: Into<BoxError>,
@@ -670,7 +678,7 @@ async fn serve_on<F, Fut, B>(
     handle: &mut F,
 ) -> Result<(), Http1Error>
 where
-    F: FnMut(Request<RequestBody>) -> Fut,
+    F: FnMut(Result<Request<RequestBody>, Unreadable>) -> Fut,
     Fut: Future<Output = Response<B>> + Unpin,
     B: Body<Data = Bytes>,
     B::Error: Into<BoxError>,
@@ -678,6 +686,25 @@ where
     loop {
         let Some(head) = read_head(shared, settings.max_head, shutdown).await? else {
             return Ok(());
+        };
+        let head = match head {
+            Ok(head) => head,
+            Err(why) => {
+                // Nothing after an unreadable head is read as a request:
+                // answered, then the connection ends. Not counted as a
+                // request in progress, so the header timeout still bounds
+                // the connection; a client that leaves drops the answer.
+                lock(shared).buf = BytesMut::new();
+                let answered = answer_unless_gone(shared, settings.max_head, handle(Err(why)));
+                let Some(resp) = answered.await else {
+                    return Err(Http1Error::BadHead(why));
+                };
+                let (parts, body) = resp.into_parts();
+                let mut keep_alive = false;
+                let (head, out) = encode_head(&parts, &body, &Method::GET, true, &mut keep_alive);
+                write_answer(shared, head, out, body, settings.max_head).await?;
+                return Err(Http1Error::BadHead(why));
+            }
         };
         let _busy = activity.begin();
         let Head {
@@ -704,16 +731,8 @@ where
             declared,
             failed: false,
         };
-        let mut answer = handle(Request::from_parts(parts, request_body));
-        let answered = poll_fn(|cx| {
-            if let Poll::Ready(resp) = Pin::new(&mut answer).poll(cx) {
-                return Poll::Ready(Some(resp));
-            }
-            poll_watch(shared, cx, settings.max_head).map(|()| None)
-        })
-        .await;
-        drop(answer);
-        let Some(resp) = answered else {
+        let answer = handle(Ok(Request::from_parts(parts, request_body)));
+        let Some(resp) = answer_unless_gone(shared, settings.max_head, answer).await else {
             // The client left: its request is dropped unanswered.
             return Ok(());
         };
@@ -752,6 +771,22 @@ where
     }
 }
 
+/// The handler's answer, or `None` when the client left first (the
+/// handler's future is then dropped, and with it the request).
+async fn answer_unless_gone<Fut: Future + Unpin>(
+    shared: &Shared,
+    max_head: usize,
+    mut answer: Fut,
+) -> Option<Fut::Output> {
+    poll_fn(|cx| {
+        if let Poll::Ready(resp) = Pin::new(&mut answer).poll(cx) {
+            return Poll::Ready(Some(resp));
+        }
+        poll_watch(shared, cx, max_head).map(|()| None)
+    })
+    .await
+}
+
 /// Reads the next request's head. `None`: the client closed the connection
 /// between requests (or in the middle of a head: nobody is left to answer),
 /// or the server shuts down with no request begun.
@@ -759,7 +794,7 @@ async fn read_head(
     shared: &Shared,
     max_head: usize,
     shutdown: &mut watch::Receiver<bool>,
-) -> Result<Option<Head>, Http1Error> {
+) -> Result<Option<Result<Head, Unreadable>>, Http1Error> {
     loop {
         let (idle, refused) = {
             let mut wire = lock(shared);
@@ -777,22 +812,14 @@ async fn read_head(
                 (true, None)
             } else {
                 match parse_head(&mut wire.buf, max_head) {
-                    Ok(Some(head)) => return Ok(Some(head)),
+                    Ok(Some(head)) => return Ok(Some(Ok(head))),
                     Ok(None) => (false, None),
-                    Err(r) => (false, Some(r)),
+                    Err(why) => (false, Some(why)),
                 }
             }
         };
-        if let Some(Refused(status, why)) = refused {
-            let answer = format!(
-                "HTTP/1.1 {} {}\r\ncontent-length: 0\r\nconnection: close\r\ndate: {}\r\n\r\n",
-                status.as_str(),
-                status.canonical_reason().unwrap_or(""),
-                date().to_str().unwrap_or_default(),
-            );
-            lock(shared).buf = BytesMut::new();
-            write_all(shared, &[answer.as_bytes()]).await?;
-            return Err(Http1Error::BadHead(why));
+        if let Some(why) = refused {
+            return Ok(Some(Err(why)));
         }
         let fill = poll_fn(|cx| poll_fill_head(shared, cx));
         let n = if idle {
@@ -974,8 +1001,27 @@ mod tests {
         }
     }
 
+    /// Refuses an unreadable head with the status the pipeline gives it,
+    /// and why in the body.
+    fn refusal(why: Unreadable) -> Answer {
+        let status = match why {
+            Unreadable::TooLarge => StatusCode::BAD_REQUEST,
+            Unreadable::Coding => StatusCode::NOT_IMPLEMENTED,
+            Unreadable::Malformed(_) => StatusCode::BAD_REQUEST,
+        };
+        Box::pin(async move {
+            let mut resp = Response::new(
+                Full::new(Bytes::from(why.to_string()))
+                    .map_err(|e| match e {})
+                    .boxed(),
+            );
+            *resp.status_mut() = status;
+            resp
+        })
+    }
+
     fn start_with(
-        handle: impl FnMut(Request<RequestBody>) -> Answer + Send + 'static,
+        mut handle: impl FnMut(Request<RequestBody>) -> Answer + Send + 'static,
     ) -> (
         DuplexStream,
         watch::Sender<bool>,
@@ -983,10 +1029,19 @@ mod tests {
     ) {
         let (client, server) = tokio::io::duplex(1 << 20);
         let (tx, rx) = watch::channel(false);
-        let task =
-            tokio::spawn(
-                async move { serve(server, &settings(), &Activity::new(), rx, handle).await },
-            );
+        let task = tokio::spawn(async move {
+            serve(
+                server,
+                &settings(),
+                &Activity::new(),
+                rx,
+                move |req| match req {
+                    Ok(req) => handle(req),
+                    Err(why) => refusal(why),
+                },
+            )
+            .await
+        });
         (client, tx, task)
     }
 
@@ -1039,11 +1094,11 @@ mod tests {
     async fn requests_framed_two_ways_or_badly_are_refused_and_the_connection_closed() {
         for (input, status) in [
             (&b"POST / HTTP/1.1\r\ntransfer-encoding: chunked\r\ncontent-length: 3\r\n\r\n0\r\n\r\nGET /smuggled HTTP/1.1\r\n\r\n"[..], "400"),
-            (b"POST / HTTP/1.1\r\ntransfer-encoding: gzip, chunked\r\n\r\n0\r\n\r\n", "400"),
-            (b"POST / HTTP/1.1\r\ntransfer-encoding: chunked, identity\r\n\r\n0\r\n\r\n", "400"),
+            (b"POST / HTTP/1.1\r\ntransfer-encoding: gzip, chunked\r\n\r\n0\r\n\r\n", "501"),
+            (b"POST / HTTP/1.1\r\ntransfer-encoding: chunked, identity\r\n\r\n0\r\n\r\n", "501"),
             (b"POST / HTTP/1.1\r\ncontent-length: 3\r\ncontent-length: 4\r\n\r\nabcd", "400"),
             (b"POST / HTTP/1.1\r\ncontent-length: +3\r\n\r\nabc", "400"),
-            (b"POST / HTTP/1.0\r\ntransfer-encoding: chunked\r\n\r\n0\r\n\r\n", "400"),
+            (b"POST / HTTP/1.0\r\ntransfer-encoding: chunked\r\n\r\n0\r\n\r\n", "501"),
             (b"GET / HTTP/1.1\r\nbad header\r\n\r\n", "400"),
             (b"GET / HTTP/1.1\r\nx: a\r\n folded\r\n\r\n", "400"),
             (b"GET / HTTP/2.0\r\n\r\n", "400"),
@@ -1082,7 +1137,7 @@ mod tests {
             .unwrap()
             .unwrap();
         assert!(
-            got[..n].starts_with(b"HTTP/1.1 431 "),
+            got[..n].starts_with(b"HTTP/1.1 400 "),
             "{:?}",
             String::from_utf8_lossy(&got[..n])
         );
@@ -1092,7 +1147,7 @@ mod tests {
             many.extend(format!("x-{i}: 1\r\n").as_bytes());
         }
         many.extend(b"\r\n");
-        assert!(exchange(&many).await.starts_with("HTTP/1.1 431 "));
+        assert!(exchange(&many).await.starts_with("HTTP/1.1 400 "));
     }
 
     #[tokio::test]
@@ -1412,6 +1467,41 @@ mod tests {
             .unwrap()
             .unwrap()
             .unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_refusal_is_not_a_request_in_progress_and_ends_when_its_client_leaves() {
+        let (mut client, server) = tokio::io::duplex(1 << 16);
+        let (_tx, rx) = watch::channel(false);
+        let activity = Activity::new();
+        let counted = activity.clone();
+        let task = tokio::spawn(async move {
+            serve(server, &settings(), &counted, rx, |_req| -> Answer {
+                // A refusal that cannot get its audit record's place.
+                Box::pin(async { std::future::pending().await })
+            })
+            .await
+        });
+        client
+            .write_all(b"GET / HTTP/1.1\r\nbad header\r\n\r\n")
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        // Not busy: the header timeout still bounds the connection.
+        let idle = tokio::time::timeout(
+            Duration::from_millis(200),
+            activity.idle_for(Duration::from_millis(100)),
+        );
+        assert!(idle.await.is_ok());
+        drop(client);
+        let ended = tokio::time::timeout(Duration::from_secs(5), task)
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(
+            matches!(ended, Err(Http1Error::BadHead(Unreadable::Malformed(_)))),
+            "{ended:?}"
+        );
     }
 
     #[tokio::test]

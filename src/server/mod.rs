@@ -18,7 +18,9 @@ mod streaming;
 mod tls;
 
 use std::convert::Infallible;
+use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -469,11 +471,15 @@ impl Protocols {
             let served = http1::serve(io, &self.http1, &activity, shutdown, |req| {
                 // Boxed per request: inline, a request's future would size
                 // every idle keep-alive connection's task by its largest path.
-                Box::pin(pipeline::handle(
-                    state.clone(),
-                    info,
-                    req.map(body::ClientBody::H1),
-                ))
+                let answer: Pin<Box<dyn Future<Output = _> + Send>> = match req {
+                    Ok(req) => Box::pin(pipeline::handle(
+                        state.clone(),
+                        info,
+                        req.map(body::ClientBody::H1),
+                    )),
+                    Err(why) => Box::pin(pipeline::refuse_unreadable(state.clone(), info, why)),
+                };
+                answer
             })
             .await;
             drop(watcher);

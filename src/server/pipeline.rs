@@ -69,34 +69,9 @@ pub async fn handle(
     req: Request<ClientBody>,
 ) -> Response<ResponseBody> {
     let request_id = response::new_request_id();
-    let reserved = match state.config.audit.when_full {
-        WhenFull::Wait => state.audit.reserve().await.map(Some),
-        WhenFull::Refuse => state.audit.try_reserve(),
-    };
-    let permit = match reserved {
-        Ok(Some(p)) => p,
-        Ok(None) => {
-            // Refused before anything happened; counted, since no record fits.
-            state.metrics.audit_refused();
-            tracing::warn!(request_id = %request_id, "audit queue full; refusing request");
-            let e = S3Error::new(
-                "SlowDown",
-                StatusCode::SERVICE_UNAVAILABLE,
-                "Please reduce your request rate.",
-            );
-            return response::error(&e, &request_id, req.method() == Method::HEAD)
-                .map(|b| b.map_err(|e| match e {}).boxed());
-        }
-        Err(e) => {
-            // No audit record can be written: refuse rather than serve unaudited.
-            tracing::error!(error = %e, "audit log unavailable; refusing request");
-            return response::error(
-                &S3Error::service_unavailable(),
-                &request_id,
-                req.method() == Method::HEAD,
-            )
-            .map(|b| b.map_err(|e| match e {}).boxed());
-        }
+    let permit = match audit_place(&state, &request_id, req.method() == Method::HEAD).await {
+        Ok(p) => p,
+        Err(refused) => return refused,
     };
     let record = AuditRecord {
         time: format_rfc3339(&Utc::now(), true),
@@ -178,6 +153,112 @@ pub async fn handle(
     Response::from_parts(
         parts,
         OutboundBody::new(body, audit, state.metrics.clone(), state.cutoff.clone()).boxed(),
+    )
+}
+
+/// A place in the audit queue for a request's record, or the answer that
+/// refuses the request when none can be had.
+async fn audit_place(
+    state: &State,
+    request_id: &str,
+    head: bool,
+) -> Result<tokio::sync::mpsc::OwnedPermit<AuditRecord>, Response<ResponseBody>> {
+    let reserved = match state.config.audit.when_full {
+        WhenFull::Wait => state.audit.reserve().await.map(Some),
+        WhenFull::Refuse => state.audit.try_reserve(),
+    };
+    match reserved {
+        Ok(Some(p)) => Ok(p),
+        Ok(None) => {
+            // Refused before anything happened; counted, since no record fits.
+            state.metrics.audit_refused();
+            tracing::warn!(request_id = %request_id, "audit queue full; refusing request");
+            let e = S3Error::new(
+                "SlowDown",
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Please reduce your request rate.",
+            );
+            Err(response::error(&e, request_id, head).map(|b| b.map_err(|e| match e {}).boxed()))
+        }
+        Err(e) => {
+            // No audit record can be written: refuse rather than serve unaudited.
+            tracing::error!(error = %e, "audit log unavailable; refusing request");
+            Err(
+                response::error(&S3Error::service_unavailable(), request_id, head)
+                    .map(|b| b.map_err(|e| match e {}).boxed()),
+            )
+        }
+    }
+}
+
+/// Answers a request whose head could not be read (see `http1`): an S3
+/// error, its audit record (with what is known: who sent it, when, why it
+/// was refused), and the connection closed after it.
+pub(super) async fn refuse_unreadable(
+    state: Arc<State>,
+    conn: ConnInfo,
+    why: super::http1::Unreadable,
+) -> Response<ResponseBody> {
+    use super::http1::Unreadable;
+    let e = match why {
+        // As S3 answers a head over its limit (and as `check_header_section`
+        // answers one that fits the connection's buffer but not the limit).
+        Unreadable::TooLarge => S3Error::new(
+            "RequestHeaderSectionTooLarge",
+            StatusCode::BAD_REQUEST,
+            "Your request header section exceeds the maximum allowed size.",
+        )
+        .with(
+            "MaxSizeAllowed",
+            state.config.limits.max_header_bytes.to_string(),
+        ),
+        // S3 answers a transfer coding it does not implement so.
+        Unreadable::Coding => S3Error::new(
+            "NotImplemented",
+            StatusCode::NOT_IMPLEMENTED,
+            "A header you provided implies functionality that is not implemented.",
+        )
+        .with("Header", "Transfer-Encoding"),
+        Unreadable::Malformed(what) => {
+            S3Error::invalid_request(format!("The request could not be read: {what}."))
+        }
+    };
+    let request_id = response::new_request_id();
+    let permit = match audit_place(&state, &request_id, false).await {
+        Ok(p) => p,
+        Err(refused) => return refused,
+    };
+    tracing::debug!(request_id = %request_id, code = e.code, message = %e.message, "unreadable request refused");
+    let record = AuditRecord {
+        time: format_rfc3339(&Utc::now(), true),
+        request_id: request_id.clone(),
+        remote: crate::audit::remote_text(&conn.remote),
+        tls: conn.tls,
+        auth: AuthInfo {
+            kind: "anonymous",
+            ..AuthInfo::default()
+        },
+        status: e.status.as_u16(),
+        error_code: Some(e.code.to_string()),
+        error_message: Some(e.message.to_string()),
+        error_source: Some(e.source),
+        ..AuditRecord::default()
+    };
+    let audit = SharedGuard::new(AuditGuard::new(record, permit));
+    let (mut parts, body) = response::error(&e, &request_id, false).into_parts();
+    response::stamp(&mut parts.headers, &request_id);
+    parts
+        .headers
+        .insert(http::header::CONNECTION, HeaderValue::from_static("close"));
+    Response::from_parts(
+        parts,
+        OutboundBody::new(
+            body.map_err(|e| match e {}).boxed(),
+            audit,
+            state.metrics.clone(),
+            state.cutoff.clone(),
+        )
+        .boxed(),
     )
 }
 

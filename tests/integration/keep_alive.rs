@@ -345,3 +345,54 @@ async fn over_tls_the_same_holds() {
     refuse_and_close(&h, &mut connect().await).await;
     h.server.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreadable_request_gets_s3s_error_an_audit_record_and_a_close() {
+    let h = Harness::embedded().await;
+    let mut many = b"GET /shared/a HTTP/1.1\r\nhost: x\r\n".to_vec();
+    for i in 0..100 {
+        many.extend_from_slice(format!("x-h{i}: 1\r\n").as_bytes());
+    }
+    many.extend_from_slice(b"\r\n");
+    for (raw, status, code) in [
+        (&many[..], "400", "RequestHeaderSectionTooLarge"),
+        (
+            &b"GET /shared/a HTTP/1.1\r\nhost: x\r\nbad header\r\n\r\nGET /shared/b HTTP/1.1\r\n\r\n"[..],
+            "400",
+            "InvalidRequest",
+        ),
+        (
+            b"PUT /shared/a HTTP/1.1\r\nhost: x\r\ntransfer-encoding: gzip, chunked\r\n\r\n0\r\n\r\n",
+            "501",
+            "NotImplemented",
+        ),
+        (
+            b"PUT /shared/a HTTP/1.1\r\ntransfer-encoding: chunked\r\ncontent-length: 5\r\n\r\n0\r\n\r\n",
+            "400",
+            "InvalidRequest",
+        ),
+    ] {
+        let mut s = TcpStream::connect(h.server.local_addr()).await.unwrap();
+        s.write_all(raw).await.unwrap();
+        let mut got = Vec::new();
+        tokio::time::timeout(Duration::from_secs(10), s.read_to_end(&mut got))
+            .await
+            .expect("the connection closes after the refusal")
+            .unwrap();
+        let text = String::from_utf8_lossy(&got);
+        assert!(text.starts_with(&format!("HTTP/1.1 {status} ")), "{text}");
+        assert!(text.contains(&format!("<Code>{code}</Code>")), "{text}");
+        assert!(text.contains("connection: close\r\n"), "{text}");
+        assert_eq!(text.matches("HTTP/1.1 ").count(), 1, "{text}");
+        let id = text
+            .lines()
+            .find_map(|l| l.strip_prefix("x-amz-request-id: "))
+            .expect("a request id")
+            .trim();
+        let record = h.audit_for(id).await;
+        assert_eq!(record["status"], status.parse::<u64>().unwrap(), "{record}");
+        assert_eq!(record["error_code"], code, "{record}");
+        assert_eq!(record["error_source"], "client", "{record}");
+    }
+    h.server.shutdown().await;
+}
