@@ -225,8 +225,8 @@ impl Body for RequestBody {
                     this.wire = None;
                     return Poll::Ready(None);
                 }
-                // Failed through another handle: none exists, but never
-                // report a failed body as ended.
+                // Failed by the connection's end (see `serve`): never
+                // reported as ended.
                 BodyState::Failed => {
                     this.wire = None;
                     this.failed = true;
