@@ -167,6 +167,51 @@ fn chunk_size(line: &[u8]) -> Result<u64, FramingError> {
     u64::from_str_radix(hex, 16).map_err(|_| FramingError::Chunk)
 }
 
+/// Headers in one message head at most (as hyper).
+pub const MAX_HEADERS: usize = 100;
+
+/// Where a parsed header's name and value lie in the buffer parsed:
+/// name start and end, value start and end.
+pub type Span = (u32, u32, u32, u32);
+
+/// Notes where each of `headers` (parsed by httparse from `buf`) lies in
+/// `buf`, so that the head can be taken from the buffer and its header
+/// values share its bytes (see [`header_map`]).
+pub fn header_spans(buf: &[u8], headers: &[httparse::Header<'_>], at: &mut [Span]) {
+    let start = buf.as_ptr() as usize;
+    let offset = |p: *const u8| (p as usize - start) as u32;
+    for (slot, h) in at.iter_mut().zip(headers) {
+        let (name, value) = (offset(h.name.as_ptr()), offset(h.value.as_ptr()));
+        *slot = (
+            name,
+            name + h.name.len() as u32,
+            value,
+            value + h.value.len() as u32,
+        );
+    }
+}
+
+/// A header httparse took that `http` refuses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BadHeader {
+    Name,
+    Value,
+}
+
+/// The headers of `head` at `spans` (see [`header_spans`]), their values
+/// slices of `head` rather than copies.
+pub fn header_map(head: &Bytes, spans: &[Span]) -> Result<HeaderMap, BadHeader> {
+    let mut map = HeaderMap::with_capacity(spans.len());
+    for &(n0, n1, v0, v1) in spans {
+        let name = http::HeaderName::from_bytes(&head[n0 as usize..n1 as usize])
+            .map_err(|_| BadHeader::Name)?;
+        let value = http::HeaderValue::from_maybe_shared(head.slice(v0 as usize..v1 as usize))
+            .map_err(|_| BadHeader::Value)?;
+        map.append(name, value);
+    }
+    Ok(map)
+}
+
 /// A control byte other than HTAB (RFC 9110 §5.5: not allowed in a field).
 fn is_control(b: u8) -> bool {
     (b < 0x20 && b != b'\t') || b == 0x7f

@@ -32,17 +32,15 @@ use std::task::{Context, Poll, Waker};
 
 use bytes::{Bytes, BytesMut};
 use http::header::{CONNECTION, CONTENT_LENGTH, DATE, EXPECT, TRANSFER_ENCODING};
-use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Response, StatusCode, Version};
+use http::{HeaderValue, Method, Request, Response, StatusCode, Version};
 use http_body::{Body, Frame, SizeHint};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::watch;
 
 use super::conn::Activity;
 use crate::auth::payload::BoxError;
-use crate::http1::{self, Chunk, Declared, FramingError, Step};
+use crate::http1::{self, BadHeader, Chunk, Declared, FramingError, MAX_HEADERS, Step};
 
-/// Headers in one request at most (as hyper's server).
-const MAX_HEADERS: usize = 100;
 /// The first read of a request: a whole head of the usual size fits.
 const HEAD_READ: usize = 8 * 1024;
 /// A body read goes into what is left of the current buffer while at least
@@ -342,7 +340,7 @@ impl std::fmt::Display for Unreadable {
 fn parse_head(buf: &mut BytesMut, max_head: usize) -> Result<Option<Head>, Unreadable> {
     let bad = Unreadable::Malformed;
     // Where the target and each header's name and value lie in the buffer.
-    let mut at = [(0u32, 0u32, 0u32, 0u32); MAX_HEADERS];
+    let mut at: [http1::Span; MAX_HEADERS] = [(0, 0, 0, 0); MAX_HEADERS];
     let (len, method, target, minor, count) = {
         let mut headers = [const { std::mem::MaybeUninit::uninit() }; MAX_HEADERS];
         let mut req = httparse::Request::new(&mut []);
@@ -365,17 +363,9 @@ fn parse_head(buf: &mut BytesMut, max_head: usize) -> Result<Option<Head>, Unrea
         if len > max_head {
             return Err(Unreadable::TooLarge);
         }
+        http1::header_spans(buf, req.headers, &mut at);
         let start = buf.as_ptr() as usize;
         let offset = |p: *const u8| (p as usize - start) as u32;
-        for (slot, h) in at.iter_mut().zip(req.headers.iter()) {
-            let (name, value) = (offset(h.name.as_ptr()), offset(h.value.as_ptr()));
-            *slot = (
-                name,
-                name + h.name.len() as u32,
-                value,
-                value + h.value.len() as u32,
-            );
-        }
         let method = Method::from_bytes(req.method.unwrap_or_default().as_bytes())
             .map_err(|_| bad("invalid method"))?;
         let path = req.path.unwrap_or_default();
@@ -393,14 +383,10 @@ fn parse_head(buf: &mut BytesMut, max_head: usize) -> Result<Option<Head>, Unrea
         Some(0) => Version::HTTP_10,
         _ => return Err(bad("unsupported HTTP version")),
     };
-    let mut headers = HeaderMap::with_capacity(count);
-    for &(n0, n1, v0, v1) in &at[..count] {
-        let name = HeaderName::from_bytes(&head[n0 as usize..n1 as usize])
-            .map_err(|_| bad("invalid header name"))?;
-        let value = HeaderValue::from_maybe_shared(head.slice(v0 as usize..v1 as usize))
-            .map_err(|_| bad("invalid header value"))?;
-        headers.append(name, value);
-    }
+    let headers = http1::header_map(&head, &at[..count]).map_err(|e| match e {
+        BadHeader::Name => bad("invalid header name"),
+        BadHeader::Value => bad("invalid header value"),
+    })?;
     let http11 = version == Version::HTTP_11;
     let body = match http1::declared_framing(&headers, http11) {
         Ok(Declared::Chunked) => BodyState::Chunked(Chunk::Size),

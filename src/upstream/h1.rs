@@ -20,16 +20,14 @@ use std::task::{Context, Poll};
 
 use bytes::{Buf, Bytes, BytesMut};
 use http::header::TRANSFER_ENCODING;
-use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Version};
+use http::{HeaderMap, Method, StatusCode, Version};
 use http_body::{Frame, SizeHint};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 
-use crate::http1::{self, Chunk, Declared, FramingError, Step};
+use crate::http1::{self, BadHeader, Chunk, Declared, FramingError, MAX_HEADERS, Step};
 
 /// The largest answer head read (status line and headers).
 const MAX_HEAD: usize = 64 * 1024;
-/// Headers in one answer at most (as hyper's client).
-const MAX_HEADERS: usize = 100;
 /// The first read of an answer: a small object's whole answer fits.
 const HEAD_READ: usize = 8 * 1024;
 /// Body reads at most this much at once: large objects move in reads as
@@ -158,7 +156,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
     ) -> Result<Option<(http::response::Parts, Framing)>, H1Error> {
         loop {
             // Where each header's name and value lie in the buffer.
-            let mut at = [(0u32, 0u32, 0u32, 0u32); MAX_HEADERS];
+            let mut at: [http1::Span; MAX_HEADERS] = [(0, 0, 0, 0); MAX_HEADERS];
             let (len, code, minor, count) = {
                 let mut headers = [const { std::mem::MaybeUninit::uninit() }; MAX_HEADERS];
                 let mut resp = httparse::Response::new(&mut []);
@@ -169,17 +167,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
                     httparse::Status::Complete(len) => len,
                     httparse::Status::Partial => return Ok(None),
                 };
-                let start = self.buf.as_ptr() as usize;
-                let offset = |p: *const u8| (p as usize - start) as u32;
-                for (slot, h) in at.iter_mut().zip(resp.headers.iter()) {
-                    let (name, value) = (offset(h.name.as_ptr()), offset(h.value.as_ptr()));
-                    *slot = (
-                        name,
-                        name + h.name.len() as u32,
-                        value,
-                        value + h.value.len() as u32,
-                    );
-                }
+                http1::header_spans(&self.buf, resp.headers, &mut at);
                 (len, resp.code, resp.version, resp.headers.len())
             };
             let code = code.ok_or(H1Error::Head(httparse::Error::Status))?;
@@ -200,14 +188,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
                 _ => Version::HTTP_10,
             };
             let head = self.buf.split_to(len).freeze();
-            let mut map = HeaderMap::with_capacity(count);
-            for &(n0, n1, v0, v1) in &at[..count] {
-                let name = HeaderName::from_bytes(&head[n0 as usize..n1 as usize])
-                    .map_err(|_| H1Error::Head(httparse::Error::HeaderName))?;
-                let value = HeaderValue::from_maybe_shared(head.slice(v0 as usize..v1 as usize))
-                    .map_err(|_| H1Error::Head(httparse::Error::HeaderValue))?;
-                map.append(name, value);
-            }
+            let map = http1::header_map(&head, &at[..count]).map_err(|e| {
+                H1Error::Head(match e {
+                    BadHeader::Name => httparse::Error::HeaderName,
+                    BadHeader::Value => httparse::Error::HeaderValue,
+                })
+            })?;
             let framing = framing(status, version, &map, head_request)?;
             let mut parts = http::Response::new(()).into_parts().0;
             parts.status = status;
@@ -462,6 +448,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> http_body::Body for ReplyBody<S> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use http::HeaderValue;
     use http::header::CONTENT_LENGTH;
     use http_body_util::BodyExt;
     use tokio::io::{AsyncReadExt, DuplexStream};
