@@ -428,7 +428,11 @@ impl Protocols {
                     tls: true,
                     tls_version: tls_version(s.get_ref().1.protocol_version()),
                 };
-                self.serve(s, info, connection).await
+                // Boxed: the TLS stream (1.2 KiB) is moved through the
+                // protocol sniffing into the connection's reader, and each
+                // future on the way keeps room for what it was handed; a
+                // pointer costs 8 bytes in each instead of a copy.
+                self.serve(Box::new(s), info, connection).await
             }
             Ok(Err(e)) => {
                 tracing::debug!(%remote, error = %e, "tls handshake failed");
