@@ -670,24 +670,16 @@ where
     B::Error: Into<BoxError>,
 {
     loop {
-        let Some(head) = read_head(shared, settings.max_head, shutdown).await? else {
-            return Ok(());
-        };
         // Each request's state (its head, the answer being written) is
-        // boxed while the request lasts: inline, it would size the
-        // connection's task, and so every idle keep-alive connection, by the
-        // largest step of an exchange rather than by waiting for a head.
-        let go_on = match head {
-            Ok(head) => {
-                Box::pin(exchange(shared, settings, activity, shutdown, handle, head)).await?
-            }
-            Err(why) => {
-                lock(shared).buf = BytesMut::new();
-                Box::pin(refuse(shared, settings, handle(Err(why)))).await;
-                return Err(Http1Error::BadHead(why));
-            }
+        // boxed while the request lasts, and the head moved into the box
+        // before anything is awaited: inline, it would size the connection's
+        // task, and so every idle keep-alive connection, by the largest step
+        // of an exchange rather than by waiting for a head.
+        let exchanged = match read_head(shared, settings.max_head, shutdown).await? {
+            None => return Ok(()),
+            Some(head) => Box::pin(exchange(shared, settings, activity, shutdown, handle, head)),
         };
-        if !go_on {
+        if !exchanged.await? {
             return Ok(());
         }
     }
@@ -714,15 +706,16 @@ where
     let _ = write_answer(shared, head, out, body, settings.max_head).await;
 }
 
-/// Hands one request to `handle` and writes its answer. True when the
-/// connection goes on to its next request.
+/// Hands one request to `handle` and writes its answer (or has it refuse
+/// a head that cannot be read). True when the connection goes on to its
+/// next request.
 async fn exchange<F, Fut, B>(
     shared: &Shared,
     settings: &Settings,
     activity: &Activity,
     shutdown: &watch::Receiver<bool>,
     handle: &mut F,
-    head: Head,
+    head: Result<Head, Unreadable>,
 ) -> Result<bool, Http1Error>
 where
     F: FnMut(Result<Request<RequestBody>, Unreadable>) -> Fut,
@@ -730,6 +723,14 @@ where
     B: Body<Data = Bytes>,
     B::Error: Into<BoxError>,
 {
+    let head = match head {
+        Ok(head) => head,
+        Err(why) => {
+            lock(shared).buf = BytesMut::new();
+            refuse(shared, settings, handle(Err(why))).await;
+            return Err(Http1Error::BadHead(why));
+        }
+    };
     let _busy = activity.begin();
     let Head {
         parts,
