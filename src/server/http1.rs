@@ -149,7 +149,7 @@ impl Wire {
 
     /// Writes what is left of an owed `100 Continue`, unless the answer
     /// has begun (then the client learns from the answer instead; a 100
-    /// begun is finished first, see `serve_on`).
+    /// begun is finished first, see `exchange`).
     fn poll_continue(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         while self.continue_left > 0 && !self.answered {
             let from = CONTINUE.len() - self.continue_left;

@@ -83,13 +83,16 @@ impl Cutoff {
     {
         let cutoff = self.clone();
         cutoff.live.send_modify(|n| *n += 1);
+        // Counted out when dropped, polled or not: a task dropped before its
+        // first poll (the runtime shutting down) is not left counted.
+        let live = Live(cutoff.clone());
         // Boxed: an async block holds a future it captured and then awaits
         // twice over (once captured, once where it is polled), so inline a
         // connection's task would be twice its future's size for as long as
         // the connection lives (6 KiB instead of 3 for an idle HTTP/1 one).
         let fut = Box::pin(fut);
         async move {
-            let _live = Live(cutoff.clone());
+            let _live = live;
             tokio::select! {
                 _ = fut => {}
                 _ = cutoff.cut_happened() => {}
@@ -170,6 +173,18 @@ mod tests {
         let tracked = cutoff.track(large);
         let size = std::mem::size_of_val(&tracked);
         assert!(size <= 1024, "tracking a 4 KiB future takes {size} bytes");
+    }
+
+    /// A tracked task dropped before it ran (tokio drops queued tasks when
+    /// its runtime shuts down) is counted out, or the shutdown would wait
+    /// for it until the unwind deadline.
+    #[test]
+    fn a_tracked_task_dropped_unpolled_is_counted_out() {
+        let cutoff = Arc::new(Cutoff::default());
+        let tracked = cutoff.track(async {});
+        assert_eq!(cutoff.live(), 1);
+        drop(tracked);
+        assert_eq!(cutoff.live(), 0);
     }
 
     #[tokio::test]
