@@ -420,26 +420,27 @@ impl Protocols {
         remote: SocketAddr,
         connection: Connection,
     ) -> Result<(), BoxError> {
-        let stream = conn::Lingering::new(stream);
-        match tokio::time::timeout(self.handshake_timeout, acceptor.accept(stream)).await {
-            Ok(Ok(s)) => {
-                let info = ConnInfo {
-                    remote,
-                    tls: true,
-                    tls_version: tls_version(s.get_ref().1.protocol_version()),
-                };
-                // Boxed: the TLS stream (1.2 KiB) is moved through the
-                // protocol sniffing into the connection's reader, and each
-                // future on the way keeps room for what it was handed; a
-                // pointer costs 8 bytes in each instead of a copy.
-                self.serve(Box::new(s), info, connection).await
-            }
+        // The handshake's state (1.3 KiB) is boxed for as long as it lasts,
+        // and the TLS stream (1.2 KiB) boxed as it comes out of it: inline,
+        // both would size this future, which lives as long as the connection
+        // (4 KiB for an idle TLS connection instead of under 1). A pointer
+        // costs 8 bytes in each future the stream is handed through.
+        let accept = acceptor.accept(conn::Lingering::new(stream));
+        let handshake = Box::pin(tokio::time::timeout(self.handshake_timeout, accept));
+        let tls = match handshake.await {
+            Ok(Ok(s)) => Box::new(s),
             Ok(Err(e)) => {
                 tracing::debug!(%remote, error = %e, "tls handshake failed");
-                Ok(())
+                return Ok(());
             }
-            Err(_) => Ok(()),
-        }
+            Err(_) => return Ok(()),
+        };
+        let info = ConnInfo {
+            remote,
+            tls: true,
+            tls_version: tls_version(tls.get_ref().1.protocol_version()),
+        };
+        self.serve(tls, info, connection).await
     }
 
     /// Serves one connection in the protocol its first bytes announce.
