@@ -34,7 +34,8 @@
 //! (their keys: `presigned-get`, `signed-get`, `head`, `small-put`, `large-get`,
 //! `put-unsigned`, `put-hex`, `put-chunked`, `tls-small-get`, `tls-large-get`, `rss` for the
 //! memory check, `idle`: `CMP_IDLE_CONNS` (3000 / 100) keep-alive connections left open
-//! after one presigned GET each, and the resident memory each holds, and `idle-put`: the same
+//! after one presigned GET each, and the resident memory each holds, `idle-tls`: the same over
+//! TLS, `CMP_IDLE_TLS_CONNS` (1000 / 50) connections, and `idle-put`: the same
 //! after one presigned PUT each, `CMP_IDLE_PUT_CONNS` (300 / 20) connections, bodies of
 //! `CMP_IDLE_PUT_KIB` (1024 / 64) KiB).
 //! Figures are recorded in docs/benchmarks.md.
@@ -76,12 +77,13 @@ struct Knobs {
     large: usize,
     nginx_workers: usize,
     idle_conns: usize,
+    idle_tls_conns: usize,
     idle_put_conns: usize,
     idle_put_kib: usize,
 }
 
-/// `CMP_LOADS`: the loads to run, by key (`Load::key`, `rss` for the memory check, `idle` and
-/// `idle-put` for memory per idle connection); all when unset.
+/// `CMP_LOADS`: the loads to run, by key (`Load::key`, `rss` for the memory check, `idle`,
+/// `idle-tls` and `idle-put` for memory per idle connection); all when unset.
 fn selected(key: &str) -> bool {
     std::env::var("CMP_LOADS").map_or(true, |list| list.split(',').any(|k| k.trim() == key))
 }
@@ -105,6 +107,7 @@ impl Knobs {
             large: pick("CMP_LARGE_MIB", 1024, 4) * 1024 * 1024,
             nginx_workers: pick("CMP_NGINX_WORKERS", 2, 2),
             idle_conns: pick("CMP_IDLE_CONNS", 3000, 100),
+            idle_tls_conns: pick("CMP_IDLE_TLS_CONNS", 1000, 50),
             idle_put_conns: pick("CMP_IDLE_PUT_CONNS", 300, 20),
             idle_put_kib: pick("CMP_IDLE_PUT_KIB", 1024, 64),
         }
@@ -248,10 +251,15 @@ fn raise_descriptor_limit() {
     }
 }
 
-/// `count` connections to `port`, each after one request of `url` answered 2xx in full (a
-/// GET, or a PUT of `body` when there is one), left open (returned) and idle.
-fn idle_connections(port: u16, url: &str, count: usize, body: &[u8]) -> Vec<std::net::TcpStream> {
-    use std::io::{Read, Write};
+/// `count` connections made by `connect`, each after one request of `url` to `port` answered
+/// 2xx in full (a GET, or a PUT of `body` when there is one), left open (returned) and idle.
+fn idle_connections<S: std::io::Read + std::io::Write>(
+    connect: impl Fn() -> S,
+    port: u16,
+    url: &str,
+    count: usize,
+    body: &[u8],
+) -> Vec<S> {
     let target = url.splitn(4, '/').nth(3).expect("a path in the URL");
     let mut request = if body.is_empty() {
         format!("GET /{target} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n").into_bytes()
@@ -263,7 +271,7 @@ fn idle_connections(port: u16, url: &str, count: usize, body: &[u8]) -> Vec<std:
     request.extend_from_slice(body);
     (0..count)
         .map(|_| {
-            let mut conn = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+            let mut conn = connect();
             conn.write_all(&request).expect("request");
             let mut got = Vec::new();
             let mut buf = [0u8; 16 * 1024];
@@ -291,6 +299,43 @@ fn idle_connections(port: u16, url: &str, count: usize, body: &[u8]) -> Vec<std:
             conn
         })
         .collect()
+}
+
+/// Keeps `open` idle for 3 s, then reads `process`'s resident set (KiB) before closing them;
+/// returns how many were open and that reading.
+fn hold_idle<S>(open: Vec<S>, process: &Process) -> (usize, u64) {
+    std::thread::sleep(Duration::from_secs(3));
+    (open.len(), process.rss_kib())
+}
+
+/// A TLS client connection to `port` (blocking, rustls) with `config`.
+fn tls_connect(
+    config: &Arc<rustls::ClientConfig>,
+    port: u16,
+) -> rustls::StreamOwned<rustls::ClientConnection, std::net::TcpStream> {
+    let name = rustls::pki_types::ServerName::try_from("127.0.0.1").expect("a server name");
+    let conn = rustls::ClientConnection::new(config.clone(), name).expect("a TLS client");
+    let tcp = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    rustls::StreamOwned::new(conn, tcp)
+}
+
+/// A TLS client configuration trusting `tls`'s self-signed certificate.
+fn tls_client_config(tls: &Tls) -> Arc<rustls::ClientConfig> {
+    let pem = std::fs::read(&tls.cert).expect("cert.pem");
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls_pemfile::certs(&mut &pem[..]) {
+        roots
+            .add(cert.expect("a PEM certificate"))
+            .expect("a trusted certificate");
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    Arc::new(
+        rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .expect("TLS versions")
+            .with_root_certificates(roots)
+            .with_no_client_auth(),
+    )
 }
 
 /// VmHWM of `pid` in MiB.
@@ -1426,12 +1471,21 @@ fn main() {
     }
 
     // Memory held by idle keep-alive connections: connections opened one after another,
-    // each after one presigned 4 KiB GET (`idle`) or one presigned PUT (`idle-put`: what an
-    // upload leaves behind), all left open; the growth of the server's resident set (nginx:
-    // master and workers) per connection.
+    // each after one presigned 4 KiB GET (`idle`; `idle-tls` the same over TLS) or one
+    // presigned PUT (`idle-put`: what an upload leaves behind), all left open; the growth of
+    // the server's resident set (nginx: master and workers) per connection.
     let put_body = vec![b'p'; knobs.idle_put_kib * 1024];
+    let tls_client = tls_client_config(&tls);
     let idle_loads = [
         ("idle", "GET", "small", SMALL, knobs.idle_conns, &[][..]),
+        (
+            "idle-tls",
+            "GET",
+            "small",
+            SMALL,
+            knobs.idle_tls_conns,
+            &[][..],
+        ),
         (
             "idle-put",
             "PUT",
@@ -1443,27 +1497,40 @@ fn main() {
     ];
     for (key, method, object, size, count, body) in idle_loads {
         let idle_targets = if selected(key) { &targets[1..] } else { &[] };
+        let over_tls = key == "idle-tls";
         for target in idle_targets {
-            let endpoint = target.plain.endpoint();
+            let (process, endpoint) = if over_tls {
+                (target.tls, target.tls.tls_endpoint())
+            } else {
+                (target.plain, target.plain.endpoint())
+            };
             let object = format!("{endpoint}/bench/bencher/{object}");
             let (url, _) = sign_v4(method, &object, true, Payload::Unsigned, &[]);
-            let before = target.plain.rss_kib();
-            let open = idle_connections(target.plain.port, &url, count, body);
+            let before = process.rss_kib();
             // Idle a while, as keep-alive connections mostly are: s3warden gives back an idle
             // connection's read buffer after 2 s (nginx frees its buffers at once).
-            std::thread::sleep(Duration::from_secs(3));
-            let after = target.plain.rss_kib();
+            let (open, after) = if over_tls {
+                let port = process.tls_port.expect("a TLS listener");
+                let connect = || tls_connect(&tls_client, port);
+                hold_idle(idle_connections(connect, port, &url, count, body), process)
+            } else {
+                let port = process.port;
+                let connect =
+                    || std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+                hold_idle(idle_connections(connect, port, &url, count, body), process)
+            };
             println!(
-                "{}: {:.1} KiB resident per idle keep-alive connection after a {method} of {} KiB ({} connections: {:.1} -> {:.1} MiB)",
+                "{}: {:.1} KiB resident per idle keep-alive {}connection after a {method} of {} KiB ({} connections: {:.1} -> {:.1} MiB)",
                 target.name,
-                after.saturating_sub(before) as f64 / open.len() as f64,
+                after.saturating_sub(before) as f64 / open as f64,
+                if over_tls { "TLS " } else { "" },
                 size / 1024,
-                open.len(),
+                open,
                 before as f64 / 1024.0,
                 after as f64 / 1024.0
             );
             if target.name != "nginx proxy" {
-                *answered.entry(target.plain.child.id()).or_default() += open.len() as u64;
+                *answered.entry(process.child.id()).or_default() += open as u64;
             }
         }
     }
