@@ -444,51 +444,55 @@ impl Protocols {
     }
 
     /// Serves one connection in the protocol its first bytes announce.
-    async fn serve<I>(
+    ///
+    /// An async block rather than an async fn: an async fn moves its
+    /// arguments into locals of its own and keeps room for both, in a future
+    /// that lives as long as the connection.
+    #[allow(clippy::manual_async_fn)]
+    fn serve<I>(
         &self,
         mut io: I,
         info: ConnInfo,
         connection: Connection,
-    ) -> Result<(), BoxError>
+    ) -> impl Future<Output = Result<(), BoxError>>
     where
         I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
     {
-        let (http2, seen) = match conn::sniff_http2(&mut io).await {
-            Ok(sniffed) => sniffed,
-            // Gone before saying anything.
-            Err(_) => return Ok(()),
-        };
-        let Connection {
-            state,
-            activity,
-            watcher,
-            shutdown,
-        } = connection;
-        let io = conn::Replay::new(seen, activity.clone(), io);
-        if http2 {
-            let service = http2_service(state, info, activity);
-            // Boxed: an HTTP/2 connection's state is large, and inline it
-            // would size every HTTP/1 connection's task too.
-            Box::pin(watcher.watch(self.http2.serve_connection(TokioIo::new(io), service)))
-                .await
-                .map_err(Into::into)
-        } else {
-            let served = http1::serve(io, &self.http1, &activity, shutdown, |req| {
-                // Boxed per request: inline, a request's future would size
-                // every idle keep-alive connection's task by its largest path.
-                let answer: Pin<Box<dyn Future<Output = _> + Send>> = match req {
-                    Ok(req) => Box::pin(pipeline::handle(
-                        state.clone(),
-                        info,
-                        req.map(body::ClientBody::H1),
-                    )),
-                    Err(why) => Box::pin(pipeline::refuse_unreadable(state.clone(), info, why)),
-                };
-                answer
-            })
-            .await;
-            drop(watcher);
-            served.map_err(Into::into)
+        async move {
+            let (http2, seen) = match conn::sniff_http2(&mut io).await {
+                Ok(sniffed) => sniffed,
+                // Gone before saying anything.
+                Err(_) => return Ok(()),
+            };
+            let io = conn::Replay::new(seen, connection.activity.clone(), io);
+            if http2 {
+                let service = http2_service(connection.state, info, connection.activity);
+                // Boxed: an HTTP/2 connection's state is large, and inline it
+                // would size every HTTP/1 connection's task too.
+                let serving = self.http2.serve_connection(TokioIo::new(io), service);
+                Box::pin(connection.watcher.watch(serving))
+                    .await
+                    .map_err(Into::into)
+            } else {
+                let state = &connection.state;
+                let activity = &connection.activity;
+                let served = http1::serve(io, &self.http1, activity, connection.shutdown, |req| {
+                    // Boxed per request: inline, a request's future would size
+                    // every idle keep-alive connection's task by its largest path.
+                    let answer: Pin<Box<dyn Future<Output = _> + Send>> = match req {
+                        Ok(req) => Box::pin(pipeline::handle(
+                            state.clone(),
+                            info,
+                            req.map(body::ClientBody::H1),
+                        )),
+                        Err(why) => Box::pin(pipeline::refuse_unreadable(state.clone(), info, why)),
+                    };
+                    answer
+                })
+                .await;
+                drop(connection.watcher);
+                served.map_err(Into::into)
+            }
         }
     }
 }
