@@ -178,17 +178,16 @@ pub type Span = (u32, u32, u32, u32);
 /// `buf`, so that the head can be taken from the buffer and its header
 /// values share its bytes (see [`header_map`]).
 pub fn header_spans(buf: &[u8], headers: &[httparse::Header<'_>], at: &mut [Span]) {
-    let start = buf.as_ptr() as usize;
-    let offset = |p: *const u8| (p as usize - start) as u32;
     for (slot, h) in at.iter_mut().zip(headers) {
-        let (name, value) = (offset(h.name.as_ptr()), offset(h.value.as_ptr()));
-        *slot = (
-            name,
-            name + h.name.len() as u32,
-            value,
-            value + h.value.len() as u32,
-        );
+        let (name, value) = (range_in(buf, h.name.as_bytes()), range_in(buf, h.value));
+        *slot = (name.0, name.1, value.0, value.1);
     }
+}
+
+/// Where `part`, a slice httparse took of `buf`, lies in it: start and end.
+pub fn range_in(buf: &[u8], part: &[u8]) -> (u32, u32) {
+    let start = (part.as_ptr() as usize - buf.as_ptr() as usize) as u32;
+    (start, start + part.len() as u32)
 }
 
 /// A header httparse took that `http` refuses.
