@@ -556,19 +556,22 @@ async fn losing_postgres_keeps_s3_going_refuses_iam_writes_and_the_fleet_converg
         )
         .await;
     }
-    let metrics = reqwest::get(format!(
-        "http://{}/metrics",
-        f.instances[1].metrics_addr().unwrap()
-    ))
-    .await
-    .unwrap()
-    .text()
-    .await
-    .unwrap();
-    assert!(
-        metrics.contains("s3warden_identity_store_up 0"),
-        "{metrics}"
-    );
+    // The gauge is refreshed every second (housekeeping), readyz at once.
+    let metrics_url = format!("http://{}/metrics", f.instances[1].metrics_addr().unwrap());
+    within(
+        Duration::from_secs(3),
+        "the metrics naming the lost store",
+        || async {
+            let metrics = reqwest::get(&metrics_url)
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap();
+            metrics.contains("s3warden_identity_store_up 0")
+        },
+    )
+    .await;
 
     relay.restore();
     // Writes work again without a restart, and the other instance catches up.
