@@ -13,6 +13,10 @@ import duckdb
 directory, setup, *queries = sys.argv[1:]
 os.chdir(directory)
 con = duckdb.connect()
+# DuckDB's Python client draws a progress bar on stdout for any statement
+# that runs longer than 2 s (a loaded CI machine), which would break the
+# one-JSON-line-per-query output.
+con.execute("SET enable_progress_bar = false")
 con.execute(setup)
 for q in queries:
     rows = con.sql(q).fetchall()

@@ -110,7 +110,7 @@ async fn the_documented_jq_and_duckdb_queries_answer_their_questions() {
     let out = run_python("duckdb_query.py", &args);
     let answers: Vec<Vec<Vec<Option<String>>>> = out
         .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l:?}")))
         .collect();
     assert_eq!(answers.len(), sql.len() - 1, "one answer per query");
     for (query, rows) in sql[1..].iter().zip(&answers) {
