@@ -1,6 +1,7 @@
 //! Prometheus metrics and health endpoints for operators: requests by
 //! operation, decision and status; bytes in and out; total and upstream
-//! latency histograms; open connections; upstream errors; the audit queue;
+//! latency histograms; open connections (in all and per worker); upstream
+//! errors; the audit queue;
 //! the build; the process (memory, descriptors, CPU).
 //! Names follow Prometheus' conventions: the unit last, before `_total`.
 //! Series without per-request labels exist from the start at 0; those
@@ -45,6 +46,11 @@ struct KindLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct WorkerLabels {
+    worker: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct BuildLabels {
     version: &'static str,
 }
@@ -66,6 +72,7 @@ pub struct Metrics {
     duration: Family<OperationLabels, Histogram, fn() -> Histogram>,
     upstream_duration: Family<OperationLabels, Histogram, fn() -> Histogram>,
     connections: Gauge<i64, AtomicI64>,
+    worker_connections: Family<WorkerLabels, Gauge<i64, AtomicI64>>,
     upstream_errors: Family<KindLabels, Counter>,
     audit_queue: Gauge<i64, AtomicI64>,
     audit_refused: Counter,
@@ -133,6 +140,12 @@ impl Metrics {
             "Client connections currently open",
             connections.clone(),
         );
+        let worker_connections = Family::<WorkerLabels, Gauge<i64, AtomicI64>>::default();
+        registry.register(
+            "worker_connections",
+            "Client connections currently open, by the worker serving them",
+            worker_connections.clone(),
+        );
         for kind in crate::upstream::UpstreamError::KINDS {
             upstream_errors
                 .get_or_create(&KindLabels { kind })
@@ -187,6 +200,7 @@ impl Metrics {
             duration,
             upstream_duration,
             connections,
+            worker_connections,
             upstream_errors,
             audit_queue,
             audit_refused,
@@ -228,6 +242,17 @@ impl Metrics {
 
     pub fn connection_closed(&self) {
         self.connections.dec();
+    }
+
+    /// The count of connections worker `index` serves, exported as
+    /// `s3warden_worker_connections{worker="index"}` (from 0); its keeper
+    /// (the workers' balance) counts on the returned handle.
+    pub fn worker_connections(&self, index: usize) -> Gauge<i64, AtomicI64> {
+        self.worker_connections
+            .get_or_create(&WorkerLabels {
+                worker: index.to_string(),
+            })
+            .clone()
     }
 
     /// An upstream failure of the given kind (`connect`, `timeout`, …).

@@ -3,6 +3,7 @@
 
 mod api;
 mod authenticate;
+mod balance;
 mod body;
 mod conn;
 mod cors;
@@ -213,7 +214,12 @@ impl Server {
             None => None,
         };
         let mut worker_threads = Vec::with_capacity(workers);
-        for index in 0..workers {
+        let (balance, inboxes) = balance::Balance::new(
+            (0..workers)
+                .map(|i| state.metrics.worker_connections(i))
+                .collect(),
+        );
+        for (index, inbox) in inboxes.into_iter().enumerate() {
             let listener = listener
                 .try_clone()
                 .map_err(|source| ServerError::Bind { addr, source })?;
@@ -224,6 +230,11 @@ impl Server {
             let state = state.clone();
             let tls = tls.clone();
             let shutdown_rx = shutdown_rx.clone();
+            let worker = Worker {
+                index,
+                balance: balance.clone(),
+                inbox,
+            };
             let thread = std::thread::Builder::new()
                 .name(format!("s3warden-worker-{index}"))
                 .spawn(move || {
@@ -231,7 +242,15 @@ impl Server {
                     runtime.block_on(async move {
                         match TcpListener::from_std(listener) {
                             Ok(listener) => {
-                                accept_loop(listener, state, tls, header_timeout, shutdown_rx).await
+                                accept_loop(
+                                    listener,
+                                    worker,
+                                    state,
+                                    tls,
+                                    header_timeout,
+                                    shutdown_rx,
+                                )
+                                .await
                             }
                             Err(e) => {
                                 tracing::error!(error = %e, worker = index, "worker cannot listen")
@@ -604,8 +623,17 @@ fn readiness(state: &Arc<State>) -> metrics::endpoint::ReadyCheck {
     })
 }
 
+/// A worker's place among the others: its index, the connection counts
+/// of all, and where connections handed to it arrive.
+struct Worker {
+    index: usize,
+    balance: Arc<balance::Balance>,
+    inbox: tokio::sync::mpsc::UnboundedReceiver<balance::Handoff>,
+}
+
 async fn accept_loop(
     listener: TcpListener,
+    mut worker: Worker,
     state: Arc<State>,
     tls: Option<tokio_rustls::TlsAcceptor>,
     header_timeout: Duration,
@@ -618,11 +646,27 @@ async fn accept_loop(
     // are a few hundred bytes).
     let protocols = Arc::new(Protocols::new(&state, header_timeout));
     loop {
-        let (stream, remote) = tokio::select! {
+        let (stream, remote, counted) = tokio::select! {
             accepted = listener.accept() => match accepted {
-                Ok(a) => {
+                Ok((stream, remote)) => {
                     backoff.succeeded();
-                    a
+                    let counted = worker.balance.place(worker.index);
+                    if counted.worker() == worker.index {
+                        (stream, remote, counted)
+                    } else {
+                        // Deregistered from this worker's event loop, to
+                        // be registered with the other's.
+                        match stream.into_std() {
+                            Ok(stream) => {
+                                let handoff = balance::Handoff { stream, remote, counted };
+                                if worker.balance.hand(handoff).is_err() {
+                                    tracing::debug!(%remote, "connection closed: its worker is shutting down");
+                                }
+                            }
+                            Err(e) => tracing::debug!(%remote, error = %e, "accepted connection lost"),
+                        }
+                        continue;
+                    }
                 }
                 Err(e) if conn::out_of_descriptors(&e) => {
                     let (pause, log) = backoff.failed(std::time::Instant::now());
@@ -640,6 +684,15 @@ async fn accept_loop(
                     continue;
                 }
             },
+            Some(handed) = worker.inbox.recv() => {
+                match tokio::net::TcpStream::from_std(handed.stream) {
+                    Ok(stream) => (stream, handed.remote, handed.counted),
+                    Err(e) => {
+                        tracing::debug!(remote = %handed.remote, error = %e, "handed connection lost");
+                        continue;
+                    }
+                }
+            }
             _ = shutdown.changed() => break,
         };
         let _ = stream.set_nodelay(true);
@@ -654,7 +707,7 @@ async fn accept_loop(
         let protocols = protocols.clone();
         let shutdown_rx = shutdown.clone();
         cutoff.spawn(async move {
-            let _open = ConnectionGuard(metrics);
+            let _open = (ConnectionGuard(metrics), counted);
             let connection = Connection {
                 state,
                 activity: activity.clone(),

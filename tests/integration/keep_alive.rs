@@ -396,3 +396,64 @@ async fn an_unreadable_request_gets_s3s_error_an_audit_record_and_a_close() {
     }
     h.server.shutdown().await;
 }
+
+/// `s3warden_worker_connections`, by worker, from the metrics endpoint.
+async fn worker_connections(h: &Harness) -> Vec<i64> {
+    let metrics = format!("http://{}/metrics", h.server.metrics_addr().unwrap());
+    let text = reqwest::get(metrics).await.unwrap().text().await.unwrap();
+    let mut counts: Vec<(String, i64)> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("s3warden_worker_connections{worker=\""))
+        .filter_map(|l| {
+            let (worker, value) = l.split_once("\"} ")?;
+            Some((worker.to_string(), value.trim().parse().ok()?))
+        })
+        .collect();
+    counts.sort();
+    counts.into_iter().map(|(_, n)| n).collect()
+}
+
+/// The workers share one listening socket and whichever polls first takes
+/// a connection; connections opened together still end up spread evenly
+/// (a worker that accepts more than its share hands them to another), a
+/// handed-over connection is served like any other, and a closed one is
+/// counted out.
+#[tokio::test]
+async fn connections_opened_together_are_spread_over_the_workers() {
+    let h =
+        Harness::embedded_configured("workers = 2\nmetrics_listen = \"127.0.0.1:0\"", "", "").await;
+    assert_eq!(worker_connections(&h).await, [0, 0]);
+    let addr = h.server.local_addr();
+    let mut conns: Vec<TcpStream> =
+        futures_util::future::join_all((0..64).map(|_| TcpStream::connect(addr)))
+            .await
+            .into_iter()
+            .map(Result::unwrap)
+            .collect();
+    for round in 0..2 {
+        let answers = futures_util::future::join_all(conns.iter_mut().map(|s| async {
+            s.write_all(&request(&h, "GET", "/shared/alice/none", b""))
+                .await
+                .unwrap();
+            let mut buf = Vec::new();
+            let a = answer(s, &mut buf).await.expect("an answer");
+            (a.status, kept_open(&a))
+        }))
+        .await;
+        for (status, open) in answers {
+            assert_eq!((status, open), (403, true), "round {round}");
+        }
+    }
+    let counts = worker_connections(&h).await;
+    assert_eq!(counts.iter().sum::<i64>(), 64, "{counts:?}");
+    assert!(counts[0].abs_diff(counts[1]) <= 1, "{counts:?}");
+    drop(conns);
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while worker_connections(&h).await != [0, 0] {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "closed connections still counted"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
