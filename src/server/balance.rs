@@ -42,15 +42,17 @@ pub struct Balance {
     inboxes: Vec<mpsc::UnboundedSender<Handoff>>,
 }
 
-/// One connection counted to a worker until dropped.
+/// One connection counted to a worker until dropped. It holds the gauge,
+/// not the balance: a hand-off stranded in a channel must not keep the
+/// channel alive.
 pub struct Counted {
-    balance: Arc<Balance>,
+    open: Gauge<i64, AtomicI64>,
     worker: usize,
 }
 
 impl Drop for Counted {
     fn drop(&mut self) {
-        self.balance.open[self.worker].dec();
+        self.open.dec();
     }
 }
 
@@ -66,30 +68,38 @@ impl Balance {
     }
 
     /// Which worker is to serve a connection worker `me` accepted: `me`,
-    /// or the least loaded worker when keeping it would put `me` more than
-    /// [`SLACK`] above that one. The connection is counted to that worker at once, so a
-    /// burst of accepts spreads out before any of them is served.
-    pub fn place(self: &Arc<Self>, me: usize) -> Counted {
+    /// or the least loaded worker still accepting when keeping it would
+    /// put `me` more than [`SLACK`] above that one. The connection is
+    /// counted to that worker at once, so a burst of accepts spreads out
+    /// before any of them is served.
+    pub fn place(&self, me: usize) -> Counted {
         let mine = self.open[me].get();
         let (least, fewest) = self
             .open
             .iter()
             .map(Gauge::get)
             .enumerate()
+            // A worker that stopped (or never started) accepting counts
+            // none and would otherwise draw every connection.
+            .filter(|&(i, _)| !self.inboxes[i].is_closed())
             .min_by_key(|&(_, n)| n)
             .unwrap_or((me, mine));
         let worker = if mine + 1 > fewest + SLACK { least } else { me };
+        self.keep(worker)
+    }
+
+    /// Counts a connection to `worker`, whatever the others serve.
+    pub fn keep(&self, worker: usize) -> Counted {
         self.open[worker].inc();
         Counted {
-            balance: self.clone(),
+            open: self.open[worker].clone(),
             worker,
         }
     }
 
-    /// Hands an accepted socket to the worker it was counted to. Fails
-    /// when that worker no longer accepts (shutting down): the socket is
-    /// then closed when the hand-off is dropped, as a connection still in
-    /// the listen queue at shutdown is.
+    /// Hands an accepted socket to the worker it was counted to. Fails,
+    /// giving it back, when that worker no longer accepts (its inbox is
+    /// closed when it stops).
     pub fn hand(&self, handoff: Handoff) -> Result<(), Handoff> {
         self.inboxes[handoff.counted.worker]
             .send(handoff)
@@ -153,6 +163,16 @@ mod tests {
         assert_eq!(c.worker(), 1);
         drop((a, c));
         assert_eq!(balance.counts(), [0, 0]);
+    }
+
+    #[test]
+    fn a_worker_that_stopped_accepting_is_given_none() {
+        let (balance, mut inboxes) = balance(3);
+        // Worker 2 ended (its inbox closed): it counts none, but takes none.
+        inboxes.pop().unwrap().close();
+        let held: Vec<Counted> = (0..4).map(|_| balance.place(0)).collect();
+        assert_eq!(balance.counts(), [2, 2, 0]);
+        drop(held);
     }
 
     #[test]

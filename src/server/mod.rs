@@ -631,6 +631,47 @@ struct Worker {
     inbox: tokio::sync::mpsc::UnboundedReceiver<balance::Handoff>,
 }
 
+impl Worker {
+    /// A connection this worker accepted: kept (with its count), or handed
+    /// to a less loaded worker (None). One that cannot be handed over (that
+    /// worker stopped accepting) is served here.
+    fn take(
+        &self,
+        stream: tokio::net::TcpStream,
+        remote: SocketAddr,
+    ) -> Option<(tokio::net::TcpStream, SocketAddr, balance::Counted)> {
+        let counted = self.balance.place(self.index);
+        if counted.worker() == self.index {
+            return Some((stream, remote, counted));
+        }
+        // Deregistered from this worker's event loop, to be registered
+        // with the other's.
+        let stream = match stream.into_std() {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::debug!(%remote, error = %e, "accepted connection lost");
+                return None;
+            }
+        };
+        let back = self
+            .balance
+            .hand(balance::Handoff {
+                stream,
+                remote,
+                counted,
+            })
+            .err()?;
+        let counted = self.balance.keep(self.index);
+        match tokio::net::TcpStream::from_std(back.stream) {
+            Ok(stream) => Some((stream, remote, counted)),
+            Err(e) => {
+                tracing::debug!(%remote, error = %e, "accepted connection lost");
+                None
+            }
+        }
+    }
+}
+
 async fn accept_loop(
     listener: TcpListener,
     mut worker: Worker,
@@ -645,27 +686,24 @@ async fn accept_loop(
     // Shared, not copied into every connection's task (hyper's builders
     // are a few hundred bytes).
     let protocols = Arc::new(Protocols::new(&state, header_timeout));
+    // While accept backs off (out of descriptors), connections handed
+    // over by other workers and the shutdown signal are still taken.
+    let mut paused_until: Option<tokio::time::Instant> = None;
     loop {
+        let until = paused_until;
+        let resume = async move {
+            match until {
+                Some(t) => tokio::time::sleep_until(t).await,
+                None => std::future::pending().await,
+            }
+        };
         let (stream, remote, counted) = tokio::select! {
-            accepted = listener.accept() => match accepted {
+            accepted = listener.accept(), if paused_until.is_none() => match accepted {
                 Ok((stream, remote)) => {
                     backoff.succeeded();
-                    let counted = worker.balance.place(worker.index);
-                    if counted.worker() == worker.index {
-                        (stream, remote, counted)
-                    } else {
-                        // Deregistered from this worker's event loop, to
-                        // be registered with the other's.
-                        match stream.into_std() {
-                            Ok(stream) => {
-                                let handoff = balance::Handoff { stream, remote, counted };
-                                if worker.balance.hand(handoff).is_err() {
-                                    tracing::debug!(%remote, "connection closed: its worker is shutting down");
-                                }
-                            }
-                            Err(e) => tracing::debug!(%remote, error = %e, "accepted connection lost"),
-                        }
-                        continue;
+                    match worker.take(stream, remote) {
+                        Some(kept) => kept,
+                        None => continue,
                     }
                 }
                 Err(e) if conn::out_of_descriptors(&e) => {
@@ -674,7 +712,7 @@ async fn accept_loop(
                     if let Some(failures) = log {
                         tracing::warn!(error = %e, failures, shed, "out of file descriptors; accept backs off and sheds the oldest idle connections");
                     }
-                    tokio::time::sleep(pause).await;
+                    paused_until = Some(tokio::time::Instant::now() + pause);
                     continue;
                 }
                 // A connection reset before it was accepted concerns that
@@ -684,6 +722,10 @@ async fn accept_loop(
                     continue;
                 }
             },
+            () = resume => {
+                paused_until = None;
+                continue;
+            }
             Some(handed) = worker.inbox.recv() => {
                 match tokio::net::TcpStream::from_std(handed.stream) {
                     Ok(stream) => (stream, handed.remote, handed.counted),
@@ -753,6 +795,11 @@ async fn accept_loop(
         });
     }
     drop(listener);
+    // No more hand-offs: other workers serve what they accept from now on.
+    // Those already queued are closed unread, as connections still in the
+    // listen queue are.
+    worker.inbox.close();
+    while worker.inbox.try_recv().is_ok() {}
     let grace = Duration::from_secs(state.config.limits.shutdown_grace_secs);
     shutdown::drain_then_cut(&state.cutoff, graceful.shutdown(), grace).await;
 }

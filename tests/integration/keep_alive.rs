@@ -418,7 +418,7 @@ async fn worker_connections(h: &Harness) -> Vec<i64> {
 /// (a worker that accepts more than its share hands them to another), a
 /// handed-over connection is served like any other, and a closed one is
 /// counted out.
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connections_opened_together_are_spread_over_the_workers() {
     let h =
         Harness::embedded_configured("workers = 2\nmetrics_listen = \"127.0.0.1:0\"", "", "").await;
@@ -456,4 +456,5 @@ async fn connections_opened_together_are_spread_over_the_workers() {
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    h.server.shutdown().await;
 }
