@@ -35,8 +35,9 @@ STAGES = [
      r"server::pipeline|server::response|server::body|forward_headers|strip_upstream"),
     ("upstream connection (request, pool, hyper client)",
      r"role::Client|hyper::client|upstream::pool|Upstream::send|upstream::progress"),
-    ("client connection (hyper server: HTTP/1 parse and write)",
-     r"role::Server|dispatch::|poll_read_head|h1::conn|h1::io|h1::role"),
+    ("client connection (HTTP/1 parse and write; hyper's server for HTTP/2)",
+     r"server::http1::|s3warden::http1::|server::conn::|server::Protocols|role::Server|dispatch::|poll_read_head|h1::conn|h1::io|h1::role"),
+    ("audit log compression (rotated files)", r"audit::writer::compress|zlib_rs::"),
 ]
 KERNEL_ENTRY = re.compile(r"entry_SYSCALL_64|^asm_|irqentry")
 OTHER = "runtime and other (tokio, allocator, libc, not unwound)"
@@ -79,7 +80,7 @@ def main():
     for comm, frames in samples(sys.argv[1]):
         if not frames:
             continue
-        thread = "audit thread" if "audit" in comm else "workers"
+        thread = "audit thread" if "audit" in comm or "gzip" in comm else "workers"
         stage = stage_of(frames)
         counts[(stage, thread)] += 1
         if "sha2::" in frames[0]:

@@ -51,11 +51,24 @@ pub fn list_log_files(live: &Path) -> std::io::Result<Vec<PathBuf>> {
     Ok(rotated)
 }
 
-/// The lines of an audit file; `.gz` files are decompressed on the fly.
+/// The lines of an audit file; `.gz` files are decompressed on the fly. A
+/// rotated `.jsonl` compressed away since it was listed is read as its
+/// `.gz` (the compressor renames the whole `.gz` in place before removing
+/// the original).
 pub fn open_lines(
     path: &Path,
 ) -> std::io::Result<Box<dyn Iterator<Item = std::io::Result<String>>>> {
-    let file = File::open(path)?;
+    let (file, path) = match File::open(path) {
+        Ok(f) => (f, path.to_path_buf()),
+        Err(e)
+            if e.kind() == std::io::ErrorKind::NotFound
+                && path.extension().is_some_and(|x| x == "jsonl") =>
+        {
+            let gz = PathBuf::from(format!("{}.gz", path.display()));
+            (File::open(&gz).map_err(|_| e)?, gz)
+        }
+        Err(e) => return Err(e),
+    };
     let reader: Box<dyn BufRead> = if path.extension().is_some_and(|e| e == "gz") {
         Box::new(BufReader::new(flate2::read::MultiGzDecoder::new(file)))
     } else {
@@ -166,6 +179,25 @@ fn is_rotated(p: &Path) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::Write;
+
+    #[test]
+    fn a_file_compressed_away_after_listing_is_read_as_its_gz() {
+        let dir = tempfile::TempDir::new().unwrap();
+        let listed = dir.path().join("audit-20260102T030405.006Z.jsonl");
+        let gz = File::create(dir.path().join("audit-20260102T030405.006Z.jsonl.gz")).unwrap();
+        let mut enc = flate2::write::GzEncoder::new(gz, flate2::Compression::fast());
+        enc.write_all(b"{\"seq\":1}\n{\"seq\":2}\n").unwrap();
+        enc.finish().unwrap();
+        let lines: Vec<String> = open_lines(&listed).unwrap().map(Result::unwrap).collect();
+        assert_eq!(lines, [r#"{"seq":1}"#, r#"{"seq":2}"#]);
+        // Neither form there: the original error.
+        let gone = dir.path().join("audit-20260102T030406.006Z.jsonl");
+        assert_eq!(
+            open_lines(&gone).err().map(|e| e.kind()),
+            Some(std::io::ErrorKind::NotFound)
+        );
+    }
 
     #[test]
     fn rotated_names_sort_in_time_order_and_are_recognised() {

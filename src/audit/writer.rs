@@ -444,10 +444,11 @@ impl LogFile {
         self.records = 0;
         self.digest = Sha256::new();
         self.opened = Instant::now();
-        self.checkpoint("rotation", head)?;
+        // Queued first: a failed checkpoint must not leave it uncompressed.
         if let Some(compressor) = &self.compress {
             compressor.queue(rotated);
         }
+        self.checkpoint("rotation", head)?;
         Ok(())
     }
 }
@@ -725,11 +726,16 @@ fn compress(path: &Path) -> std::io::Result<()> {
 /// second), and compressing each file at once on a thread of its own took a
 /// sixth of the proxy's CPU from the request path and could pile threads
 /// up when files rotated faster than they compressed. Files queue instead;
-/// the writer never waits for one. Dropped with the log: the thread
-/// finishes what is queued and ends (a file left uncompressed by a stop is
-/// compressed at the next start).
+/// the writer never waits for one, and a queue that grows is reported.
+/// Dropped with the log: the thread ends after the file it is compressing
+/// (files still queued are compressed at the next start, as those a crash
+/// leaves are), so no thread outlives the log's lock.
 struct Compressor {
-    queue: std::sync::mpsc::Sender<PathBuf>,
+    queue: Option<std::sync::mpsc::Sender<PathBuf>>,
+    /// Files queued and not yet compressed.
+    pending: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
 }
 
 /// gzip level of rotated files. Measured on 100 MiB of audit records
@@ -738,35 +744,76 @@ struct Compressor {
 /// miniz_oxide, used before, took level 6 at 58 MB/s.
 const GZIP_LEVEL: u32 = 3;
 
-/// Added to the compressing thread's nice value: it runs when the workers
-/// leave the CPU to it.
-const COMPRESS_NICENESS: libc::c_int = 10;
+/// Added to the compressing thread's nice value: it yields to the workers
+/// when they want the CPU, yet its share against a busy worker (about a
+/// quarter of a core at +5) is several times what compressing the log of
+/// a saturated proxy takes at [`GZIP_LEVEL`].
+const COMPRESS_NICENESS: libc::c_int = 5;
+
+/// Rotated files waiting to be compressed at which the lag is reported.
+const BACKLOG_WARN: usize = 3;
 
 impl Compressor {
     fn start() -> std::io::Result<Compressor> {
+        use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
         let (queue, files) = std::sync::mpsc::channel::<PathBuf>();
-        std::thread::Builder::new()
+        let pending = std::sync::Arc::new(AtomicUsize::new(0));
+        let stop = std::sync::Arc::new(AtomicBool::new(false));
+        let thread = std::thread::Builder::new()
             .name("s3warden-gzip".into())
-            .spawn(move || {
-                lower_priority(COMPRESS_NICENESS);
-                for path in files {
-                    if let Err(e) = compress(&path) {
-                        tracing::error!(path = ?path, error = %e, "compressing a rotated audit file failed");
+            .spawn({
+                let (pending, stop) = (pending.clone(), stop.clone());
+                move || {
+                    lower_priority(COMPRESS_NICENESS);
+                    for path in files {
+                        if stop.load(Ordering::Relaxed) {
+                            break;
+                        }
+                        if let Err(e) = compress(&path) {
+                            tracing::error!(path = ?path, error = %e, "compressing a rotated audit file failed");
+                        }
+                        pending.fetch_sub(1, Ordering::Relaxed);
                     }
                 }
             })?;
-        Ok(Compressor { queue })
+        Ok(Compressor {
+            queue: Some(queue),
+            pending,
+            stop,
+            thread: Some(thread),
+        })
     }
 
     fn queue(&self, path: PathBuf) {
-        // The thread ends only when this sender is dropped.
-        let _ = self.queue.send(path);
+        use std::sync::atomic::Ordering;
+        let waiting = self.pending.fetch_add(1, Ordering::Relaxed) + 1;
+        if waiting == BACKLOG_WARN {
+            tracing::warn!(
+                waiting,
+                "audit log compression is falling behind: rotated files wait uncompressed"
+            );
+        }
+        if let Some(queue) = &self.queue {
+            let _ = queue.send(path);
+        }
+    }
+}
+
+impl Drop for Compressor {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.queue = None;
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
     }
 }
 
 /// Raises the calling thread's nice value by `by` (on Linux the nice value
-/// is a thread's own). Best effort: the work is the same at any priority.
+/// is a thread's own; elsewhere it would be the whole process's, so it is
+/// left alone). Best effort: the work is the same at any priority.
 fn lower_priority(by: libc::c_int) {
+    #[cfg(target_os = "linux")]
     // SAFETY: getpriority/setpriority with PRIO_PROCESS and who = 0 act on
     // the calling thread and take no pointers.
     unsafe {
@@ -775,6 +822,8 @@ fn lower_priority(by: libc::c_int) {
             tracing::debug!("could not lower the audit compressor's priority");
         }
     }
+    #[cfg(not(target_os = "linux"))]
+    let _ = by;
 }
 
 /// Queues rotated files a crash or a stop left uncompressed.
@@ -809,7 +858,7 @@ mod tests {
     }
 
     #[test]
-    fn rotated_files_are_compressed_in_turn_by_one_lower_priority_thread() {
+    fn rotated_files_are_compressed_in_order_on_a_lower_priority_thread() {
         let dir = tempfile::tempdir().unwrap();
         let files: Vec<PathBuf> = (0..3)
             .map(|i| {
