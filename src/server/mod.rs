@@ -741,15 +741,17 @@ async fn accept_loop(
         let state = state.clone();
         let tls = tls.clone();
         let watcher = graceful.watcher();
-        let metrics = state.metrics.clone();
-        metrics.connection_opened();
+        state.metrics.connection_opened();
+        // Made here, not in the task: a task dropped before its first poll
+        // (a runtime shutting down) still counts its connection out.
+        let open = (ConnectionGuard(state.metrics.clone()), counted);
         let cutoff = state.cutoff.clone();
         let activity = conn::Activity::default();
         let registered = connections.register(&activity);
         let protocols = protocols.clone();
         let shutdown_rx = shutdown.clone();
         cutoff.spawn(async move {
-            let _open = (ConnectionGuard(metrics), counted);
+            let _open = open;
             let connection = Connection {
                 state,
                 activity: activity.clone(),
