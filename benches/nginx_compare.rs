@@ -1139,24 +1139,12 @@ fn machine() -> String {
 /// included) and checks there is one for each request it answered.
 fn check_audit(dir: &Path, name: &str, answered: u64) {
     let live = dir.join(name).join("audit.jsonl");
-    let files = s3warden::audit::files::list_log_files(&live).unwrap_or_default();
-    let audited: u64 = files
-        .iter()
-        .map(|f| {
-            s3warden::audit::files::open_lines(f)
-                .map(|lines| {
-                    lines
-                        .map_while(Result::ok)
-                        // Checkpoints and each rotated file's digest are not requests.
-                        .filter(|l| {
-                            !l.contains(r#""kind":"checkpoint""#)
-                                && !l.contains(r#""type":"digest""#)
-                        })
-                        .count() as u64
-                })
-                .unwrap_or(0)
-        })
-        .sum();
+    let mut audited = 0u64;
+    s3warden::audit::review::for_each_record(&[live], &mut std::io::sink(), |r| {
+        audited += u64::from(s3warden::audit::query::is_request(&r));
+        Ok(())
+    })
+    .unwrap_or_else(|e| panic!("{name}'s audit log: {e}"));
     println!("{name}: audit records {audited}, requests it answered {answered}");
     assert!(
         audited >= answered,

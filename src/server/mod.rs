@@ -662,14 +662,16 @@ impl Worker {
             })
             .err()?;
         let counted = self.balance.keep(self.index);
-        match tokio::net::TcpStream::from_std(back.stream) {
-            Ok(stream) => Some((stream, remote, counted)),
-            Err(e) => {
-                tracing::debug!(%remote, error = %e, "accepted connection lost");
-                None
-            }
-        }
+        Some((register(back.stream, remote)?, remote, counted))
     }
+}
+
+/// An accepted socket registered with this worker's event loop (None, and
+/// the socket closed, when it cannot be).
+fn register(stream: std::net::TcpStream, remote: SocketAddr) -> Option<tokio::net::TcpStream> {
+    tokio::net::TcpStream::from_std(stream)
+        .inspect_err(|e| tracing::debug!(%remote, error = %e, "accepted connection lost"))
+        .ok()
 }
 
 async fn accept_loop(
@@ -726,15 +728,10 @@ async fn accept_loop(
                 paused_until = None;
                 continue;
             }
-            Some(handed) = worker.inbox.recv() => {
-                match tokio::net::TcpStream::from_std(handed.stream) {
-                    Ok(stream) => (stream, handed.remote, handed.counted),
-                    Err(e) => {
-                        tracing::debug!(remote = %handed.remote, error = %e, "handed connection lost");
-                        continue;
-                    }
-                }
-            }
+            Some(handed) = worker.inbox.recv() => match register(handed.stream, handed.remote) {
+                Some(stream) => (stream, handed.remote, handed.counted),
+                None => continue,
+            },
             _ = shutdown.changed() => break,
         };
         let _ = stream.set_nodelay(true);
