@@ -43,6 +43,16 @@ pub struct DecisionInfo {
     pub conditions: BTreeMap<String, serde_json::Value>,
 }
 
+/// The decision's reason as text, written into room for the usual length at
+/// once: `to_string` grows the string at each piece the formatter writes (a
+/// reallocation each, five for an allowed request).
+fn reason_text(reason: &crate::policy::Reason) -> String {
+    use std::fmt::Write;
+    let mut text = String::with_capacity(128);
+    let _ = write!(text, "{reason}");
+    text
+}
+
 impl DecisionInfo {
     pub fn from_decision(d: &crate::policy::Decision) -> Self {
         use crate::policy::Reason;
@@ -52,7 +62,7 @@ impl DecisionInfo {
         };
         DecisionInfo {
             allowed: d.allowed,
-            reason: d.reason.to_string(),
+            reason: reason_text(&d.reason),
             policy: by.map(|b| b.policy.clone()),
             statement: by.map(|b| b.statement.clone()),
             conditions: BTreeMap::new(),
@@ -63,7 +73,7 @@ impl DecisionInfo {
     /// names instead of copying them.
     pub fn from_owned(d: crate::policy::Decision) -> Self {
         use crate::policy::Reason;
-        let reason = d.reason.to_string();
+        let reason = reason_text(&d.reason);
         let by = match d.reason {
             Reason::ExplicitDeny { by } | Reason::Allowed { by, .. } => Some(by),
             Reason::NoIdentityAllow | Reason::NoSessionAllow | Reason::NoBoundaryAllow => None,
@@ -196,19 +206,36 @@ pub fn method_name(m: &http::Method) -> Cow<'static, str> {
 pub fn remote_text(addr: &std::net::SocketAddr) -> String {
     match addr {
         std::net::SocketAddr::V4(v4) => {
-            let mut digits = itoa::Buffer::new();
             let mut out = String::with_capacity(21);
-            for (i, octet) in v4.ip().octets().iter().enumerate() {
-                if i > 0 {
-                    out.push('.');
-                }
-                out.push_str(digits.format(*octet));
-            }
+            push_ipv4(&mut out, v4.ip());
             out.push(':');
-            out.push_str(digits.format(v4.port()));
+            out.push_str(itoa::Buffer::new().format(v4.port()));
             out
         }
         std::net::SocketAddr::V6(_) => addr.to_string(),
+    }
+}
+
+/// An IP address as `Display` writes it (`aws:SourceIp`), IPv4 through itoa
+/// as in [`remote_text`].
+pub fn ip_text(ip: std::net::IpAddr) -> String {
+    match ip {
+        std::net::IpAddr::V4(v4) => {
+            let mut out = String::with_capacity(15);
+            push_ipv4(&mut out, &v4);
+            out
+        }
+        std::net::IpAddr::V6(_) => ip.to_string(),
+    }
+}
+
+fn push_ipv4(out: &mut String, ip: &std::net::Ipv4Addr) {
+    let mut digits = itoa::Buffer::new();
+    for (i, octet) in ip.octets().iter().enumerate() {
+        if i > 0 {
+            out.push('.');
+        }
+        out.push_str(digits.format(*octet));
     }
 }
 
@@ -217,7 +244,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn remote_text_is_display() {
+    fn remote_and_ip_text_are_display() {
         for a in [
             "1.2.3.4:5678",
             "0.0.0.0:0",
@@ -229,6 +256,7 @@ mod tests {
         ] {
             let addr: std::net::SocketAddr = a.parse().unwrap();
             assert_eq!(remote_text(&addr), addr.to_string(), "{a}");
+            assert_eq!(ip_text(addr.ip()), addr.ip().to_string(), "{a}");
         }
     }
 

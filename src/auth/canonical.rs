@@ -23,15 +23,26 @@ const HEX: &[u8; 16] = b"0123456789ABCDEF";
 /// Appends `s` percent-encoded with the SigV4 rules (uppercase hex); `/` is
 /// kept when `keep_slash` (object key paths), encoded otherwise (query).
 pub fn uri_encode_into(out: &mut String, s: &str, keep_slash: bool) {
-    for &b in s.as_bytes() {
-        if is_unreserved(b) || (keep_slash && b == b'/') {
-            out.push(b as char);
-        } else {
+    out.reserve(s.len());
+    // Runs of bytes kept as they are (ASCII, so whole characters) are copied
+    // at once: a key or a value is mostly such a run.
+    let mut kept = s;
+    while let Some(at) = kept
+        .bytes()
+        .position(|b| !(is_unreserved(b) || (keep_slash && b == b'/')))
+    {
+        out.push_str(&kept[..at]);
+        // The byte to escape may begin a multibyte character: every byte of
+        // it is escaped, then the run goes on after the character.
+        let len = kept[at..].chars().next().map_or(1, char::len_utf8);
+        for &b in &kept.as_bytes()[at..at + len] {
             out.push('%');
             out.push(HEX[(b >> 4) as usize] as char);
             out.push(HEX[(b & 15) as usize] as char);
         }
+        kept = &kept[at + len..];
     }
+    out.push_str(kept);
 }
 
 /// `s` percent-encoded with the SigV4 rules.
@@ -54,7 +65,7 @@ fn uri_encode_cow(s: &str) -> Cow<'_, str> {
 /// Percent-decodes a query component; `+` means a space, as S3 reads it.
 /// Returns `None` when the result is not UTF-8.
 pub fn query_decode(s: &str) -> Option<Cow<'_, str>> {
-    if !s.bytes().any(|b| b == b'%' || b == b'+') {
+    if memchr::memchr2(b'%', b'+', s.as_bytes()).is_none() {
         return Some(Cow::Borrowed(s));
     }
     // One pass into one buffer of the right size: presigned URLs carry
@@ -105,7 +116,7 @@ pub fn parse_query(query: &str) -> Option<Vec<QueryPair<'_>>> {
         return Some(Vec::new());
     }
     // Sized once: a presigned URL carries eight or more parameters.
-    let mut out = Vec::with_capacity(query.bytes().filter(|&b| b == b'&').count() + 1);
+    let mut out = Vec::with_capacity(memchr::memchr_iter(b'&', query.as_bytes()).count() + 1);
     for part in query.split('&') {
         if part.is_empty() {
             continue;
@@ -329,6 +340,25 @@ mod tests {
     fn encoder_keeps_unreserved_and_uppercases_hex() {
         assert_eq!(uri_encode("a b/c~d*é", false), "a%20b%2Fc~d%2A%C3%A9");
         assert_eq!(uri_encode("a b/c", true), "a%20b/c");
+    }
+
+    proptest::proptest! {
+        /// Copying runs of kept bytes at once writes what escaping byte by
+        /// byte writes (SigV4's rule), multibyte characters included.
+        #[test]
+        fn encoding_by_runs_is_encoding_by_bytes(s in "[a-zA-Z0-9/ ._~%+=é😀-]{0,40}", keep_slash: bool) {
+            let mut want = String::new();
+            for &b in s.as_bytes() {
+                if is_unreserved(b) || (keep_slash && b == b'/') {
+                    want.push(b as char);
+                } else {
+                    want.push_str(&format!("%{b:02X}"));
+                }
+            }
+            let mut got = String::from("x");
+            uri_encode_into(&mut got, &s, keep_slash);
+            proptest::prop_assert_eq!(&got[1..], want.as_str());
+        }
     }
 
     #[test]

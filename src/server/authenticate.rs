@@ -393,7 +393,7 @@ pub fn common_context(
     ctx: &mut Context,
 ) {
     let now = Utc::now();
-    ctx.set_static("aws:sourceip", conn.remote.ip().to_string());
+    ctx.set_static("aws:sourceip", crate::audit::ip_text(conn.remote.ip()));
     ctx.set_static_word(
         "aws:securetransport",
         if conn.tls { "true" } else { "false" },
@@ -402,7 +402,7 @@ pub fn common_context(
         "aws:currenttime",
         crate::auth::time::format_rfc3339(&now, false),
     );
-    ctx.set_static("aws:epochtime", now.timestamp().to_string());
+    ctx.set_static("aws:epochtime", itoa::Buffer::new().format(now.timestamp()));
     ctx.set_static(
         "aws:useragent",
         header_str(headers, USER_AGENT).unwrap_or(""),
@@ -419,7 +419,7 @@ pub fn common_context(
     if let Some(signed) = auth.signing_time {
         ctx.set_static(
             "s3:signatureage",
-            (now - signed).num_milliseconds().max(0).to_string(),
+            itoa::Buffer::new().format((now - signed).num_milliseconds().max(0)),
         );
     }
     if let Some(v) = header_str(headers, &X_AMZ_CONTENT_SHA256) {
