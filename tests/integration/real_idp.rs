@@ -213,7 +213,9 @@ async fn spawn(
         .spawn()
         .expect("node runs tests/clients/oidc-provider.mjs (scripts/test runs npm ci)");
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let ready = tokio::time::timeout(Duration::from_secs(30), lines.next_line()).await;
+    // Node's start on a machine busy with the rest of the suite has taken
+    // most of 30 s; the bound is there to fail a provider that never starts.
+    let ready = tokio::time::timeout(Duration::from_secs(90), lines.next_line()).await;
     let issuer = match ready {
         Ok(Ok(Some(line))) if line.starts_with("ready https://localhost:") => line[6..].to_string(),
         other => panic!(
