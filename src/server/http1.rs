@@ -335,10 +335,39 @@ impl std::fmt::Display for Unreadable {
     }
 }
 
+/// A refused head, with what of it could be read: its request line, and
+/// its headers when they could be read too, name what was refused in the
+/// request's audit record (method, host, bucket and key).
+#[derive(Debug)]
+pub struct Refused {
+    pub why: Unreadable,
+    pub head: Option<Box<http::request::Parts>>,
+}
+
+impl From<Unreadable> for Refused {
+    fn from(why: Unreadable) -> Self {
+        Refused { why, head: None }
+    }
+}
+
+impl Refused {
+    /// Refused after the request line was read: it goes with the refusal.
+    fn after(why: Unreadable, method: &Method, uri: &http::Uri, headers: http::HeaderMap) -> Self {
+        let mut parts = Request::new(()).into_parts().0;
+        parts.method = method.clone();
+        parts.uri = uri.clone();
+        parts.headers = headers;
+        Refused {
+            why,
+            head: Some(Box::new(parts)),
+        }
+    }
+}
+
 /// Parses the head at the buffer's start if the buffer holds all of it,
 /// taking it from the buffer. Header values share the head's bytes.
-fn parse_head(buf: &mut BytesMut, max_head: usize) -> Result<Option<Head>, Unreadable> {
-    let bad = Unreadable::Malformed;
+fn parse_head(buf: &mut BytesMut, max_head: usize) -> Result<Option<Head>, Refused> {
+    let bad = |why| Refused::from(Unreadable::Malformed(why));
     // Where the target and each header's name and value lie in the buffer.
     let mut at: [http1::Span; MAX_HEADERS] = [(0, 0, 0, 0); MAX_HEADERS];
     let (len, method, target, minor, count) = {
@@ -353,15 +382,15 @@ fn parse_head(buf: &mut BytesMut, max_head: usize) -> Result<Option<Head>, Unrea
             Ok(httparse::Status::Complete(len)) => len,
             Ok(httparse::Status::Partial) => {
                 if buf.len() > max_head {
-                    return Err(Unreadable::TooLarge);
+                    return Err(Unreadable::TooLarge.into());
                 }
                 return Ok(None);
             }
-            Err(httparse::Error::TooManyHeaders) => return Err(Unreadable::TooLarge),
+            Err(httparse::Error::TooManyHeaders) => return Err(Unreadable::TooLarge.into()),
             Err(_) => return Err(bad("malformed request head")),
         };
         if len > max_head {
-            return Err(Unreadable::TooLarge);
+            return Err(Unreadable::TooLarge.into());
         }
         http1::header_spans(buf, req.headers, &mut at);
         let method = Method::from_bytes(req.method.unwrap_or_default().as_bytes())
@@ -389,11 +418,16 @@ fn parse_head(buf: &mut BytesMut, max_head: usize) -> Result<Option<Head>, Unrea
         Ok(Declared::Chunked) => BodyState::Chunked(Chunk::Size),
         Ok(Declared::Length(0) | Declared::None) => BodyState::Done,
         Ok(Declared::Length(n)) => BodyState::Length(n),
-        Err(FramingError::TwoFramings) => {
-            return Err(bad("both Transfer-Encoding and Content-Length"));
+        Err(e) => {
+            let why = match e {
+                FramingError::TwoFramings => {
+                    Unreadable::Malformed("both Transfer-Encoding and Content-Length")
+                }
+                FramingError::Coding => Unreadable::Coding,
+                _ => Unreadable::Malformed("invalid Content-Length"),
+            };
+            return Err(Refused::after(why, &method, &uri, headers));
         }
-        Err(FramingError::Coding) => return Err(Unreadable::Coding),
-        Err(_) => return Err(bad("invalid Content-Length")),
     };
     let keep_alive = if http11 {
         !http1::has_connection_token(&headers, b"close")
@@ -618,7 +652,7 @@ pub async fn serve<I, F, Fut, B>(
 ) -> Result<(), Http1Error>
 where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-    F: FnMut(Result<Request<RequestBody>, Unreadable>) -> Fut,
+    F: FnMut(Result<Request<RequestBody>, Refused>) -> Fut,
     Fut: Future<Output = Response<B>> + Unpin,
     B: Body<Data = Bytes>,
     B::Error: Into<BoxError>,
@@ -661,7 +695,7 @@ async fn serve_on<F, Fut, B>(
     handle: &mut F,
 ) -> Result<(), Http1Error>
 where
-    F: FnMut(Result<Request<RequestBody>, Unreadable>) -> Fut,
+    F: FnMut(Result<Request<RequestBody>, Refused>) -> Fut,
     Fut: Future<Output = Response<B>> + Unpin,
     B: Body<Data = Bytes>,
     B::Error: Into<BoxError>,
@@ -713,18 +747,19 @@ async fn exchange<F, Fut, B>(
     activity: &Activity,
     shutdown: &watch::Receiver<bool>,
     handle: &mut F,
-    head: Result<Head, Unreadable>,
+    head: Result<Head, Refused>,
 ) -> Result<bool, Http1Error>
 where
-    F: FnMut(Result<Request<RequestBody>, Unreadable>) -> Fut,
+    F: FnMut(Result<Request<RequestBody>, Refused>) -> Fut,
     Fut: Future<Output = Response<B>> + Unpin,
     B: Body<Data = Bytes>,
     B::Error: Into<BoxError>,
 {
     let head = match head {
         Ok(head) => head,
-        Err(why) => {
-            refuse(shared, settings, handle(Err(why))).await;
+        Err(refused) => {
+            let why = refused.why;
+            refuse(shared, settings, handle(Err(refused))).await;
             return Err(Http1Error::BadHead(why));
         }
     };
@@ -813,7 +848,7 @@ async fn read_head(
     shared: &Shared,
     max_head: usize,
     shutdown: &mut watch::Receiver<bool>,
-) -> Result<Option<Result<Head, Unreadable>>, Http1Error> {
+) -> Result<Option<Result<Head, Refused>>, Http1Error> {
     loop {
         let (idle, refused) = {
             let mut wire = lock(shared);
@@ -1056,7 +1091,7 @@ mod tests {
                 rx,
                 move |req| match req {
                     Ok(req) => handle(req),
-                    Err(why) => refusal(why),
+                    Err(refused) => refusal(refused.why),
                 },
             )
             .await
@@ -1076,7 +1111,7 @@ mod tests {
         let activity = Activity::new();
         let connection = serve(server, &settings, &activity, rx, |req| match req {
             Ok(req) => echo(req),
-            Err(why) => refusal(why),
+            Err(refused) => refusal(refused.why),
         });
         let size = std::mem::size_of_val(&connection);
         assert!(

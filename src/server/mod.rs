@@ -504,7 +504,9 @@ impl Protocols {
                             info,
                             req.map(body::ClientBody::H1),
                         )),
-                        Err(why) => Box::pin(pipeline::refuse_unreadable(state.clone(), info, why)),
+                        Err(refused) => {
+                            Box::pin(pipeline::refuse_unreadable(state.clone(), info, refused))
+                        }
                     };
                     answer
                 })

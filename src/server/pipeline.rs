@@ -197,10 +197,10 @@ async fn audit_place(
 pub(super) async fn refuse_unreadable(
     state: Arc<State>,
     conn: ConnInfo,
-    why: super::http1::Unreadable,
+    refused: super::http1::Refused,
 ) -> Response<ResponseBody> {
     use super::http1::Unreadable;
-    let e = match why {
+    let e = match refused.why {
         // As S3 answers a head over its limit (and as `check_header_section`
         // answers one that fits the connection's buffer but not the limit).
         Unreadable::TooLarge => S3Error::new(
@@ -229,7 +229,7 @@ pub(super) async fn refuse_unreadable(
         Err(refused) => return refused,
     };
     tracing::debug!(request_id = %request_id, code = e.code, message = %e.message, "unreadable request refused");
-    let record = AuditRecord {
+    let mut record = AuditRecord {
         time: format_rfc3339(&Utc::now(), true),
         request_id: request_id.clone(),
         remote: crate::audit::remote_text(&conn.remote),
@@ -244,6 +244,20 @@ pub(super) async fn refuse_unreadable(
         error_source: Some(e.source),
         ..AuditRecord::default()
     };
+    if let Some(head) = refused.head {
+        // What the refused request named, as far as it could be read.
+        let req = Request::from_parts(*head, ());
+        record.method = crate::audit::method_name(req.method());
+        record.host = host_of(&req).map(str::to_string);
+        if let Ok(target) = resolve(
+            record.host.as_deref(),
+            req.uri().path(),
+            &state.config.domains,
+        ) {
+            record.bucket = target.bucket;
+            record.key = target.key;
+        }
+    }
     let audit = SharedGuard::new(AuditGuard::new(record, permit));
     let (mut parts, body) = response::error(&e, &request_id, false).into_parts();
     response::stamp(&mut parts.headers, &request_id);

@@ -354,22 +354,35 @@ async fn an_unreadable_request_gets_s3s_error_an_audit_record_and_a_close() {
         many.extend_from_slice(format!("x-h{i}: 1\r\n").as_bytes());
     }
     many.extend_from_slice(b"\r\n");
-    for (raw, status, code) in [
-        (&many[..], "400", "RequestHeaderSectionTooLarge"),
+    // What the record names of the refused request: nothing of a head that
+    // could not be read (the method is always written, empty when unknown);
+    // its method, host, bucket and key when only its framing was refused.
+    let nothing = [Some(""), None, None, None];
+    for (raw, status, code, named) in [
+        (&many[..], "400", "RequestHeaderSectionTooLarge", nothing),
         (
             &b"GET /shared/a HTTP/1.1\r\nhost: x\r\nbad header\r\n\r\nGET /shared/b HTTP/1.1\r\n\r\n"[..],
             "400",
             "InvalidRequest",
+            nothing,
         ),
         (
             b"PUT /shared/a HTTP/1.1\r\nhost: x\r\ntransfer-encoding: gzip, chunked\r\n\r\n0\r\n\r\n",
             "501",
             "NotImplemented",
+            [Some("PUT"), Some("x"), Some("shared"), Some("a")],
         ),
         (
             b"PUT /shared/a HTTP/1.1\r\ntransfer-encoding: chunked\r\ncontent-length: 5\r\n\r\n0\r\n\r\n",
             "400",
             "InvalidRequest",
+            [Some("PUT"), None, Some("shared"), Some("a")],
+        ),
+        (
+            b"DELETE /shared/b%20c HTTP/1.1\r\nhost: x\r\ncontent-length: 1, 2\r\n\r\n",
+            "400",
+            "InvalidRequest",
+            [Some("DELETE"), Some("x"), Some("shared"), Some("b c")],
         ),
     ] {
         let mut s = TcpStream::connect(h.server.local_addr()).await.unwrap();
@@ -393,6 +406,9 @@ async fn an_unreadable_request_gets_s3s_error_an_audit_record_and_a_close() {
         assert_eq!(record["status"], status.parse::<u64>().unwrap(), "{record}");
         assert_eq!(record["error_code"], code, "{record}");
         assert_eq!(record["error_source"], "client", "{record}");
+        for (field, want) in ["method", "host", "bucket", "key"].into_iter().zip(named) {
+            assert_eq!(record[field].as_str(), want, "{field}: {record}");
+        }
     }
     h.server.shutdown().await;
 }
