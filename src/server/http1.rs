@@ -335,9 +335,9 @@ impl std::fmt::Display for Unreadable {
     }
 }
 
-/// A refused head, with what of it could be read: its request line, and
-/// its headers when they could be read too, name what was refused in the
-/// request's audit record (method, host, bucket and key).
+/// A refused head, with the head itself when it was read whole and only
+/// its framing was refused: it names what was refused in the request's
+/// audit record (method, host, bucket and key).
 #[derive(Debug)]
 pub struct Refused {
     pub why: Unreadable,
@@ -351,7 +351,7 @@ impl From<Unreadable> for Refused {
 }
 
 impl Refused {
-    /// Refused after the request line was read: it goes with the refusal.
+    /// Refused for its framing, after the whole head was read.
     fn after(why: Unreadable, method: &Method, uri: &http::Uri, headers: http::HeaderMap) -> Self {
         let mut parts = Request::new(()).into_parts().0;
         parts.method = method.clone();
