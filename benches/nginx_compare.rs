@@ -37,7 +37,9 @@
 //! after one presigned GET each, and the resident memory each holds, `idle-tls`: the same over
 //! TLS, `CMP_IDLE_TLS_CONNS` (1000 / 50) connections, and `idle-put`: the same
 //! after one presigned PUT each, `CMP_IDLE_PUT_CONNS` (300 / 20) connections, bodies of
-//! `CMP_IDLE_PUT_KIB` (1024 / 64) KiB).
+//! `CMP_IDLE_PUT_KIB` (1024 / 64) KiB). The upstream keeps its files on a tmpfs (`/dev/shm`)
+//! when it has room for them, so that no load waits on a disk; `CMP_UPSTREAM_ON_DISK=1` keeps
+//! them on disk.
 //! Figures are recorded in docs/benchmarks.md.
 
 use std::convert::Infallible;
@@ -1153,18 +1155,41 @@ fn check_audit(dir: &Path, name: &str, answered: u64) {
 }
 
 /// Where the upstream keeps its files (the objects, the PUTs it takes, its temp files): in
-/// memory where the machine has a tmpfs, unless `CMP_UPSTREAM_ON_DISK` is set. On disk, the
-/// writeback of each large PUT made the upload loads swing by ±0.2 from run to run, more than
-/// the proxies differ; s3warden's audit log stays on disk either way.
-fn upstream_dir() -> tempfile::TempDir {
+/// memory where the machine has a tmpfs with room for them, unless `CMP_UPSTREAM_ON_DISK` is
+/// set. On disk, the writeback of each large PUT made the upload loads swing by ±0.2 from run to
+/// run, more than the proxies differ; s3warden's audit log stays on disk either way.
+fn upstream_dir(knobs: &Knobs) -> (tempfile::TempDir, &'static str) {
     let shm = Path::new("/dev/shm");
+    // The large object, a large PUT and nginx's temp copy of it, the idle PUTs, and room to spare.
+    let needed = 3 * knobs.large as u64
+        + (knobs.idle_put_conns * knobs.idle_put_kib * 1024) as u64
+        + (256 << 20);
     if std::env::var_os("CMP_UPSTREAM_ON_DISK").is_none()
-        && shm.is_dir()
-        && let Ok(dir) = tempfile::TempDir::new_in(shm)
+        && free_bytes(shm).is_some_and(|free| free >= needed)
+        && let Ok(dir) = tempfile::Builder::new()
+            .prefix("s3warden-nginx-compare-")
+            .tempdir_in(shm)
     {
-        return dir;
+        return (dir, "in memory (/dev/shm)");
     }
-    tempfile::TempDir::new().expect("temp dir")
+    let dir = tempfile::Builder::new()
+        .prefix("s3warden-nginx-compare-")
+        .tempdir()
+        .expect("temp dir");
+    (dir, "on disk")
+}
+
+/// Bytes free to an unprivileged writer on the file system holding `path`.
+fn free_bytes(path: &Path) -> Option<u64> {
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(path.as_os_str().as_bytes()).ok()?;
+    // SAFETY: statvfs is plain data, for which all zeroes is a valid value.
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: `c` is a valid NUL-terminated path and `st` a valid statvfs to fill.
+    if unsafe { libc::statvfs(c.as_ptr(), &mut st) } != 0 {
+        return None;
+    }
+    Some(st.f_bavail as u64 * st.f_frsize as u64)
 }
 
 fn main() {
@@ -1173,7 +1198,7 @@ fn main() {
     let knobs = Knobs::from_env(full);
     raise_descriptor_limit();
     let dir = tempfile::TempDir::new().expect("temp dir");
-    let upstream_files = upstream_dir();
+    let (upstream_files, upstream_where) = upstream_dir(&knobs);
     let www = upstream_files.path().join("www");
     let objects = www.join("bench/bencher");
     std::fs::create_dir_all(&objects).expect("www");
@@ -1279,6 +1304,7 @@ fn main() {
         .build(connector);
 
     println!("machine: {}", machine());
+    println!("upstream's files: {upstream_where}");
     println!("TLS: {} on every listener", suites[0].1);
     let loads: Vec<Load> = Load::ALL
         .into_iter()

@@ -17,7 +17,7 @@ use http::header::{REFERER, USER_AGENT};
 
 use super::State;
 use super::pipeline::ConnInfo;
-use crate::audit::SharedGuard;
+use crate::audit::{AuthInfo, SharedGuard};
 use crate::auth::chunked::ChunkSigner;
 use crate::auth::payload::PayloadHash;
 use crate::auth::presign::{PresignedV4, is_presigned_v4, verify_presigned};
@@ -185,6 +185,41 @@ pub fn authenticate(
         return presigned_v2(state, dir, parts, query, virtual_bucket, audit);
     }
     Err(AuthError::Missing)
+}
+
+/// Who a request says it is, read with the parsers above but verified not
+/// at all: for the audit record of a request refused before it could be
+/// authenticated (`pipeline::refuse_unreadable`), so that a search by access
+/// key finds it. `None` when it names no key (or not readably).
+pub fn claimed(headers: &HeaderMap, query: &[QueryPair<'_>]) -> Option<AuthInfo> {
+    let (kind, version, key) = if let Some(value) = headers.get(http::header::AUTHORIZATION) {
+        let value = value.to_str().ok()?;
+        if value.starts_with("AWS ") {
+            let a = AuthorizationV2::parse(value).ok()?;
+            ("header", sigv2::SIGNATURE_VERSION, a.access_key_id)
+        } else {
+            let a = AuthorizationV4::parse(value).ok()?;
+            ("header", ALGORITHM, a.scope.access_key_id().to_string())
+        }
+    } else if is_presigned_v4(query) {
+        let p = PresignedV4::parse(query).ok()?;
+        (
+            "presigned",
+            ALGORITHM,
+            p.auth.scope.access_key_id().to_string(),
+        )
+    } else if is_presigned_v2(query) {
+        let p = PresignedV2::parse(query).ok()?;
+        ("presigned", sigv2::SIGNATURE_VERSION, p.access_key_id)
+    } else {
+        return None;
+    };
+    Some(AuthInfo {
+        kind,
+        signature_version: Some(version),
+        access_key_id: Some(key),
+        failure: Some("not verified: the request was refused first".to_string()),
+    })
 }
 
 fn expectations(state: &State) -> Expectations<'_> {

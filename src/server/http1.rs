@@ -338,10 +338,19 @@ impl std::fmt::Display for Unreadable {
 /// A refused head, with the head itself when it was read whole and only
 /// its framing was refused: it names what was refused in the request's
 /// audit record (method, host, bucket and key).
-#[derive(Debug)]
 pub struct Refused {
     pub why: Unreadable,
     pub head: Option<Box<http::request::Parts>>,
+}
+
+/// Only why: the head carries the request's credentials.
+impl std::fmt::Debug for Refused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Refused")
+            .field("why", &self.why)
+            .field("head", &self.head.as_ref().map(|_| "…"))
+            .finish()
+    }
 }
 
 impl From<Unreadable> for Refused {
@@ -424,7 +433,9 @@ fn parse_head(buf: &mut BytesMut, max_head: usize) -> Result<Option<Head>, Refus
                     Unreadable::Malformed("both Transfer-Encoding and Content-Length")
                 }
                 FramingError::Coding => Unreadable::Coding,
-                _ => Unreadable::Malformed("invalid Content-Length"),
+                FramingError::Length | FramingError::Chunk => {
+                    Unreadable::Malformed("invalid Content-Length")
+                }
             };
             return Err(Refused::after(why, &method, &uri, headers));
         }

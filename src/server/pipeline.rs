@@ -223,15 +223,7 @@ pub(super) async fn refuse_unreadable(
             S3Error::invalid_request(format!("The request could not be read: {what}."))
         }
     };
-    let request_id = response::new_request_id();
-    let permit = match audit_place(&state, &request_id, false).await {
-        Ok(p) => p,
-        Err(refused) => return refused,
-    };
-    tracing::debug!(request_id = %request_id, code = e.code, message = %e.message, "unreadable request refused");
     let mut record = AuditRecord {
-        time: format_rfc3339(&Utc::now(), true),
-        request_id: request_id.clone(),
         remote: crate::audit::remote_text(&conn.remote),
         tls: conn.tls,
         auth: AuthInfo {
@@ -245,10 +237,13 @@ pub(super) async fn refuse_unreadable(
         ..AuditRecord::default()
     };
     if let Some(head) = refused.head {
-        // What the refused request named, as far as it could be read.
+        // What the refused request named, as far as it could be read; taken
+        // now, so that the head (and the read buffer its values share) is
+        // not kept while waiting for a place in the audit queue.
         let req = Request::from_parts(*head, ());
         record.method = crate::audit::method_name(req.method());
         record.host = host_of(&req).map(str::to_string);
+        record.user_agent = header_str(req.headers(), "user-agent").map(str::to_string);
         if let Ok(target) = resolve(
             record.host.as_deref(),
             req.uri().path(),
@@ -257,7 +252,19 @@ pub(super) async fn refuse_unreadable(
             record.bucket = target.bucket;
             record.key = target.key;
         }
+        let query = parse_query(req.uri().query().unwrap_or("")).unwrap_or_default();
+        if let Some(claimed) = super::authenticate::claimed(req.headers(), &query) {
+            record.auth = claimed;
+        }
     }
+    let request_id = response::new_request_id();
+    let permit = match audit_place(&state, &request_id, false).await {
+        Ok(p) => p,
+        Err(refused) => return refused,
+    };
+    tracing::debug!(request_id = %request_id, code = e.code, message = %e.message, "unreadable request refused");
+    record.time = format_rfc3339(&Utc::now(), true);
+    record.request_id = request_id.clone();
     let audit = SharedGuard::new(AuditGuard::new(record, permit));
     let (mut parts, body) = response::error(&e, &request_id, false).into_parts();
     response::stamp(&mut parts.headers, &request_id);

@@ -384,6 +384,19 @@ async fn an_unreadable_request_gets_s3s_error_an_audit_record_and_a_close() {
             "InvalidRequest",
             [Some("DELETE"), Some("x"), Some("shared"), Some("b c")],
         ),
+        // Signed: the key it claims is recorded, unverified.
+        (
+            b"PUT /shared/a HTTP/1.1\r\nhost: x\r\nauthorization: AWS4-HMAC-SHA256 Credential=AKIACLAIMEDV4/20260101/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=0000000000000000000000000000000000000000000000000000000000000000\r\ntransfer-encoding: chunked\r\ncontent-length: 5\r\n\r\n",
+            "400",
+            "InvalidRequest",
+            [Some("PUT"), Some("x"), Some("shared"), Some("a")],
+        ),
+        (
+            b"GET /shared/a?AWSAccessKeyId=AKIACLAIMEDV2&Expires=1&Signature=AAAAAAAAAAAAAAAAAAAAAAAAAAA%3D HTTP/1.1\r\nhost: x\r\ntransfer-encoding: gzip\r\n\r\n",
+            "501",
+            "NotImplemented",
+            [Some("GET"), Some("x"), Some("shared"), Some("a")],
+        ),
     ] {
         let mut s = TcpStream::connect(h.server.local_addr()).await.unwrap();
         s.write_all(raw).await.unwrap();
@@ -408,6 +421,24 @@ async fn an_unreadable_request_gets_s3s_error_an_audit_record_and_a_close() {
         assert_eq!(record["error_source"], "client", "{record}");
         for (field, want) in ["method", "host", "bucket", "key"].into_iter().zip(named) {
             assert_eq!(record[field].as_str(), want, "{field}: {record}");
+        }
+        let text = String::from_utf8_lossy(raw);
+        let (kind, key, version) = if text.contains("AKIACLAIMEDV4") {
+            ("header", Some("AKIACLAIMEDV4"), Some("AWS4-HMAC-SHA256"))
+        } else if text.contains("AKIACLAIMEDV2") {
+            ("presigned", Some("AKIACLAIMEDV2"), Some("AWS"))
+        } else {
+            ("anonymous", None, None)
+        };
+        assert_eq!(record["auth"]["kind"], kind, "{record}");
+        assert_eq!(record["auth"]["access_key_id"].as_str(), key, "{record}");
+        assert_eq!(record["auth"]["signature_version"].as_str(), version, "{record}");
+        if key.is_some() {
+            assert!(
+                record["auth"]["failure"].as_str().unwrap().contains("not verified"),
+                "{record}"
+            );
+            assert!(record.get("principal").is_none(), "{record}");
         }
     }
     h.server.shutdown().await;
