@@ -73,20 +73,8 @@ pub async fn handle(
         Ok(p) => p,
         Err(refused) => return refused,
     };
-    let record = AuditRecord {
-        time: format_rfc3339(&Utc::now(), true),
-        request_id: request_id.clone(),
-        remote: crate::audit::remote_text(&conn.remote),
-        tls: conn.tls,
-        user_agent: header_str(req.headers(), "user-agent").map(str::to_string),
-        method: crate::audit::method_name(req.method()),
-        host: host_of(&req).map(str::to_string),
-        auth: AuthInfo {
-            kind: "anonymous",
-            ..AuthInfo::default()
-        },
-        ..AuditRecord::default()
-    };
+    let mut record = opening_record(&conn, &request_id);
+    name_request(&mut record, &req);
     let audit = SharedGuard::new(AuditGuard::new(record, permit));
     let ctx = RequestCtx {
         request_id: request_id.clone(),
@@ -223,27 +211,20 @@ pub(super) async fn refuse_unreadable(
             S3Error::invalid_request(format!("The request could not be read: {what}."))
         }
     };
+    let request_id = response::new_request_id();
     let mut record = AuditRecord {
-        remote: crate::audit::remote_text(&conn.remote),
-        tls: conn.tls,
-        auth: AuthInfo {
-            kind: "anonymous",
-            ..AuthInfo::default()
-        },
         status: e.status.as_u16(),
         error_code: Some(e.code.to_string()),
         error_message: Some(e.message.to_string()),
         error_source: Some(e.source),
-        ..AuditRecord::default()
+        ..opening_record(&conn, &request_id)
     };
     if let Some(head) = refused.head {
         // What the refused request named, as far as it could be read; taken
         // now, so that the head (and the read buffer its values share) is
         // not kept while waiting for a place in the audit queue.
         let req = Request::from_parts(*head, ());
-        record.method = crate::audit::method_name(req.method());
-        record.host = host_of(&req).map(str::to_string);
-        record.user_agent = header_str(req.headers(), "user-agent").map(str::to_string);
+        name_request(&mut record, &req);
         if let Ok(target) = resolve(
             record.host.as_deref(),
             req.uri().path(),
@@ -257,14 +238,13 @@ pub(super) async fn refuse_unreadable(
             record.auth = claimed;
         }
     }
-    let request_id = response::new_request_id();
     let permit = match audit_place(&state, &request_id, false).await {
         Ok(p) => p,
         Err(refused) => return refused,
     };
     tracing::debug!(request_id = %request_id, code = e.code, message = %e.message, "unreadable request refused");
+    // Stamped when the record has its place, as a served request's is.
     record.time = format_rfc3339(&Utc::now(), true);
-    record.request_id = request_id.clone();
     let audit = SharedGuard::new(AuditGuard::new(record, permit));
     let (mut parts, body) = response::error(&e, &request_id, false).into_parts();
     response::stamp(&mut parts.headers, &request_id);
@@ -332,6 +312,30 @@ fn preflight(
     let mut resp = Response::new(Empty::new().map_err(|e| match e {}).boxed());
     *resp.headers_mut() = cors_headers;
     Ok(resp)
+}
+
+/// How every request's audit record begins: when, which request, from whom
+/// (not yet authenticated).
+fn opening_record(conn: &ConnInfo, request_id: &str) -> AuditRecord {
+    AuditRecord {
+        time: format_rfc3339(&Utc::now(), true),
+        request_id: request_id.to_string(),
+        remote: crate::audit::remote_text(&conn.remote),
+        tls: conn.tls,
+        auth: AuthInfo {
+            kind: "anonymous",
+            ..AuthInfo::default()
+        },
+        ..AuditRecord::default()
+    }
+}
+
+/// What a request's head names in its audit record before anything else
+/// is read of it: method, host, user agent.
+fn name_request<B>(record: &mut AuditRecord, req: &Request<B>) {
+    record.method = crate::audit::method_name(req.method());
+    record.host = host_of(req).map(str::to_string);
+    record.user_agent = header_str(req.headers(), "user-agent").map(str::to_string);
 }
 
 /// Whether a request declares a body: a non-zero length or chunked framing.
