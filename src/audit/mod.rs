@@ -26,14 +26,19 @@ pub use writer::{AuditLog, AuditWriterError, instance_name};
 use tokio::sync::mpsc::OwnedPermit;
 
 /// The in-flight record of one request; sends itself when dropped.
+///
+/// The record is boxed from its start to the writer: a record is over a
+/// kilobyte, and inline it was copied at each hand-over (into the guard, its
+/// shared slot, the queue, the writer's batch) and sized every request's
+/// future by it.
 pub struct AuditGuard {
-    record: Option<AuditRecord>,
-    permit: Option<OwnedPermit<AuditRecord>>,
+    record: Option<Box<AuditRecord>>,
+    permit: Option<OwnedPermit<Box<AuditRecord>>>,
     started: Instant,
 }
 
 impl AuditGuard {
-    pub fn new(record: AuditRecord, permit: OwnedPermit<AuditRecord>) -> Self {
+    pub fn new(record: Box<AuditRecord>, permit: OwnedPermit<Box<AuditRecord>>) -> Self {
         AuditGuard {
             record: Some(record),
             permit: Some(permit),
@@ -44,7 +49,7 @@ impl AuditGuard {
     /// Mutable access to the record while the request is processed.
     pub fn record(&mut self) -> &mut AuditRecord {
         // Only `Drop` takes the record out, so it is always here before that.
-        self.record.get_or_insert_with(AuditRecord::default)
+        self.record.get_or_insert_with(Box::default)
     }
 }
 

@@ -73,7 +73,7 @@ pub fn instance_name(cfg: &AuditConfig) -> String {
 /// The sending side of the audit queue.
 #[derive(Clone)]
 pub struct AuditLog {
-    tx: mpsc::Sender<AuditRecord>,
+    tx: mpsc::Sender<Box<AuditRecord>>,
 }
 
 impl AuditLog {
@@ -102,7 +102,7 @@ impl AuditLog {
     }
 
     /// Waits for room in the queue and reserves it for one record.
-    pub async fn reserve(&self) -> Result<mpsc::OwnedPermit<AuditRecord>, AuditWriterError> {
+    pub async fn reserve(&self) -> Result<mpsc::OwnedPermit<Box<AuditRecord>>, AuditWriterError> {
         self.tx
             .clone()
             .reserve_owned()
@@ -111,7 +111,9 @@ impl AuditLog {
     }
 
     /// Reserves room only if there is some now.
-    pub fn try_reserve(&self) -> Result<Option<mpsc::OwnedPermit<AuditRecord>>, AuditWriterError> {
+    pub fn try_reserve(
+        &self,
+    ) -> Result<Option<mpsc::OwnedPermit<Box<AuditRecord>>>, AuditWriterError> {
         match self.tx.clone().try_reserve_owned() {
             Ok(p) => Ok(Some(p)),
             Err(mpsc::error::TrySendError::Full(_)) => Ok(None),
@@ -145,7 +147,7 @@ enum Sink {
 }
 
 fn run(
-    mut rx: mpsc::Receiver<AuditRecord>,
+    mut rx: mpsc::Receiver<Box<AuditRecord>>,
     mut sink: Sink,
     fsync: FsyncPolicy,
     interval: Duration,

@@ -207,7 +207,7 @@ async fn deliver(state: &Arc<State>, dest: &Destination, file: &Path, key: &str)
     }
     match state.audit.reserve().await {
         Ok(permit) => {
-            permit.send(record);
+            permit.send(Box::new(record));
         }
         Err(e) => tracing::error!(error = %e, "cannot record an audit delivery"),
     }

@@ -150,7 +150,7 @@ async fn audit_place(
     state: &State,
     request_id: &str,
     head: bool,
-) -> Result<tokio::sync::mpsc::OwnedPermit<AuditRecord>, Response<ResponseBody>> {
+) -> Result<tokio::sync::mpsc::OwnedPermit<Box<AuditRecord>>, Response<ResponseBody>> {
     let reserved = match state.config.audit.when_full {
         WhenFull::Wait => state.audit.reserve().await.map(Some),
         WhenFull::Refuse => state.audit.try_reserve(),
@@ -212,13 +212,11 @@ pub(super) async fn refuse_unreadable(
         }
     };
     let request_id = response::new_request_id();
-    let mut record = AuditRecord {
-        status: e.status.as_u16(),
-        error_code: Some(e.code.to_string()),
-        error_message: Some(e.message.to_string()),
-        error_source: Some(e.source),
-        ..opening_record(&conn, &request_id)
-    };
+    let mut record = opening_record(&conn, &request_id);
+    record.status = e.status.as_u16();
+    record.error_code = Some(e.code.to_string());
+    record.error_message = Some(e.message.to_string());
+    record.error_source = Some(e.source);
     if let Some(head) = refused.head {
         // What the refused request named, as far as it could be read; taken
         // now, so that the head (and the read buffer its values share) is
@@ -316,8 +314,8 @@ fn preflight(
 
 /// How every request's audit record begins: when, which request, from whom
 /// (not yet authenticated).
-fn opening_record(conn: &ConnInfo, request_id: &str) -> AuditRecord {
-    AuditRecord {
+fn opening_record(conn: &ConnInfo, request_id: &str) -> Box<AuditRecord> {
+    Box::new(AuditRecord {
         time: format_rfc3339(&Utc::now(), true),
         request_id: request_id.to_string(),
         remote: crate::audit::remote_text(&conn.remote),
@@ -327,7 +325,7 @@ fn opening_record(conn: &ConnInfo, request_id: &str) -> AuditRecord {
             ..AuthInfo::default()
         },
         ..AuditRecord::default()
-    }
+    })
 }
 
 /// What a request's head names in its audit record before anything else
