@@ -137,6 +137,25 @@ enum Sets<'a> {
     },
 }
 
+impl<'a> Sets<'a> {
+    /// Every policy that takes part in the decision (none for root's).
+    fn policies(&self) -> impl Iterator<Item = &'a Policy> + '_ {
+        let (identity, boundary, session) = match self {
+            Sets::Root => (&[][..], None, None),
+            Sets::Policies {
+                identity,
+                boundary,
+                session,
+            } => (&identity[..], boundary.as_deref(), session.as_deref()),
+        };
+        identity
+            .iter()
+            .chain(boundary.into_iter().flatten())
+            .chain(session.into_iter().flatten())
+            .map(|p| p.policy)
+    }
+}
+
 /// Root's identity policy when root is the parent of a session: everything,
 /// so that the session policy alone narrows it.
 static ROOT_POLICY: LazyLock<Option<Policy>> = LazyLock::new(|| {
@@ -161,6 +180,17 @@ impl Directory {
         }
     }
 
+    /// The optional condition keys the policies that decide for `principal`
+    /// read: the rest need not be in its request's context. Root's decision
+    /// and a principal nothing can allow read none.
+    pub fn context_reads(&self, principal: &Principal) -> policy::Reads {
+        self.policy_sets(principal)
+            .map_or(policy::Reads::NONE, |sets| {
+                sets.policies()
+                    .fold(policy::Reads::NONE, |r, p| r.union(p.reads()))
+            })
+    }
+
     /// Whether any policy that decides for `principal` reads
     /// `s3:ExistingObjectTag/*`, so that the object's tags must be fetched.
     pub fn needs_object_tags(&self, principal: &Principal) -> bool {
@@ -174,18 +204,8 @@ impl Directory {
         if self.counts().object_tag_policies == 0 && !session_reads {
             return false;
         }
-        match self.policy_sets(principal) {
-            Some(Sets::Policies {
-                identity,
-                boundary,
-                session,
-            }) => identity
-                .iter()
-                .chain(boundary.iter().flatten())
-                .chain(session.iter().flatten())
-                .any(|p| p.policy.uses_existing_object_tags()),
-            Some(Sets::Root) | None => false,
-        }
+        self.policy_sets(principal)
+            .is_some_and(|sets| sets.policies().any(|p| p.uses_existing_object_tags()))
     }
 
     /// The policies that decide for a principal, as they are now; `None` when

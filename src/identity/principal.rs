@@ -15,7 +15,7 @@ use serde::Serialize;
 use super::directory::{Directory, KeyOwner};
 use super::model::Tag;
 use super::sessions::{OpenedSession, SessionKind};
-use crate::policy::Context;
+use crate::policy::{Context, Optional, Reads};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub enum PrincipalKind {
@@ -353,23 +353,45 @@ impl Principal {
 
     /// Adds the principal's global condition keys to a request context.
     pub fn fill_context(&self, ctx: &mut Context) {
-        ctx.set_static_word("aws:principaltype", self.kind.aws_type());
-        ctx.set_static("aws:userid", self.user_id.as_str());
-        if self.kind != PrincipalKind::Anonymous {
-            ctx.set_static("aws:principalarn", self.principal_arn());
-            ctx.set_static("aws:principalaccount", self.account.as_str());
+        self.fill_context_reading(ctx, Reads::ALL);
+    }
+
+    /// [`Principal::fill_context`] with only those of the optional keys that
+    /// `reads` names (tags and web-identity claims are always set).
+    pub fn fill_context_reading(&self, ctx: &mut Context, reads: Reads) {
+        if reads.has(Optional::PrincipalType) {
+            ctx.set_static_word(Optional::PrincipalType.key(), self.kind.aws_type());
         }
-        if let Some(name) = &self.user_name {
-            ctx.set_static("aws:username", name.as_str());
+        if reads.has(Optional::UserId) {
+            ctx.set_static(Optional::UserId.key(), self.user_id.as_str());
+        }
+        if self.kind != PrincipalKind::Anonymous {
+            if reads.has(Optional::PrincipalArn) {
+                ctx.set_static(Optional::PrincipalArn.key(), self.principal_arn());
+            }
+            if reads.has(Optional::PrincipalAccount) {
+                ctx.set_static(Optional::PrincipalAccount.key(), self.account.as_str());
+            }
+        }
+        if let Some(name) = &self.user_name
+            && reads.has(Optional::Username)
+        {
+            ctx.set_static(Optional::Username.key(), name.as_str());
         }
         for t in self.tags.iter() {
             ctx.set(&format!("aws:PrincipalTag/{}", t.key), t.value.as_str());
         }
         if let Some(s) = &self.session {
-            ctx.set_static("aws:tokenissuetime", s.issued_at.as_str());
-            ctx.set_static_word("aws:multifactorauthpresent", "false");
+            if reads.has(Optional::TokenIssueTime) {
+                ctx.set_static(Optional::TokenIssueTime.key(), s.issued_at.as_str());
+            }
+            if reads.has(Optional::MultiFactorAuthPresent) {
+                ctx.set_static_word(Optional::MultiFactorAuthPresent.key(), "false");
+            }
             if let Some(w) = &s.opened.claims.web_identity {
-                ctx.set_static("aws:federatedprovider", w.provider.as_str());
+                if reads.has(Optional::FederatedProvider) {
+                    ctx.set_static(Optional::FederatedProvider.key(), w.provider.as_str());
+                }
                 let hp = w.host_path();
                 ctx.set(&format!("{hp}:sub"), w.sub.as_str());
                 ctx.set(&format!("{hp}:aud"), w.aud.as_str());

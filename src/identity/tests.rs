@@ -563,3 +563,32 @@ fn a_keys_principal_is_built_once_per_snapshot_and_follows_changes() {
     let off = changed.apply(&tagged.diff(&inactive));
     assert!(off.principal_for_key("CAROLKEY0000000001").is_none());
 }
+
+#[test]
+fn a_requests_context_needs_the_keys_its_deciding_policies_read() {
+    use crate::policy::{Optional, Reads};
+    let dir = directory(&StoreState::empty());
+    // The issuer's group policy tests no key and names no variable.
+    let user = principal(&dir, &claims(&dir, SessionKind::User, None)).unwrap();
+    assert_eq!(dir.context_reads(&user), Reads::NONE);
+    // A federated session adds what its session policy reads.
+    let from_network = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":"arn:aws:s3:::uploads/${aws:username}/*","Condition":{"IpAddress":{"aws:SourceIp":"192.0.2.0/24"}}}]}"#;
+    let fed = claims(&dir, SessionKind::Federated, Some(from_network));
+    let reads = dir.context_reads(&principal(&dir, &fed).unwrap());
+    assert!(reads.has(Optional::SourceIp) && reads.has(Optional::Username));
+    assert!(!reads.has(Optional::CurrentTime) && !reads.has(Optional::UserAgent));
+    // A stored user's own policy and its group's count alike.
+    let mut carol = stored_user("carol", &["uploaders"], "CAROLKEY0000000001");
+    carol.policies.insert(
+        "office-hours".into(),
+        r#"{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":"*","Resource":"*","Condition":{"DateGreaterThan":{"aws:CurrentTime":"2030-01-01T00:00:00Z"}}}]}"#.into(),
+    );
+    let with = dir.apply(&[model::Change {
+        entity: model::EntityKey::User("carol".into()),
+        value: Some(model::Entity::User(carol)),
+    }]);
+    let carol = with.principal_for_key("CAROLKEY0000000001").unwrap();
+    let reads = with.context_reads(&carol);
+    assert!(reads.has(Optional::CurrentTime));
+    assert!(!reads.has(Optional::SourceIp));
+}

@@ -39,6 +39,118 @@ impl ContextValue {
     }
 }
 
+/// A request-wide condition key the proxy can leave out of a request's
+/// context when no policy that decides for the request reads it: each costs
+/// a formatted value and a map entry on every request, and most policies
+/// read one or two of them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Optional {
+    SourceIp,
+    SecureTransport,
+    CurrentTime,
+    EpochTime,
+    UserAgent,
+    Referer,
+    RequestedRegion,
+    TlsVersion,
+    AuthType,
+    SignatureVersion,
+    SignatureAge,
+    ContentSha256,
+    ResourceAccount,
+    PrincipalType,
+    UserId,
+    PrincipalArn,
+    PrincipalAccount,
+    Username,
+    TokenIssueTime,
+    MultiFactorAuthPresent,
+    FederatedProvider,
+}
+
+impl Optional {
+    /// Every optional key, in bit order.
+    pub const ALL: [Optional; 21] = [
+        Optional::SourceIp,
+        Optional::SecureTransport,
+        Optional::CurrentTime,
+        Optional::EpochTime,
+        Optional::UserAgent,
+        Optional::Referer,
+        Optional::RequestedRegion,
+        Optional::TlsVersion,
+        Optional::AuthType,
+        Optional::SignatureVersion,
+        Optional::SignatureAge,
+        Optional::ContentSha256,
+        Optional::ResourceAccount,
+        Optional::PrincipalType,
+        Optional::UserId,
+        Optional::PrincipalArn,
+        Optional::PrincipalAccount,
+        Optional::Username,
+        Optional::TokenIssueTime,
+        Optional::MultiFactorAuthPresent,
+        Optional::FederatedProvider,
+    ];
+
+    /// The key's name, in the lowercase form the context stores.
+    pub const fn key(self) -> &'static str {
+        match self {
+            Optional::SourceIp => "aws:sourceip",
+            Optional::SecureTransport => "aws:securetransport",
+            Optional::CurrentTime => "aws:currenttime",
+            Optional::EpochTime => "aws:epochtime",
+            Optional::UserAgent => "aws:useragent",
+            Optional::Referer => "aws:referer",
+            Optional::RequestedRegion => "aws:requestedregion",
+            Optional::TlsVersion => "s3:tlsversion",
+            Optional::AuthType => "s3:authtype",
+            Optional::SignatureVersion => "s3:signatureversion",
+            Optional::SignatureAge => "s3:signatureage",
+            Optional::ContentSha256 => "s3:x-amz-content-sha256",
+            Optional::ResourceAccount => "s3:resourceaccount",
+            Optional::PrincipalType => "aws:principaltype",
+            Optional::UserId => "aws:userid",
+            Optional::PrincipalArn => "aws:principalarn",
+            Optional::PrincipalAccount => "aws:principalaccount",
+            Optional::Username => "aws:username",
+            Optional::TokenIssueTime => "aws:tokenissuetime",
+            Optional::MultiFactorAuthPresent => "aws:multifactorauthpresent",
+            Optional::FederatedProvider => "aws:federatedprovider",
+        }
+    }
+}
+
+/// Which [`Optional`] keys some policies read: a policy notes every key its
+/// conditions test and every variable its texts hold when it is compiled,
+/// and a request's context holds just those of the policies that decide for
+/// it. A key that is not optional is always set, whatever this says.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Reads(u32);
+
+impl Reads {
+    pub const NONE: Reads = Reads(0);
+    pub const ALL: Reads = Reads(u32::MAX);
+
+    /// Notes a key a policy reads (lowercase); keys that are not optional
+    /// are always in the context and need no note.
+    pub(crate) fn note(&mut self, lower: &str) {
+        if let Some(i) = Optional::ALL.iter().position(|k| k.key() == lower) {
+            self.0 |= 1 << i;
+        }
+    }
+
+    pub fn union(self, other: Reads) -> Reads {
+        Reads(self.0 | other.0)
+    }
+
+    /// Whether the key is read, so must be in the context.
+    pub fn has(self, key: Optional) -> bool {
+        self.0 & (1 << key as u32) != 0
+    }
+}
+
 /// FNV-1a: the map is small and hashed on every condition, so a keyed hash (SipHash) costs more
 /// than it protects; its keys are the proxy's own names plus a bounded number of tag keys.
 #[derive(Clone, Copy)]
@@ -263,5 +375,23 @@ mod tests {
             Some(ContextValue::Single("alice".into()))
         );
         assert_eq!(ctx.variable("aws:username"), None);
+    }
+
+    #[test]
+    fn each_optional_key_has_its_own_bit() {
+        for (i, key) in Optional::ALL.iter().enumerate() {
+            assert_eq!(*key as usize, i, "{key:?} out of bit order");
+            let mut reads = Reads::NONE;
+            reads.note(key.key());
+            assert!(reads.has(*key));
+            let others = Optional::ALL.iter().filter(|k| *k != key);
+            assert!(others.clone().all(|k| !reads.has(*k)), "{key:?}");
+            assert_eq!(key.key(), lowercase_key(key.key()), "stored lowercase");
+        }
+        let mut reads = Reads::NONE;
+        reads.note("s3:prefix");
+        reads.note("aws:principaltag/team");
+        assert_eq!(reads, Reads::NONE, "keys that are always set need no note");
+        assert!(Optional::ALL.iter().all(|k| Reads::ALL.has(*k)));
     }
 }

@@ -13,6 +13,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use super::condition::{Condition, compile_block};
+use super::context::Reads;
 use super::error::PolicyError;
 use super::json::{OneOrMany, RawPolicy, RawStatement};
 use super::matching::{
@@ -73,6 +74,8 @@ pub(crate) struct Inner {
     /// Some condition reads `s3:ExistingObjectTag/*`: deciding needs the
     /// object's stored tags.
     pub existing_object_tags: bool,
+    /// The optional request-wide keys this policy reads.
+    pub reads: Reads,
 }
 
 impl Policy {
@@ -104,12 +107,14 @@ impl Policy {
                 .iter()
                 .any(|c| c.key_lower.starts_with("s3:existingobjecttag/"))
         });
+        let reads = reads_of(&statements);
         Ok(Policy {
             inner: Arc::new(Inner {
                 kind,
                 version,
                 statements,
                 existing_object_tags,
+                reads,
             }),
         })
     }
@@ -117,6 +122,12 @@ impl Policy {
     /// Whether deciding with this policy needs the object's stored tags.
     pub fn uses_existing_object_tags(&self) -> bool {
         self.inner.existing_object_tags
+    }
+
+    /// The optional request-wide condition keys deciding with this policy
+    /// reads: those its conditions test and its variables name.
+    pub fn reads(&self) -> Reads {
+        self.inner.reads
     }
 
     pub fn kind(&self) -> PolicyKind {
@@ -140,6 +151,30 @@ impl Policy {
     pub(crate) fn inner(&self) -> &Inner {
         &self.inner
     }
+}
+
+/// Every key the statements read from a request's context: the key of each
+/// condition, and each variable in a condition's values or a resource.
+/// (Actions and principals hold no variables.)
+fn reads_of(statements: &[Statement]) -> Reads {
+    let mut reads = Reads::NONE;
+    for s in statements {
+        for c in &s.conditions {
+            reads.note(&c.key_lower);
+            for t in c.templates() {
+                t.variables().for_each(|v| reads.note(&v.key));
+            }
+        }
+        let patterns = s.resources.iter().flat_map(|r| &r.patterns);
+        for p in patterns {
+            if let ResourcePattern::Arn(arn) = p {
+                for t in arn.parts.iter() {
+                    t.variables().for_each(|v| reads.note(&v.key));
+                }
+            }
+        }
+    }
+    reads
 }
 
 fn compile_statement(
@@ -544,5 +579,51 @@ mod tests {
         let p = Policy::parse(&stmt("[]"), PolicyKind::Session).unwrap();
         let q = p.clone();
         assert!(Arc::ptr_eq(&p.inner, &q.inner));
+    }
+
+    #[test]
+    fn a_policy_reads_its_condition_keys_and_the_variables_it_names() {
+        use crate::policy::Optional::{self, *};
+        let reads = |body: &str| {
+            Policy::parse(&stmt(body), PolicyKind::Identity)
+                .unwrap()
+                .reads()
+        };
+        let only = |r: Reads, keys: &[Optional]| {
+            Optional::ALL.iter().all(|k| r.has(*k) == keys.contains(k))
+        };
+        let plain =
+            r#"[{"Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::b/*"}]"#;
+        assert_eq!(reads(plain), Reads::NONE);
+        // A condition's key, in any case, under any operator.
+        let cond = r#"[{"Effect": "Deny", "Action": "*", "Resource": "*", "Condition": {
+            "NotIpAddress": {"AWS:SourceIP": "192.0.2.0/24"},
+            "BoolIfExists": {"aws:SecureTransport": "false"},
+            "Null": {"s3:x-amz-content-sha256": "true"}}}]"#;
+        assert!(only(
+            reads(cond),
+            &[SourceIp, SecureTransport, ContentSha256]
+        ));
+        // A variable in Resource, in NotResource, in a condition's values
+        // (strings, Bool, ARN), with or without a default.
+        let vars = r#"[
+            {"Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::b/${aws:username}/*"},
+            {"Effect": "Deny", "Action": "s3:GetObject", "NotResource": "arn:aws:s3:::b/${aws:userid}/*"},
+            {"Effect": "Allow", "Action": "s3:ListBucket", "Resource": "*", "Condition": {
+                "StringLike": {"s3:prefix": "${aws:PrincipalAccount, 'none'}/*"},
+                "Bool": {"aws:MultiFactorAuthPresent": "${aws:securetransport}"},
+                "ArnLike": {"aws:PrincipalArn": "arn:aws:iam::${s3:ResourceAccount}:user/*"}}}]"#;
+        assert!(only(
+            reads(vars),
+            &[
+                Username,
+                UserId,
+                PrincipalAccount,
+                SecureTransport,
+                MultiFactorAuthPresent,
+                PrincipalArn,
+                ResourceAccount
+            ]
+        ));
     }
 }

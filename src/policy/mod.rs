@@ -41,7 +41,7 @@ mod variables;
 #[cfg(test)]
 mod proptests;
 
-pub use context::{Context, ContextValue};
+pub use context::{Context, ContextValue, Optional, Reads};
 pub use document::{Policy, PolicyKind};
 pub use error::{PolicyError, ValueKind};
 pub use eval::{

@@ -25,7 +25,7 @@ use crate::auth::sigv2::{self, AuthorizationV2, PresignedV2, is_presigned_v2};
 use crate::auth::sigv4::{ALGORITHM, AuthorizationV4, Expectations, VerifiedV4, verify_header};
 use crate::auth::{AuthError, RequestParts, X_AMZ_CONTENT_SHA256, X_AMZ_SECURITY_TOKEN};
 use crate::identity::{Directory, Principal, Secret, SessionRefusal, TokenError};
-use crate::policy::Context;
+use crate::policy::{Context, Optional, Reads};
 use crate::s3::Target;
 
 /// The authenticated caller and how they proved it.
@@ -418,48 +418,73 @@ fn presigned_v2(
     })
 }
 
-/// The request-wide condition keys (S3-SEMANTICS §1.6, §1.7), named in
-/// lowercase, the form the context stores them in, so that none is copied.
+/// The request-wide condition keys (S3-SEMANTICS §1.6, §1.7) that the
+/// policies deciding for the request read (`reads`, from the directory):
+/// a key no such policy reads is not worked out.
 pub fn common_context(
     state: &State,
     conn: &ConnInfo,
     headers: &HeaderMap,
     auth: &Authenticated,
+    reads: Reads,
     ctx: &mut Context,
 ) {
+    use Optional::*;
+    if reads.has(SourceIp) {
+        ctx.set_static(SourceIp.key(), crate::audit::ip_text(conn.remote.ip()));
+    }
+    if reads.has(SecureTransport) {
+        let tls = if conn.tls { "true" } else { "false" };
+        ctx.set_static_word(SecureTransport.key(), tls);
+    }
     let now = Utc::now();
-    ctx.set_static("aws:sourceip", crate::audit::ip_text(conn.remote.ip()));
-    ctx.set_static_word(
-        "aws:securetransport",
-        if conn.tls { "true" } else { "false" },
-    );
-    ctx.set_static(
-        "aws:currenttime",
-        crate::auth::time::format_rfc3339(&now, false),
-    );
-    ctx.set_static("aws:epochtime", itoa::Buffer::new().format(now.timestamp()));
-    ctx.set_static(
-        "aws:useragent",
-        header_str(headers, USER_AGENT).unwrap_or(""),
-    );
-    if let Some(r) = header_str(headers, REFERER) {
-        ctx.set_static("aws:referer", r);
-    }
-    ctx.set_static("aws:requestedregion", state.config.region.as_str());
-    if let Some(v) = conn.tls_version {
-        ctx.set_static_word("s3:tlsversion", v);
-    }
-    ctx.set_static_word("s3:authtype", auth.auth_type);
-    ctx.set_static_word("s3:signatureversion", auth.signature_version);
-    if let Some(signed) = auth.signing_time {
+    if reads.has(CurrentTime) {
         ctx.set_static(
-            "s3:signatureage",
-            itoa::Buffer::new().format((now - signed).num_milliseconds().max(0)),
+            CurrentTime.key(),
+            crate::auth::time::format_rfc3339(&now, false),
         );
     }
-    if let Some(v) = header_str(headers, &X_AMZ_CONTENT_SHA256) {
-        ctx.set_static("s3:x-amz-content-sha256", v);
+    if reads.has(EpochTime) {
+        ctx.set_static(EpochTime.key(), itoa::Buffer::new().format(now.timestamp()));
     }
-    ctx.set_static("s3:resourceaccount", state.config.account_id.as_str());
-    auth.principal.fill_context(ctx);
+    if reads.has(UserAgent) {
+        ctx.set_static(
+            UserAgent.key(),
+            header_str(headers, USER_AGENT).unwrap_or(""),
+        );
+    }
+    if let Some(r) = header_str(headers, REFERER)
+        && reads.has(Referer)
+    {
+        ctx.set_static(Referer.key(), r);
+    }
+    if reads.has(RequestedRegion) {
+        ctx.set_static(RequestedRegion.key(), state.config.region.as_str());
+    }
+    if let Some(v) = conn.tls_version
+        && reads.has(TlsVersion)
+    {
+        ctx.set_static_word(TlsVersion.key(), v);
+    }
+    if reads.has(AuthType) {
+        ctx.set_static_word(AuthType.key(), auth.auth_type);
+    }
+    if reads.has(SignatureVersion) {
+        ctx.set_static_word(SignatureVersion.key(), auth.signature_version);
+    }
+    if let Some(signed) = auth.signing_time
+        && reads.has(SignatureAge)
+    {
+        let age = (now - signed).num_milliseconds().max(0);
+        ctx.set_static(SignatureAge.key(), itoa::Buffer::new().format(age));
+    }
+    if let Some(v) = header_str(headers, &X_AMZ_CONTENT_SHA256)
+        && reads.has(ContentSha256)
+    {
+        ctx.set_static(ContentSha256.key(), v);
+    }
+    if reads.has(ResourceAccount) {
+        ctx.set_static(ResourceAccount.key(), state.config.account_id.as_str());
+    }
+    auth.principal.fill_context_reading(ctx, reads);
 }

@@ -458,7 +458,8 @@ async fn process(
         headers: &parts.headers,
     };
     let classified = classify(&view, &mut context).map_err(|e| S3Error::from(&e))?;
-    common_context(state, conn, &parts.headers, &auth, &mut context);
+    let reads = dir.context_reads(&auth.principal);
+    common_context(state, conn, &parts.headers, &auth, reads, &mut context);
     let parameters = Parameters::from_s3(
         &query,
         &parts.headers,

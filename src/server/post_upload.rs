@@ -220,7 +220,8 @@ pub async fn handle(
             "A form field is not valid for a POST upload.",
         ));
     }
-    common_context(state, conn, &parts.headers, &auth, &mut context);
+    let reads = dir.context_reads(&auth.principal);
+    common_context(state, conn, &parts.headers, &auth, reads, &mut context);
     ctx.audit.update(|r| {
         r.actions = classified.checks.iter().map(|c| c.action.into()).collect();
     });

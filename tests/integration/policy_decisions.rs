@@ -24,8 +24,8 @@ use std::fs;
 use std::path::Path;
 
 use s3warden::policy::{
-    Context, NamedPolicy, Policy, PolicyKind, PrincipalInfo, Request, ResourceDecision,
-    evaluate_bounded, evaluate_resource_policy,
+    Context, NamedPolicy, Optional, Policy, PolicyKind, PrincipalInfo, Reads, Request,
+    ResourceDecision, evaluate_bounded, evaluate_resource_policy,
 };
 use serde::Deserialize;
 
@@ -240,6 +240,31 @@ fn run(file: &CaseFile, case: &Case) -> Result<(), String> {
             "expected allowed={expected_allowed} {expected_reason:?}, got allowed={} {:?}",
             decision.allowed,
             decision.reason.to_string()
+        ));
+    }
+    // The proxy leaves out of a request's context the optional keys no
+    // deciding policy reads: the decision must not change for it.
+    let reads = identity
+        .iter()
+        .chain(boundary.iter().flatten())
+        .chain(session.iter().flatten())
+        .fold(Reads::NONE, |r, p| r.union(p.policy.reads()));
+    let mut trimmed = ctx.clone();
+    for key in Optional::ALL.iter().filter(|k| !reads.has(**k)) {
+        trimmed.remove(key.key());
+    }
+    let req = Request {
+        context: &trimmed,
+        ..req
+    };
+    let without = evaluate_bounded(&identity, boundary.as_deref(), session.as_deref(), &req);
+    if without.allowed != decision.allowed || without.reason != decision.reason {
+        return Err(format!(
+            "without the keys no policy reads ({} of {} kept), got allowed={} {:?}",
+            trimmed.len(),
+            ctx.len(),
+            without.allowed,
+            without.reason.to_string()
         ));
     }
     Ok(())

@@ -752,3 +752,51 @@ async fn policies_see_how_a_request_was_signed() {
     assert_eq!(error_code(&header), "AccessDenied");
     h.server.shutdown().await;
 }
+
+/// A user whose policy reads every request-wide condition key a header-signed
+/// request over plain HTTP has: the proxy works out only the keys the
+/// deciding policies read, and these must all be there, with their values.
+const DAVE: &str = r#"
+[[users]]
+name = "dave"
+access_keys = [{ access_key_id = "DAVEKEYFORTESTS00001", secret_access_key = "dave-secret-for-tests-000000000000000000" }]
+policies = [{ name = "every-key", document = '''{"Version": "2012-10-17", "Statement": [
+  {"Sid": "EveryKey", "Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::bkt/${aws:username}/*",
+   "Condition": {
+     "IpAddress": {"aws:SourceIp": "127.0.0.0/8"},
+     "Bool": {"aws:SecureTransport": "false"},
+     "DateGreaterThan": {"aws:CurrentTime": "2020-01-01T00:00:00Z"},
+     "NumericGreaterThan": {"aws:EpochTime": "1577836800", "s3:signatureAge": "-1"},
+     "StringLike": {"aws:UserAgent": "*aws-sdk-rust*", "aws:userid": "AIDA*"},
+     "StringEquals": {
+       "aws:RequestedRegion": "us-east-1", "s3:ResourceAccount": "000000000000",
+       "s3:authType": "REST-HEADER", "s3:signatureversion": "AWS4-HMAC-SHA256",
+       "aws:PrincipalType": "User", "aws:PrincipalAccount": "000000000000",
+       "aws:PrincipalArn": "arn:aws:iam::000000000000:user/dave"},
+     "Null": {"s3:x-amz-content-sha256": "false", "aws:Referer": "true"}}}]}''' }]
+"#;
+
+#[tokio::test]
+async fn a_policy_reading_every_request_key_finds_each_in_the_context() {
+    let h = setup(DAVE).await;
+    for key in ["dave/k", "eve/k"] {
+        h.root()
+            .put_object()
+            .bucket("bkt")
+            .key(key)
+            .body(aws_sdk_s3::primitives::ByteStream::from_static(b"hello"))
+            .send()
+            .await
+            .unwrap();
+    }
+    let dave = h.client(
+        "DAVEKEYFORTESTS00001",
+        "dave-secret-for-tests-000000000000000000",
+    );
+    let got = dave.get_object().bucket("bkt").key("dave/k").send().await;
+    let body = got.expect("every condition holds").body.collect().await;
+    assert_eq!(body.unwrap().into_bytes().as_ref(), b"hello");
+    let other = dave.get_object().bucket("bkt").key("eve/k").send().await;
+    assert_eq!(error_code(&other.unwrap_err()), "AccessDenied");
+    h.server.shutdown().await;
+}
