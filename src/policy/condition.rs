@@ -406,7 +406,9 @@ fn compile_arn(text: &str, variables: bool, at: &Site<'_>) -> Result<ArnValue, P
 }
 
 impl Condition {
-    /// Every template among the values (for the lint's variable checks).
+    /// Every template among the values (for the lint's variable checks, and
+    /// the keys a policy reads: a request's context holds only those, so a
+    /// new kind of value with templates must be listed here).
     pub fn templates(&self) -> Vec<&Template> {
         match &self.values {
             Values::Strings(_, ts) => ts.iter().collect(),
@@ -424,7 +426,11 @@ impl Condition {
                     ArnValue::Any => Vec::new(),
                 })
                 .collect(),
-            _ => Vec::new(),
+            Values::Numbers(..)
+            | Values::Dates(..)
+            | Values::Binary(_)
+            | Values::Cidrs(_)
+            | Values::Null(_) => Vec::new(),
         }
     }
 
