@@ -15,7 +15,9 @@ pub mod endpoint;
 mod process;
 
 use std::borrow::Cow;
+use std::collections::HashMap;
 use std::sync::atomic::AtomicI64;
+use std::sync::{OnceLock, PoisonError, RwLock};
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -61,6 +63,16 @@ fn latency_histogram() -> Histogram {
 }
 
 /// Every metric s3warden exports.
+/// One operation's series in the per-operation families, found together:
+/// each family would hash the labels and take its lock again.
+struct OperationSeries {
+    bytes_in: Counter,
+    bytes_out: Counter,
+    duration: Histogram,
+    /// Made at the operation's first upstream call, as the family would.
+    upstream_duration: OnceLock<Histogram>,
+}
+
 pub struct Metrics {
     registry: Registry,
     /// `process_*` metrics, which carry no `s3warden_` prefix.
@@ -71,6 +83,8 @@ pub struct Metrics {
     bytes_out: Family<OperationLabels, Counter>,
     duration: Family<OperationLabels, Histogram, fn() -> Histogram>,
     upstream_duration: Family<OperationLabels, Histogram, fn() -> Histogram>,
+    /// Handles on the series above by operation (a bounded set of names).
+    operations: RwLock<HashMap<Cow<'static, str>, OperationSeries>>,
     connections: Gauge<i64, AtomicI64>,
     worker_connections: Family<WorkerLabels, Gauge<i64, AtomicI64>>,
     upstream_errors: Family<KindLabels, Counter>,
@@ -199,6 +213,7 @@ impl Metrics {
             bytes_out,
             duration,
             upstream_duration,
+            operations: Default::default(),
             connections,
             worker_connections,
             upstream_errors,
@@ -223,17 +238,49 @@ impl Metrics {
                 status: r.status,
             })
             .inc();
-        let op = OperationLabels { operation };
-        self.bytes_in.get_or_create(&op).inc_by(r.bytes_in);
-        self.bytes_out.get_or_create(&op).inc_by(r.bytes_out);
-        self.duration
-            .get_or_create(&op)
-            .observe(r.duration_ms / 1000.0);
-        if let Some(u) = r.upstream_ms {
-            self.upstream_duration
-                .get_or_create(&op)
-                .observe(u / 1000.0);
+        let observe = |series: &OperationSeries| {
+            series.bytes_in.inc_by(r.bytes_in);
+            series.bytes_out.inc_by(r.bytes_out);
+            series.duration.observe(r.duration_ms / 1000.0);
+            if let Some(u) = r.upstream_ms {
+                let made = || {
+                    let op = OperationLabels {
+                        operation: operation.clone(),
+                    };
+                    self.upstream_duration.get_or_create(&op).clone()
+                };
+                series
+                    .upstream_duration
+                    .get_or_init(made)
+                    .observe(u / 1000.0);
+            }
+        };
+        let known = self
+            .operations
+            .read()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(series) = known.get(&operation) {
+            return observe(series);
         }
+        drop(known);
+        // The operation's first request: its series are made (or found,
+        // had another worker made them meanwhile) under the write lock.
+        let mut all = self
+            .operations
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        let series = all.entry(operation.clone()).or_insert_with(|| {
+            let op = OperationLabels {
+                operation: operation.clone(),
+            };
+            OperationSeries {
+                bytes_in: self.bytes_in.get_or_create(&op).clone(),
+                bytes_out: self.bytes_out.get_or_create(&op).clone(),
+                duration: self.duration.get_or_create(&op).clone(),
+                upstream_duration: OnceLock::new(),
+            }
+        });
+        observe(series);
     }
 
     pub fn connection_opened(&self) {
@@ -279,5 +326,46 @@ impl Metrics {
             tracing::error!("metrics encoding failed");
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn line<'a>(text: &'a str, series: &str) -> Option<&'a str> {
+        text.lines()
+            .find(|l| l.starts_with(series))
+            .map(|l| l[series.len()..].trim())
+    }
+
+    #[test]
+    fn each_operations_series_count_its_own_requests() {
+        let m = Metrics::new();
+        let record = |op: &'static str, bytes_out: u64, upstream: Option<f64>| AuditRecord {
+            operation: Some(Cow::Borrowed(op)),
+            status: 200,
+            bytes_out,
+            duration_ms: 2.0,
+            upstream_ms: upstream,
+            ..AuditRecord::default()
+        };
+        m.observe(&record("GetObject", 10, Some(1.0)));
+        m.observe(&record("GetObject", 5, None));
+        m.observe(&record("GetObject", 1, Some(1.0)));
+        m.observe(&record("ListBuckets", 7, None));
+        let text = m.encode(0);
+        let expected = [
+            ("response_body_bytes_total", "GetObject", Some("16")),
+            ("response_body_bytes_total", "ListBuckets", Some("7")),
+            ("request_duration_seconds_count", "GetObject", Some("3")),
+            ("upstream_duration_seconds_count", "GetObject", Some("2")),
+            // No upstream call, no upstream series, as the family alone had it.
+            ("upstream_duration_seconds_count", "ListBuckets", None),
+        ];
+        for (name, op, count) in expected {
+            let series = format!("s3warden_{name}{{operation=\"{op}\"}}");
+            assert_eq!(line(&text, &series), count, "{series}");
+        }
     }
 }
