@@ -32,7 +32,7 @@ use std::task::{Context, Poll, Waker};
 
 use bytes::{Bytes, BytesMut};
 use http::header::{CONNECTION, CONTENT_LENGTH, DATE, EXPECT, TRANSFER_ENCODING};
-use http::{HeaderValue, Method, Request, Response, StatusCode, Version};
+use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, Version};
 use http_body::{Body, Frame, SizeHint};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::watch;
@@ -335,9 +335,10 @@ impl std::fmt::Display for Unreadable {
     }
 }
 
-/// A refused head, with the head itself when it was read whole and only
-/// its framing was refused: it names what was refused in the request's
-/// audit record (method, host, bucket and key).
+/// A refused head, with as much of it as was read: the whole head when only
+/// its framing was refused, the request line alone when a header line was
+/// (or there were too many). It names what was refused in the request's
+/// audit record (method, host, bucket and key, the key a presigned URL claims).
 pub struct Refused {
     pub why: Unreadable,
     pub head: Option<Box<http::request::Parts>>,
@@ -360,8 +361,9 @@ impl From<Unreadable> for Refused {
 }
 
 impl Refused {
-    /// Refused for its framing, after the whole head was read.
-    fn after(why: Unreadable, method: &Method, uri: &http::Uri, headers: http::HeaderMap) -> Self {
+    /// Refused after its request line (and `headers`, when the whole head
+    /// was read) could be read.
+    fn after(why: Unreadable, method: &Method, uri: &http::Uri, headers: HeaderMap) -> Self {
         let mut parts = Request::new(()).into_parts().0;
         parts.method = method.clone();
         parts.uri = uri.clone();
@@ -395,8 +397,24 @@ fn parse_head(buf: &mut BytesMut, max_head: usize) -> Result<Option<Head>, Refus
                 }
                 return Ok(None);
             }
-            Err(httparse::Error::TooManyHeaders) => return Err(Unreadable::TooLarge.into()),
-            Err(_) => return Err(bad("malformed request head")),
+            // httparse reads the request line before the headers: when a
+            // header fails, the line says what the request was.
+            Err(e) => {
+                let why = match e {
+                    httparse::Error::TooManyHeaders => Unreadable::TooLarge,
+                    _ => Unreadable::Malformed("malformed request head"),
+                };
+                let line = req.method.zip(req.path).and_then(|(m, p)| {
+                    Some((
+                        Method::from_bytes(m.as_bytes()).ok()?,
+                        http::Uri::try_from(p).ok()?,
+                    ))
+                });
+                return Err(match line {
+                    Some((method, uri)) => Refused::after(why, &method, &uri, HeaderMap::new()),
+                    None => why.into(),
+                });
+            }
         };
         if len > max_head {
             return Err(Unreadable::TooLarge.into());
@@ -413,14 +431,16 @@ fn parse_head(buf: &mut BytesMut, max_head: usize) -> Result<Option<Head>, Refus
     let head = buf.split_to(len).freeze();
     let uri = http::Uri::from_maybe_shared(head.slice(target.0 as usize..target.1 as usize))
         .map_err(|_| bad("invalid request target"))?;
+    let line_only =
+        |why| Refused::after(Unreadable::Malformed(why), &method, &uri, HeaderMap::new());
     let version = match minor {
         Some(1) => Version::HTTP_11,
         Some(0) => Version::HTTP_10,
-        _ => return Err(bad("unsupported HTTP version")),
+        _ => return Err(line_only("unsupported HTTP version")),
     };
     let headers = http1::header_map(&head, &at[..count]).map_err(|e| match e {
-        BadHeader::Name => bad("invalid header name"),
-        BadHeader::Value => bad("invalid header value"),
+        BadHeader::Name => line_only("invalid header name"),
+        BadHeader::Value => line_only("invalid header value"),
     })?;
     let http11 = version == Version::HTTP_11;
     let body = match http1::declared_framing(&headers, http11) {

@@ -354,17 +354,37 @@ async fn an_unreadable_request_gets_s3s_error_an_audit_record_and_a_close() {
         many.extend_from_slice(format!("x-h{i}: 1\r\n").as_bytes());
     }
     many.extend_from_slice(b"\r\n");
-    // What the record names of the refused request: nothing of a head that
-    // could not be read (the method is always written, empty when unknown);
-    // its method, host, bucket and key when only its framing was refused.
-    let nothing = [Some(""), None, None, None];
+    // What the record names of the refused request: nothing of a head whose
+    // request line could not be read (the method is always written, empty
+    // when unknown); its method, bucket and key when a header line could
+    // not; its method, host, bucket and key when only its framing was refused.
+    let line = [Some("GET"), None, Some("shared"), Some("a")];
     for (raw, status, code, named) in [
-        (&many[..], "400", "RequestHeaderSectionTooLarge", nothing),
+        (&many[..], "400", "RequestHeaderSectionTooLarge", line),
         (
             &b"GET /shared/a HTTP/1.1\r\nhost: x\r\nbad header\r\n\r\nGET /shared/b HTTP/1.1\r\n\r\n"[..],
             "400",
             "InvalidRequest",
-            nothing,
+            line,
+        ),
+        (
+            b"GET /shared/a HTTP/1.1\r\nhost: x\r\nx-bad: a\x01b\r\n\r\n",
+            "400",
+            "InvalidRequest",
+            line,
+        ),
+        (
+            b"GET\x01/shared/a HTTP/1.1\r\nhost: x\r\n\r\n",
+            "400",
+            "InvalidRequest",
+            [Some(""), None, None, None],
+        ),
+        // A presigned URL's claimed key, from the request line alone.
+        (
+            b"GET /shared/a?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=AKIACLAIMEDQV4%2F20260101%2Fus-east-1%2Fs3%2Faws4_request&X-Amz-Date=20260101T000000Z&X-Amz-Expires=60&X-Amz-SignedHeaders=host&X-Amz-Signature=0000000000000000000000000000000000000000000000000000000000000000 HTTP/1.1\r\nhost: x\r\nbad header\r\n\r\n",
+            "400",
+            "InvalidRequest",
+            line,
         ),
         (
             b"PUT /shared/a HTTP/1.1\r\nhost: x\r\ntransfer-encoding: gzip, chunked\r\n\r\n0\r\n\r\n",
@@ -423,7 +443,9 @@ async fn an_unreadable_request_gets_s3s_error_an_audit_record_and_a_close() {
             assert_eq!(record[field].as_str(), want, "{field}: {record}");
         }
         let text = String::from_utf8_lossy(raw);
-        let (kind, key, version) = if text.contains("AKIACLAIMEDV4") {
+        let (kind, key, version) = if text.contains("AKIACLAIMEDQV4") {
+            ("presigned", Some("AKIACLAIMEDQV4"), Some("AWS4-HMAC-SHA256"))
+        } else if text.contains("AKIACLAIMEDV4") {
             ("header", Some("AKIACLAIMEDV4"), Some("AWS4-HMAC-SHA256"))
         } else if text.contains("AKIACLAIMEDV2") {
             ("presigned", Some("AKIACLAIMEDV2"), Some("AWS"))
