@@ -62,7 +62,11 @@ fn latency_histogram() -> Histogram {
     Histogram::new(exponential_buckets(0.0005, 2.0, 18))
 }
 
-/// Every metric s3warden exports.
+/// At most this many operation names are counted apart (S3's operations and
+/// the IAM and STS actions are far fewer); requests naming others count as
+/// `other`.
+const MAX_OPERATIONS: usize = 512;
+
 /// One operation's series in the per-operation families, found together:
 /// each family would hash the labels and take its lock again.
 struct OperationSeries {
@@ -73,6 +77,7 @@ struct OperationSeries {
     upstream_duration: OnceLock<Histogram>,
 }
 
+/// Every metric s3warden exports.
 pub struct Metrics {
     registry: Registry,
     /// `process_*` metrics, which carry no `s3warden_` prefix.
@@ -83,7 +88,7 @@ pub struct Metrics {
     bytes_out: Family<OperationLabels, Counter>,
     duration: Family<OperationLabels, Histogram, fn() -> Histogram>,
     upstream_duration: Family<OperationLabels, Histogram, fn() -> Histogram>,
-    /// Handles on the series above by operation (a bounded set of names).
+    /// Handles on the series above by operation (at most [`MAX_OPERATIONS`]).
     operations: RwLock<HashMap<Cow<'static, str>, OperationSeries>>,
     connections: Gauge<i64, AtomicI64>,
     worker_connections: Family<WorkerLabels, Gauge<i64, AtomicI64>>,
@@ -225,20 +230,20 @@ impl Metrics {
     /// Counts a finished request from its audit record: one source of truth.
     pub fn observe(&self, r: &AuditRecord) {
         // Borrowed for S3 operations (static names): no copy per request.
-        let operation = r.operation.clone().unwrap_or(Cow::Borrowed("none"));
+        let name = r.operation.clone().unwrap_or(Cow::Borrowed("none"));
         let decision = match r.decision.as_ref().map(|d| d.allowed) {
             Some(true) => "allow",
             Some(false) => "deny",
             None => "none",
         };
-        self.requests
-            .get_or_create(&RequestLabels {
-                operation: operation.clone(),
-                decision,
-                status: r.status,
-            })
-            .inc();
-        let observe = |series: &OperationSeries| {
+        let count = |operation: &Cow<'static, str>, series: &OperationSeries| {
+            self.requests
+                .get_or_create(&RequestLabels {
+                    operation: operation.clone(),
+                    decision,
+                    status: r.status,
+                })
+                .inc();
             series.bytes_in.inc_by(r.bytes_in);
             series.bytes_out.inc_by(r.bytes_out);
             series.duration.observe(r.duration_ms / 1000.0);
@@ -259,16 +264,27 @@ impl Metrics {
             .operations
             .read()
             .unwrap_or_else(PoisonError::into_inner);
-        if let Some(series) = known.get(&operation) {
-            return observe(series);
+        let full = || known.len() >= MAX_OPERATIONS;
+        let found = known.get_key_value(&name);
+        if let Some((operation, series)) =
+            found.or_else(|| known.get_key_value("other").filter(|_| full()))
+        {
+            return count(operation, series);
         }
         drop(known);
         // The operation's first request: its series are made (or found,
         // had another worker made them meanwhile) under the write lock.
+        // Past the bound, a new name counts as `other`: an API call's name
+        // comes from its `Action`, read before the caller is authenticated.
         let mut all = self
             .operations
             .write()
             .unwrap_or_else(PoisonError::into_inner);
+        let operation = if all.len() < MAX_OPERATIONS || all.contains_key(&name) {
+            name
+        } else {
+            Cow::Borrowed("other")
+        };
         let series = all.entry(operation.clone()).or_insert_with(|| {
             let op = OperationLabels {
                 operation: operation.clone(),
@@ -280,7 +296,7 @@ impl Metrics {
                 upstream_duration: OnceLock::new(),
             }
         });
-        observe(series);
+        count(&operation, series);
     }
 
     pub fn connection_opened(&self) {
@@ -367,5 +383,37 @@ mod tests {
             let series = format!("s3warden_{name}{{operation=\"{op}\"}}");
             assert_eq!(line(&text, &series), count, "{series}");
         }
+    }
+
+    #[test]
+    fn names_past_the_bound_count_as_other() {
+        let m = Metrics::new();
+        let record = |op: String| AuditRecord {
+            operation: Some(Cow::Owned(op)),
+            status: 400,
+            bytes_in: 1,
+            ..AuditRecord::default()
+        };
+        for i in 0..MAX_OPERATIONS + 10 {
+            m.observe(&record(format!("iam:Made{i}")));
+        }
+        // A name counted before the bound was reached still counts apart.
+        m.observe(&record("iam:Made0".into()));
+        let text = m.encode(0);
+        let series = |op: &str| format!("s3warden_request_body_bytes_total{{operation=\"{op}\"}}");
+        assert_eq!(line(&text, &series("iam:Made0")), Some("2"));
+        assert_eq!(
+            line(&text, &series(&format!("iam:Made{}", MAX_OPERATIONS - 1))),
+            Some("1")
+        );
+        assert_eq!(
+            line(&text, &series(&format!("iam:Made{MAX_OPERATIONS}"))),
+            None
+        );
+        assert_eq!(line(&text, &series("other")), Some("10"));
+        let families = text
+            .lines()
+            .filter(|l| l.starts_with("s3warden_requests_total{"));
+        assert_eq!(families.count(), MAX_OPERATIONS + 1);
     }
 }
