@@ -223,11 +223,17 @@ pub(super) async fn refuse_unreadable(
         // not kept while waiting for a place in the audit queue.
         let req = Request::from_parts(*head, ());
         name_request(&mut record, &req);
-        if let Ok(target) = resolve(
-            record.host.as_deref(),
-            req.uri().path(),
-            &state.config.domains,
-        ) {
+        // Without its host (a head refused at a header line, before it was
+        // read), a target is surely path-style only where no domain is
+        // served virtual-hosted: elsewhere the bucket and key are not guessed.
+        let addressed = record.host.is_some() || state.config.domains.is_empty();
+        if addressed
+            && let Ok(target) = resolve(
+                record.host.as_deref(),
+                req.uri().path(),
+                &state.config.domains,
+            )
+        {
             record.bucket = target.bucket;
             record.key = target.key;
         }

@@ -418,24 +418,11 @@ async fn an_unreadable_request_gets_s3s_error_an_audit_record_and_a_close() {
             [Some("GET"), Some("x"), Some("shared"), Some("a")],
         ),
     ] {
-        let mut s = TcpStream::connect(h.server.local_addr()).await.unwrap();
-        s.write_all(raw).await.unwrap();
-        let mut got = Vec::new();
-        tokio::time::timeout(Duration::from_secs(10), s.read_to_end(&mut got))
-            .await
-            .expect("the connection closes after the refusal")
-            .unwrap();
-        let text = String::from_utf8_lossy(&got);
+        let (text, record) = refused(&h, raw).await;
         assert!(text.starts_with(&format!("HTTP/1.1 {status} ")), "{text}");
         assert!(text.contains(&format!("<Code>{code}</Code>")), "{text}");
         assert!(text.contains("connection: close\r\n"), "{text}");
         assert_eq!(text.matches("HTTP/1.1 ").count(), 1, "{text}");
-        let id = text
-            .lines()
-            .find_map(|l| l.strip_prefix("x-amz-request-id: "))
-            .expect("a request id")
-            .trim();
-        let record = h.audit_for(id).await;
         assert_eq!(record["status"], status.parse::<u64>().unwrap(), "{record}");
         assert_eq!(record["error_code"], code, "{record}");
         assert_eq!(record["error_source"], "client", "{record}");
@@ -461,6 +448,56 @@ async fn an_unreadable_request_gets_s3s_error_an_audit_record_and_a_close() {
                 "{record}"
             );
             assert!(record.get("principal").is_none(), "{record}");
+        }
+    }
+    h.server.shutdown().await;
+}
+
+/// Sends `raw` on a new connection and reads until the server closes it:
+/// the answer, and the audit record of its request id.
+async fn refused(h: &Harness, raw: &[u8]) -> (String, serde_json::Value) {
+    let mut s = TcpStream::connect(h.server.local_addr()).await.unwrap();
+    s.write_all(raw).await.unwrap();
+    let mut got = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), s.read_to_end(&mut got))
+        .await
+        .expect("the connection closes after the refusal")
+        .unwrap();
+    let text = String::from_utf8_lossy(&got).into_owned();
+    let id = text
+        .lines()
+        .find_map(|l| l.strip_prefix("x-amz-request-id: "))
+        .expect("a request id")
+        .trim()
+        .to_string();
+    (text, h.audit_for(&id).await)
+}
+
+/// Where buckets may be addressed by host name, a head refused at a header
+/// line (so without its host) names its method and claimed key but not a
+/// bucket and key read from its path, which may be wrong; one with its host
+/// names them.
+#[tokio::test]
+async fn a_refused_head_without_its_host_names_no_guessed_bucket() {
+    let h = Harness::embedded_configured("domains = [\"s3.local\"]", "", "").await;
+    for (raw, bucket, key) in [
+        (
+            &b"GET /photos/2024/a.jpg?AWSAccessKeyId=AKIACLAIMEDV2&Expires=1&Signature=AAAAAAAAAAAAAAAAAAAAAAAAAAA%3D HTTP/1.1\r\nhost: mybucket.s3.local\r\nbad header\r\n\r\n"[..],
+            None,
+            None,
+        ),
+        (
+            b"GET /photos/2024/a.jpg HTTP/1.1\r\nhost: mybucket.s3.local\r\ntransfer-encoding: gzip\r\n\r\n",
+            Some("mybucket"),
+            Some("photos/2024/a.jpg"),
+        ),
+    ] {
+        let (_, record) = refused(&h, raw).await;
+        assert_eq!(record["method"], "GET", "{record}");
+        assert_eq!(record["bucket"].as_str(), bucket, "{record}");
+        assert_eq!(record["key"].as_str(), key, "{record}");
+        if bucket.is_none() {
+            assert_eq!(record["auth"]["access_key_id"], "AKIACLAIMEDV2", "{record}");
         }
     }
     h.server.shutdown().await;
