@@ -9,6 +9,10 @@
 //! Values are plain strings, typed only by the operator that reads them: an IP address for
 //! `IpAddress`, ISO 8601 or epoch seconds for `Date*`, a decimal for `Numeric*`, `true`/`false`
 //! for `Bool`, base64 for `BinaryEquals`.
+//!
+//! Also which of the request-wide keys policies read ([`Optional`], [`Reads`]): the proxy puts
+//! into a request's context only those its deciding policies read, so an absent optional key
+//! is one no policy asks for.
 
 use std::borrow::Cow;
 use std::collections::HashMap;
