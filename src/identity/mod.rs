@@ -166,29 +166,50 @@ static ROOT_POLICY: LazyLock<Option<Policy>> = LazyLock::new(|| {
     .ok()
 });
 
-impl Directory {
-    /// Evaluates one request for a principal against its current policies.
-    pub fn authorize(&self, principal: &Principal, req: &policy::Request<'_>) -> Decision {
-        match self.policy_sets(principal) {
+/// The policies that decide for one principal, collected once for all of a
+/// request's decisions (its context's keys, each check, each key of a
+/// multi-object delete) rather than once per decision.
+pub struct Decider<'a> {
+    sets: Option<Sets<'a>>,
+}
+
+impl Decider<'_> {
+    /// Evaluates one request against the principal's policies.
+    pub fn authorize(&self, req: &policy::Request<'_>) -> Decision {
+        match &self.sets {
             Some(Sets::Root) => root_decision(),
             Some(Sets::Policies {
                 identity,
                 boundary,
                 session,
-            }) => policy::evaluate_bounded(&identity, boundary.as_deref(), session.as_deref(), req),
+            }) => policy::evaluate_bounded(identity, boundary.as_deref(), session.as_deref(), req),
             None => denied(Reason::NoIdentityAllow),
         }
     }
 
-    /// The optional condition keys the policies that decide for `principal`
-    /// read: the rest need not be in its request's context. Root's decision
-    /// and a principal nothing can allow read none.
-    pub fn context_reads(&self, principal: &Principal) -> policy::Reads {
-        self.policy_sets(principal)
-            .map_or(policy::Reads::NONE, |sets| {
-                sets.policies()
-                    .fold(policy::Reads::NONE, |r, p| r.union(p.reads()))
-            })
+    /// The optional condition keys these policies read: the rest need not
+    /// be in the request's context. Root's decision and a principal nothing
+    /// can allow read none.
+    pub fn context_reads(&self) -> policy::Reads {
+        self.sets.as_ref().map_or(policy::Reads::NONE, |sets| {
+            sets.policies()
+                .fold(policy::Reads::NONE, |r, p| r.union(p.reads()))
+        })
+    }
+}
+
+impl Directory {
+    /// Evaluates one request for a principal against its current policies.
+    pub fn authorize(&self, principal: &Principal, req: &policy::Request<'_>) -> Decision {
+        self.decider(principal).authorize(req)
+    }
+
+    /// The policies that decide for `principal`, as they are now, for the
+    /// decisions of one request.
+    pub fn decider<'a>(&'a self, principal: &'a Principal) -> Decider<'a> {
+        Decider {
+            sets: self.policy_sets(principal),
+        }
     }
 
     /// Whether any policy that decides for `principal` reads

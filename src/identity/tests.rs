@@ -570,11 +570,11 @@ fn a_requests_context_needs_the_keys_its_deciding_policies_read() {
     let dir = directory(&StoreState::empty());
     // The issuer's group policy tests no key and names no variable.
     let user = principal(&dir, &claims(&dir, SessionKind::User, None)).unwrap();
-    assert_eq!(dir.context_reads(&user), Reads::NONE);
+    assert_eq!(dir.decider(&user).context_reads(), Reads::NONE);
     // A federated session adds what its session policy reads.
     let from_network = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":"arn:aws:s3:::uploads/${aws:username}/*","Condition":{"IpAddress":{"aws:SourceIp":"192.0.2.0/24"}}}]}"#;
     let fed = claims(&dir, SessionKind::Federated, Some(from_network));
-    let reads = dir.context_reads(&principal(&dir, &fed).unwrap());
+    let reads = dir.decider(&principal(&dir, &fed).unwrap()).context_reads();
     assert!(reads.has(Optional::SourceIp) && reads.has(Optional::Username));
     assert!(!reads.has(Optional::CurrentTime) && !reads.has(Optional::UserAgent));
     // A stored user's own policy and its group's count alike.
@@ -588,7 +588,7 @@ fn a_requests_context_needs_the_keys_its_deciding_policies_read() {
         value: Some(model::Entity::User(carol)),
     }]);
     let carol = with.principal_for_key("CAROLKEY0000000001").unwrap();
-    let reads = with.context_reads(&carol);
+    let reads = with.decider(&carol).context_reads();
     assert!(reads.has(Optional::CurrentTime));
     assert!(!reads.has(Optional::SourceIp));
 }

@@ -31,7 +31,7 @@ use crate::auth::chunked::{Decoder, decode_all};
 use crate::auth::payload::{BodyError, BodyFailure, BoxError, PayloadHash, Sha256VerifyingBody};
 use crate::auth::time::format_rfc3339;
 use crate::config::WhenFull;
-use crate::identity::{Directory, Principal};
+use crate::identity::Decider;
 use crate::policy::{Context, Decision};
 use crate::s3::address::resolve;
 use crate::s3::classify::{Classified, RequestView, bucket_arn, classify};
@@ -354,12 +354,7 @@ fn host_of<B>(req: &Request<B>) -> Option<&str> {
 }
 
 /// Authorizes every check; the first denial decides, else the first allow.
-pub(super) fn authorize_all(
-    dir: &Directory,
-    principal: &Principal,
-    c: &Classified,
-    context: &Context,
-) -> Decision {
+pub(super) fn authorize_all(decider: &Decider<'_>, c: &Classified, context: &Context) -> Decision {
     let mut first_allow = None;
     for check in &c.checks {
         let req = crate::policy::Request {
@@ -367,7 +362,7 @@ pub(super) fn authorize_all(
             resource: &check.resource,
             context,
         };
-        let d = dir.authorize(principal, &req);
+        let d = decider.authorize(&req);
         if !d.allowed {
             return d;
         }
@@ -383,14 +378,12 @@ pub(super) fn authorize_all(
 /// (and their values) in the audit record, which keeps the decision; whether
 /// it allows is returned.
 pub(super) fn authorize_recorded(
-    dir: &Directory,
-    principal: &Principal,
+    decider: &Decider<'_>,
     c: &Classified,
     context: &Context,
     audit: &SharedGuard,
 ) -> bool {
-    let (decision, consulted) =
-        crate::policy::trace::traced(|| authorize_all(dir, principal, c, context));
+    let (decision, consulted) = crate::policy::trace::traced(|| authorize_all(decider, c, context));
     let allowed = decision.allowed;
     let info = DecisionInfo::from_owned(decision).with_conditions(&consulted, context);
     audit.update(|r| r.decision = Some(info));
@@ -464,7 +457,8 @@ async fn process(
         headers: &parts.headers,
     };
     let classified = classify(&view, &mut context).map_err(|e| S3Error::from(&e))?;
-    let reads = dir.context_reads(&auth.principal);
+    let decider = dir.decider(&auth.principal);
+    let reads = decider.context_reads();
     common_context(state, conn, &parts.headers, &auth, reads, &mut context);
     let parameters = Parameters::from_s3(
         &query,
@@ -484,7 +478,7 @@ async fn process(
 
     if classified.operation == Operation::DeleteObjects {
         return Box::pin(delete_objects(
-            state, &dir, &auth, classified, &context, parts, body, ctx,
+            state, &decider, &auth, classified, &context, parts, body, ctx,
         ))
         .await;
     }
@@ -498,7 +492,7 @@ async fn process(
         &ctx.audit,
     )
     .await?;
-    let allowed = authorize_recorded(&dir, &auth.principal, &classified, &context, &ctx.audit);
+    let allowed = authorize_recorded(&decider, &classified, &context, &ctx.audit);
     if !allowed {
         return Err(S3Error::access_denied());
     }
@@ -576,7 +570,7 @@ async fn process(
             resource: &bucket_arn(bucket),
             context: &context,
         };
-        if !dir.authorize(&auth.principal, &list).allowed {
+        if !decider.authorize(&list).allowed {
             return Err(S3Error::access_denied());
         }
     }
@@ -831,7 +825,7 @@ static STRIPPED: [http::HeaderName; 10] = [
 #[allow(clippy::too_many_arguments)]
 async fn delete_objects(
     state: &Arc<State>,
-    dir: &Directory,
+    decider: &Decider<'_>,
     auth: &Authenticated,
     classified: Classified,
     context: &Context,
@@ -872,14 +866,11 @@ async fn delete_objects(
                 "s3:DeleteObject"
             };
             let resource = crate::s3::classify::object_arn(&bucket, &object.key);
-            let d = dir.authorize(
-                &auth.principal,
-                &crate::policy::Request {
-                    action,
-                    resource: &resource,
-                    context,
-                },
-            );
+            let d = decider.authorize(&crate::policy::Request {
+                action,
+                resource: &resource,
+                context,
+            });
             if d.allowed {
                 allowed.push(object);
             } else {

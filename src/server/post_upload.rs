@@ -220,12 +220,13 @@ pub async fn handle(
             "A form field is not valid for a POST upload.",
         ));
     }
-    let reads = dir.context_reads(&auth.principal);
+    let decider = dir.decider(&auth.principal);
+    let reads = decider.context_reads();
     common_context(state, conn, &parts.headers, &auth, reads, &mut context);
     ctx.audit.update(|r| {
         r.actions = classified.checks.iter().map(|c| c.action.into()).collect();
     });
-    let allowed = authorize_recorded(&dir, &auth.principal, &classified, &context, &ctx.audit);
+    let allowed = authorize_recorded(&decider, &classified, &context, &ctx.audit);
     if !allowed {
         record_bytes();
         return Err(S3Error::access_denied());
