@@ -798,11 +798,36 @@ pub(super) fn relay(state: &State, resp: Response<ReplyBody>) -> Response<Respon
 }
 
 /// Drops hop-by-hop headers and upstream's request ids from an upstream
-/// response (the client gets the proxy's; the audit keeps both).
+/// response (the client gets the proxy's; the audit keeps both), and the
+/// headers its `Connection` header names as hop-by-hop (RFC 9110 §7.6.1).
 pub(super) fn strip_upstream_headers(headers: &mut HeaderMap) {
+    let nominated = nominated_by_connection(headers);
     for h in &STRIPPED {
         headers.remove(h);
     }
+    for h in nominated {
+        headers.remove(h);
+    }
+}
+
+/// The header names an upstream's `Connection` header lists, but for those
+/// removed anyway and `Content-Length`: the answer's body was framed by it,
+/// and a HEAD's answer tells the object's size by it alone (naming it is the
+/// sender's error, RFC 9110 §7.6.1).
+fn nominated_by_connection(headers: &HeaderMap) -> Vec<http::HeaderName> {
+    let mut names = Vec::new();
+    for value in headers.get_all(http::header::CONNECTION) {
+        let Ok(text) = value.to_str() else { continue };
+        for token in text.split(',').map(str::trim) {
+            let Ok(name) = http::HeaderName::from_bytes(token.as_bytes()) else {
+                continue;
+            };
+            if name != http::header::CONTENT_LENGTH && !STRIPPED.contains(&name) {
+                names.push(name);
+            }
+        }
+    }
+    names
 }
 
 /// What [`strip_upstream_headers`] drops, as names made once (a `&str`
@@ -997,6 +1022,23 @@ fn xml_ok(body: String) -> Response<ResponseBody> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn headers_the_connection_header_names_are_stripped_but_the_framing() {
+        let mut h = HeaderMap::new();
+        h.append("connection", HeaderValue::from_static("keep-alive, X-Hop"));
+        h.append(
+            "connection",
+            HeaderValue::from_static(" x-other ,content-length,"),
+        );
+        for name in ["x-hop", "x-other", "x-kept", "content-length", "keep-alive"] {
+            h.insert(name, HeaderValue::from_static("1"));
+        }
+        strip_upstream_headers(&mut h);
+        let mut left: Vec<_> = h.keys().map(|n| n.as_str()).collect();
+        left.sort_unstable();
+        assert_eq!(left, ["content-length", "x-kept"]);
+    }
 
     #[test]
     fn uri_len_is_the_displayed_length() {

@@ -1,7 +1,8 @@
 //! How upstream's HTTP/1 answers are read, against a raw upstream: sized and
 //! chunked bodies reach the client whole, upstream connections are reused by
 //! reads and uploads alike, a pooled connection upstream closed is replaced
-//! without the client noticing, and an answer framed two ways is refused.
+//! without the client noticing, an answer framed two ways is refused, and the
+//! headers an answer's `Connection` names are not relayed.
 
 use std::sync::atomic::Ordering;
 use std::time::SystemTime;
@@ -82,6 +83,28 @@ async fn chunked_answers_reach_the_client_whole_on_one_kept_connection() {
         .collect();
     let n = CHUNKED_BODY.len();
     assert_eq!(got, [n, n, n, 0]);
+    h.server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn headers_upstream_names_hop_by_hop_are_not_relayed() {
+    let fault = FaultUpstream::start().await;
+    let h = start(&fault).await;
+    for _ in 0..2 {
+        let (status, headers, body) = get(&h, "nominates-1").await;
+        assert_eq!((status, body.as_str()), (200, "ok"), "{headers:?}");
+        assert!(!headers.contains_key("x-hop"), "{headers:?}");
+        assert_eq!(headers["x-kept"], "1");
+        // Named too, but it framed the body: the client's framing says the same.
+        assert_eq!(headers["content-length"], "2");
+        // A HEAD's answer tells the object's size by it alone.
+        let (status, headers, _) = head(&h, "nominates-2").await;
+        assert_eq!(status, 200);
+        assert!(!headers.contains_key("x-hop"), "{headers:?}");
+        assert_eq!(headers["content-length"], "2");
+    }
+    // The upstream connection was kept: `keep-alive` is an option, not a close.
+    assert_eq!(fault.connections.load(Ordering::SeqCst), 1);
     h.server.shutdown().await;
 }
 

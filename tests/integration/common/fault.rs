@@ -10,6 +10,7 @@
 //! | `cut`             | `200`, `Content-Length: SLOW_TOTAL`, 4 KiB, then stalls            |
 //! | `chunked`         | `200`, [`CHUNKED_BODY`] in chunks (an extension, a trailer)        |
 //! | `twoframes`       | `200` framed by both `Transfer-Encoding` and `Content-Length`     |
+//! | `nominates`       | `200` with body `ok`; its `Connection` names `X-Hop` and `Content-Length` as hop-by-hop |
 //! | `closing`         | `200` with body `ok`, then closes the connection (no notice)      |
 //! | `hangup`          | `200` with body `ok`; takes the next request and closes unanswered |
 //! | `killer`          | closes the connection unanswered                                   |
@@ -185,6 +186,17 @@ async fn serve(mut stream: TcpStream, seen: Arc<Mutex<Vec<String>>>, counters: C
                 }
                 let _ = stream.flush().await;
                 tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+        } else if key.starts_with("nominates") {
+            let answer = "HTTP/1.1 200 OK\r\nConnection: keep-alive, X-Hop\r\nX-Hop: 1\r\n\
+                          Connection: Content-Length\r\nX-Kept: 1\r\nContent-Length: 2\r\n\r\n";
+            let body = if head_only { "" } else { "ok" };
+            if stream
+                .write_all(format!("{answer}{body}").as_bytes())
+                .await
+                .is_err()
+            {
+                return;
             }
         } else if key.starts_with("twoframes") {
             let answer = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n0\r\n\r\n";
