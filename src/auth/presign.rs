@@ -18,7 +18,7 @@
 use crate::auth::canonical::QueryPair;
 use chrono::{DateTime, Duration, Utc};
 
-use super::canonical::canonical_query;
+use super::canonical::canonical_query_of;
 use super::sigv4::{
     ALGORITHM, AuthorizationV4, Expectations, VerifiedV4, check_signed_headers, verify_signature,
 };
@@ -201,7 +201,7 @@ pub fn verify_presigned<'a>(
     check_signed_headers(req.headers, names.as_slice())?;
     verify_signature(
         req,
-        &canonical_query(query, Some("X-Amz-Signature")),
+        &canonical_query_of(req.query, query, Some("X-Amz-Signature")),
         &p.auth,
         names.as_slice(),
         p.signing_time,

@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use super::canonical::{canonical_query, canonical_request, write_canonical_request};
+use super::canonical::{canonical_query_of, canonical_request, write_canonical_request};
 use super::signing::{SigningKey, SigningKeyCache, hex32, string_to_sign};
 use super::time::{check_skew, request_time};
 use super::{AuthError, RequestParts};
@@ -338,7 +338,7 @@ pub fn verify_header<'a>(
     check_signed_headers(req.headers, names.as_slice())?;
     verify_signature(
         req,
-        &canonical_query(query, None),
+        &canonical_query_of(req.query, query, None),
         auth,
         names.as_slice(),
         signing_time,

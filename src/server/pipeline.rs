@@ -819,6 +819,10 @@ fn nominated_by_connection(headers: &HeaderMap) -> Vec<http::HeaderName> {
     for value in headers.get_all(http::header::CONNECTION) {
         let Ok(text) = value.to_str() else { continue };
         for token in text.split(',').map(str::trim) {
+            // The usual options, which name no header.
+            if token.eq_ignore_ascii_case("keep-alive") || token.eq_ignore_ascii_case("close") {
+                continue;
+            }
             let Ok(name) = http::HeaderName::from_bytes(token.as_bytes()) else {
                 continue;
             };
