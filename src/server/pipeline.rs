@@ -817,13 +817,18 @@ pub(super) fn strip_upstream_headers(headers: &mut HeaderMap) {
 fn nominated_by_connection(headers: &HeaderMap) -> Vec<http::HeaderName> {
     let mut names = Vec::new();
     for value in headers.get_all(http::header::CONNECTION) {
-        let Ok(text) = value.to_str() else { continue };
-        for token in text.split(',').map(str::trim) {
+        // Token by token, as bytes: a value with a byte outside visible
+        // ASCII elsewhere still names the headers it names.
+        for token in value
+            .as_bytes()
+            .split(|&b| b == b',')
+            .map(<[u8]>::trim_ascii)
+        {
             // The usual options, which name no header.
-            if token.eq_ignore_ascii_case("keep-alive") || token.eq_ignore_ascii_case("close") {
+            if token.eq_ignore_ascii_case(b"keep-alive") || token.eq_ignore_ascii_case(b"close") {
                 continue;
             }
-            let Ok(name) = http::HeaderName::from_bytes(token.as_bytes()) else {
+            let Ok(name) = http::HeaderName::from_bytes(token) else {
                 continue;
             };
             if name != http::header::CONTENT_LENGTH && !STRIPPED.contains(&name) {
@@ -1035,7 +1040,18 @@ mod tests {
             "connection",
             HeaderValue::from_static(" x-other ,content-length,"),
         );
-        for name in ["x-hop", "x-other", "x-kept", "content-length", "keep-alive"] {
+        h.append(
+            "connection",
+            HeaderValue::from_bytes(b"x-third, caf\xe9").unwrap(),
+        );
+        for name in [
+            "x-hop",
+            "x-other",
+            "x-third",
+            "x-kept",
+            "content-length",
+            "keep-alive",
+        ] {
             h.insert(name, HeaderValue::from_static("1"));
         }
         strip_upstream_headers(&mut h);
