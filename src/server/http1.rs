@@ -336,9 +336,11 @@ impl std::fmt::Display for Unreadable {
 }
 
 /// A refused head, with as much of it as was read: the whole head when only
-/// its framing was refused, the request line alone when a header line was
-/// (or there were too many). It names what was refused in the request's
-/// audit record (method, host, bucket and key, the key a presigned URL claims).
+/// its framing was refused, the request line and the header lines before
+/// the first malformed one when a header line was (or the first
+/// [`MAX_HEADERS`] when there were too many). It names what was refused in
+/// the request's audit record (method, host, bucket and key, the key it
+/// claims).
 pub struct Refused {
     pub why: Unreadable,
     pub head: Option<Box<http::request::Parts>>,
@@ -373,6 +375,37 @@ impl Refused {
             head: Some(Box::new(parts)),
         }
     }
+}
+
+/// The header lines of a head httparse refused, from the first to the last
+/// well-formed one before the line it could not take (at most
+/// [`MAX_HEADERS`]; a line not yet ended is not taken): what the audit record
+/// can name of the request (its host, user agent, the key it claims).
+fn lines_before_fault(buf: &[u8]) -> HeaderMap {
+    let mut map = HeaderMap::new();
+    let Some(line_end) = memchr::memchr(b'\n', buf) else {
+        return map;
+    };
+    let mut rest = &buf[line_end + 1..];
+    while map.len() < MAX_HEADERS {
+        let Some(end) = memchr::memchr(b'\n', rest) else {
+            break;
+        };
+        let line = &rest[..end];
+        rest = &rest[end + 1..];
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        let Some(colon) = memchr::memchr(b':', line) else {
+            break;
+        };
+        let (Ok(name), Ok(value)) = (
+            http::HeaderName::from_bytes(&line[..colon]),
+            HeaderValue::from_bytes(line[colon + 1..].trim_ascii()),
+        ) else {
+            break;
+        };
+        map.append(name, value);
+    }
+    map
 }
 
 /// Parses the head at the buffer's start if the buffer holds all of it,
@@ -411,7 +444,9 @@ fn parse_head(buf: &mut BytesMut, max_head: usize) -> Result<Option<Head>, Refus
                     ))
                 });
                 return Err(match line {
-                    Some((method, uri)) => Refused::after(why, &method, &uri, HeaderMap::new()),
+                    Some((method, uri)) => {
+                        Refused::after(why, &method, &uri, lines_before_fault(buf))
+                    }
                     None => why.into(),
                 });
             }
@@ -1032,6 +1067,49 @@ mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::time::Duration;
     use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream};
+
+    /// A head refused at a header line keeps the lines before it, ended
+    /// ones only, as many as a head may have.
+    #[test]
+    fn a_refused_head_keeps_its_header_lines_before_the_fault() {
+        let names = |raw: &[u8]| -> Vec<String> {
+            let mut buf = BytesMut::from(raw);
+            let refused = match parse_head(&mut buf, 64 * 1024) {
+                Err(r) => r,
+                Ok(_) => panic!("{:?} was taken", String::from_utf8_lossy(raw)),
+            };
+            let head = refused.head.expect("its request line was read");
+            head.headers
+                .iter()
+                .map(|(n, v)| format!("{n}={}", String::from_utf8_lossy(v.as_bytes())))
+                .collect()
+        };
+        assert_eq!(
+            names(b"GET /b/k HTTP/1.1\r\nHost: h\r\nx-a:  1 \r\nbad header\r\nx-b: 2\r\n\r\n"),
+            ["host=h", "x-a=1"]
+        );
+        assert_eq!(
+            names(b"GET /b/k HTTP/1.1\nhost: h\nx-bad: a\x01b\nx-b: 2\n\n"),
+            ["host=h"]
+        );
+        // A folded line is not read as a header of its own.
+        assert_eq!(
+            names(b"GET /b/k HTTP/1.1\r\nx-a: 1\r\n folded\r\nhost: h\r\n\r\n"),
+            ["x-a=1"]
+        );
+        let mut many = b"GET /b/k HTTP/1.1\r\n".to_vec();
+        for i in 0..MAX_HEADERS + 5 {
+            many.extend_from_slice(format!("x-h{i}: {i}\r\n").as_bytes());
+        }
+        many.extend_from_slice(b"\r\n");
+        let got = names(&many);
+        assert_eq!(got.len(), MAX_HEADERS);
+        assert_eq!(got[0], "x-h0=0");
+        // A line the buffer does not end is not taken.
+        let lines = lines_before_fault(b"GET / HTTP/1.1\r\nx-a: 1\r\nhost: mybuck");
+        assert_eq!(lines.len(), 1);
+        assert!(lines_before_fault(b"GET / HTTP/1.1").is_empty());
+    }
 
     type Answer = Pin<Box<dyn Future<Output = Response<BoxBody<Bytes, BoxError>>> + Send>>;
 

@@ -356,11 +356,26 @@ async fn an_unreadable_request_gets_s3s_error_an_audit_record_and_a_close() {
     many.extend_from_slice(b"\r\n");
     // What the record names of the refused request: nothing of a head whose
     // request line could not be read (the method is always written, empty
-    // when unknown); its method, bucket and key when a header line could
-    // not; its method, host, bucket and key when only its framing was refused.
-    let line = [Some("GET"), None, Some("shared"), Some("a")];
+    // when unknown); its method, bucket and key, and the host and claimed
+    // key of the lines before the one that could not be read, when a header
+    // line could not; its method, host, bucket and key when only its
+    // framing was refused.
+    let line = [Some("GET"), Some("x"), Some("shared"), Some("a")];
     for (raw, status, code, named) in [
         (&many[..], "400", "RequestHeaderSectionTooLarge", line),
+        (
+            &b"GET /shared/a HTTP/1.1\r\nbad header\r\nhost: x\r\n\r\n"[..],
+            "400",
+            "InvalidRequest",
+            [Some("GET"), None, Some("shared"), Some("a")],
+        ),
+        // Signed: the key its lines claim before the malformed one.
+        (
+            b"PUT /shared/a HTTP/1.1\r\nhost: x\r\nauthorization: AWS4-HMAC-SHA256 Credential=AKIACLAIMEDV4/20260101/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=0000000000000000000000000000000000000000000000000000000000000000\r\nbad header\r\n\r\n",
+            "400",
+            "InvalidRequest",
+            [Some("PUT"), Some("x"), Some("shared"), Some("a")],
+        ),
         (
             &b"GET /shared/a HTTP/1.1\r\nhost: x\r\nbad header\r\n\r\nGET /shared/b HTTP/1.1\r\n\r\n"[..],
             "400",
@@ -474,17 +489,22 @@ async fn refused(h: &Harness, raw: &[u8]) -> (String, serde_json::Value) {
 }
 
 /// Where buckets may be addressed by host name, a head refused at a header
-/// line (so without its host) names its method and claimed key but not a
-/// bucket and key read from its path, which may be wrong; one with its host
-/// names them.
+/// line before its host names its method and claimed key but not a bucket
+/// and key read from its path, which may be wrong; one with its host (read
+/// before the fault, or whole) names them.
 #[tokio::test]
 async fn a_refused_head_without_its_host_names_no_guessed_bucket() {
     let h = Harness::embedded_configured("domains = [\"s3.local\"]", "", "").await;
     for (raw, bucket, key) in [
         (
-            &b"GET /photos/2024/a.jpg?AWSAccessKeyId=AKIACLAIMEDV2&Expires=1&Signature=AAAAAAAAAAAAAAAAAAAAAAAAAAA%3D HTTP/1.1\r\nhost: mybucket.s3.local\r\nbad header\r\n\r\n"[..],
+            &b"GET /photos/2024/a.jpg?AWSAccessKeyId=AKIACLAIMEDV2&Expires=1&Signature=AAAAAAAAAAAAAAAAAAAAAAAAAAA%3D HTTP/1.1\r\nbad header\r\nhost: mybucket.s3.local\r\n\r\n"[..],
             None,
             None,
+        ),
+        (
+            b"GET /photos/2024/a.jpg HTTP/1.1\r\nhost: mybucket.s3.local\r\nbad header\r\n\r\n",
+            Some("mybucket"),
+            Some("photos/2024/a.jpg"),
         ),
         (
             b"GET /photos/2024/a.jpg HTTP/1.1\r\nhost: mybucket.s3.local\r\ntransfer-encoding: gzip\r\n\r\n",
