@@ -87,9 +87,12 @@ fn decode_key(raw: &str) -> Result<Option<String>, ClassifyError> {
     if raw.is_empty() {
         return Ok(None);
     }
-    let bytes: Vec<u8> = percent_encoding::percent_decode_str(raw).collect();
-    let key = String::from_utf8(bytes)
-        .map_err(|_| ClassifyError::InvalidUri("key is not valid UTF-8".into()))?;
+    // Copied once, as it is when nothing is escaped (most keys): collecting
+    // the decoder's bytes grows the buffer step by step.
+    let key = percent_encoding::percent_decode_str(raw)
+        .decode_utf8()
+        .map_err(|_| ClassifyError::InvalidUri("key is not valid UTF-8".into()))?
+        .into_owned();
     validate_key(&key)?;
     Ok(Some(key))
 }

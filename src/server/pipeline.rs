@@ -82,7 +82,7 @@ pub async fn handle(
     };
     let is_head = req.method() == Method::HEAD;
     let body_may_be_unread = has_body(&req) && req.version() < http::Version::HTTP_2;
-    let origin = header_str(req.headers(), "origin").map(str::to_string);
+    let origin = header_str(req.headers(), http::header::ORIGIN).map(str::to_string);
     let method = req.method().clone();
     let unanswered = Unanswered {
         audit: Some(audit.clone()),
@@ -339,18 +339,19 @@ fn opening_record(conn: &ConnInfo, request_id: &str) -> Box<AuditRecord> {
 fn name_request<B>(record: &mut AuditRecord, req: &Request<B>) {
     record.method = crate::audit::method_name(req.method());
     record.host = host_of(req).map(str::to_string);
-    record.user_agent = header_str(req.headers(), "user-agent").map(str::to_string);
+    record.user_agent = header_str(req.headers(), http::header::USER_AGENT).map(str::to_string);
 }
 
 /// Whether a request declares a body: a non-zero length or chunked framing.
 fn has_body<B>(req: &Request<B>) -> bool {
     req.headers().contains_key(http::header::TRANSFER_ENCODING)
-        || header_str(req.headers(), "content-length")
+        || header_str(req.headers(), http::header::CONTENT_LENGTH)
             .is_some_and(|n| n.trim().parse::<u64>().map_or(true, |n| n > 0))
 }
 
 fn host_of<B>(req: &Request<B>) -> Option<&str> {
-    header_str(req.headers(), "host").or_else(|| req.uri().authority().map(|a| a.as_str()))
+    header_str(req.headers(), http::header::HOST)
+        .or_else(|| req.uri().authority().map(|a| a.as_str()))
 }
 
 /// Authorizes every check; the first denial decides, else the first allow.
@@ -400,8 +401,8 @@ async fn process(
     check_header_section(&parts, state.config.limits.max_header_bytes)?;
     let raw_query = parts.uri.query().unwrap_or("");
     let mut query = parse_query(raw_query).ok_or_else(S3Error::invalid_uri)?;
-    let host =
-        header_str(&parts.headers, "host").or_else(|| parts.uri.authority().map(|a| a.as_str()));
+    let host = header_str(&parts.headers, http::header::HOST)
+        .or_else(|| parts.uri.authority().map(|a| a.as_str()));
     let target =
         resolve(host, parts.uri.path(), &state.config.domains).map_err(|e| S3Error::from(&e))?;
     if super::api::is_api_request(
@@ -515,7 +516,8 @@ async fn process(
         // CompleteMultipartUpload's part list, a lifecycle configuration):
         // bounded here as S3 bounds it, not streamed to upstream unchecked.
         let limit = state.config.limits.max_control_body_bytes as u64;
-        let declared = header_str(&parts.headers, "content-length").and_then(|n| n.parse().ok());
+        let declared =
+            header_str(&parts.headers, http::header::CONTENT_LENGTH).and_then(|n| n.parse().ok());
         if declared.is_some_and(|n: u64| n > limit) {
             return Err(S3Error::from(&BodyError::TooLarge { limit }));
         }
@@ -556,7 +558,8 @@ async fn process(
         Err(e) => return Err(body_failure_or(state, &failure, e, ctx)),
     };
     ctx.audit.update(|r| {
-        r.upstream_request_id = header_str(resp.headers(), "x-amz-request-id").map(str::to_string)
+        r.upstream_request_id =
+            header_str(resp.headers(), &response::X_AMZ_REQUEST_ID).map(str::to_string)
     });
 
     // A missing key reads as 404 only to callers who may list the bucket;
@@ -992,7 +995,8 @@ async fn delete_objects(
         .await
         .map_err(|e| body_failure_or(state, &BodyFailure::default(), e, ctx))?;
     ctx.audit.update(|r| {
-        r.upstream_request_id = header_str(resp.headers(), "x-amz-request-id").map(str::to_string)
+        r.upstream_request_id =
+            header_str(resp.headers(), &response::X_AMZ_REQUEST_ID).map(str::to_string)
     });
     if !resp.status().is_success() {
         record_outcomes(None);

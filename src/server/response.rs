@@ -29,7 +29,7 @@ pub fn new_request_id() -> String {
 }
 
 /// Names made once: a name given as `&str` is parsed on every insert.
-static X_AMZ_REQUEST_ID: HeaderName = HeaderName::from_static("x-amz-request-id");
+pub(super) static X_AMZ_REQUEST_ID: HeaderName = HeaderName::from_static("x-amz-request-id");
 static X_AMZ_ID_2: HeaderName = HeaderName::from_static("x-amz-id-2");
 
 /// Adds `x-amz-request-id`, `x-amz-id-2` and `Server` to a response.
