@@ -31,7 +31,20 @@ fn minimal_config_gets_defaults() {
     assert!(c.is_embedded());
     assert!(c.upstream.path_style);
     assert_eq!(c.audit.path, "./data/audit.jsonl");
+    assert_eq!(c.audit.compress_level, 3);
     assert_eq!(c.store.path, Path::new("./data/identity"));
+}
+
+#[test]
+fn the_audit_gzip_level_is_one_to_nine() {
+    for (level, ok) in [(0, false), (1, true), (9, true), (10, false)] {
+        let text = format!("{MINIMAL}\n[audit]\ncompress_level = {level}\n");
+        if ok {
+            assert_eq!(parse(&text).unwrap().audit.compress_level, level);
+        } else {
+            assert_eq!(invalid_key(&text), "audit.compress_level");
+        }
+    }
 }
 
 #[test]

@@ -159,6 +159,12 @@ pub fn validate(c: &Config) -> Result<(), ConfigError> {
             ));
         }
     }
+    if !(1..=9).contains(&c.audit.compress_level) {
+        return Err(ConfigError::invalid(
+            "audit.compress_level",
+            "must be 1 (fastest) to 9 (smallest)",
+        ));
+    }
     if c.audit.queue == 0 {
         return Err(ConfigError::invalid("audit.queue", "must be at least 1"));
     }

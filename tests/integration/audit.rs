@@ -539,7 +539,7 @@ async fn audit_filters_and_summaries_return_exactly_the_expected_records() {
 
 #[tokio::test]
 async fn rotation_keeps_one_chain_across_compressed_files() {
-    let h = setup("", "rotate_bytes = 4000").await;
+    let h = setup("", "rotate_bytes = 4000\ncompress_level = 1").await;
     put_n(&h, 30).await;
     h.server.shutdown().await;
     // Compression runs in the background; give it a moment.
@@ -560,6 +560,11 @@ async fn rotation_keeps_one_chain_across_compressed_files() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
     assert!(rotated.len() >= 3, "{rotated:?}");
+    // At the configured level: gzip's header marks level 1 as fastest (XFL 4).
+    for name in &rotated {
+        let gz = std::fs::read(h.dir.path().join(name)).unwrap();
+        assert_eq!(gz[8], 4, "{name} not compressed at level 1");
+    }
     let live = h.dir.path().join("audit.jsonl");
     let (code, out, _) = cli(&["audit", "verify", live.to_str().unwrap()]);
     assert_eq!(code, 0, "{out}");
