@@ -1,6 +1,7 @@
 //! The SigV4 canonical request, with S3's rules: the path is used exactly as
 //! received (never re-encoded or normalised), the query is decoded and
-//! re-encoded in sorted order, header values are trimmed with inner runs of
+//! re-encoded in sorted order (or taken as sent when that would give it back,
+//! see [`canonical_query_of`]), header values are trimmed with inner runs of
 //! spaces collapsed, and repeated headers are joined with commas.
 //!
 //! The canonical request is written into a [`Sink`]: straight into the

@@ -183,7 +183,8 @@ fn scope_error(e: AuthError) -> AuthError {
 }
 
 /// Verifies a presigned request: scope, validity window, signed headers, and
-/// the signature over the canonical request.
+/// the signature over the canonical request. `query` holds the decoded query
+/// pairs of `req.query` (`parse_query`).
 pub fn verify_presigned<'a>(
     req: &RequestParts<'_>,
     query: &[QueryPair<'_>],

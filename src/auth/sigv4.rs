@@ -319,7 +319,7 @@ pub struct Expectations<'a> {
 }
 
 /// Verifies a header-signed request. `query` holds the decoded query pairs
-/// and `payload_hash` the string that stands for the body in the canonical
+/// of `req.query` (`parse_query`) and `payload_hash` the string that stands for the body in the canonical
 /// request (the `x-amz-content-sha256` value for S3).
 pub fn verify_header<'a>(
     req: &RequestParts<'a>,
