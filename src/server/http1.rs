@@ -383,10 +383,15 @@ impl Refused {
 /// can name of the request (its host, user agent, the key it claims).
 fn lines_before_fault(buf: &[u8]) -> HeaderMap {
     let mut map = HeaderMap::new();
-    let Some(line_end) = memchr::memchr(b'\n', buf) else {
+    // httparse skips empty lines before the request line; so does this.
+    let start = buf
+        .iter()
+        .position(|&b| b != b'\r' && b != b'\n')
+        .unwrap_or(buf.len());
+    let Some(line_end) = memchr::memchr(b'\n', &buf[start..]) else {
         return map;
     };
-    let mut rest = &buf[line_end + 1..];
+    let mut rest = &buf[start + line_end + 1..];
     while map.len() < MAX_HEADERS {
         let Some(end) = memchr::memchr(b'\n', rest) else {
             break;
@@ -399,13 +404,23 @@ fn lines_before_fault(buf: &[u8]) -> HeaderMap {
         };
         let (Ok(name), Ok(value)) = (
             http::HeaderName::from_bytes(&line[..colon]),
-            HeaderValue::from_bytes(line[colon + 1..].trim_ascii()),
+            // Only spaces and tabs around a value: a CR or a form feed there
+            // is what httparse refused, and the lines after it are not read.
+            HeaderValue::from_bytes(trim_ows(&line[colon + 1..])),
         ) else {
             break;
         };
         map.append(name, value);
     }
     map
+}
+
+/// `value` without the spaces and tabs around it (RFC 9112's OWS).
+fn trim_ows(value: &[u8]) -> &[u8] {
+    let ows = |b: &u8| *b == b' ' || *b == b'\t';
+    let start = value.iter().position(|b| !ows(b)).unwrap_or(value.len());
+    let end = value.iter().rposition(|b| !ows(b)).map_or(start, |i| i + 1);
+    &value[start..end]
 }
 
 /// Parses the head at the buffer's start if the buffer holds all of it,
@@ -1092,6 +1107,17 @@ mod tests {
             names(b"GET /b/k HTTP/1.1\nhost: h\nx-bad: a\x01b\nx-b: 2\n\n"),
             ["host=h"]
         );
+        // A value with a CR or a form feed is where httparse stopped.
+        assert!(names(b"GET /b/k HTTP/1.1\r\nx-a: 1\x0C\r\nhost: h\r\n\r\n").is_empty());
+        assert!(names(b"GET /b/k HTTP/1.1\r\nx-a: 1\r\r\nhost: h\r\n\r\n").is_empty());
+        assert!(names(b"GET /b/k HTTP/1.1\r\nx-a: \r1\r\nhost: h\r\n\r\n").is_empty());
+        // Empty lines before the request line are skipped, as httparse does.
+        assert_eq!(
+            names(b"\r\n\nGET /b/k HTTP/1.1\r\nhost: h\r\nbad\r\n\r\n"),
+            ["host=h"]
+        );
+        // A version httparse cannot read: the lines after the request line.
+        assert_eq!(names(b"GET /b/k HTTP/1.2\r\nhost: h\r\n\r\n"), ["host=h"]);
         // A folded line is not read as a header of its own.
         assert_eq!(
             names(b"GET /b/k HTTP/1.1\r\nx-a: 1\r\n folded\r\nhost: h\r\n\r\n"),
