@@ -171,6 +171,8 @@ static ROOT_POLICY: LazyLock<Option<Policy>> = LazyLock::new(|| {
 /// multi-object delete) rather than once per decision.
 pub struct Decider<'a> {
     sets: Option<Sets<'a>>,
+    dir: &'a Directory,
+    principal: &'a Principal,
 }
 
 impl Decider<'_> {
@@ -196,6 +198,25 @@ impl Decider<'_> {
                 .fold(policy::Reads::NONE, |r, p| r.union(p.reads()))
         })
     }
+
+    /// Whether any of these policies reads `s3:ExistingObjectTag/*`, so
+    /// that the object's tags must be fetched.
+    pub fn needs_object_tags(&self) -> bool {
+        // The common case, answered without looking at the policies: no
+        // stored or declared policy reads object tags, nor the session's own.
+        let session_reads = self
+            .principal
+            .session
+            .as_ref()
+            .and_then(|s| s.opened.policy.as_ref())
+            .is_some_and(|p| p.uses_existing_object_tags());
+        if self.dir.counts().object_tag_policies == 0 && !session_reads {
+            return false;
+        }
+        self.sets
+            .as_ref()
+            .is_some_and(|sets| sets.policies().any(|p| p.uses_existing_object_tags()))
+    }
 }
 
 impl Directory {
@@ -209,24 +230,9 @@ impl Directory {
     pub fn decider<'a>(&'a self, principal: &'a Principal) -> Decider<'a> {
         Decider {
             sets: self.policy_sets(principal),
+            dir: self,
+            principal,
         }
-    }
-
-    /// Whether any policy that decides for `principal` reads
-    /// `s3:ExistingObjectTag/*`, so that the object's tags must be fetched.
-    pub fn needs_object_tags(&self, principal: &Principal) -> bool {
-        // The common case, checked without collecting anything: no stored
-        // or declared policy reads object tags, nor the session's own.
-        let session_reads = principal
-            .session
-            .as_ref()
-            .and_then(|s| s.opened.policy.as_ref())
-            .is_some_and(|p| p.uses_existing_object_tags());
-        if self.counts().object_tag_policies == 0 && !session_reads {
-            return false;
-        }
-        self.policy_sets(principal)
-            .is_some_and(|sets| sets.policies().any(|p| p.uses_existing_object_tags()))
     }
 
     /// The policies that decide for a principal, as they are now; `None` when

@@ -437,7 +437,13 @@ pub fn common_context(
         let tls = if conn.tls { "true" } else { "false" };
         ctx.set_static_word(SecureTransport.key(), tls);
     }
-    let now = Utc::now();
+    // The clock is read only for the keys that need it (the epoch stands in
+    // where none does: nothing reads it then).
+    let now = [CurrentTime, EpochTime, SignatureAge]
+        .into_iter()
+        .any(|k| reads.has(k))
+        .then(Utc::now)
+        .unwrap_or_default();
     if reads.has(CurrentTime) {
         ctx.set_static(
             CurrentTime.key(),
@@ -453,16 +459,16 @@ pub fn common_context(
             header_str(headers, USER_AGENT).unwrap_or(""),
         );
     }
-    if let Some(r) = header_str(headers, REFERER)
-        && reads.has(Referer)
+    if reads.has(Referer)
+        && let Some(r) = header_str(headers, REFERER)
     {
         ctx.set_static(Referer.key(), r);
     }
     if reads.has(RequestedRegion) {
         ctx.set_static(RequestedRegion.key(), state.config.region.as_str());
     }
-    if let Some(v) = conn.tls_version
-        && reads.has(TlsVersion)
+    if reads.has(TlsVersion)
+        && let Some(v) = conn.tls_version
     {
         ctx.set_static_word(TlsVersion.key(), v);
     }
@@ -472,14 +478,14 @@ pub fn common_context(
     if reads.has(SignatureVersion) {
         ctx.set_static_word(SignatureVersion.key(), auth.signature_version);
     }
-    if let Some(signed) = auth.signing_time
-        && reads.has(SignatureAge)
+    if reads.has(SignatureAge)
+        && let Some(signed) = auth.signing_time
     {
         let age = (now - signed).num_milliseconds().max(0);
         ctx.set_static(SignatureAge.key(), itoa::Buffer::new().format(age));
     }
-    if let Some(v) = header_str(headers, &X_AMZ_CONTENT_SHA256)
-        && reads.has(ContentSha256)
+    if reads.has(ContentSha256)
+        && let Some(v) = header_str(headers, &X_AMZ_CONTENT_SHA256)
     {
         ctx.set_static(ContentSha256.key(), v);
     }

@@ -19,7 +19,7 @@ use http_body_util::BodyExt;
 
 use super::State;
 use crate::audit::SharedGuard;
-use crate::identity::{Directory, Principal};
+use crate::identity::Decider;
 use crate::policy::Context;
 use crate::s3::S3Error;
 use crate::s3::classify::Classified;
@@ -105,8 +105,7 @@ impl ObjectTagCache {
 /// policies need it, and drops cached tags that the request may change.
 pub(super) async fn fill(
     state: &State,
-    dir: &Directory,
-    principal: &Principal,
+    decider: &Decider<'_>,
     c: &Classified,
     context: &mut Context,
     audit: &SharedGuard,
@@ -117,8 +116,7 @@ pub(super) async fn fill(
     if c.checks.iter().any(|ch| WRITES.contains(&ch.action)) {
         state.object_tags.forget(bucket, key);
     }
-    if !c.checks.iter().any(|ch| ACTIONS.contains(&ch.action)) || !dir.needs_object_tags(principal)
-    {
+    if !c.checks.iter().any(|ch| ACTIONS.contains(&ch.action)) || !decider.needs_object_tags() {
         return Ok(());
     }
     let version = c.version_id.as_deref();

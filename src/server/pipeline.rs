@@ -484,15 +484,7 @@ async fn process(
         .await;
     }
 
-    super::object_tags::fill(
-        state,
-        &dir,
-        &auth.principal,
-        &classified,
-        &mut context,
-        &ctx.audit,
-    )
-    .await?;
+    super::object_tags::fill(state, &decider, &classified, &mut context, &ctx.audit).await?;
     let allowed = authorize_recorded(&decider, &classified, &context, &ctx.audit);
     if !allowed {
         return Err(S3Error::access_denied());
