@@ -175,8 +175,7 @@ fn param<'a>(query: &'a [QueryPair<'a>], name: &str) -> Option<&'a str> {
 }
 
 fn sub_resource_param(name: &str) -> bool {
-    BucketSub::ALL.iter().any(|s| s.param() == name)
-        || ObjectSub::ALL.iter().any(|s| s.param() == name)
+    BucketSub::from_param(name).is_some() || ObjectSub::from_param(name).is_some()
 }
 
 /// Refuses unknown parameters and headers, and parameters given twice.
@@ -251,9 +250,7 @@ fn bucket_operation(view: &RequestView<'_>, sel: Option<&str>) -> Result<Operati
         (Some("uploads"), &Method::GET) => Operation::ListMultipartUploads,
         (Some("delete"), &Method::POST) => Operation::DeleteObjects,
         (Some(s), _) => {
-            let sub = BucketSub::ALL
-                .into_iter()
-                .find(|b| b.param() == s)
+            let sub = BucketSub::from_param(s)
                 .ok_or_else(|| ClassifyError::NotABucketOperation(s.to_string()))?;
             let verb = verb_of(m).ok_or(ClassifyError::MethodNotAllowed)?;
             sub.operation(verb).ok_or(ClassifyError::MethodNotAllowed)?;
@@ -291,9 +288,7 @@ fn object_operation(view: &RequestView<'_>, sel: Option<&str>) -> Result<Operati
             }
         },
         (Some(s), _) => {
-            let sub = ObjectSub::ALL
-                .into_iter()
-                .find(|o| o.param() == s)
+            let sub = ObjectSub::from_param(s)
                 .ok_or_else(|| ClassifyError::NotAnObjectOperation(s.to_string()))?;
             let verb = verb_of(m).ok_or(ClassifyError::MethodNotAllowed)?;
             sub.operation(verb, false)

@@ -108,6 +108,38 @@ impl BucketSub {
         }
     }
 
+    /// The sub-resource a query parameter names: [`BucketSub::param`]
+    /// inverted, one comparison of the name's length and bytes per
+    /// candidate instead of a scan of every name (each query parameter of
+    /// every request is asked).
+    pub fn from_param(name: &str) -> Option<BucketSub> {
+        Some(match name {
+            "acl" => BucketSub::Acl,
+            "policy" => BucketSub::Policy,
+            "policyStatus" => BucketSub::PolicyStatus,
+            "versioning" => BucketSub::Versioning,
+            "lifecycle" => BucketSub::Lifecycle,
+            "cors" => BucketSub::Cors,
+            "tagging" => BucketSub::Tagging,
+            "encryption" => BucketSub::Encryption,
+            "website" => BucketSub::Website,
+            "notification" => BucketSub::Notification,
+            "logging" => BucketSub::Logging,
+            "object-lock" => BucketSub::ObjectLock,
+            "publicAccessBlock" => BucketSub::PublicAccessBlock,
+            "ownershipControls" => BucketSub::OwnershipControls,
+            "requestPayment" => BucketSub::RequestPayment,
+            "accelerate" => BucketSub::Accelerate,
+            "replication" => BucketSub::Replication,
+            "metrics" => BucketSub::Metrics,
+            "analytics" => BucketSub::Analytics,
+            "inventory" => BucketSub::Inventory,
+            "intelligent-tiering" => BucketSub::IntelligentTiering,
+            "location" => BucketSub::Location,
+            _ => return None,
+        })
+    }
+
     pub const ALL: [BucketSub; 22] = [
         BucketSub::Acl,
         BucketSub::Policy,
@@ -288,6 +320,22 @@ impl ObjectSub {
         }
     }
 
+    /// The sub-resource a query parameter names: [`ObjectSub::param`]
+    /// inverted, one comparison of the name's length and bytes per
+    /// candidate instead of a scan of every name (each query parameter of
+    /// every request is asked).
+    pub fn from_param(name: &str) -> Option<ObjectSub> {
+        Some(match name {
+            "acl" => ObjectSub::Acl,
+            "tagging" => ObjectSub::Tagging,
+            "retention" => ObjectSub::Retention,
+            "legal-hold" => ObjectSub::LegalHold,
+            "attributes" => ObjectSub::Attributes,
+            "torrent" => ObjectSub::Torrent,
+            _ => return None,
+        })
+    }
+
     pub const ALL: [ObjectSub; 6] = [
         ObjectSub::Acl,
         ObjectSub::Tagging,
@@ -385,5 +433,42 @@ impl Operation {
                 | Operation::CreateMultipartUpload
                 | Operation::PostObject
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn from_param_inverts_param_and_knows_no_other_name() {
+        for b in BucketSub::ALL {
+            assert_eq!(BucketSub::from_param(b.param()), Some(b));
+        }
+        for o in ObjectSub::ALL {
+            assert_eq!(ObjectSub::from_param(o.param()), Some(o));
+        }
+        for o in ObjectSub::ALL {
+            let shared = BucketSub::ALL.iter().any(|b| b.param() == o.param());
+            assert_eq!(BucketSub::from_param(o.param()).is_some(), shared, "{o:?}");
+        }
+        for b in BucketSub::ALL {
+            let shared = ObjectSub::ALL.iter().any(|o| o.param() == b.param());
+            assert_eq!(ObjectSub::from_param(b.param()).is_some(), shared, "{b:?}");
+        }
+        for name in [
+            "",
+            "ACL",
+            "acl ",
+            "Acl",
+            "versions",
+            "uploads",
+            "X-Amz-Date",
+            "tagging=",
+            "object_lock",
+        ] {
+            assert_eq!(BucketSub::from_param(name), None, "{name}");
+            assert_eq!(ObjectSub::from_param(name), None, "{name}");
+        }
     }
 }
