@@ -149,7 +149,7 @@ struct CachedKey {
 /// An entry is used only if the secret it was derived from is still the
 /// secret of that access key, so a rotated secret never reuses a stale key.
 pub struct SigningKeyCache {
-    map: DashMap<Box<str>, CachedKey>,
+    map: DashMap<Box<str>, CachedKey, foldhash::fast::RandomState>,
     capacity: usize,
 }
 
@@ -186,7 +186,7 @@ fn with_scope_key<R>(parts: [&str; 4], f: impl FnOnce(&str) -> R) -> R {
 impl SigningKeyCache {
     pub fn new(capacity: usize) -> Self {
         SigningKeyCache {
-            map: DashMap::new(),
+            map: DashMap::default(),
             capacity,
         }
     }

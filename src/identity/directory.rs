@@ -8,6 +8,7 @@ use std::fmt;
 use std::sync::{Arc, RwLock};
 
 use chrono::{DateTime, Utc};
+use imbl::shared_ptr::DefaultSharedPtr;
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
@@ -159,6 +160,14 @@ fn object_tag_uses(policies: &[InlinePolicy]) -> usize {
         .count()
 }
 
+/// The directory's maps hash with foldhash, seeded per process: about a
+/// quarter of SipHash's instructions for an access key's lookup on every
+/// request. Only administrators (IAM calls, the config file, the shared
+/// store) choose the keys inserted, so SipHash's guarantee against chosen
+/// colliding keys buys nothing here.
+type Map<K, V> = imbl::GenericHashMap<K, V, foldhash::fast::RandomState, DefaultSharedPtr>;
+type Set<K> = imbl::GenericHashSet<K, foldhash::fast::RandomState, DefaultSharedPtr>;
+
 /// One immutable view of every identity. The maps are persistent (shared
 /// structure), so a snapshot with one entity changed costs what that entity
 /// costs, however many there are.
@@ -166,25 +175,25 @@ fn object_tag_uses(policies: &[InlinePolicy]) -> usize {
 pub struct Directory {
     pub account_id: String,
     /// Keyed by lowercase name: IAM names are unique case-insensitively.
-    users: imbl::HashMap<String, Arc<User>>,
-    groups: imbl::HashMap<String, Arc<Group>>,
-    roles: imbl::HashMap<String, Arc<Role>>,
+    users: Map<String, Arc<User>>,
+    groups: Map<String, Arc<Group>>,
+    roles: Map<String, Arc<Role>>,
     /// Keyed by ARN.
-    policies: imbl::HashMap<String, Arc<ManagedPolicy>>,
-    keys: imbl::HashMap<String, Arc<AccessKey>>,
+    policies: Map<String, Arc<ManagedPolicy>>,
+    keys: Map<String, Arc<AccessKey>>,
     /// Unique id → sessions issued before this (Unix ms) are revoked.
-    revoked_before: imbl::HashMap<String, i64>,
+    revoked_before: Map<String, i64>,
     /// OpenID Connect providers by ARN.
-    oidc_providers: imbl::HashMap<String, Arc<StoredOidcProvider>>,
+    oidc_providers: Map<String, Arc<StoredOidcProvider>>,
     /// The providers the config file declares (and owns), by ARN, with the
     /// token claims they turn into session tags (tag key, claim name).
-    config_oidc: imbl::HashMap<String, Arc<Vec<(String, String)>>>,
+    config_oidc: Map<String, Arc<Vec<(String, String)>>>,
     /// Lowercase group name → lowercase names of its member users.
-    members: imbl::HashMap<String, imbl::HashSet<String>>,
+    members: Map<String, Set<String>>,
     /// Managed policy ARN → how many users, groups and roles attach it.
-    attachments: imbl::HashMap<String, usize>,
+    attachments: Map<String, usize>,
     /// Managed policy ARN → how many users and roles it bounds.
-    boundaries: imbl::HashMap<String, usize>,
+    boundaries: Map<String, usize>,
     counts: Counts,
     sessions: Option<Arc<SessionKeys>>,
     /// Creation time shown for config-declared entities: when the config was loaded.
@@ -198,7 +207,9 @@ pub struct Directory {
 /// and any change applied in place start from an empty cache, so a cached
 /// principal always reads what a fresh [`Principal::for_key`] would.
 #[derive(Default)]
-struct PrincipalCache(RwLock<std::collections::HashMap<String, Arc<Principal>>>);
+struct PrincipalCache(
+    RwLock<std::collections::HashMap<String, Arc<Principal>, foldhash::fast::RandomState>>,
+);
 
 impl Clone for PrincipalCache {
     fn clone(&self) -> Self {
@@ -329,7 +340,7 @@ fn inline_documents(policies: &[InlinePolicy]) -> BTreeMap<String, String> {
 }
 
 /// Adds `delta` to a per-ARN count, dropping it at zero.
-fn count(counts: &mut imbl::HashMap<String, usize>, arn: &str, delta: isize) {
+fn count(counts: &mut Map<String, usize>, arn: &str, delta: isize) {
     let n = counts.get(arn).copied().unwrap_or(0) as isize + delta;
     if n > 0 {
         counts.insert(arn.to_string(), n as usize);

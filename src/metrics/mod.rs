@@ -89,7 +89,9 @@ pub struct Metrics {
     duration: Family<OperationLabels, Histogram, fn() -> Histogram>,
     upstream_duration: Family<OperationLabels, Histogram, fn() -> Histogram>,
     /// Handles on the series above by operation (at most [`MAX_OPERATIONS`]).
-    operations: RwLock<HashMap<Cow<'static, str>, OperationSeries>>,
+    /// foldhash: looked up on every request, and holds at most
+    /// [`MAX_OPERATIONS`] names whatever anyone sends.
+    operations: RwLock<HashMap<Cow<'static, str>, OperationSeries, foldhash::fast::RandomState>>,
     connections: Gauge<i64, AtomicI64>,
     worker_connections: Family<WorkerLabels, Gauge<i64, AtomicI64>>,
     upstream_errors: Family<KindLabels, Counter>,
