@@ -9,6 +9,7 @@
 pub mod chain;
 pub mod checkpoint;
 pub mod files;
+pub mod json;
 pub mod params;
 pub mod query;
 mod record;

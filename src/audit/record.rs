@@ -293,6 +293,95 @@ mod tests {
         }
     }
 
+    /// The writer's JSON (`super::super::json`) is serde_json's, for a record
+    /// with every kind of field present, strings that need escaping among them.
+    #[test]
+    fn a_full_record_is_written_as_serde_json_writes_it() {
+        use super::super::params::{CopySourceInfo, ObjectOutcome, TagParam};
+        let mut principal = Principal::anonymous("000000000000");
+        principal.user_name = Some("b\"ob\u{1}".into());
+        principal.access_key_id = Some("AKIDEXAMPLE".into());
+        let mut decision = DecisionInfo {
+            allowed: false,
+            reason: "explicit deny by group/g/p statement \"#2\"".into(),
+            policy: Some("group/g/p".into()),
+            statement: Some("#2".into()),
+            conditions: BTreeMap::new(),
+        };
+        decision
+            .conditions
+            .insert("aws:username".into(), "bob".into());
+        decision
+            .conditions
+            .insert("s3:prefix".into(), serde_json::Value::Null);
+        decision
+            .conditions
+            .insert("aws:TagKeys".into(), serde_json::json!(["a\tb", "é"]));
+        let record = AuditRecord {
+            time: "2026-12-05T12:07:16.320Z".into(),
+            request_id: "4HUN8SKEBL18OJVK".into(),
+            instance: "vm".into(),
+            remote: "[::1]:443".into(),
+            tls: true,
+            user_agent: Some("aws-cli/2 \"quoted\" \\ back\nline".into()),
+            method: Cow::Owned("PROPFIND".into()),
+            host: Some("bucket.s3.example".into()),
+            bucket: Some("bucket".into()),
+            key: Some("dir/ключ \u{7f}\r".into()),
+            version_id: Some("v1".into()),
+            operation: Some(Cow::Borrowed("DeleteObjects")),
+            actions: vec![Cow::Borrowed("s3:DeleteObject"), Cow::Owned("s3:x".into())],
+            parameters: Parameters {
+                prefix: Some("p/".into()),
+                max_keys: Some(1000),
+                copy_source: Some(CopySourceInfo {
+                    bucket: "src".into(),
+                    key: "k\"".into(),
+                    version_id: None,
+                }),
+                objects: vec![ObjectOutcome {
+                    key: "a".into(),
+                    version_id: Some("3".into()),
+                    outcome: "error",
+                    error_code: Some("AccessDenied".into()),
+                }],
+                tags: vec![TagParam {
+                    key: "team".into(),
+                    value: "x\u{0}y".into(),
+                }],
+                ..Parameters::default()
+            },
+            principal: Some(Arc::new(principal)),
+            auth: AuthInfo {
+                kind: "header",
+                signature_version: Some("AWS4-HMAC-SHA256"),
+                access_key_id: Some("AKIDEXAMPLE".into()),
+                failure: Some("bad signature".into()),
+            },
+            decision: Some(decision),
+            status: 403,
+            error_code: Some("AccessDenied".into()),
+            error_message: Some("Access Denied".into()),
+            error_source: Some(crate::s3::ErrorSource::Client),
+            error_detail: Some("upstream said \"no\"".into()),
+            bytes_in: 0,
+            bytes_out: u64::MAX,
+            bytes_expected: Some(7),
+            duration_ms: 1.7267540000000001,
+            upstream_ms: Some(0.0),
+            upstream_request_id: Some("R".into()),
+            response: ResponseElements {
+                issued_access_key_id: Some("ASIA".into()),
+            },
+        };
+        let mut ours = Vec::new();
+        super::super::json::write(&mut ours, &record).unwrap();
+        assert_eq!(
+            String::from_utf8(ours).unwrap(),
+            serde_json::to_string(&record).unwrap()
+        );
+    }
+
     #[test]
     fn method_name_is_as_str() {
         for m in [

@@ -191,8 +191,9 @@ fn run(
         }
         let lingering = !batch.is_empty() && batch.len() < MAX_BATCH;
         // One buffer for the batch, kept across batches: each record is
-        // serialised into it and sealed where it lies, so a record costs no
-        // allocation or copy of its own here.
+        // serialised into it (as serde_json would write it, faster: see
+        // `json`) and sealed where it lies, so a record costs no allocation
+        // or copy of its own here.
         text.clear();
         if text.capacity() > MAX_KEPT_BUFFER {
             text.shrink_to(MAX_KEPT_BUFFER);
@@ -202,7 +203,7 @@ fn run(
             // Lent to the record for serialising, not cloned into it.
             std::mem::swap(&mut record.instance, &mut instance);
             let start = text.len();
-            let written = serde_json::to_writer(&mut text, &record);
+            let written = super::json::write(&mut text, &record);
             std::mem::swap(&mut record.instance, &mut instance);
             match written {
                 Ok(()) => {
