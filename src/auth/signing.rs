@@ -192,7 +192,8 @@ impl SigningKeyCache {
     }
 
     /// The signing key for `access_key_id`'s scope on `date` in
-    /// `region`/`service`, derived from `secret` on a miss.
+    /// `region`/`service`, derived from `secret` on a miss and cached: for
+    /// scopes of the server's own choosing (its upstream credentials).
     pub fn key(
         &self,
         access_key_id: &str,
@@ -201,15 +202,38 @@ impl SigningKeyCache {
         region: &str,
         service: &str,
     ) -> SigningKey {
-        with_scope_key([access_key_id, date, region, service], |scope_key| {
+        let scope = [access_key_id, date, region, service];
+        let (key, cached) = self.lookup(scope, secret);
+        if !cached {
+            self.keep(scope, secret, &key);
+        }
+        key
+    }
+
+    /// The signing key for a scope a client claims (`[access key id, date,
+    /// region, service]`), and whether it came from the cache. A derived key
+    /// is not cached here: the verifier [`keep`](Self::keep)s it once the
+    /// client's signature matched. Otherwise anyone who knows an access key
+    /// id, but not its secret, could fill the cache with scopes of their
+    /// choosing (a POST form's date is not bound to the present) and flush
+    /// it for everyone.
+    pub fn lookup(&self, scope: [&str; 4], secret: &str) -> (SigningKey, bool) {
+        with_scope_key(scope, |scope_key| {
             // Both secrets are the server's own (cached and current), never
             // client input, so an ordinary comparison leaks nothing.
             if let Some(hit) = self.map.get(scope_key)
                 && hit.secret.as_str() == secret
             {
-                return hit.key.clone();
+                return (hit.key.clone(), true);
             }
-            let key = SigningKey::derive(secret, date, region, service);
+            let [_, date, region, service] = scope;
+            (SigningKey::derive(secret, date, region, service), false)
+        })
+    }
+
+    /// Caches `key`, derived from `secret` for `scope`.
+    pub fn keep(&self, scope: [&str; 4], secret: &str, key: &SigningKey) {
+        with_scope_key(scope, |scope_key| {
             if self.map.len() >= self.capacity {
                 // Entries are cheap to rebuild; dropping them all bounds memory simply.
                 self.map.clear();
@@ -221,7 +245,6 @@ impl SigningKeyCache {
                     key: key.clone(),
                 },
             );
-            key
         })
     }
 
@@ -261,6 +284,23 @@ mod tests {
         );
         assert_eq!(hex::encode(lines), SIG);
         assert_eq!(&hex32(&lines)[..], SIG.as_bytes());
+    }
+
+    #[test]
+    fn a_looked_up_key_is_cached_only_when_kept() {
+        let cache = SigningKeyCache::new(10);
+        let scope = ["AK", "20130524", "us-east-1", "s3"];
+        let (derived, cached) = cache.lookup(scope, SECRET);
+        assert!(!cached);
+        assert!(cache.is_empty());
+        let want = derive_signing_key(SECRET, "20130524", "us-east-1", "s3");
+        assert_eq!(*derived.bytes(), want);
+        cache.keep(scope, SECRET, &derived);
+        let (again, cached) = cache.lookup(scope, SECRET);
+        assert!(cached);
+        assert_eq!(*again.bytes(), want);
+        // Kept for another secret: not this one's key.
+        assert!(!cache.lookup(scope, "othersecret").1);
     }
 
     #[test]

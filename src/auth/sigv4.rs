@@ -376,13 +376,13 @@ pub(crate) fn verify_signature<'a>(
     let creq_hash = hex32(&hasher.finalize().into());
     let scope = auth.scope.scope_str();
     let akid = auth.scope.access_key_id();
-    let key = cache.key(
+    let scope_parts = [
         akid,
-        secret,
         auth.scope.date(),
         auth.scope.region(),
         auth.scope.service(),
-    );
+    ];
+    let (key, cached) = cache.lookup(scope_parts, secret);
     let expected = key.sign_lines(
         ALGORITHM.as_bytes(),
         timestamp.as_bytes(),
@@ -406,6 +406,9 @@ pub(crate) fn verify_signature<'a>(
         return Err(AuthError::SignatureMismatch {
             access_key_id: akid.to_string(),
         });
+    }
+    if !cached {
+        cache.keep(scope_parts, secret, &key);
     }
     Ok(VerifiedV4 {
         access_key_id: akid,

@@ -349,13 +349,14 @@ fn verify_signature(
         }
         let resolved = resolve_key(dir, scope.access_key_id(), token, &ctx.audit)
             .map_err(|e| refused(ctx, e))?;
-        let key = state.keys.key(
+        let scope_parts = [
             scope.access_key_id(),
-            resolved.secret.expose(),
             scope.date(),
             scope.region(),
             scope.service(),
-        );
+        ];
+        let secret = resolved.secret.expose();
+        let (key, cached) = state.keys.lookup(scope_parts, secret);
         if !post_policy::verify_v4(policy, key.bytes(), signature) {
             return Err(refused(
                 ctx,
@@ -363,6 +364,12 @@ fn verify_signature(
                     access_key_id: scope.access_key_id().to_string(),
                 },
             ));
+        }
+        // A form's date is not bound to the present (its policy's expiration
+        // is), so a signer could name a new scope per form: only keys for
+        // dates within a week, a presigned URL's longest life, are kept.
+        if !cached && key_kept_for(signing_time, Utc::now()) {
+            state.keys.keep(scope_parts, secret, &key);
         }
         return Ok(authenticated(
             resolved.principal,
@@ -402,6 +409,13 @@ fn verify_signature(
 fn refused(ctx: &RequestCtx, e: AuthError) -> S3Error {
     record_failure(&ctx.audit, &e);
     S3Error::from(&e)
+}
+
+/// Whether a form signed at `signing_time` has its signing key cached: its
+/// date must lie within a week of `now` (either way); other forms derive
+/// theirs each time.
+fn key_kept_for(signing_time: DateTime<Utc>, now: DateTime<Utc>) -> bool {
+    (now - signing_time).num_seconds().abs() <= 7 * 86_400
 }
 
 /// `YYYYMMDDTHHMMSSZ`, exactly: 16 ASCII characters (chrono alone would
@@ -998,6 +1012,25 @@ fn object_url(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_keys_of_forms_signed_within_a_week_are_kept() {
+        let now = parse_amz_date("20261205T120000Z").unwrap();
+        for (date, kept) in [
+            ("20261205T115959Z", true),
+            ("20261128T120000Z", true),
+            ("20261127T115959Z", false),
+            ("20261212T120000Z", true),
+            ("20261213T000000Z", false),
+            ("19700101T000000Z", false),
+        ] {
+            assert_eq!(
+                key_kept_for(parse_amz_date(date).unwrap(), now),
+                kept,
+                "{date}"
+            );
+        }
+    }
 
     fn field(name: &str, value: &str) -> FormField {
         FormField {

@@ -57,6 +57,15 @@ fn presign(
 }
 
 fn check(method: &str, url: &str, now: DateTime<Utc>) -> Result<String, AuthError> {
+    check_with(method, url, now, &SigningKeyCache::default())
+}
+
+fn check_with(
+    method: &str,
+    url: &str,
+    now: DateTime<Utc>,
+    cache: &SigningKeyCache,
+) -> Result<String, AuthError> {
     let uri: http::Uri = url.parse().unwrap();
     let mut h = HeaderMap::new();
     h.insert("host", "127.0.0.1:9000".parse().unwrap());
@@ -75,15 +84,32 @@ fn check(method: &str, url: &str, now: DateTime<Utc>) -> Result<String, AuthErro
         now,
         max_skew_secs: 900,
     };
-    verify_presigned(
-        &parts,
-        &query,
-        &p,
-        SECRET,
-        &expect,
-        &SigningKeyCache::default(),
-    )
-    .map(|v| v.access_key_id.to_string())
+    verify_presigned(&parts, &query, &p, SECRET, &expect, cache)
+        .map(|v| v.access_key_id.to_string())
+}
+
+#[test]
+fn only_a_matched_signature_leaves_its_signing_key_cached() {
+    let url = presign(
+        "GET",
+        "http://127.0.0.1:9000/bucket/key",
+        at(),
+        Duration::from_secs(600),
+        None,
+    );
+    let cache = SigningKeyCache::default();
+    let mut forged = url.clone();
+    let last = forged.pop().unwrap();
+    forged.push(if last == '0' { '1' } else { '0' });
+    assert!(matches!(
+        check_with("GET", &forged, at().into(), &cache),
+        Err(AuthError::SignatureMismatch { .. })
+    ));
+    assert!(cache.is_empty(), "a forged signature cached a signing key");
+    assert_eq!(check_with("GET", &url, at().into(), &cache).unwrap(), AKID);
+    assert_eq!(cache.len(), 1);
+    assert_eq!(check_with("GET", &url, at().into(), &cache).unwrap(), AKID);
+    assert_eq!(cache.len(), 1);
 }
 
 fn at() -> SystemTime {
