@@ -61,27 +61,38 @@ fn any_escaped(word: u64) -> bool {
 }
 
 /// Whether any byte of `bytes` must be escaped: eight at a time, the last
-/// word overlapping the one before it; a string shorter than a word byte by
-/// byte.
+/// word overlapping the one before it; a shorter string in one word of
+/// overlapping loads (most are field names of a few bytes).
 fn needs_escaping(bytes: &[u8]) -> bool {
-    let word = |at: usize| {
+    let n = bytes.len();
+    let load = |at: usize, len: usize| {
         let mut w = [0u8; 8];
-        w.copy_from_slice(&bytes[at..at + 8]);
+        w[..len].copy_from_slice(&bytes[at..at + len]);
         u64::from_le_bytes(w)
     };
-    if bytes.len() < 8 {
-        return bytes
-            .iter()
-            .any(|&b| ESCAPE.get(b as usize).is_some_and(|&e| e != 0));
-    }
-    let mut at = 0;
-    while at + 8 < bytes.len() {
-        if any_escaped(word(at)) {
-            return true;
+    let word = match n {
+        0 => return false,
+        // Bytes 0, the middle and the last cover every byte of up to three;
+        // the five bytes not loaded hold `a`.
+        1..=3 => {
+            0x6161_6161_6100_0000
+                | u64::from(bytes[0])
+                | u64::from(bytes[n / 2]) << 8
+                | u64::from(bytes[n - 1]) << 16
         }
-        at += 8;
-    }
-    any_escaped(word(bytes.len() - 8))
+        4..=7 => load(0, 4) | load(n - 4, 4) << 32,
+        _ => {
+            let mut at = 0;
+            while at + 8 < n {
+                if any_escaped(load(at, 8)) {
+                    return true;
+                }
+                at += 8;
+            }
+            load(n - 8, 8)
+        }
+    };
+    any_escaped(word)
 }
 
 /// `s` as a JSON string, quotes included.
@@ -625,6 +636,24 @@ mod tests {
     #[test]
     fn every_byte_at_every_offset_of_a_word() {
         for byte in 0u8..0x80 {
+            let c = char::from(byte);
+            for s in [
+                c.to_string(),
+                format!("{c}y"),
+                format!("y{c}"),
+                format!("y{c}y"),
+                format!("é{c}"),
+                format!("xxx{c}"),
+                format!("xxxx{c}"),
+                format!("xxxxx{c}"),
+                format!("xxxxxx{c}"),
+            ] {
+                assert_eq!(
+                    ours(&s).unwrap(),
+                    serde_json::to_string(&s).unwrap(),
+                    "{s:?}"
+                );
+            }
             for offset in 0..17 {
                 let mut s = "x".repeat(offset);
                 s.push(char::from(byte));
