@@ -109,9 +109,9 @@ impl BucketSub {
     }
 
     /// The sub-resource a query parameter names: [`BucketSub::param`]
-    /// inverted, one comparison of the name's length and bytes per
-    /// candidate instead of a scan of every name (each query parameter of
-    /// every request is asked).
+    /// inverted as one `match`, which compiles to comparisons by length
+    /// before bytes, instead of a scan that asks every variant its name
+    /// (each query parameter of every request is looked up).
     pub fn from_param(name: &str) -> Option<BucketSub> {
         Some(match name {
             "acl" => BucketSub::Acl,
@@ -321,9 +321,9 @@ impl ObjectSub {
     }
 
     /// The sub-resource a query parameter names: [`ObjectSub::param`]
-    /// inverted, one comparison of the name's length and bytes per
-    /// candidate instead of a scan of every name (each query parameter of
-    /// every request is asked).
+    /// inverted as one `match`, which compiles to comparisons by length
+    /// before bytes, instead of a scan that asks every variant its name
+    /// (each query parameter of every request is looked up).
     pub fn from_param(name: &str) -> Option<ObjectSub> {
         Some(match name {
             "acl" => ObjectSub::Acl,
