@@ -95,8 +95,13 @@ fn needs_escaping(bytes: &[u8]) -> bool {
     any_escaped(word)
 }
 
+/// A float as serde_json writes it (`null` for NaN and infinities).
+fn write_float<F: Serialize>(out: &mut Vec<u8>, f: F) -> Result<(), JsonError> {
+    serde_json::to_writer(out, &f).map_err(|e| JsonError(e.to_string()))
+}
+
 /// `s` as a JSON string, quotes included.
-pub fn write_str(out: &mut Vec<u8>, s: &str) {
+fn write_str(out: &mut Vec<u8>, s: &str) {
     let bytes = s.as_bytes();
     out.reserve(bytes.len() + 2);
     out.push(b'"');
@@ -155,7 +160,7 @@ impl Writer<'_> {
 
     /// serde_json's own float formatting (and `null` for NaN and infinities).
     fn float<F: Serialize>(&mut self, f: F) -> Result<(), JsonError> {
-        serde_json::to_writer(&mut *self.out, &f).map_err(|e| JsonError(e.to_string()))
+        write_float(self.out, f)
     }
 
     /// `{"variant":` — the opening of every variant with content.
@@ -435,7 +440,7 @@ impl KeyWriter<'_> {
             return Err(JsonError("float key must be finite".into()));
         }
         self.out.push(b'"');
-        serde_json::to_writer(&mut *self.out, &f).map_err(|e| JsonError(e.to_string()))?;
+        write_float(self.out, f)?;
         self.out.push(b'"');
         Ok(())
     }
