@@ -13,6 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
+use http::uri::{Authority, PathAndQuery, Scheme};
 use http::{HeaderMap, HeaderValue, Method, Request, Response, Uri};
 use http_body::Body as _;
 use http_body_util::combinators::BoxBody;
@@ -177,6 +178,24 @@ pub struct Upstream {
     idle_timeout: Duration,
     /// `kSigning` for the upstream credentials, per day and region.
     keys: SigningKeyCache,
+    /// The endpoint's scheme, authority and `Host`, parsed once: a
+    /// path-style request's URI is built from them and its path and query
+    /// rather than parsed from a URL each time.
+    base: Base,
+}
+
+#[derive(Debug)]
+struct Base {
+    scheme: Scheme,
+    authority: Authority,
+    host: HeaderValue,
+}
+
+/// Where a request goes upstream: its URI, encoded exactly as it is signed,
+/// and its `Host`.
+struct Address {
+    uri: Uri,
+    host: HeaderValue,
 }
 
 /// Roots for upstream TLS: the system's, Mozilla's when the system has none,
@@ -234,6 +253,12 @@ impl Upstream {
         cfg: &UpstreamConfig,
         workers: usize,
     ) -> Result<Upstream, UpstreamError> {
+        let bad = || UpstreamError::Url(format!("{}://{}", endpoint.scheme, endpoint.authority));
+        let base = Base {
+            scheme: Scheme::try_from(endpoint.scheme.as_str()).map_err(|_| bad())?,
+            authority: Authority::try_from(endpoint.authority.as_str()).map_err(|_| bad())?,
+            host: HeaderValue::from_str(&endpoint.authority).map_err(|_| bad())?,
+        };
         let tls = tls_config(cfg.ca_file.as_deref())?;
         let connector = https_connector(Duration::from_millis(cfg.connect_timeout_ms), tls);
         Ok(Upstream {
@@ -243,6 +268,7 @@ impl Upstream {
             response_timeout: Duration::from_secs(cfg.response_timeout_secs),
             idle_timeout: Duration::from_secs(cfg.idle_timeout_secs),
             keys: SigningKeyCache::new(16),
+            base,
         })
     }
 
@@ -257,42 +283,50 @@ impl Upstream {
         WORKER.get().map_or(last, |w| w.min(last))
     }
 
-    /// The URL for an authorized request, encoded exactly as it will be signed.
-    fn url(&self, out: &Outgoing) -> String {
-        let ep = &self.endpoint;
-        let mut url = String::with_capacity(128);
-        url.push_str(&ep.scheme);
-        url.push_str("://");
-        match (&out.bucket, ep.path_style) {
-            (Some(b), false) => {
-                url.push_str(b);
-                url.push('.');
-                url.push_str(&ep.authority);
-                url.push('/');
-            }
+    /// The address of an authorized request, its path and query encoded
+    /// exactly as they will be signed.
+    fn address(&self, out: &Outgoing) -> Result<Address, UpstreamError> {
+        let mut target = String::with_capacity(128);
+        target.push('/');
+        let virtual_host = match (&out.bucket, self.endpoint.path_style) {
+            (Some(b), false) => Some(format!("{b}.{}", self.endpoint.authority)),
             (Some(b), true) => {
-                url.push_str(&ep.authority);
-                url.push('/');
-                url.push_str(b);
+                target.push_str(b);
                 if out.key.is_some() {
-                    url.push('/');
+                    target.push('/');
                 }
+                None
             }
-            (None, _) => {
-                url.push_str(&ep.authority);
-                url.push('/');
-            }
-        }
+            (None, _) => None,
+        };
         if let Some(k) = &out.key {
-            uri_encode_into(&mut url, k, true);
+            uri_encode_into(&mut target, k, true);
         }
         for (i, (n, v)) in out.query.iter().enumerate() {
-            url.push(if i == 0 { '?' } else { '&' });
-            uri_encode_into(&mut url, n, false);
-            url.push('=');
-            uri_encode_into(&mut url, v, false);
+            target.push(if i == 0 { '?' } else { '&' });
+            uri_encode_into(&mut target, n, false);
+            target.push('=');
+            uri_encode_into(&mut target, v, false);
         }
-        url
+        let (authority, host) = match virtual_host {
+            Some(name) => {
+                let bad = || UpstreamError::Url(name.clone());
+                (
+                    Authority::try_from(name.as_str()).map_err(|_| bad())?,
+                    HeaderValue::from_str(&name).map_err(|_| bad())?,
+                )
+            }
+            None => (self.base.authority.clone(), self.base.host.clone()),
+        };
+        let mut parts = http::uri::Parts::default();
+        parts.scheme = Some(self.base.scheme.clone());
+        parts.authority = Some(authority);
+        parts.path_and_query = Some(
+            PathAndQuery::from_maybe_shared(Bytes::from(target))
+                .map_err(|e| UpstreamError::Url(e.to_string()))?,
+        );
+        let uri = Uri::from_parts(parts).map_err(|e| UpstreamError::Url(e.to_string()))?;
+        Ok(Address { uri, host })
     }
 
     /// Whether upstream answers at all: a signed ListBuckets within `within`.
@@ -328,7 +362,7 @@ impl Upstream {
 
     /// Re-signs and sends a request; resolves when upstream's headers arrive.
     pub async fn send(&self, out: Outgoing) -> Result<Response<ReplyBody>, UpstreamError> {
-        let url = self.url(&out);
+        let Address { uri, host } = self.address(&out)?;
         let creds = self.credentials.get().await?;
         let mut headers = out.headers;
         // A PUT or POST with nothing to send says so (a client over HTTP/2
@@ -340,23 +374,10 @@ impl Upstream {
         {
             headers.insert(http::header::CONTENT_LENGTH, HeaderValue::from_static("0"));
         }
-        let host = match (&out.bucket, self.endpoint.path_style) {
-            (Some(b), false) => format!("{b}.{}", self.endpoint.authority),
-            _ => self.endpoint.authority.clone(),
-        };
-        headers.insert(
-            http::header::HOST,
-            HeaderValue::from_str(&host).map_err(|_| UpstreamError::Url(host.clone()))?,
-        );
-        // The path as encoded in the URL, between the authority and the query.
-        let after_scheme = url.find("://").map_or(0, |i| i + 3);
-        let path_start = url[after_scheme..]
-            .find('/')
-            .map_or(url.len(), |i| after_scheme + i);
-        let path_end = url.find('?').unwrap_or(url.len());
+        headers.insert(http::header::HOST, host);
         signer::sign(
             &out.method,
-            &url[path_start..path_end],
+            uri.path(),
             &out.query,
             &mut headers,
             &out.payload_hash,
@@ -368,11 +389,9 @@ impl Upstream {
         let progress = progress::Progress::new();
         let body =
             http_body_util::BodyExt::boxed(progress::ProgressBody::new(out.body, progress.clone()));
-        let mut req = Request::builder()
-            .method(out.method)
-            .uri(&url)
-            .body(body)
-            .map_err(|e| UpstreamError::Url(e.to_string()))?;
+        let mut req = Request::new(body);
+        *req.method_mut() = out.method;
+        *req.uri_mut() = uri;
         *req.headers_mut() = headers;
 
         let response = self.pool.send(self.slot(), req);
@@ -465,26 +484,61 @@ mod tests {
         assert_eq!(kinds, UpstreamError::KINDS);
     }
 
+    /// The URI as sent and signed, and the `Host` beside it.
+    fn address_of(u: &Upstream, out: &Outgoing) -> (String, String) {
+        let a = u.address(out).unwrap();
+        (a.uri.to_string(), a.host.to_str().unwrap().to_string())
+    }
+
     #[test]
     fn urls_encode_keys_verbatim() {
         let u = upstream(true);
-        assert_eq!(u.url(&outgoing(None, None, &[])), "http://127.0.0.1:9100/");
+        let here = |uri: &str| (uri.to_string(), "127.0.0.1:9100".to_string());
         assert_eq!(
-            u.url(&outgoing(
-                Some("b1b"),
-                None,
-                &[("list-type", "2"), ("prefix", "a/b c")]
-            )),
-            "http://127.0.0.1:9100/b1b?list-type=2&prefix=a%2Fb%20c"
+            address_of(&u, &outgoing(None, None, &[])),
+            here("http://127.0.0.1:9100/")
         );
         assert_eq!(
-            u.url(&outgoing(Some("b1b"), Some("a/../x//y+z%"), &[("acl", "")])),
-            "http://127.0.0.1:9100/b1b/a/../x//y%2Bz%25?acl="
+            address_of(
+                &u,
+                &outgoing(
+                    Some("b1b"),
+                    None,
+                    &[("list-type", "2"), ("prefix", "a/b c")]
+                )
+            ),
+            here("http://127.0.0.1:9100/b1b?list-type=2&prefix=a%2Fb%20c")
         );
+        assert_eq!(
+            address_of(
+                &u,
+                &outgoing(Some("b1b"), Some("a/../x//y+z%"), &[("acl", "")])
+            ),
+            here("http://127.0.0.1:9100/b1b/a/../x//y%2Bz%25?acl=")
+        );
+        // A key that is all reserved bytes, and a query value with `?`, `#`
+        // and `&`: nothing in them may end the path or the query early.
+        let a = u
+            .address(&outgoing(Some("b1b"), Some("?#&= /"), &[("p", "?#&=")]))
+            .unwrap();
+        assert_eq!(a.uri.path(), "/b1b/%3F%23%26%3D%20/");
+        assert_eq!(a.uri.query(), Some("p=%3F%23%26%3D"));
         let v = upstream(false);
         assert_eq!(
-            v.url(&outgoing(Some("b1b"), Some("k"), &[])),
-            "http://b1b.127.0.0.1:9100/k"
+            address_of(&v, &outgoing(Some("b1b"), Some("k"), &[])),
+            (
+                "http://b1b.127.0.0.1:9100/k".to_string(),
+                "b1b.127.0.0.1:9100".to_string()
+            )
         );
+        assert_eq!(
+            address_of(&v, &outgoing(None, None, &[])),
+            here("http://127.0.0.1:9100/")
+        );
+        // A bucket name no authority can carry is refused, not sent.
+        assert!(matches!(
+            v.address(&outgoing(Some("a b"), Some("k"), &[])),
+            Err(UpstreamError::Url(_))
+        ));
     }
 }
