@@ -134,23 +134,45 @@ impl Parameters {
         headers: &HeaderMap,
         copy_source: Option<CopySourceInfo>,
     ) -> Parameters {
-        let q = |name: &str| {
-            query
-                .iter()
-                .find(|(n, _)| n == name)
-                .map(|(_, v)| v.to_string())
-        };
+        // One pass over the query (every request has one, a presigned one
+        // six parameters or more), keeping each name's first value.
+        let mut first: [Option<&str>; 9] = [None; 9];
+        for (n, v) in query {
+            let slot = match n.as_ref() {
+                "prefix" => 0,
+                "delimiter" => 1,
+                "start-after" => 2,
+                "marker" => 3,
+                "key-marker" => 4,
+                "max-keys" => 5,
+                "max-uploads" => 6,
+                "uploadId" => 7,
+                "partNumber" => 8,
+                _ => continue,
+            };
+            first[slot].get_or_insert(v);
+        }
+        let [
+            prefix,
+            delimiter,
+            start_after,
+            marker,
+            key_marker,
+            max_keys,
+            max_uploads,
+            upload_id,
+            part_number,
+        ] = first;
+        let owned = |v: Option<&str>| v.map(str::to_string);
         Parameters {
-            prefix: q("prefix"),
-            delimiter: q("delimiter"),
-            start_after: q("start-after"),
-            marker: q("marker").or_else(|| q("key-marker")),
-            max_keys: q("max-keys")
-                .or_else(|| q("max-uploads"))
-                .and_then(|v| v.parse().ok()),
+            prefix: owned(prefix),
+            delimiter: owned(delimiter),
+            start_after: owned(start_after),
+            marker: owned(marker.or(key_marker)),
+            max_keys: max_keys.or(max_uploads).and_then(|v| v.parse().ok()),
             copy_source,
-            upload_id: q("uploadId"),
-            part_number: q("partNumber").and_then(|v| v.parse().ok()),
+            upload_id: owned(upload_id),
+            part_number: part_number.and_then(|v| v.parse().ok()),
             range: headers
                 .get(http::header::RANGE)
                 .and_then(|v| v.to_str().ok())
@@ -317,6 +339,62 @@ mod tests {
         let json = serde_json::to_string(&p).unwrap();
         assert!(!json.contains("secret-ish"), "{json}");
         assert!(Parameters::from_s3(&[], &HeaderMap::new(), None).is_empty());
+    }
+
+    #[test]
+    fn s3_parameters_take_the_first_value_and_the_preferred_name() {
+        let pairs = |list: &[(&'static str, &'static str)]| -> Vec<QueryPair<'static>> {
+            list.iter().map(|&(a, b)| (a.into(), b.into())).collect()
+        };
+        let none = HeaderMap::new();
+        // A repeated name: the first value, as before for each name alone.
+        let p = Parameters::from_s3(
+            &pairs(&[
+                ("uploadId", "u1"),
+                ("partNumber", "3"),
+                ("uploadId", "u2"),
+                ("partNumber", "4"),
+                ("prefix", "a"),
+                ("prefix", "b"),
+            ]),
+            &none,
+            None,
+        );
+        assert_eq!(p.upload_id.as_deref(), Some("u1"));
+        assert_eq!(p.part_number, Some(3));
+        assert_eq!(p.prefix.as_deref(), Some("a"));
+        // `marker` wins over `key-marker` and `max-keys` over `max-uploads`
+        // wherever each stands; alone, the other is taken.
+        let p = Parameters::from_s3(
+            &pairs(&[
+                ("key-marker", "k"),
+                ("max-uploads", "7"),
+                ("marker", "m"),
+                ("max-keys", "9"),
+            ]),
+            &none,
+            None,
+        );
+        assert_eq!((p.marker.as_deref(), p.max_keys), (Some("m"), Some(9)));
+        let p = Parameters::from_s3(
+            &pairs(&[("key-marker", "k"), ("max-uploads", "7")]),
+            &none,
+            None,
+        );
+        assert_eq!((p.marker.as_deref(), p.max_keys), (Some("k"), Some(7)));
+        // Names are matched exactly: case and near-misses pick nothing, and
+        // a number that does not parse is left out.
+        let p = Parameters::from_s3(
+            &pairs(&[
+                ("Prefix", "x"),
+                ("uploadid", "x"),
+                ("partnumber", "1"),
+                ("max-keys", "many"),
+            ]),
+            &none,
+            None,
+        );
+        assert!(p.is_empty(), "{p:?}");
     }
 
     #[test]
