@@ -30,31 +30,76 @@ pub fn parse_amz_date(s: &str) -> Option<DateTime<Utc>> {
 
 /// Formats a time in the SigV4 basic form.
 pub fn format_amz_date(t: &DateTime<Utc>) -> String {
-    let mut out = String::with_capacity(16);
-    if !push_date(&mut out, t, "") {
+    let text = second(t);
+    let Some(s) = text.as_ref().and_then(|b| std::str::from_utf8(b).ok()) else {
         return t.format("%Y%m%dT%H%M%SZ").to_string();
+    };
+    let mut out = String::with_capacity(16);
+    for part in [
+        &s[0..4],
+        &s[5..7],
+        &s[8..11],
+        &s[11..13],
+        &s[14..16],
+        &s[17..19],
+    ] {
+        out.push_str(part);
     }
-    out.push('T');
-    push_time(&mut out, t, "");
     out.push('Z');
     out
+}
+
+thread_local! {
+    /// The second [`second`] last wrote on this thread, and its text:
+    /// the requests a worker answers within one second share it.
+    static LAST_SECOND: std::cell::Cell<Option<(i64, bool, [u8; 19])>> =
+        const { std::cell::Cell::new(None) };
+}
+
+/// `YYYY-MM-DDTHH:MM:SS` for `t`; `None` for years outside 0..=9999, which
+/// need chrono's sign and width rules. Working out the calendar date takes
+/// chrono several conversions; within the second last written on this
+/// thread the text is copied instead.
+fn second(t: &DateTime<Utc>) -> Option<[u8; 19]> {
+    // A leap second (nanoseconds past 1e9) shares its timestamp with the
+    // second before it, and is written as second 60.
+    let key = (t.timestamp(), t.timestamp_subsec_nanos() >= 1_000_000_000);
+    let cached = LAST_SECOND.with(|last| match last.get() {
+        Some((secs, leap, text)) if (secs, leap) == key => Some(text),
+        _ => None,
+    });
+    let text = match cached {
+        Some(text) => text,
+        None => {
+            let mut out = String::with_capacity(19);
+            if !push_date(&mut out, t, "-") {
+                return None;
+            }
+            out.push('T');
+            push_time(&mut out, t, ":");
+            let text = <[u8; 19]>::try_from(out.as_bytes()).ok()?;
+            LAST_SECOND.with(|last| last.set(Some((key.0, key.1, text))));
+            text
+        }
+    };
+    Some(text)
 }
 
 /// RFC 3339 in UTC with a `Z`, to the second (`aws:CurrentTime`) or the
 /// millisecond (audit records): what chrono's `to_rfc3339_opts(_, true)`
 /// writes, without its formatting machinery, since every request needs one.
 pub fn format_rfc3339(t: &DateTime<Utc>, millis: bool) -> String {
-    let mut out = String::with_capacity(24);
-    if !push_date(&mut out, t, "-") {
+    let text = second(t);
+    let Some(s) = text.as_ref().and_then(|b| std::str::from_utf8(b).ok()) else {
         let digits = if millis {
             chrono::SecondsFormat::Millis
         } else {
             chrono::SecondsFormat::Secs
         };
         return t.to_rfc3339_opts(digits, true);
-    }
-    out.push('T');
-    push_time(&mut out, t, ":");
+    };
+    let mut out = String::with_capacity(24);
+    out.push_str(s);
     if millis {
         out.push('.');
         // A leap second shows as 60.xxx in chrono's nanoseconds; keep its
@@ -167,8 +212,14 @@ mod tests {
         times.push(Utc.timestamp_opt(1_764_000_123, 999_999_999).unwrap());
         times.push(Utc.timestamp_opt(-62_000_000_000, 120_000_000).unwrap());
         times.push(Utc.timestamp_opt(253_402_300_800, 5_000_000).unwrap());
-        // A leap second, as chrono represents it.
+        // A leap second, as chrono represents it, between the second it
+        // shares its timestamp with and that second again.
+        times.push(Utc.timestamp_opt(1_483_228_799, 0).unwrap());
         times.push(Utc.timestamp_opt(1_483_228_799, 1_500_000_000).unwrap());
+        times.push(Utc.timestamp_opt(1_483_228_799, 2_000_000).unwrap());
+        // Each again, now that the one before is this thread's last second.
+        let again = times.clone();
+        times.extend(again.into_iter().flat_map(|t| [t, t]));
         for t in times {
             assert_eq!(format_amz_date(&t), t.format("%Y%m%dT%H%M%SZ").to_string());
             assert_eq!(
@@ -179,6 +230,36 @@ mod tests {
                 format_rfc3339(&t, false),
                 t.to_rfc3339_opts(SecondsFormat::Secs, true)
             );
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(1024))]
+
+        /// Instants a few seconds apart (so that many share their second
+        /// with the one before), written as chrono writes them.
+        #[test]
+        fn formatting_runs_of_instants_matches_chrono(
+            start in -62_135_596_800i64..253_402_300_799,
+            steps in proptest::collection::vec((0i64..3, 0u32..2_000_000_000), 1..16),
+        ) {
+            use chrono::{SecondsFormat, TimeZone};
+            let mut secs = start;
+            for (step, nanos) in steps {
+                secs += step;
+                let Some(t) = Utc.timestamp_opt(secs, nanos).single() else {
+                    continue;
+                };
+                proptest::prop_assert_eq!(format_amz_date(&t), t.format("%Y%m%dT%H%M%SZ").to_string());
+                proptest::prop_assert_eq!(
+                    format_rfc3339(&t, true),
+                    t.to_rfc3339_opts(SecondsFormat::Millis, true)
+                );
+                proptest::prop_assert_eq!(
+                    format_rfc3339(&t, false),
+                    t.to_rfc3339_opts(SecondsFormat::Secs, true)
+                );
+            }
         }
     }
 
