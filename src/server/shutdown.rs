@@ -12,6 +12,7 @@
 use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::{Poll, Waker};
 use std::time::Duration;
 
 use tokio::sync::watch;
@@ -93,10 +94,33 @@ impl Cutoff {
         let fut = Box::pin(fut);
         async move {
             let _live = live;
-            tokio::select! {
-                _ = fut => {}
-                _ = cutoff.cut_happened() => {}
-            }
+            // A local declared after `_live`: dropped first, so the task is
+            // counted out only once its future is gone (cut or not).
+            let mut fut = fut;
+            // Unconstrained: a task that spent its cooperative budget would
+            // otherwise get `Pending` from the channel without being
+            // registered with it, and, skipping it from then on (below),
+            // never hear the cut.
+            let mut cut = std::pin::pin!(tokio::task::unconstrained(cutoff.cut_happened()));
+            // The task wakes several times per request: the cut is read from
+            // its flag, and the channel polled only to register a waker the
+            // one registered would not wake (the signal wakes it after
+            // setting the flag).
+            let mut registered: Option<Waker> = None;
+            std::future::poll_fn(|cx| {
+                if cutoff.is_cut() || fut.as_mut().poll(cx).is_ready() {
+                    return Poll::Ready(());
+                }
+                if registered.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+                    return Poll::Pending;
+                }
+                if cut.as_mut().poll(cx).is_ready() {
+                    return Poll::Ready(());
+                }
+                registered = Some(cx.waker().clone());
+                Poll::Pending
+            })
+            .await
         }
     }
 
@@ -218,6 +242,111 @@ mod tests {
             "the task was not dropped"
         );
         assert!(started.elapsed() < Duration::from_secs(1));
+    }
+
+    #[derive(Default)]
+    struct Wakes(std::sync::atomic::AtomicUsize);
+
+    impl std::task::Wake for Wakes {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    /// A tracked task polled again and again registers for the cut once per
+    /// waker: the cut wakes the waker it was last polled with, and ends it.
+    #[test]
+    fn the_cut_wakes_the_waker_a_task_was_last_polled_with() {
+        use std::task::Context;
+        let cutoff = Arc::new(Cutoff::default());
+        let mut tracked = Box::pin(cutoff.track(std::future::pending::<()>()));
+        let (first, second) = (Arc::new(Wakes::default()), Arc::new(Wakes::default()));
+        let (w1, w2) = (Waker::from(first.clone()), Waker::from(second.clone()));
+        for _ in 0..3 {
+            let polled = tracked.as_mut().poll(&mut Context::from_waker(&w1));
+            assert!(polled.is_pending());
+        }
+        let polled = tracked.as_mut().poll(&mut Context::from_waker(&w2));
+        assert!(polled.is_pending());
+        assert_eq!(cutoff.live(), 1);
+        cutoff.cut();
+        assert_eq!(
+            second.0.load(Ordering::SeqCst),
+            1,
+            "the last waker is woken"
+        );
+        assert_eq!(first.0.load(Ordering::SeqCst), 0);
+        let polled = tracked.as_mut().poll(&mut Context::from_waker(&w2));
+        assert!(polled.is_ready());
+        assert_eq!(cutoff.live(), 0);
+    }
+
+    /// A task that spent its cooperative budget before it went idle (a
+    /// busy connection, then a quiet one) still hears the cut.
+    #[tokio::test]
+    async fn a_task_that_spent_its_budget_is_still_cut() {
+        let cutoff = Arc::new(Cutoff::default());
+        let (spent_tx, spent_rx) = tokio::sync::oneshot::channel();
+        cutoff.spawn(async move {
+            while tokio::task::coop::has_budget_remaining() {
+                tokio::task::coop::consume_budget().await;
+            }
+            let _ = spent_tx.send(());
+            std::future::pending::<()>().await;
+        });
+        spent_rx.await.unwrap();
+        // Let the task be polled again with its budget spent.
+        for _ in 0..4 {
+            tokio::task::yield_now().await;
+        }
+        cutoff.cut();
+        let waited = tokio::time::timeout(Duration::from_secs(1), async {
+            while cutoff.live() > 0 {
+                tokio::task::yield_now().await;
+            }
+        })
+        .await;
+        assert!(waited.is_ok(), "the task ran on after the cut");
+    }
+
+    /// A cut task's future is dropped before the task is counted out: what
+    /// it holds (an audit record's guard) is gone once `live` says so.
+    #[test]
+    fn a_cut_task_is_counted_out_after_its_future_is_dropped() {
+        use std::task::Context;
+        struct Seen(Arc<Cutoff>, Arc<std::sync::atomic::AtomicUsize>);
+        impl Drop for Seen {
+            fn drop(&mut self) {
+                self.1.store(self.0.live() + 1, Ordering::SeqCst);
+            }
+        }
+        let cutoff = Arc::new(Cutoff::default());
+        let live_at_drop = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let seen = Seen(cutoff.clone(), live_at_drop.clone());
+        let mut tracked = Box::pin(cutoff.track(async move {
+            let _seen = seen;
+            std::future::pending::<()>().await;
+        }));
+        let waker = Waker::from(Arc::new(Wakes::default()));
+        assert!(
+            tracked
+                .as_mut()
+                .poll(&mut Context::from_waker(&waker))
+                .is_pending()
+        );
+        cutoff.cut();
+        assert!(
+            tracked
+                .as_mut()
+                .poll(&mut Context::from_waker(&waker))
+                .is_ready()
+        );
+        assert_eq!(
+            live_at_drop.load(Ordering::SeqCst),
+            2,
+            "counted out before its future was dropped"
+        );
+        assert_eq!(cutoff.live(), 0);
     }
 
     #[tokio::test]
