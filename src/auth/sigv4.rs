@@ -90,6 +90,17 @@ impl Scope {
         &self.credential[self.slashes[2] + 1..self.slashes[3]]
     }
 
+    /// `[access key id, date, region, service]`: what a signing key is
+    /// derived for and cached by (`SigningKeyCache`).
+    pub fn key_parts(&self) -> [&str; 4] {
+        [
+            self.access_key_id(),
+            self.date(),
+            self.region(),
+            self.service(),
+        ]
+    }
+
     /// `DATE/REGION/SERVICE/aws4_request`, as in the string to sign.
     pub fn scope_str(&self) -> &str {
         &self.credential[self.slashes[0] + 1..]
@@ -376,12 +387,7 @@ pub(crate) fn verify_signature<'a>(
     let creq_hash = hex32(&hasher.finalize().into());
     let scope = auth.scope.scope_str();
     let akid = auth.scope.access_key_id();
-    let scope_parts = [
-        akid,
-        auth.scope.date(),
-        auth.scope.region(),
-        auth.scope.service(),
-    ];
+    let scope_parts = auth.scope.key_parts();
     let (key, cached) = cache.lookup(scope_parts, secret);
     let expected = key.sign_lines(
         ALGORITHM.as_bytes(),

@@ -349,12 +349,7 @@ fn verify_signature(
         }
         let resolved = resolve_key(dir, scope.access_key_id(), token, &ctx.audit)
             .map_err(|e| refused(ctx, e))?;
-        let scope_parts = [
-            scope.access_key_id(),
-            scope.date(),
-            scope.region(),
-            scope.service(),
-        ];
+        let scope_parts = scope.key_parts();
         let secret = resolved.secret.expose();
         let (key, cached) = state.keys.lookup(scope_parts, secret);
         if !post_policy::verify_v4(policy, key.bytes(), signature) {
