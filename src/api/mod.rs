@@ -77,7 +77,7 @@ pub struct AuditNote {
     pub actions: Vec<String>,
     pub decision: Option<Decision>,
     /// The condition keys the noted decision consulted, with their values.
-    pub conditions: std::collections::BTreeMap<String, serde_json::Value>,
+    pub conditions: crate::audit::Conditions,
 }
 
 impl Call<'_> {
@@ -146,7 +146,7 @@ impl Call<'_> {
             .is_none_or(|d| d.allowed && !allowed)
         {
             self.audit.conditions = crate::audit::DecisionInfo::default()
-                .with_conditions(&consulted, &context)
+                .with_conditions(consulted, &context)
                 .conditions;
             self.audit.decision = Some(decision);
         }

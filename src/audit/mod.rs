@@ -21,7 +21,9 @@ mod writer;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-pub use record::{AuditRecord, AuthInfo, DecisionInfo, ip_text, method_name, remote_text};
+pub use record::{
+    AuditRecord, AuthInfo, Conditions, DecisionInfo, ip_text, method_name, remote_text,
+};
 pub use writer::{AuditLog, AuditWriterError, instance_name};
 
 use tokio::sync::mpsc::OwnedPermit;

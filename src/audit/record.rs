@@ -3,13 +3,13 @@
 //! presigned query string.
 
 use std::borrow::Cow;
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use serde::Serialize;
 
 use super::params::{Parameters, ResponseElements};
 use crate::identity::Principal;
+use crate::policy::ContextValue;
 
 /// How the request authenticated.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -39,18 +39,60 @@ pub struct DecisionInfo {
     pub statement: Option<String>,
     /// The condition keys (and policy variables) the evaluation consulted,
     /// with the request's values: a string, a list, or null when absent.
-    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
-    pub conditions: BTreeMap<String, serde_json::Value>,
+    #[serde(skip_serializing_if = "Conditions::is_empty")]
+    pub conditions: Conditions,
 }
 
-/// The decision's reason as text, written into room for the usual length at
-/// once: `to_string` grows the string at each piece the formatter writes (a
-/// reallocation each, five for an allowed request).
+/// Condition keys with the request's values, in key order, written as a JSON
+/// object. A sorted vector of the context's own values, not a `BTreeMap` of
+/// `serde_json::Value`s: a decision consults one key or two, and the map's
+/// node and the values' copies cost more than the rest of the decision's
+/// record (the writer thread frees them).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Conditions(Vec<(String, Option<ContextValue>)>);
+
+impl Conditions {
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Sets `key`'s value (`None`: the request had none), replacing one set before.
+    pub fn insert(&mut self, key: String, value: Option<ContextValue>) {
+        match self.0.binary_search_by(|(k, _)| k.as_str().cmp(&key)) {
+            Ok(at) => self.0[at].1 = value,
+            Err(at) => self.0.insert(at, (key, value)),
+        }
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&str, Option<&ContextValue>)> {
+        self.0.iter().map(|(k, v)| (k.as_str(), v.as_ref()))
+    }
+}
+
+impl Serialize for Conditions {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        struct Value<'a>(Option<&'a ContextValue>);
+        impl Serialize for Value<'_> {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                match self.0 {
+                    None => s.serialize_none(),
+                    Some(ContextValue::Single(v)) => s.serialize_str(v),
+                    Some(ContextValue::Multi(v)) => v.serialize(s),
+                }
+            }
+        }
+        let mut map = s.serialize_map(Some(self.0.len()))?;
+        for (k, v) in self.iter() {
+            map.serialize_entry(k, &Value(v))?;
+        }
+        map.end()
+    }
+}
+
+/// The decision's reason as text.
 fn reason_text(reason: &crate::policy::Reason) -> String {
-    use std::fmt::Write;
-    let mut text = String::with_capacity(128);
-    let _ = write!(text, "{reason}");
-    text
+    reason.text()
 }
 
 impl DecisionInfo {
@@ -65,7 +107,7 @@ impl DecisionInfo {
             reason: reason_text(&d.reason),
             policy: by.map(|b| b.policy.clone()),
             statement: by.map(|b| b.statement.clone()),
-            conditions: BTreeMap::new(),
+            conditions: Conditions::default(),
         }
     }
 
@@ -87,21 +129,28 @@ impl DecisionInfo {
             reason,
             policy,
             statement,
-            conditions: BTreeMap::new(),
+            conditions: Conditions::default(),
         }
     }
 
     /// Adds the values `ctx` held for the condition keys the decision consulted.
-    pub fn with_conditions(mut self, keys: &[String], ctx: &crate::policy::Context) -> Self {
-        use crate::policy::ContextValue;
+    pub fn with_conditions(mut self, keys: Vec<String>, ctx: &crate::policy::Context) -> Self {
+        let mut all = std::mem::take(&mut self.conditions.0);
+        all.reserve(keys.len());
         for key in keys {
-            let value = match ctx.get(key) {
-                None => serde_json::Value::Null,
-                Some(ContextValue::Single(v)) => serde_json::Value::from(v.as_ref()),
-                Some(ContextValue::Multi(v)) => serde_json::Value::from(v.clone()),
-            };
-            self.conditions.insert(key.clone(), value);
+            let value = ctx.get(&key).cloned();
+            all.push((key, value));
         }
+        // Stable, so of a key given twice the last stays, as `insert` keeps it.
+        all.sort_by(|(a, _), (b, _)| a.cmp(b));
+        all.dedup_by(|later, earlier| {
+            let same = later.0 == earlier.0;
+            if same {
+                std::mem::swap(later, earlier);
+            }
+            same
+        });
+        self.conditions.0 = all;
         self
     }
 }
@@ -293,6 +342,67 @@ mod tests {
         }
     }
 
+    /// The consulted keys read as the map of JSON values they were kept in
+    /// before: in key order, each once, absent ones null, many-valued ones
+    /// lists; and `insert` sets as a map's insert does.
+    #[test]
+    fn conditions_read_as_a_map_of_json_values() {
+        use crate::policy::Context;
+        let mut ctx = Context::new();
+        ctx.set("aws:username", "bob");
+        ctx.set("s3:prefix", "home/\"q\"/");
+        ctx.set("aws:sourceip", "");
+        ctx.set_multi("aws:tagkeys", vec!["b".into(), "a\u{1}".into()]);
+        ctx.set_multi("s3:none", vec![]);
+        let known = [
+            "aws:username",
+            "s3:prefix",
+            "aws:sourceip",
+            "aws:tagkeys",
+            "s3:none",
+        ];
+        let absent = ["aws:referer", "s3:max-keys", "zz:last", "a:first"];
+        let all: Vec<&str> = known.iter().chain(&absent).copied().collect();
+        // Subsets in several orders, some keys given twice.
+        for n in 0..=all.len() {
+            for rotate in 0..all.len() {
+                let mut keys: Vec<String> = all
+                    .iter()
+                    .cycle()
+                    .skip(rotate)
+                    .take(n)
+                    .map(|k| k.to_string())
+                    .collect();
+                if n % 3 == 1 {
+                    keys.extend(keys.clone());
+                }
+                let mut old = std::collections::BTreeMap::new();
+                for key in &keys {
+                    let value = match ctx.get(key) {
+                        None => serde_json::Value::Null,
+                        Some(ContextValue::Single(v)) => serde_json::Value::from(v.as_ref()),
+                        Some(ContextValue::Multi(v)) => serde_json::Value::from(v.clone()),
+                    };
+                    old.insert(key.clone(), value);
+                }
+                let info = DecisionInfo::default().with_conditions(keys.clone(), &ctx);
+                let mut inserted = Conditions::default();
+                for key in keys.iter().rev() {
+                    inserted.insert(key.clone(), Some(ContextValue::Single("stale".into())));
+                }
+                for key in &keys {
+                    inserted.insert(key.clone(), ctx.get(key).cloned());
+                }
+                let want = serde_json::to_string(&old).unwrap();
+                assert_eq!(serde_json::to_string(&info.conditions).unwrap(), want);
+                assert_eq!(serde_json::to_string(&inserted).unwrap(), want);
+                let mut written = Vec::new();
+                super::super::json::write(&mut written, &info.conditions).unwrap();
+                assert_eq!(String::from_utf8(written).unwrap(), want);
+            }
+        }
+    }
+
     /// The writer's JSON (`super::super::json`) is serde_json's, for a record
     /// with every kind of field present, strings that need escaping among them.
     #[test]
@@ -306,17 +416,17 @@ mod tests {
             reason: "explicit deny by group/g/p statement \"#2\"".into(),
             policy: Some("group/g/p".into()),
             statement: Some("#2".into()),
-            conditions: BTreeMap::new(),
+            conditions: Conditions::default(),
         };
-        decision
-            .conditions
-            .insert("aws:username".into(), "bob".into());
-        decision
-            .conditions
-            .insert("s3:prefix".into(), serde_json::Value::Null);
-        decision
-            .conditions
-            .insert("aws:TagKeys".into(), serde_json::json!(["a\tb", "é"]));
+        decision.conditions.insert(
+            "aws:username".into(),
+            Some(ContextValue::Single("bob".into())),
+        );
+        decision.conditions.insert("s3:prefix".into(), None);
+        decision.conditions.insert(
+            "aws:TagKeys".into(),
+            Some(ContextValue::Multi(vec!["a\tb".into(), "é".into()])),
+        );
         let record = AuditRecord {
             time: "2026-12-05T12:07:16.320Z".into(),
             request_id: "4HUN8SKEBL18OJVK".into(),

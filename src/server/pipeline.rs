@@ -386,7 +386,7 @@ pub(super) fn authorize_recorded(
 ) -> bool {
     let (decision, consulted) = crate::policy::trace::traced(|| authorize_all(decider, c, context));
     let allowed = decision.allowed;
-    let info = DecisionInfo::from_owned(decision).with_conditions(&consulted, context);
+    let info = DecisionInfo::from_owned(decision).with_conditions(consulted, context);
     audit.update(|r| r.decision = Some(info));
     allowed
 }
@@ -915,9 +915,8 @@ async fn delete_objects(
     });
     ctx.audit.update(|r| {
         r.actions = vec!["s3:DeleteObject".into()];
-        r.decision = first_decision
-            .as_ref()
-            .map(|d| DecisionInfo::from_decision(d).with_conditions(&consulted, context));
+        r.decision =
+            first_decision.map(|d| DecisionInfo::from_owned(d).with_conditions(consulted, context));
     });
     // Every key with its outcome; allowed keys are settled by upstream's answer.
     let record_outcomes = |upstream: Option<&[ObjectOutcome]>| {
