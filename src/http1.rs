@@ -202,13 +202,69 @@ pub enum BadHeader {
 pub fn header_map(head: &Bytes, spans: &[Span]) -> Result<HeaderMap, BadHeader> {
     let mut map = HeaderMap::with_capacity(spans.len());
     for &(n0, n1, v0, v1) in spans {
-        let name = http::HeaderName::from_bytes(&head[n0 as usize..n1 as usize])
-            .map_err(|_| BadHeader::Name)?;
+        let bytes = &head[n0 as usize..n1 as usize];
+        let name = match common_name(bytes) {
+            Some(name) => name,
+            None => http::HeaderName::from_bytes(bytes).map_err(|_| BadHeader::Name)?,
+        };
         let value = http::HeaderValue::from_maybe_shared(head.slice(v0 as usize..v1 as usize))
             .map_err(|_| BadHeader::Value)?;
         map.append(name, value);
     }
     Ok(map)
+}
+
+/// Names S3's clients and S3 send on every request and answer, in the
+/// spellings they send them, made once: `HeaderName::from_bytes` lowercases
+/// each name through a table, checks it is UTF-8 and copies a name that is
+/// not one of its own constants, about 200 instructions a name.
+static X_AMZ_DATE: http::HeaderName = http::HeaderName::from_static("x-amz-date");
+static X_AMZ_CONTENT_SHA256: http::HeaderName =
+    http::HeaderName::from_static("x-amz-content-sha256");
+static X_AMZ_SECURITY_TOKEN: http::HeaderName =
+    http::HeaderName::from_static("x-amz-security-token");
+static X_AMZ_USER_AGENT: http::HeaderName = http::HeaderName::from_static("x-amz-user-agent");
+static X_AMZ_REQUEST_ID: http::HeaderName = http::HeaderName::from_static("x-amz-request-id");
+static X_AMZ_ID_2: http::HeaderName = http::HeaderName::from_static("x-amz-id-2");
+static AMZ_SDK_INVOCATION_ID: http::HeaderName =
+    http::HeaderName::from_static("amz-sdk-invocation-id");
+static AMZ_SDK_REQUEST: http::HeaderName = http::HeaderName::from_static("amz-sdk-request");
+static KEEP_ALIVE: http::HeaderName = http::HeaderName::from_static("keep-alive");
+static CONTENT_MD5: http::HeaderName = http::HeaderName::from_static("content-md5");
+
+/// The name `bytes` spell when it is one of the usual ones, spelled as
+/// usual; `None` leaves it to `HeaderName::from_bytes`.
+fn common_name(bytes: &[u8]) -> Option<http::HeaderName> {
+    use http::header as h;
+    Some(match bytes {
+        b"Host" | b"host" => h::HOST,
+        b"Date" | b"date" => h::DATE,
+        b"ETag" | b"etag" | b"Etag" => h::ETAG,
+        b"Range" | b"range" => h::RANGE,
+        b"Accept" | b"accept" => h::ACCEPT,
+        b"Expect" | b"expect" => h::EXPECT,
+        b"Server" | b"server" => h::SERVER,
+        b"Connection" | b"connection" => h::CONNECTION,
+        b"User-Agent" | b"user-agent" => h::USER_AGENT,
+        b"Keep-Alive" | b"keep-alive" => KEEP_ALIVE.clone(),
+        b"Content-MD5" | b"content-md5" | b"Content-Md5" => CONTENT_MD5.clone(),
+        b"Content-Type" | b"content-type" => h::CONTENT_TYPE,
+        b"Accept-Ranges" | b"accept-ranges" => h::ACCEPT_RANGES,
+        b"Authorization" | b"authorization" => h::AUTHORIZATION,
+        b"Last-Modified" | b"last-modified" => h::LAST_MODIFIED,
+        b"Content-Length" | b"content-length" => h::CONTENT_LENGTH,
+        b"Accept-Encoding" | b"accept-encoding" => h::ACCEPT_ENCODING,
+        b"Transfer-Encoding" | b"transfer-encoding" => h::TRANSFER_ENCODING,
+        b"X-Amz-Date" | b"x-amz-date" => X_AMZ_DATE.clone(),
+        b"x-amz-id-2" => X_AMZ_ID_2.clone(),
+        b"amz-sdk-request" => AMZ_SDK_REQUEST.clone(),
+        b"x-amz-request-id" => X_AMZ_REQUEST_ID.clone(),
+        b"x-amz-user-agent" | b"X-Amz-User-Agent" => X_AMZ_USER_AGENT.clone(),
+        b"amz-sdk-invocation-id" => AMZ_SDK_INVOCATION_ID.clone(),
+        b"X-Amz-Content-SHA256" | b"x-amz-content-sha256" => X_AMZ_CONTENT_SHA256.clone(),
+        b"X-Amz-Security-Token" | b"x-amz-security-token" => X_AMZ_SECURITY_TOKEN.clone(),
+        _ => return None,
+    })
 }
 
 /// A control byte other than HTAB (RFC 9110 §5.5: not allowed in a field).
@@ -297,6 +353,89 @@ pub fn has_connection_token(headers: &HeaderMap, token: &[u8]) -> bool {
 mod tests {
     use super::*;
     use http::HeaderValue;
+
+    /// Every usual spelling is made once and is the name `from_bytes` makes
+    /// of it; any other spelling of those names, in any case, is left to
+    /// `from_bytes`, never named wrongly.
+    #[test]
+    fn usual_header_names_are_the_names_from_bytes_makes() {
+        let usual = [
+            "Host",
+            "Date",
+            "ETag",
+            "Etag",
+            "Range",
+            "Accept",
+            "Expect",
+            "Server",
+            "Connection",
+            "User-Agent",
+            "Keep-Alive",
+            "Content-MD5",
+            "Content-Md5",
+            "Content-Type",
+            "Accept-Ranges",
+            "Authorization",
+            "Last-Modified",
+            "Content-Length",
+            "Accept-Encoding",
+            "Transfer-Encoding",
+            "X-Amz-Date",
+            "x-amz-id-2",
+            "amz-sdk-request",
+            "x-amz-request-id",
+            "X-Amz-User-Agent",
+            "amz-sdk-invocation-id",
+            "X-Amz-Content-SHA256",
+            "X-Amz-Security-Token",
+        ];
+        let title = |s: &str| {
+            let mut up = true;
+            s.chars()
+                .map(|c| {
+                    let out = if up {
+                        c.to_ascii_uppercase()
+                    } else {
+                        c.to_ascii_lowercase()
+                    };
+                    up = c == '-';
+                    out
+                })
+                .collect::<String>()
+        };
+        for name in usual {
+            for spelling in [name.to_string(), name.to_ascii_lowercase()] {
+                let made = common_name(spelling.as_bytes())
+                    .unwrap_or_else(|| panic!("{spelling} is not made once"));
+                let parsed = http::HeaderName::from_bytes(spelling.as_bytes()).unwrap();
+                assert_eq!(made, parsed, "{spelling}");
+                assert_eq!(made.as_str(), name.to_ascii_lowercase());
+            }
+            let upper = name.to_ascii_uppercase();
+            let mut near = vec![upper, title(name), format!("{name} "), format!("{name}x")];
+            near.push(name[..name.len() - 1].to_string());
+            for spelling in near {
+                if let Some(made) = common_name(spelling.as_bytes()) {
+                    assert_eq!(
+                        made,
+                        http::HeaderName::from_bytes(spelling.as_bytes()).unwrap()
+                    );
+                }
+            }
+        }
+    }
+
+    proptest::proptest! {
+        /// Any bytes: a name made once is the one `from_bytes` makes.
+        #[test]
+        fn a_name_made_once_is_never_another(
+            bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..24),
+        ) {
+            if let Some(made) = common_name(&bytes) {
+                proptest::prop_assert_eq!(Some(made), http::HeaderName::from_bytes(&bytes).ok());
+            }
+        }
+    }
 
     fn decode(body: &[u8]) -> Result<(Vec<u8>, usize), FramingError> {
         let mut buf = BytesMut::from(body);
