@@ -796,13 +796,52 @@ pub(super) fn relay(state: &State, resp: Response<ReplyBody>) -> Response<Respon
 /// response (the client gets the proxy's; the audit keeps both), and the
 /// headers its `Connection` header names as hop-by-hop (RFC 9110 §7.6.1).
 pub(super) fn strip_upstream_headers(headers: &mut HeaderMap) {
-    let nominated = nominated_by_connection(headers);
-    for h in &STRIPPED {
+    // Found in one pass over the answer's names by their text, then removed:
+    // removing each of the ten by name hashes and probes for every one,
+    // present or not, and an answer carries one or two of them.
+    let mut found = [const { None }; STRIPPED.len()];
+    let mut count = 0;
+    for name in headers.keys() {
+        if is_stripped(name.as_str())
+            && let Some(slot) = found.get_mut(count)
+        {
+            *slot = Some(name.clone());
+            count += 1;
+        }
+    }
+    let nominated = if found
+        .iter()
+        .flatten()
+        .any(|n| n == http::header::CONNECTION)
+    {
+        nominated_by_connection(headers)
+    } else {
+        Vec::new()
+    };
+    for h in found.iter().flatten() {
         headers.remove(h);
     }
     for h in nominated {
         headers.remove(h);
     }
+}
+
+/// Whether `name` is one of [`STRIPPED`]: compared by length and text, where
+/// a `HeaderName`'s comparison would look each standard name's text up.
+fn is_stripped(name: &str) -> bool {
+    matches!(
+        name,
+        "connection"
+            | "keep-alive"
+            | "proxy-authenticate"
+            | "proxy-connection"
+            | "transfer-encoding"
+            | "upgrade"
+            | "trailer"
+            | "x-amz-request-id"
+            | "x-amz-id-2"
+            | "server"
+    )
 }
 
 /// The header names an upstream's `Connection` header lists, but for those
@@ -1056,6 +1095,61 @@ mod tests {
         let mut left: Vec<_> = h.keys().map(|n| n.as_str()).collect();
         left.sort_unstable();
         assert_eq!(left, ["content-length", "x-kept"]);
+    }
+
+    /// The names compared by text are the names stripped, and no other of
+    /// the names HTTP and S3 answers carry.
+    #[test]
+    fn the_stripped_names_are_those_compared_by_text() {
+        for name in &STRIPPED {
+            assert!(is_stripped(name.as_str()), "{name}");
+        }
+        let kept = [
+            "accept-ranges",
+            "age",
+            "cache-control",
+            "content-disposition",
+            "content-encoding",
+            "content-language",
+            "content-length",
+            "content-range",
+            "content-type",
+            "date",
+            "etag",
+            "expires",
+            "last-modified",
+            "location",
+            "vary",
+            "www-authenticate",
+            "x-amz-version-id",
+            "x-amz-delete-marker",
+            "x-amz-server-side-encryption",
+            "x-amz-storage-class",
+            "x-amz-meta-connection",
+            "x-amz-id-3",
+            "x-amz-request-i",
+            "connectio",
+            "connections",
+            "te",
+            "trailers",
+            "upgrade-insecure-requests",
+            "proxy-authorization",
+            "keep-alive2",
+            "servers",
+            "",
+        ];
+        for name in kept {
+            assert!(!is_stripped(name), "{name}");
+            assert!(!STRIPPED.iter().any(|s| s == name), "{name}");
+        }
+        // An answer carrying every stripped name more than once loses them all.
+        let mut h = HeaderMap::new();
+        for name in STRIPPED.iter().chain(&STRIPPED) {
+            h.append(name, HeaderValue::from_static("x"));
+        }
+        h.append("etag", HeaderValue::from_static("\"e\""));
+        strip_upstream_headers(&mut h);
+        assert_eq!(h.keys().map(|n| n.as_str()).collect::<Vec<_>>(), ["etag"]);
     }
 
     #[test]
