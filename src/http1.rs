@@ -204,7 +204,13 @@ pub fn header_map(head: &Bytes, spans: &[Span]) -> Result<HeaderMap, BadHeader> 
     for &(n0, n1, v0, v1) in spans {
         let bytes = &head[n0 as usize..n1 as usize];
         let name = match common_name(bytes) {
-            Some(name) => name,
+            Some(name) => {
+                debug_assert_eq!(
+                    Some(&name),
+                    http::HeaderName::from_bytes(bytes).ok().as_ref()
+                );
+                name
+            }
             None => http::HeaderName::from_bytes(bytes).map_err(|_| BadHeader::Name)?,
         };
         let value = http::HeaderValue::from_maybe_shared(head.slice(v0 as usize..v1 as usize))

@@ -90,11 +90,6 @@ impl Serialize for Conditions {
     }
 }
 
-/// The decision's reason as text.
-fn reason_text(reason: &crate::policy::Reason) -> String {
-    reason.text()
-}
-
 impl DecisionInfo {
     pub fn from_decision(d: &crate::policy::Decision) -> Self {
         use crate::policy::Reason;
@@ -104,7 +99,7 @@ impl DecisionInfo {
         };
         DecisionInfo {
             allowed: d.allowed,
-            reason: reason_text(&d.reason),
+            reason: d.reason.text(),
             policy: by.map(|b| b.policy.clone()),
             statement: by.map(|b| b.statement.clone()),
             conditions: Conditions::default(),
@@ -115,7 +110,7 @@ impl DecisionInfo {
     /// names instead of copying them.
     pub fn from_owned(d: crate::policy::Decision) -> Self {
         use crate::policy::Reason;
-        let reason = reason_text(&d.reason);
+        let reason = d.reason.text();
         let by = match d.reason {
             Reason::ExplicitDeny { by } | Reason::Allowed { by, .. } => Some(by),
             Reason::NoIdentityAllow | Reason::NoSessionAllow | Reason::NoBoundaryAllow => None,
