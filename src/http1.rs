@@ -224,11 +224,6 @@ pub fn header_map(head: &Bytes, spans: &[Span]) -> Result<HeaderMap, BadHeader> 
 /// spellings they send them, made once: `HeaderName::from_bytes` lowercases
 /// each name through a table, checks it is UTF-8 and copies a name that is
 /// not one of its own constants, about 200 instructions a name.
-static X_AMZ_DATE: http::HeaderName = http::HeaderName::from_static("x-amz-date");
-static X_AMZ_CONTENT_SHA256: http::HeaderName =
-    http::HeaderName::from_static("x-amz-content-sha256");
-static X_AMZ_SECURITY_TOKEN: http::HeaderName =
-    http::HeaderName::from_static("x-amz-security-token");
 static X_AMZ_USER_AGENT: http::HeaderName = http::HeaderName::from_static("x-amz-user-agent");
 static X_AMZ_REQUEST_ID: http::HeaderName = http::HeaderName::from_static("x-amz-request-id");
 static X_AMZ_ID_2: http::HeaderName = http::HeaderName::from_static("x-amz-id-2");
@@ -241,6 +236,7 @@ static CONTENT_MD5: http::HeaderName = http::HeaderName::from_static("content-md
 /// The name `bytes` spell when it is one of the usual ones, spelled as
 /// usual; `None` leaves it to `HeaderName::from_bytes`.
 fn common_name(bytes: &[u8]) -> Option<http::HeaderName> {
+    use crate::auth::{X_AMZ_CONTENT_SHA256, X_AMZ_DATE, X_AMZ_SECURITY_TOKEN};
     use http::header as h;
     Some(match bytes {
         b"Host" | b"host" => h::HOST,
