@@ -44,12 +44,10 @@ impl PayloadHash {
                 "SigV4a (ECDSA) chunk signing (STREAMING-AWS4-ECDSA-P256-SHA256-PAYLOAD)",
             ));
         }
-        let mut digest = [0u8; 32];
-        if value.len() == 64
-            && value
-                .bytes()
-                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-            && hex::decode_to_slice(value, &mut digest).is_ok()
+        if value
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+            && let Some(digest) = super::signing::decode_hex32(value.as_bytes())
         {
             return Ok(PayloadHash::Sha256(digest));
         }

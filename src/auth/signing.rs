@@ -133,11 +133,38 @@ pub fn string_to_sign(timestamp: &str, scope: &str, canonical_request: &[u8]) ->
 /// True when `provided` (hex from the client) equals `expected`, compared in
 /// constant time. A malformed hex string never matches.
 pub fn signature_matches(expected: &[u8; 32], provided_hex: &str) -> bool {
-    let mut provided = [0u8; 32];
-    if hex::decode_to_slice(provided_hex, &mut provided).is_err() {
+    let Some(provided) = decode_hex32(provided_hex.as_bytes()) else {
         return false;
-    }
+    };
     expected.ct_eq(&provided).into()
+}
+
+/// The 32 bytes that 64 hex digits (of either case) spell, as
+/// `hex::decode_to_slice` reads them; `None` for any other length or byte.
+/// A table lookup per digit without a branch: the hex crate's decoder
+/// branches on each digit's range, and every signed request has a signature
+/// (and an upload a payload hash) decoded.
+pub fn decode_hex32(hex: &[u8]) -> Option<[u8; 32]> {
+    /// A digit's value; 0xff (high bits set) for a byte that is none.
+    static VALUE: [u8; 256] = {
+        let mut table = [0xffu8; 256];
+        let mut i = 0;
+        while i < 16 {
+            table[b"0123456789abcdef"[i] as usize] = i as u8;
+            table[b"0123456789ABCDEF"[i] as usize] = i as u8;
+            i += 1;
+        }
+        table
+    };
+    let hex: &[u8; 64] = hex.try_into().ok()?;
+    let mut out = [0u8; 32];
+    let mut seen = 0u8;
+    for (byte, pair) in out.iter_mut().zip(hex.chunks_exact(2)) {
+        let (high, low) = (VALUE[usize::from(pair[0])], VALUE[usize::from(pair[1])]);
+        seen |= high | low;
+        *byte = (high << 4) | (low & 0x0f);
+    }
+    (seen < 16).then_some(out)
 }
 
 struct CachedKey {
@@ -260,6 +287,48 @@ impl SigningKeyCache {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The decoder reads what the hex crate reads: every byte at every
+    /// position of an otherwise good signature, both cases, any length.
+    #[test]
+    fn hex32_decodes_as_the_hex_crate_does() {
+        let good: Vec<u8> = (0u8..64)
+            .map(|i| b"0123456789abcdefABCDEF"[usize::from(i) % 22])
+            .collect();
+        let reference = |s: &[u8]| {
+            let mut out = [0u8; 32];
+            hex::decode_to_slice(s, &mut out).ok().map(|()| out)
+        };
+        assert!(decode_hex32(&good).is_some());
+        for at in 0..64 {
+            for b in 0..=255u8 {
+                let mut s = good.clone();
+                s[at] = b;
+                assert_eq!(decode_hex32(&s), reference(&s), "{b:#x} at {at}");
+            }
+        }
+        for len in [0, 1, 2, 62, 63, 65, 66, 128] {
+            let s: Vec<u8> = good.iter().cycle().take(len).copied().collect();
+            assert_eq!(decode_hex32(&s), None, "length {len}");
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn hex32_of_any_64_bytes_is_the_hex_crates(
+            s in proptest::collection::vec(
+                proptest::prop_oneof![
+                    proptest::sample::select(b"0123456789abcdefABCDEF".to_vec()),
+                    proptest::prelude::any::<u8>(),
+                ],
+                64,
+            ),
+        ) {
+            let mut out = [0u8; 32];
+            let reference = hex::decode_to_slice(&s, &mut out).ok().map(|()| out);
+            proptest::prop_assert_eq!(decode_hex32(&s), reference);
+        }
+    }
 
     // From AWS's published SigV4 example (GET object, "examplebucket").
     const SECRET: &str = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY";

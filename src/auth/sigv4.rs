@@ -185,12 +185,11 @@ impl AuthorizationV4 {
     ) -> Result<AuthorizationV4, AuthError> {
         let scope = Scope::parse(credential)?;
         let signed_headers = parse_signed_headers(signed)?;
-        let mut sig = [0u8; 32];
-        if signature.len() != 64 || hex::decode_to_slice(signature, &mut sig).is_err() {
+        let Some(sig) = super::signing::decode_hex32(signature.as_bytes()) else {
             return Err(AuthError::Malformed(
                 "signature must be 64 hex characters".into(),
             ));
-        }
+        };
         Ok(AuthorizationV4 {
             scope,
             signed_headers,

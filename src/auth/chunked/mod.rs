@@ -390,10 +390,13 @@ impl Decoder {
                     .ok_or(ChunkError::Malformed(
                         "chunk extension is not chunk-signature",
                     ))?;
-                if sig.len() != 64 || hex::decode_to_slice(sig, &mut self.announced).is_err() {
-                    return Err(ChunkError::Malformed(
-                        "chunk-signature is not 64 hex digits",
-                    ));
+                match crate::auth::signing::decode_hex32(sig) {
+                    Some(announced) => self.announced = announced,
+                    None => {
+                        return Err(ChunkError::Malformed(
+                            "chunk-signature is not 64 hex digits",
+                        ));
+                    }
                 }
             }
             (Some(_), None) => return Err(ChunkError::Malformed("chunk has no chunk-signature")),
