@@ -261,9 +261,13 @@ fn bucket_operation(view: &RequestView<'_>, sel: Option<&str>) -> Result<Operati
     Ok(op)
 }
 
+/// Made once: every object request is checked for it, and a name given as
+/// `&str` is parsed on each lookup.
+static X_AMZ_COPY_SOURCE: http::HeaderName = http::HeaderName::from_static("x-amz-copy-source");
+
 fn object_operation(view: &RequestView<'_>, sel: Option<&str>) -> Result<Operation, ClassifyError> {
     let m = view.method;
-    let copy = view.headers.contains_key("x-amz-copy-source");
+    let copy = view.headers.contains_key(&X_AMZ_COPY_SOURCE);
     let part = param(view.query, "partNumber").is_some();
     let op = match (sel, m) {
         (None, &Method::GET) => Operation::GetObject,
@@ -587,7 +591,7 @@ fn add_checks(
             put_object_extras(c, headers, ctx, &oarn)?;
         }
         Operation::CopyObject | Operation::UploadPartCopy => {
-            let raw = header_str(headers, "x-amz-copy-source")
+            let raw = header_str(headers, &X_AMZ_COPY_SOURCE)
                 .ok_or_else(|| ClassifyError::BadCopySource("not valid UTF-8".into()))?;
             let src = parse_copy_source(raw)?;
             push(c, "s3:PutObject", &oarn);
