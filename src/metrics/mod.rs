@@ -75,6 +75,40 @@ struct OperationSeries {
     duration: Histogram,
     /// Made at the operation's first upstream call, as the family would.
     upstream_duration: OnceLock<Histogram>,
+    /// This operation's request counters by decision and status, as the
+    /// `requests` family holds them: a lookup there hashes the labels with
+    /// SipHash on every request, here it compares a few pairs. At most
+    /// [`MAX_OUTCOMES`]; past them the family is asked.
+    outcomes: RwLock<Vec<(&'static str, u16, Counter)>>,
+}
+
+/// Outcomes (decision and status) kept per operation: a handful in practice.
+const MAX_OUTCOMES: usize = 32;
+
+impl OperationSeries {
+    /// Counts one request of `decision` and `status`; `made` finds its
+    /// counter in the family the first time.
+    fn count_request(&self, decision: &'static str, status: u16, made: impl FnOnce() -> Counter) {
+        let known = self.outcomes.read().unwrap_or_else(PoisonError::into_inner);
+        if let Some((_, _, counter)) = known
+            .iter()
+            .find(|(d, s, _)| *s == status && *d == decision)
+        {
+            counter.inc();
+            return;
+        }
+        drop(known);
+        let counter = made();
+        counter.inc();
+        let mut all = self
+            .outcomes
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        // Another worker may have kept it meanwhile: the family's counter is the same one.
+        if all.len() < MAX_OUTCOMES && !all.iter().any(|(d, s, _)| *s == status && *d == decision) {
+            all.push((decision, status, counter));
+        }
+    }
 }
 
 /// Every metric s3warden exports.
@@ -239,13 +273,15 @@ impl Metrics {
             None => "none",
         };
         let count = |operation: &Cow<'static, str>, series: &OperationSeries| {
-            self.requests
-                .get_or_create(&RequestLabels {
-                    operation: operation.clone(),
-                    decision,
-                    status: r.status,
-                })
-                .inc();
+            series.count_request(decision, r.status, || {
+                self.requests
+                    .get_or_create(&RequestLabels {
+                        operation: operation.clone(),
+                        decision,
+                        status: r.status,
+                    })
+                    .clone()
+            });
             series.bytes_in.inc_by(r.bytes_in);
             series.bytes_out.inc_by(r.bytes_out);
             series.duration.observe(r.duration_ms / 1000.0);
@@ -296,6 +332,7 @@ impl Metrics {
                 bytes_out: self.bytes_out.get_or_create(&op).clone(),
                 duration: self.duration.get_or_create(&op).clone(),
                 upstream_duration: OnceLock::new(),
+                outcomes: RwLock::new(Vec::new()),
             }
         });
         count(&operation, series);
@@ -385,6 +422,46 @@ mod tests {
             let series = format!("s3warden_{name}{{operation=\"{op}\"}}");
             assert_eq!(line(&text, &series), count, "{series}");
         }
+    }
+
+    /// Requests count under their operation, decision and status, each
+    /// pair apart, also past the outcomes an operation keeps apart from the family.
+    #[test]
+    fn requests_count_by_decision_and_status() {
+        let m = Metrics::new();
+        let record = |status: u16, allowed: Option<bool>| AuditRecord {
+            operation: Some(Cow::Borrowed("GetObject")),
+            status,
+            decision: allowed.map(|allowed| crate::audit::DecisionInfo {
+                allowed,
+                ..Default::default()
+            }),
+            ..AuditRecord::default()
+        };
+        let statuses: Vec<u16> = (0..MAX_OUTCOMES as u16 + 8).map(|i| 200 + i).collect();
+        for (i, status) in statuses.iter().enumerate() {
+            for _ in 0..=i % 3 {
+                m.observe(&record(*status, Some(true)));
+            }
+            m.observe(&record(*status, Some(false)));
+        }
+        m.observe(&record(200, None));
+        m.observe(&record(200, None));
+        let text = m.encode(0);
+        let series = |decision: &str, status: u16| {
+            format!(
+                "s3warden_requests_total{{operation=\"GetObject\",decision=\"{decision}\",status=\"{status}\"}}"
+            )
+        };
+        for (i, status) in statuses.iter().enumerate() {
+            let allowed = (i % 3 + 1).to_string();
+            assert_eq!(
+                line(&text, &series("allow", *status)),
+                Some(allowed.as_str())
+            );
+            assert_eq!(line(&text, &series("deny", *status)), Some("1"));
+        }
+        assert_eq!(line(&text, &series("none", 200)), Some("2"));
     }
 
     #[test]
