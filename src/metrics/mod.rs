@@ -97,9 +97,13 @@ impl OperationSeries {
             counter.inc();
             return;
         }
+        let full = known.len() >= MAX_OUTCOMES;
         drop(known);
         let counter = made();
         counter.inc();
+        if full {
+            return;
+        }
         let mut all = self
             .outcomes
             .write()
