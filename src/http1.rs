@@ -225,8 +225,9 @@ pub fn header_map(head: &Bytes, spans: &[Span]) -> Result<HeaderMap, BadHeader> 
 /// each name through a table, checks it is UTF-8 and copies a name that is
 /// not one of its own constants, about 200 instructions a name.
 static X_AMZ_USER_AGENT: http::HeaderName = http::HeaderName::from_static("x-amz-user-agent");
-static X_AMZ_REQUEST_ID: http::HeaderName = http::HeaderName::from_static("x-amz-request-id");
-static X_AMZ_ID_2: http::HeaderName = http::HeaderName::from_static("x-amz-id-2");
+pub(crate) static X_AMZ_REQUEST_ID: http::HeaderName =
+    http::HeaderName::from_static("x-amz-request-id");
+pub(crate) static X_AMZ_ID_2: http::HeaderName = http::HeaderName::from_static("x-amz-id-2");
 static AMZ_SDK_INVOCATION_ID: http::HeaderName =
     http::HeaderName::from_static("amz-sdk-invocation-id");
 static AMZ_SDK_REQUEST: http::HeaderName = http::HeaderName::from_static("amz-sdk-request");

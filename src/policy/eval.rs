@@ -89,80 +89,57 @@ pub enum Reason {
 }
 
 impl Reason {
-    /// The reason as [`Display`](fmt::Display) writes it, put together
-    /// piece by piece into room for it all: every request's audit record
-    /// carries it, and the formatter's machinery cost four times as much.
-    pub fn text(&self) -> String {
-        fn len(r: &StatementRef) -> usize {
-            r.policy.len() + " statement ".len() + r.statement.len()
-        }
-        fn push(out: &mut String, r: &StatementRef) {
-            out.push_str(&r.policy);
-            out.push_str(" statement ");
-            out.push_str(&r.statement);
+    /// The reason's text, piece by piece: what [`Display`](fmt::Display)
+    /// writes and [`Reason::text`] puts together.
+    fn pieces<F: FnMut(&str)>(&self, mut put: F) {
+        fn by<F: FnMut(&str)>(put: &mut F, words: &str, r: &StatementRef) {
+            put(words);
+            put(&r.policy);
+            put(" statement ");
+            put(&r.statement);
         }
         match self {
-            Reason::ExplicitDeny { by } => {
-                let mut out = String::with_capacity("explicit deny by ".len() + len(by));
-                out.push_str("explicit deny by ");
-                push(&mut out, by);
-                out
-            }
+            Reason::ExplicitDeny { by: r } => by(&mut put, "explicit deny by ", r),
             Reason::Allowed {
-                by,
+                by: r,
                 session,
                 boundary,
             } => {
-                let boundary_len = boundary
-                    .as_ref()
-                    .map_or(0, |b| " within permissions boundary ".len() + len(b));
-                let session_len = session
-                    .as_ref()
-                    .map_or(0, |s| " and session policy ".len() + len(s));
-                let mut out = String::with_capacity(
-                    "allowed by ".len() + len(by) + boundary_len + session_len,
-                );
-                out.push_str("allowed by ");
-                push(&mut out, by);
+                by(&mut put, "allowed by ", r);
                 if let Some(b) = boundary {
-                    out.push_str(" within permissions boundary ");
-                    push(&mut out, b);
+                    by(&mut put, " within permissions boundary ", b);
                 }
                 if let Some(s) = session {
-                    out.push_str(" and session policy ");
-                    push(&mut out, s);
+                    by(&mut put, " and session policy ", s);
                 }
-                out
             }
-            Reason::NoIdentityAllow | Reason::NoSessionAllow | Reason::NoBoundaryAllow => {
-                self.to_string()
-            }
+            Reason::NoIdentityAllow => put("no statement allows"),
+            Reason::NoSessionAllow => put("no session policy statement allows"),
+            Reason::NoBoundaryAllow => put("no permissions boundary statement allows"),
         }
+    }
+
+    /// The reason as [`Display`](fmt::Display) writes it, put together into
+    /// room for it all: every request's audit record carries it, and the
+    /// formatter's machinery cost four times as much.
+    pub fn text(&self) -> String {
+        let mut len = 0;
+        self.pieces(|p| len += p.len());
+        let mut out = String::with_capacity(len);
+        self.pieces(|p| out.push_str(p));
+        out
     }
 }
 
 impl fmt::Display for Reason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Reason::ExplicitDeny { by } => write!(f, "explicit deny by {by}"),
-            Reason::Allowed {
-                by,
-                session,
-                boundary,
-            } => {
-                write!(f, "allowed by {by}")?;
-                if let Some(b) = boundary {
-                    write!(f, " within permissions boundary {b}")?;
-                }
-                if let Some(s) = session {
-                    write!(f, " and session policy {s}")?;
-                }
-                Ok(())
+        let mut written = Ok(());
+        self.pieces(|p| {
+            if written.is_ok() {
+                written = f.write_str(p);
             }
-            Reason::NoIdentityAllow => f.write_str("no statement allows"),
-            Reason::NoSessionAllow => f.write_str("no session policy statement allows"),
-            Reason::NoBoundaryAllow => f.write_str("no permissions boundary statement allows"),
-        }
+        });
+        written
     }
 }
 

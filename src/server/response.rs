@@ -2,7 +2,7 @@
 //! S3 XML error responses.
 
 use bytes::Bytes;
-use http::{HeaderMap, HeaderName, HeaderValue, Response};
+use http::{HeaderMap, HeaderValue, Response};
 use http_body_util::Full;
 use rand::RngExt;
 
@@ -28,9 +28,9 @@ pub fn new_request_id() -> String {
     id
 }
 
+use crate::http1::X_AMZ_ID_2;
 /// Names made once: a name given as `&str` is parsed on every insert.
-pub(super) static X_AMZ_REQUEST_ID: HeaderName = HeaderName::from_static("x-amz-request-id");
-static X_AMZ_ID_2: HeaderName = HeaderName::from_static("x-amz-id-2");
+pub(super) use crate::http1::X_AMZ_REQUEST_ID;
 
 /// Adds `x-amz-request-id`, `x-amz-id-2` and `Server` to a response.
 pub fn stamp(headers: &mut HeaderMap, request_id: &str) {
