@@ -22,7 +22,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 pub use record::{
-    AuditRecord, AuthInfo, Conditions, DecisionInfo, ip_text, method_name, remote_text,
+    AuditRecord, AuthInfo, Conditions, DecisionInfo, ip_text, method_name, millis, remote_text,
 };
 pub use writer::{AuditLog, AuditWriterError, instance_name};
 
@@ -60,7 +60,7 @@ impl AuditGuard {
     /// Completes the record, lets `observe` see it, and sends it.
     fn finish(mut self, observe: impl FnOnce(&AuditRecord)) {
         if let Some(record) = self.record.as_mut() {
-            record.duration_ms = self.started.elapsed().as_secs_f64() * 1000.0;
+            record.duration_ms = millis(self.started.elapsed());
             observe(record);
         }
     }
@@ -70,7 +70,7 @@ impl Drop for AuditGuard {
     fn drop(&mut self) {
         if let (Some(mut record), Some(permit)) = (self.record.take(), self.permit.take()) {
             if record.duration_ms == 0.0 {
-                record.duration_ms = self.started.elapsed().as_secs_f64() * 1000.0;
+                record.duration_ms = millis(self.started.elapsed());
             }
             permit.send(record);
         }

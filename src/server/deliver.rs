@@ -182,7 +182,7 @@ async fn deliver(state: &Arc<State>, dest: &Destination, file: &Path, key: &str)
         ..AuditRecord::default()
     };
     let outcome = put_file(state, dest, file, key).await;
-    record.duration_ms = started.elapsed().as_secs_f64() * 1000.0;
+    record.duration_ms = crate::audit::millis(started.elapsed());
     let stored = match outcome {
         Ok((status, bytes)) => {
             record.status = status;

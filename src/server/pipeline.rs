@@ -539,7 +539,7 @@ async fn process(
     };
     let upstream_started = Instant::now();
     let result = state.upstream.send(outgoing).await;
-    let upstream_ms = upstream_started.elapsed().as_secs_f64() * 1000.0;
+    let upstream_ms = crate::audit::millis(upstream_started.elapsed());
     let bytes_in = counter.load(Ordering::Relaxed);
     ctx.audit.update(|r| {
         r.bytes_in = bytes_in;

@@ -16,7 +16,7 @@ use crate::auth::canonical::QueryPair;
 use crate::s3::headers::header_str;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use chrono::{DateTime, NaiveDateTime, Utc};
@@ -253,10 +253,10 @@ pub async fn handle(
         form,
         carry: None,
         ctx,
-        upstream_ms: 0.0,
+        upstream: Duration::ZERO,
     };
     let result = upload.run().await;
-    let upstream_ms = upload.upstream_ms;
+    let upstream_ms = crate::audit::millis(upload.upstream);
     record_bytes();
     ctx.audit.update(|r| r.upstream_ms = Some(upstream_ms));
     match result? {
@@ -560,7 +560,9 @@ struct Upload<'a> {
     /// File bytes read past the end of the previous part.
     carry: Option<Bytes>,
     ctx: &'a RequestCtx,
-    upstream_ms: f64,
+    /// Time spent waiting on the upstream, over every request sent to it
+    /// (not the best-effort abort).
+    upstream: Duration,
 }
 
 /// Aborts a multipart upload if the request ends before it completed or
@@ -735,7 +737,7 @@ impl Upload<'_> {
         );
         let started = Instant::now();
         let result = self.state.upstream.send(out).await;
-        self.upstream_ms += started.elapsed().as_secs_f64() * 1000.0;
+        self.upstream += started.elapsed();
         let resp = result.map_err(|e| upstream_failure(self.state, e, self.ctx))?;
         let id = header_str(resp.headers(), "x-amz-request-id").map(str::to_string);
         self.ctx.audit.update(|r| r.upstream_request_id = id);
