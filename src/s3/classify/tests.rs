@@ -172,3 +172,76 @@ fn versioned_requests_use_version_actions() {
         [("s3:GetObjectVersionTagging", "arn:aws:s3:::b1b/k")]
     );
 }
+
+/// Header names [`Seen`] notes besides [`ACL_HEADERS`] and
+/// [`PUT_OBJECT_HEADERS`], names it does not, and near misses.
+const SEEN_OTHERS: &[&str] = &[
+    "x-amz-object-lock-mode",
+    "x-amz-object-lock-legal-hold",
+    "x-amz-object-lock-retain-until-date",
+    "x-amz-tagging",
+    "if-match",
+    "if-none-match",
+    "x-amz-object-ownership",
+    "x-amz-metadata-directive",
+    "x-amz-grant-other",
+    "x-amz-grant-",
+    "x-amz-grant",
+    "x-amz-acl-x",
+    "if-matc",
+    "if-none-match-x",
+    "x-amz-tagging-directive",
+    "host",
+];
+
+fn seen_candidates() -> Vec<&'static str> {
+    ACL_HEADERS
+        .iter()
+        .chain(PUT_OBJECT_HEADERS)
+        .chain(SEEN_OTHERS)
+        .copied()
+        .collect()
+}
+
+proptest::proptest! {
+    /// Whatever subset of names a request carries, once or twice, with a
+    /// value that is text or not, `Seen` answers as looking each name up
+    /// in the map does.
+    #[test]
+    fn seen_answers_as_the_map_does(
+        picks in proptest::collection::vec((0..27usize, 0..3u8), 0..12)
+    ) {
+        let candidates = seen_candidates();
+        let mut h = HeaderMap::new();
+        for (i, kind) in picks {
+            let name = http::HeaderName::from_static(candidates[i]);
+            let value = match kind {
+                0 => http::HeaderValue::from_static("v"),
+                1 => http::HeaderValue::from_bytes(b"caf\xc3\xa9").unwrap(),
+                _ => http::HeaderValue::from_static("second"),
+            };
+            h.append(name, value);
+        }
+        let seen = Seen::of(&h);
+        for name in candidates {
+            proptest::prop_assert_eq!(seen.has(name), h.contains_key(name), "{}", name);
+            proptest::prop_assert_eq!(seen.get(name), header_str(&h, name), "{}", name);
+        }
+        let grant = h.keys().any(|k| k.as_str().starts_with("x-amz-grant-"));
+        proptest::prop_assert_eq!(seen.any_grant(), grant);
+    }
+}
+
+#[test]
+fn every_header_a_put_reads_is_noted_in_its_one_pass() {
+    let candidates = seen_candidates();
+    assert_eq!(candidates.len(), 27, "the proptest picks among all of them");
+    for name in ACL_HEADERS.iter().chain(PUT_OBJECT_HEADERS) {
+        assert!(slot(name).is_some(), "{name}");
+    }
+    let mut bits: Vec<u32> = candidates.iter().filter_map(|n| slot(n)).collect();
+    assert_eq!(bits.len(), 17);
+    bits.sort_unstable();
+    bits.dedup();
+    assert_eq!(bits, (0..17).collect::<Vec<_>>(), "one bit per name");
+}
