@@ -276,9 +276,9 @@ pub fn ip_text(ip: std::net::IpAddr) -> String {
 /// A duration in milliseconds as the record's `duration_ms` and
 /// `upstream_ms` hold it: whole nanoseconds over a million, so the number
 /// written is the shortest that reads back as it (`2.243206`), where
-/// `as_secs_f64() * 1000.0` rounds two or three times and often writes seventeen digits
-/// (`2.2432060000000003`): bytes every record, its hashes and its
-/// compression paid for, and noise to whoever reads the log.
+/// `as_secs_f64() * 1000.0` rounds two or three times and often writes
+/// seventeen digits (`2.2432060000000003`): bytes every record, its hashes
+/// and its compression paid for, and noise to whoever reads the log.
 pub fn millis(d: std::time::Duration) -> f64 {
     d.as_nanos() as f64 / 1e6
 }
