@@ -60,10 +60,33 @@ impl StatementRef {
     }
 }
 
+impl StatementRef {
+    /// `POLICY statement LABEL`, piece by piece (see [`Reason::pieces`]).
+    fn pieces<F: FnMut(&str) + ?Sized>(&self, put: &mut F) {
+        put(&self.policy);
+        put(" statement ");
+        put(&self.statement);
+    }
+}
+
 impl fmt::Display for StatementRef {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} statement {}", self.policy, self.statement)
+        write_pieces(f, |put| self.pieces(put))
     }
+}
+
+/// Writes what `pieces` puts, stopping at the formatter's first error.
+fn write_pieces(
+    f: &mut fmt::Formatter<'_>,
+    pieces: impl FnOnce(&mut dyn FnMut(&str)),
+) -> fmt::Result {
+    let mut written = Ok(());
+    pieces(&mut |p| {
+        if written.is_ok() {
+            written = f.write_str(p);
+        }
+    });
+    written
 }
 
 /// Why a decision came out as it did.
@@ -92,11 +115,9 @@ impl Reason {
     /// The reason's text, piece by piece: what [`Display`](fmt::Display)
     /// writes and [`Reason::text`] puts together.
     fn pieces<F: FnMut(&str)>(&self, mut put: F) {
-        fn by<F: FnMut(&str)>(put: &mut F, words: &str, r: &StatementRef) {
+        fn by<F: FnMut(&str) + ?Sized>(put: &mut F, words: &str, r: &StatementRef) {
             put(words);
-            put(&r.policy);
-            put(" statement ");
-            put(&r.statement);
+            r.pieces(put);
         }
         match self {
             Reason::ExplicitDeny { by: r } => by(&mut put, "explicit deny by ", r),
@@ -133,13 +154,7 @@ impl Reason {
 
 impl fmt::Display for Reason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut written = Ok(());
-        self.pieces(|p| {
-            if written.is_ok() {
-                written = f.write_str(p);
-            }
-        });
-        written
+        write_pieces(f, |put| self.pieces(put))
     }
 }
 
@@ -424,8 +439,31 @@ mod tests {
                 });
             }
         }
+        // What the formatter wrote before the text was put together in pieces.
+        let sref = |r: &StatementRef| format!("{} statement {}", r.policy, r.statement);
+        let expected = |r: &Reason| match r {
+            Reason::ExplicitDeny { by } => format!("explicit deny by {}", sref(by)),
+            Reason::Allowed {
+                by,
+                session,
+                boundary,
+            } => {
+                let mut t = format!("allowed by {}", sref(by));
+                if let Some(b) = boundary {
+                    t += &format!(" within permissions boundary {}", sref(b));
+                }
+                if let Some(s) = session {
+                    t += &format!(" and session policy {}", sref(s));
+                }
+                t
+            }
+            Reason::NoIdentityAllow => "no statement allows".into(),
+            Reason::NoSessionAllow => "no session policy statement allows".into(),
+            Reason::NoBoundaryAllow => "no permissions boundary statement allows".into(),
+        };
         for r in &reasons {
             assert_eq!(r.text(), r.to_string(), "{r:?}");
+            assert_eq!(r.text(), expected(r), "{r:?}");
         }
     }
 

@@ -551,7 +551,7 @@ async fn process(
     };
     ctx.audit.update(|r| {
         r.upstream_request_id =
-            header_str(resp.headers(), &response::X_AMZ_REQUEST_ID).map(str::to_string)
+            header_str(resp.headers(), &crate::http1::X_AMZ_REQUEST_ID).map(str::to_string)
     });
 
     // A missing key reads as 404 only to callers who may list the bucket;
@@ -1013,7 +1013,7 @@ async fn delete_objects(
         .map_err(|e| body_failure_or(state, &BodyFailure::default(), e, ctx))?;
     ctx.audit.update(|r| {
         r.upstream_request_id =
-            header_str(resp.headers(), &response::X_AMZ_REQUEST_ID).map(str::to_string)
+            header_str(resp.headers(), &crate::http1::X_AMZ_REQUEST_ID).map(str::to_string)
     });
     if !resp.status().is_success() {
         record_outcomes(None);

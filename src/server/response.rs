@@ -6,6 +6,8 @@ use http::{HeaderMap, HeaderValue, Response};
 use http_body_util::Full;
 use rand::RngExt;
 
+// Names made once: a name given as `&str` is parsed on every insert.
+use crate::http1::{X_AMZ_ID_2, X_AMZ_REQUEST_ID};
 use crate::s3::S3Error;
 
 const ID_CHARS: &[u8; 36] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
@@ -27,10 +29,6 @@ pub fn new_request_id() -> String {
     }
     id
 }
-
-use crate::http1::X_AMZ_ID_2;
-/// Names made once: a name given as `&str` is parsed on every insert.
-pub(super) use crate::http1::X_AMZ_REQUEST_ID;
 
 /// Adds `x-amz-request-id`, `x-amz-id-2` and `Server` to a response.
 pub fn stamp(headers: &mut HeaderMap, request_id: &str) {
